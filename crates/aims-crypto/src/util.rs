@@ -1,0 +1,82 @@
+use aws_lc_rs::digest;
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+
+use crate::CryptoError;
+
+/// SHA-256 of `data`.
+pub fn sha256(data: impl AsRef<[u8]>) -> [u8; 32] {
+    let d = digest::digest(&digest::SHA256, data.as_ref());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+/// SHA-512 of `data`.
+pub fn sha512(data: impl AsRef<[u8]>) -> [u8; 64] {
+    let d = digest::digest(&digest::SHA512, data.as_ref());
+    let mut out = [0u8; 64];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+/// base64url(SHA-256(data)): the form of DPoP `ath`, WPT `wth`/`ath`/`tth`, and `x5t#S256`.
+pub fn sha256_b64url(data: impl AsRef<[u8]>) -> String {
+    crate::b64::encode_url(sha256(data))
+}
+
+/// `N` bytes from the operating system's CSPRNG.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], CryptoError> {
+    let mut out = [0u8; N];
+    SystemRandom::new()
+        .fill(&mut out)
+        .map_err(|_| CryptoError::Internal)?;
+    Ok(out)
+}
+
+/// A random 128-bit value, base64url-encoded: for `jti`, nonces and opaque handles.
+pub fn random_token() -> Result<String, CryptoError> {
+    Ok(crate::b64::encode_url(random_bytes::<16>()?))
+}
+
+/// Compares two secrets in time independent of where they differ.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc9449_ath_vector() {
+        // RFC 9449 section 7.1.
+        assert_eq!(
+            sha256_b64url("Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU"),
+            "fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo"
+        );
+    }
+
+    #[test]
+    fn rfc7636_pkce_s256_vector() {
+        // RFC 7636 appendix B.
+        assert_eq!(
+            sha256_b64url("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+
+    #[test]
+    fn random_tokens_differ_and_have_128_bits() {
+        let a = random_token().unwrap();
+        let b = random_token().unwrap();
+        assert_ne!(a, b);
+        assert_eq!(crate::b64::decode_url(&a).unwrap().len(), 16);
+    }
+
+    #[test]
+    fn ct_eq_works() {
+        assert!(ct_eq(b"abc", b"abc"));
+        assert!(!ct_eq(b"abc", b"abd"));
+        assert!(!ct_eq(b"abc", b"ab"));
+    }
+}
