@@ -5,6 +5,12 @@
 
 use super::{IdError, MAX_ID_LEN, MAX_TRUST_DOMAIN_LEN};
 
+/// Scheme and authority marker of a SPIFFE ID.
+pub(super) const SPIFFE_PREFIX: &str = "spiffe://";
+
+/// Scheme and authority marker of a `wimse` Workload Identifier.
+pub(super) const WIMSE_PREFIX: &str = "wimse://";
+
 /// `a-z 0-9 . - _` (SPIFFE-ID section 2.1).
 const fn is_trust_domain_byte(b: u8) -> bool {
     matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_')
