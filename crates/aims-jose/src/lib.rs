@@ -8,11 +8,19 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod access_token;
 pub mod claims;
+pub mod client_assertion;
+pub mod dpop;
 mod error;
 pub mod jws;
+pub mod jwt_svid;
 pub mod keys;
+pub mod replay;
+pub mod set;
 pub mod time;
+pub mod wit;
+pub mod wpt;
 
 pub use claims::Audience;
 pub use error::JoseError;

@@ -1,0 +1,3 @@
+//! Integration tests for aims-jose: spec vectors and cross-profile checks.
+mod oauth_svid;
+mod wimse_dpop;

@@ -1,0 +1,1 @@
+//! JWT-SVID, access token, client assertion and SET vectors.

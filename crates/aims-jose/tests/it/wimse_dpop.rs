@@ -1,0 +1,1 @@
+//! WIT, WPT and DPoP vectors.
