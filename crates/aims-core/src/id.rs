@@ -78,7 +78,9 @@ macro_rules! impl_string_type {
     ($ty:ident, $what:literal) => {
         impl ::std::fmt::Debug for $ty {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                f.debug_tuple(stringify!($ty)).field(&self.as_str()).finish()
+                f.debug_tuple(stringify!($ty))
+                    .field(&self.as_str())
+                    .finish()
             }
         }
 
@@ -163,10 +165,15 @@ macro_rules! impl_string_type {
         }
 
         impl<'de> ::serde::Deserialize<'de> for $ty {
-            fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            fn deserialize<D: ::serde::Deserializer<'de>>(
+                deserializer: D,
+            ) -> Result<Self, D::Error> {
                 let s = <String as ::serde::Deserialize>::deserialize(deserializer)?;
                 Self::from_string_checked(s).map_err(|e| {
-                    <D::Error as ::serde::de::Error>::custom(format_args!(concat!("invalid ", $what, ": {}"), e))
+                    <D::Error as ::serde::de::Error>::custom(format_args!(
+                        concat!("invalid ", $what, ": {}"),
+                        e
+                    ))
                 })
             }
         }

@@ -10,4 +10,4 @@ pub mod clock;
 pub mod id;
 
 pub use clock::{Clock, ManualClock, SystemClock, UnixTime};
-pub use id::{IdError, SpiffeId, TrustDomain, WorkloadId};
+pub use id::{IdError, IdScheme, SpiffeId, SpiffeIdPattern, TrustDomain, WorkloadId};

@@ -32,7 +32,9 @@ pub enum IdError {
     /// fragments), or a `/` inside a segment given to [`SpiffeId::from_segments`].
     ///
     /// [`SpiffeId::from_segments`]: super::SpiffeId::from_segments
-    #[error("path segment characters are limited to letters, numbers, dots, dashes, and underscores")]
+    #[error(
+        "path segment characters are limited to letters, numbers, dots, dashes, and underscores"
+    )]
     BadPathSegmentChar,
     /// A path segment equal to `.` or `..`.
     #[error("path cannot contain dot segments")]

@@ -149,9 +149,7 @@ impl WorkloadId {
     fn from_checked(buf: String, scheme: IdScheme, td_end: usize) -> Self {
         let repr = match scheme {
             IdScheme::Spiffe => Repr::Spiffe(SpiffeId::from_checked(buf, td_end)),
-            IdScheme::Wimse => {
-                Repr::Wimse(TrustDomain::embedded(buf, WIMSE_PREFIX.len(), td_end))
-            }
+            IdScheme::Wimse => Repr::Wimse(TrustDomain::embedded(buf, WIMSE_PREFIX.len(), td_end)),
         };
         Self { repr }
     }

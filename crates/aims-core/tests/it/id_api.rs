@@ -23,7 +23,10 @@ fn spiffe_id_accessors() {
     assert!(x.is_member_of(&td("example.org")));
     assert!(!x.is_member_of(&td("example.com")));
     assert_eq!(x.to_string(), x.as_str());
-    assert_eq!(format!("{x:?}"), "SpiffeId(\"spiffe://example.org/agents/billing\")");
+    assert_eq!(
+        format!("{x:?}"),
+        "SpiffeId(\"spiffe://example.org/agents/billing\")"
+    );
     assert_eq!(x, "spiffe://example.org/agents/billing");
 }
 
@@ -34,20 +37,29 @@ fn root_id() {
     assert_eq!(root.path(), "");
     assert_eq!(root.segments().count(), 0);
     assert_eq!(td("example.org").id(), root);
-    assert_eq!(SpiffeId::from_segments(&td("example.org"), &[]).unwrap(), root);
+    assert_eq!(
+        SpiffeId::from_segments(&td("example.org"), &[]).unwrap(),
+        root
+    );
     assert_eq!(SpiffeId::from_path(&td("example.org"), "").unwrap(), root);
 }
 
 #[test]
 fn ipv4_trust_domain_is_accepted() {
-    assert_eq!(id("spiffe://1.2.3.4/svc").trust_domain().as_str(), "1.2.3.4");
+    assert_eq!(
+        id("spiffe://1.2.3.4/svc").trust_domain().as_str(),
+        "1.2.3.4"
+    );
 }
 
 #[test]
 fn builders_agree_with_parse() {
     let t = td("example.org");
     let want = id("spiffe://example.org/a/B/c-1._");
-    assert_eq!(SpiffeId::from_segments(&t, &["a", "B", "c-1._"]).unwrap(), want);
+    assert_eq!(
+        SpiffeId::from_segments(&t, &["a", "B", "c-1._"]).unwrap(),
+        want
+    );
     assert_eq!(SpiffeId::from_path(&t, "/a/B/c-1._").unwrap(), want);
     assert_eq!(
         SpiffeId::from_path(&t, "/a/../b").unwrap_err(),
@@ -68,9 +80,15 @@ fn from_str_and_try_from() {
     );
 
     let t: TrustDomain = "example.org".parse().unwrap();
-    assert_eq!(t, TrustDomain::try_from(String::from("example.org")).unwrap());
+    assert_eq!(
+        t,
+        TrustDomain::try_from(String::from("example.org")).unwrap()
+    );
     let w: WorkloadId = "wimse://example.org/a".parse().unwrap();
-    assert_eq!(w, WorkloadId::try_from(String::from("wimse://example.org/a")).unwrap());
+    assert_eq!(
+        w,
+        WorkloadId::try_from(String::from("wimse://example.org/a")).unwrap()
+    );
 }
 
 #[test]
@@ -199,21 +217,42 @@ fn bad_patterns() {
 #[test]
 fn serde_round_trips_as_strings() {
     let x = id("spiffe://example.org/a");
-    assert_eq!(serde_json::to_string(&x).unwrap(), "\"spiffe://example.org/a\"");
-    assert_eq!(serde_json::from_str::<SpiffeId>("\"spiffe://example.org/a\"").unwrap(), x);
+    assert_eq!(
+        serde_json::to_string(&x).unwrap(),
+        "\"spiffe://example.org/a\""
+    );
+    assert_eq!(
+        serde_json::from_str::<SpiffeId>("\"spiffe://example.org/a\"").unwrap(),
+        x
+    );
 
     let t = td("example.org");
     assert_eq!(serde_json::to_string(&t).unwrap(), "\"example.org\"");
-    assert_eq!(serde_json::from_str::<TrustDomain>("\"example.org\"").unwrap(), t);
+    assert_eq!(
+        serde_json::from_str::<TrustDomain>("\"example.org\"").unwrap(),
+        t
+    );
     // An embedded trust domain serialises as the name only.
-    assert_eq!(serde_json::to_string(x.trust_domain()).unwrap(), "\"example.org\"");
+    assert_eq!(
+        serde_json::to_string(x.trust_domain()).unwrap(),
+        "\"example.org\""
+    );
 
     let w = WorkloadId::parse("wimse://example.org/a").unwrap();
-    assert_eq!(serde_json::to_string(&w).unwrap(), "\"wimse://example.org/a\"");
-    assert_eq!(serde_json::from_str::<WorkloadId>("\"wimse://example.org/a\"").unwrap(), w);
+    assert_eq!(
+        serde_json::to_string(&w).unwrap(),
+        "\"wimse://example.org/a\""
+    );
+    assert_eq!(
+        serde_json::from_str::<WorkloadId>("\"wimse://example.org/a\"").unwrap(),
+        w
+    );
 
     let p = SpiffeIdPattern::parse("spiffe://example.org/a/*").unwrap();
-    assert_eq!(serde_json::to_string(&p).unwrap(), "\"spiffe://example.org/a/*\"");
+    assert_eq!(
+        serde_json::to_string(&p).unwrap(),
+        "\"spiffe://example.org/a/*\""
+    );
     assert_eq!(
         serde_json::from_str::<SpiffeIdPattern>("\"spiffe://example.org/a/*\"").unwrap(),
         p

@@ -39,7 +39,11 @@ fn check<T>(
     match (&result, case.valid) {
         (Ok(v), true) => {
             let (td, path, display) = parts(v);
-            assert_eq!(Some(td), case.trust_domain, "{what} trust domain of {input:?}");
+            assert_eq!(
+                Some(td),
+                case.trust_domain,
+                "{what} trust domain of {input:?}"
+            );
             assert_eq!(Some(path), case.path, "{what} path of {input:?}");
             assert_eq!(display, input, "{what} display of {input:?}");
         }
@@ -61,16 +65,25 @@ fn spiffe_id_agrees_with_go_spiffe_vectors() {
     let valid = cases.iter().filter(|c| c.valid).count();
     assert!(valid > 0 && valid < cases.len());
     for case in &cases {
-        check("SpiffeId", case, &case.input, SpiffeId::parse(&case.input), |id| {
-            (
-                id.trust_domain().to_string(),
-                id.path().to_owned(),
-                id.to_string(),
-            )
-        });
+        check(
+            "SpiffeId",
+            case,
+            &case.input,
+            SpiffeId::parse(&case.input),
+            |id| {
+                (
+                    id.trust_domain().to_string(),
+                    id.path().to_owned(),
+                    id.to_string(),
+                )
+            },
+        );
         // The String path must agree with the &str path.
         let owned = SpiffeId::try_from(case.input.clone());
-        assert_eq!(owned.map(String::from), SpiffeId::parse(&case.input).map(String::from));
+        assert_eq!(
+            owned.map(String::from),
+            SpiffeId::parse(&case.input).map(String::from)
+        );
     }
 }
 
@@ -80,7 +93,10 @@ fn workload_id_agrees_with_go_spiffe_vectors() {
         let parsed = WorkloadId::parse(&case.input);
         if let Ok(id) = &parsed {
             assert_eq!(id.scheme(), IdScheme::Spiffe);
-            assert_eq!(id.as_spiffe().map(|s| s.as_str()), Some(case.input.as_str()));
+            assert_eq!(
+                id.as_spiffe().map(|s| s.as_str()),
+                Some(case.input.as_str())
+            );
         }
         check("WorkloadId", case, &case.input, parsed, |id| {
             (
@@ -114,5 +130,8 @@ fn wimse_scheme_follows_the_same_rules() {
         });
         replayed += 1;
     }
-    assert!(replayed > 500, "only {replayed} cases had the spiffe scheme");
+    assert!(
+        replayed > 500,
+        "only {replayed} cases had the spiffe scheme"
+    );
 }
