@@ -15,9 +15,14 @@ fn es256(c: &mut Criterion) {
     let sig = key.sign(msg).expect("sign");
     let vk = key.verifying_key().clone();
     let mut g = c.benchmark_group("es256");
-    g.bench_function("sign", |b| b.iter(|| key.sign(black_box(msg)).expect("sign")));
+    g.bench_function("sign", |b| {
+        b.iter(|| key.sign(black_box(msg)).expect("sign"))
+    });
     g.bench_function("verify", |b| {
-        b.iter(|| vk.verify(Algorithm::ES256, black_box(msg), black_box(&sig)).expect("verify"))
+        b.iter(|| {
+            vk.verify(Algorithm::ES256, black_box(msg), black_box(&sig))
+                .expect("verify")
+        })
     });
     g.finish();
 }

@@ -161,7 +161,13 @@ mod tests {
 
     #[test]
     fn only_ec_and_ed_sign() {
-        let signing: Vec<_> = Algorithm::ALL.into_iter().filter(|a| a.can_sign()).collect();
-        assert_eq!(signing, [Algorithm::ES256, Algorithm::ES384, Algorithm::EdDSA]);
+        let signing: Vec<_> = Algorithm::ALL
+            .into_iter()
+            .filter(|a| a.can_sign())
+            .collect();
+        assert_eq!(
+            signing,
+            [Algorithm::ES256, Algorithm::ES384, Algorithm::EdDSA]
+        );
     }
 }

@@ -19,7 +19,11 @@ pub struct KeyRing {
 impl KeyRing {
     /// A ring with only a current key.
     pub fn new(current: Arc<dyn Signer>) -> Self {
-        Self { previous: None, current, next: None }
+        Self {
+            previous: None,
+            current,
+            next: None,
+        }
     }
 
     /// A ring with all three positions given.
@@ -28,7 +32,11 @@ impl KeyRing {
         current: Arc<dyn Signer>,
         next: Option<Arc<dyn Signer>>,
     ) -> Self {
-        Self { previous, current, next }
+        Self {
+            previous,
+            current,
+            next,
+        }
     }
 
     /// The key that signs now.
@@ -87,7 +95,10 @@ mod tests {
     fn next_is_published_before_it_signs_and_previous_after() {
         let (a, b, c) = (key(), key(), key());
         let mut ring = KeyRing::new(a.clone());
-        assert!(!ring.rotate(None), "rotation without a staged key is refused");
+        assert!(
+            !ring.rotate(None),
+            "rotation without a staged key is refused"
+        );
         ring.stage(b.clone());
         let kids: Vec<_> = ring.jwks().keys.into_iter().filter_map(|k| k.kid).collect();
         assert_eq!(kids, [a.kid(), b.kid()]);

@@ -76,7 +76,9 @@ impl SigningKey {
     /// Generates a fresh key. The `kid` is the key's RFC 7638 thumbprint.
     pub fn generate(alg: Algorithm) -> Result<Self, CryptoError> {
         let pair = match alg {
-            Algorithm::EdDSA => Pair::Ed(Ed25519KeyPair::generate().map_err(|_| CryptoError::Internal)?),
+            Algorithm::EdDSA => {
+                Pair::Ed(Ed25519KeyPair::generate().map_err(|_| CryptoError::Internal)?)
+            }
             other => {
                 let sa = ec_signing_alg(other).ok_or(CryptoError::VerifyOnly(other.name()))?;
                 Pair::Ec(EcdsaKeyPair::generate(sa).map_err(|_| CryptoError::Internal)?)
@@ -121,7 +123,11 @@ impl SigningKey {
                 ),
             ),
             kt @ (KeyType::P256 | KeyType::P384) => {
-                let alg = if kt == KeyType::P256 { Algorithm::ES256 } else { Algorithm::ES384 };
+                let alg = if kt == KeyType::P256 {
+                    Algorithm::ES256
+                } else {
+                    Algorithm::ES384
+                };
                 let sa = ec_signing_alg(alg).ok_or(CryptoError::Internal)?;
                 let x = jwk.x.as_deref().and_then(b64::decode_url);
                 let y = jwk.y.as_deref().and_then(b64::decode_url);
@@ -139,7 +145,11 @@ impl SigningKey {
                     ),
                 )
             }
-            _ => return Err(CryptoError::InvalidKey("AIMS signs only with P-256, P-384 or Ed25519")),
+            _ => {
+                return Err(CryptoError::InvalidKey(
+                    "AIMS signs only with P-256, P-384 or Ed25519",
+                ));
+            }
         };
         Self::from_pair(alg, pair, jwk.kid.clone())
     }
@@ -155,7 +165,14 @@ impl SigningKey {
                     .ok_or(CryptoError::Internal)?;
                 Jwk {
                     kty: "EC".into(),
-                    crv: Some(if alg == Algorithm::ES256 { "P-256" } else { "P-384" }.into()),
+                    crv: Some(
+                        if alg == Algorithm::ES256 {
+                            "P-256"
+                        } else {
+                            "P-384"
+                        }
+                        .into(),
+                    ),
                     x: Some(b64::encode_url(x)),
                     y: Some(b64::encode_url(y)),
                     ..Jwk::default()
@@ -175,7 +192,12 @@ impl SigningKey {
         });
         jwk.extra = BTreeMap::new();
         let verifying = VerifyingKey::from_jwk(&jwk)?;
-        Ok(Self { alg, pair, jwk, verifying })
+        Ok(Self {
+            alg,
+            pair,
+            jwk,
+            verifying,
+        })
     }
 
     /// Replaces the `kid` (the default is the RFC 7638 thumbprint).
@@ -253,7 +275,10 @@ mod tests {
     #[test]
     fn rsa_is_verify_only() {
         for alg in [Algorithm::RS256, Algorithm::PS256, Algorithm::ES512] {
-            assert_eq!(SigningKey::generate(alg).unwrap_err(), CryptoError::VerifyOnly(alg.name()));
+            assert_eq!(
+                SigningKey::generate(alg).unwrap_err(),
+                CryptoError::VerifyOnly(alg.name())
+            );
         }
     }
 
@@ -274,7 +299,9 @@ mod tests {
         .unwrap();
         let k = SigningKey::from_private_jwk(&jwk).unwrap();
         assert_eq!(k.public_jwk().x, jwk.x);
-        let sig = k.sign(b"eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc").unwrap();
+        let sig = k
+            .sign(b"eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc")
+            .unwrap();
         assert_eq!(
             b64::encode_url(sig),
             "hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg"
@@ -289,7 +316,8 @@ mod tests {
         // d of `a`, x/y of `b`: inconsistent.
         let pkcs8 = a.to_pkcs8().unwrap();
         let _ = pkcs8;
-        jwk.extra.insert("d".into(), b64::encode_url([7u8; 32]).into());
+        jwk.extra
+            .insert("d".into(), b64::encode_url([7u8; 32]).into());
         assert!(SigningKey::from_private_jwk(&jwk).is_err());
     }
 }

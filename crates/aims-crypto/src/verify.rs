@@ -35,7 +35,13 @@ impl std::fmt::Debug for VerifyingKey {
     }
 }
 
-fn ec_alg(kt: KeyType) -> Option<(Algorithm, &'static signature::EcdsaVerificationAlgorithm, usize)> {
+fn ec_alg(
+    kt: KeyType,
+) -> Option<(
+    Algorithm,
+    &'static signature::EcdsaVerificationAlgorithm,
+    usize,
+)> {
     match kt {
         KeyType::P256 => Some((Algorithm::ES256, &signature::ECDSA_P256_SHA256_FIXED, 32)),
         KeyType::P384 => Some((Algorithm::ES384, &signature::ECDSA_P384_SHA384_FIXED, 48)),
@@ -65,7 +71,9 @@ impl VerifyingKey {
                 let x = field(&jwk.x)?;
                 let y = field(&jwk.y)?;
                 if x.len() != len || y.len() != len {
-                    return Err(CryptoError::InvalidKey("EC coordinate has the wrong length"));
+                    return Err(CryptoError::InvalidKey(
+                        "EC coordinate has the wrong length",
+                    ));
                 }
                 let mut point = Vec::with_capacity(1 + 2 * len);
                 point.push(0x04);
@@ -73,7 +81,9 @@ impl VerifyingKey {
                 point.extend_from_slice(&y);
                 let key = ParsedPublicKey::new(valg, &point)
                     .map_err(|_| CryptoError::InvalidKey("EC point is not on the curve"))?;
-                Ok(Self { inner: Inner::Single { alg, key } })
+                Ok(Self {
+                    inner: Inner::Single { alg, key },
+                })
             }
             KeyType::Ed25519 => {
                 let x = field(&jwk.x)?;
@@ -87,9 +97,13 @@ impl VerifyingKey {
                 }
                 let bits = n.len() * 8;
                 if !(2048..=8192).contains(&bits) {
-                    return Err(CryptoError::InvalidKey("RSA modulus must be 2048 to 8192 bits"));
+                    return Err(CryptoError::InvalidKey(
+                        "RSA modulus must be 2048 to 8192 bits",
+                    ));
                 }
-                Ok(Self { inner: Inner::Rsa { n, e } })
+                Ok(Self {
+                    inner: Inner::Rsa { n, e },
+                })
             }
         }
     }
@@ -101,7 +115,12 @@ impl VerifyingKey {
         }
         let key = ParsedPublicKey::new(&signature::ED25519, x)
             .map_err(|_| CryptoError::InvalidKey("invalid Ed25519 key"))?;
-        Ok(Self { inner: Inner::Single { alg: Algorithm::EdDSA, key } })
+        Ok(Self {
+            inner: Inner::Single {
+                alg: Algorithm::EdDSA,
+                key,
+            },
+        })
     }
 
     /// The key family.
@@ -138,15 +157,21 @@ impl VerifyingKey {
                     Algorithm::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
                     _ => return Err(self.mismatch(alg)),
                 };
-                RsaPublicKeyComponents { n: n.as_slice(), e: e.as_slice() }
-                    .verify(params, message, sig)
-                    .map_err(|_| CryptoError::BadSignature)
+                RsaPublicKeyComponents {
+                    n: n.as_slice(),
+                    e: e.as_slice(),
+                }
+                .verify(params, message, sig)
+                .map_err(|_| CryptoError::BadSignature)
             }
         }
     }
 
     fn mismatch(&self, alg: Algorithm) -> CryptoError {
-        CryptoError::KeyAlgorithmMismatch { key: self.key_type().name(), alg: alg.name() }
+        CryptoError::KeyAlgorithmMismatch {
+            key: self.key_type().name(),
+            alg: alg.name(),
+        }
     }
 }
 
@@ -169,7 +194,11 @@ mod tests {
         key.verify(Algorithm::EdDSA, input, &sig).unwrap();
         // Tampered input fails.
         assert_eq!(
-            key.verify(Algorithm::EdDSA, b"eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmd", &sig),
+            key.verify(
+                Algorithm::EdDSA,
+                b"eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmd",
+                &sig
+            ),
             Err(CryptoError::BadSignature)
         );
         // Wrong algorithm for the key is refused before any verification.
@@ -182,7 +211,10 @@ mod tests {
     #[test]
     fn private_jwk_is_refused() {
         let mut jwk = rfc8037_public();
-        jwk.extra.insert("d".into(), "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A".into());
+        jwk.extra.insert(
+            "d".into(),
+            "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A".into(),
+        );
         assert_eq!(
             VerifyingKey::from_jwk(&jwk).unwrap_err(),
             CryptoError::PrivateMembersInPublicJwk
@@ -195,18 +227,27 @@ mod tests {
             r#"{"kty":"EC","crv":"P-256","x":"l8tFrhx-34tV3hRICRDY9zCkDlpBhF42UQUfWVAWBFs","y":"9VE4jf_Ok_o64zbTTlcuNJajHmt6v9TDVrU0CdvGRDB"}"#,
         )
         .unwrap();
-        assert!(matches!(VerifyingKey::from_jwk(&jwk), Err(CryptoError::InvalidKey(_))));
+        assert!(matches!(
+            VerifyingKey::from_jwk(&jwk),
+            Err(CryptoError::InvalidKey(_))
+        ));
     }
 
     #[test]
     fn short_rsa_key_is_refused() {
         let jwk: Jwk = serde_json::from_str(r#"{"kty":"RSA","n":"AQAB","e":"AQAB"}"#).unwrap();
-        assert!(matches!(VerifyingKey::from_jwk(&jwk), Err(CryptoError::InvalidKey(_))));
+        assert!(matches!(
+            VerifyingKey::from_jwk(&jwk),
+            Err(CryptoError::InvalidKey(_))
+        ));
     }
 
     #[test]
     fn oct_key_is_refused() {
         let jwk: Jwk = serde_json::from_str(r#"{"kty":"oct"}"#).unwrap();
-        assert!(matches!(VerifyingKey::from_jwk(&jwk), Err(CryptoError::InvalidKey(_))));
+        assert!(matches!(
+            VerifyingKey::from_jwk(&jwk),
+            Err(CryptoError::InvalidKey(_))
+        ));
     }
 }
