@@ -124,6 +124,11 @@ pub enum JoseError {
     /// The `jti` was seen before within its validity window.
     #[error("token replayed (jti already used)")]
     Replayed,
+    /// The replay cache is full of unexpired entries; the token is refused (fail
+    /// closed) rather than a live entry forgotten. A capacity problem, not an attack
+    /// signal by itself.
+    #[error("replay cache full; token refused")]
+    ReplayCacheFull,
     /// The server requires a fresh nonce (RFC 9449 `use_dpop_nonce`).
     #[error("a server-provided nonce is required")]
     NonceRequired,

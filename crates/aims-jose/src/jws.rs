@@ -55,16 +55,26 @@ impl Header {
         if self.typ_is(expected) {
             Ok(())
         } else {
-            Err(JoseError::WrongType { expected, found: self.typ.clone() })
+            Err(JoseError::WrongType {
+                expected,
+                found: self.typ.clone(),
+            })
         }
     }
 
     /// Fails with [`JoseError::AlgorithmNotAllowed`] unless `alg` is in `allowed`.
-    pub fn require_alg(&self, allowed: &[Algorithm], profile: &'static str) -> Result<(), JoseError> {
+    pub fn require_alg(
+        &self,
+        allowed: &[Algorithm],
+        profile: &'static str,
+    ) -> Result<(), JoseError> {
         if allowed.contains(&self.alg) {
             Ok(())
         } else {
-            Err(JoseError::AlgorithmNotAllowed { alg: self.alg, profile })
+            Err(JoseError::AlgorithmNotAllowed {
+                alg: self.alg,
+                profile,
+            })
         }
     }
 
@@ -99,32 +109,45 @@ impl<'a> Jws<'a> {
             return Err(JoseError::TooLarge(limit));
         }
         let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(JoseError::Malformed("expected three dot-separated parts"));
         };
-        let header_bytes = b64::decode_url(h).ok_or(JoseError::Malformed("header is not base64url"))?;
+        let header_bytes =
+            b64::decode_url(h).ok_or(JoseError::Malformed("header is not base64url"))?;
         let payload = b64::decode_url(p).ok_or(JoseError::Malformed("payload is not base64url"))?;
-        let signature = b64::decode_url(s).ok_or(JoseError::Malformed("signature is not base64url"))?;
+        let signature =
+            b64::decode_url(s).ok_or(JoseError::Malformed("signature is not base64url"))?;
         let raw: Map<String, Value> = serde_json::from_slice(&header_bytes)
             .map_err(|_| JoseError::Malformed("header is not a JSON object"))?;
         let header = parse_header(raw)?;
         let signing_input = token
             .get(..h.len() + 1 + p.len())
             .ok_or(JoseError::Malformed("bad signing input"))?;
-        Ok(Self { header, signing_input, payload, signature })
+        Ok(Self {
+            header,
+            signing_input,
+            payload,
+            signature,
+        })
     }
 
     /// Verifies the signature with `key` (which must suit the header's `alg`).
     pub fn verify(&self, key: &VerifyingKey) -> Result<(), JoseError> {
-        key.verify(self.header.alg, self.signing_input.as_bytes(), &self.signature)
-            .map_err(JoseError::from)
+        key.verify(
+            self.header.alg,
+            self.signing_input.as_bytes(),
+            &self.signature,
+        )
+        .map_err(JoseError::from)
     }
 
     /// The claims, deserialized. Call only after [`Jws::verify`] unless you need the
     /// unverified subject to pick a trust anchor (and then trust nothing else).
     pub fn claims<T: DeserializeOwned>(&self) -> Result<T, JoseError> {
-        serde_json::from_slice(&self.payload).map_err(|_| JoseError::Malformed("claims are not a valid JSON object"))
+        serde_json::from_slice(&self.payload)
+            .map_err(|_| JoseError::Malformed("claims are not a valid JSON object"))
     }
 
     /// The raw payload bytes.
@@ -142,7 +165,9 @@ fn parse_header(raw: Map<String, Value>) -> Result<Header, JoseError> {
         return Err(JoseError::AlgNone);
     }
     if alg_name.starts_with("HS") {
-        return Err(JoseError::SymmetricAlgorithm(alg_name.chars().take(16).collect()));
+        return Err(JoseError::SymmetricAlgorithm(
+            alg_name.chars().take(16).collect(),
+        ));
     }
     let alg = Algorithm::from_name(alg_name)
         .map_err(|_| JoseError::UnsupportedAlgorithm(alg_name.chars().take(32).collect()))?;
@@ -166,11 +191,19 @@ fn parse_header(raw: Map<String, Value>) -> Result<Header, JoseError> {
     let jwk = match raw.get("jwk") {
         None => None,
         Some(v) => Some(
-            serde_json::from_value::<Jwk>(v.clone()).map_err(|_| JoseError::Malformed("`jwk` header is not a JWK"))?,
+            serde_json::from_value::<Jwk>(v.clone())
+                .map_err(|_| JoseError::Malformed("`jwk` header is not a JWK"))?,
         ),
     };
     let names = raw.keys().cloned().collect();
-    Ok(Header { alg, typ, kid, jwk, names, raw })
+    Ok(Header {
+        alg,
+        typ,
+        kid,
+        jwk,
+        names,
+        raw,
+    })
 }
 
 /// The header members a token creator chooses; `alg` always comes from the signer.
@@ -185,9 +218,16 @@ pub struct HeaderSpec<'a> {
 }
 
 /// Signs `claims` with `signer` into a JWS compact serialization.
-pub fn sign<C: Serialize + ?Sized>(spec: &HeaderSpec<'_>, claims: &C, signer: &dyn Signer) -> Result<String, JoseError> {
+pub fn sign<C: Serialize + ?Sized>(
+    spec: &HeaderSpec<'_>,
+    claims: &C,
+    signer: &dyn Signer,
+) -> Result<String, JoseError> {
     let mut header = Map::new();
-    header.insert("alg".into(), Value::String(signer.algorithm().name().into()));
+    header.insert(
+        "alg".into(),
+        Value::String(signer.algorithm().name().into()),
+    );
     if let Some(t) = spec.typ {
         header.insert("typ".into(), Value::String(t.into()));
     }
@@ -200,7 +240,8 @@ pub fn sign<C: Serialize + ?Sized>(spec: &HeaderSpec<'_>, claims: &C, signer: &d
         let v = serde_json::to_value(jwk).map_err(|_| JoseError::Malformed("cannot encode jwk"))?;
         header.insert("jwk".into(), v);
     }
-    let h = serde_json::to_vec(&header).map_err(|_| JoseError::Malformed("cannot encode header"))?;
+    let h =
+        serde_json::to_vec(&header).map_err(|_| JoseError::Malformed("cannot encode header"))?;
     let p = serde_json::to_vec(claims).map_err(|_| JoseError::Malformed("cannot encode claims"))?;
     let mut out = b64::encode_url(h);
     out.push('.');
@@ -217,21 +258,50 @@ mod tests {
     use aims_crypto::SigningKey;
 
     fn token(header: &str, payload: &str) -> String {
-        format!("{}.{}.{}", b64::encode_url(header), b64::encode_url(payload), b64::encode_url([0u8; 64]))
+        format!(
+            "{}.{}.{}",
+            b64::encode_url(header),
+            b64::encode_url(payload),
+            b64::encode_url([0u8; 64])
+        )
     }
 
     #[test]
     fn shared_header_rules() {
         let cases = [
             (r#"{"alg":"none"}"#, JoseError::AlgNone),
-            (r#"{"alg":"HS256"}"#, JoseError::SymmetricAlgorithm("HS256".into())),
-            (r#"{"alg":"XX1"}"#, JoseError::UnsupportedAlgorithm("XX1".into())),
-            (r#"{"alg":"ES256","jku":"https://x"}"#, JoseError::ForbiddenHeader("jku".into())),
-            (r#"{"alg":"ES256","x5u":"https://x"}"#, JoseError::ForbiddenHeader("x5u".into())),
-            (r#"{"alg":"ES256","crit":["exp"],"exp":1}"#, JoseError::UnknownCrit),
-            (r#"{"typ":"JWT"}"#, JoseError::Malformed("header has no string `alg`")),
-            (r#"{"alg":"ES256","kid":5}"#, JoseError::Malformed("header member has the wrong type")),
-            (r#"[1]"#, JoseError::Malformed("header is not a JSON object")),
+            (
+                r#"{"alg":"HS256"}"#,
+                JoseError::SymmetricAlgorithm("HS256".into()),
+            ),
+            (
+                r#"{"alg":"XX1"}"#,
+                JoseError::UnsupportedAlgorithm("XX1".into()),
+            ),
+            (
+                r#"{"alg":"ES256","jku":"https://x"}"#,
+                JoseError::ForbiddenHeader("jku".into()),
+            ),
+            (
+                r#"{"alg":"ES256","x5u":"https://x"}"#,
+                JoseError::ForbiddenHeader("x5u".into()),
+            ),
+            (
+                r#"{"alg":"ES256","crit":["exp"],"exp":1}"#,
+                JoseError::UnknownCrit,
+            ),
+            (
+                r#"{"typ":"JWT"}"#,
+                JoseError::Malformed("header has no string `alg`"),
+            ),
+            (
+                r#"{"alg":"ES256","kid":5}"#,
+                JoseError::Malformed("header member has the wrong type"),
+            ),
+            (
+                r#"[1]"#,
+                JoseError::Malformed("header is not a JSON object"),
+            ),
         ];
         for (h, want) in cases {
             assert_eq!(Jws::decode(&token(h, "{}")).unwrap_err(), want, "{h}");
@@ -241,38 +311,85 @@ mod tests {
     #[test]
     fn structure_rules() {
         assert!(matches!(Jws::decode("a.b"), Err(JoseError::Malformed(_))));
-        assert!(matches!(Jws::decode("a.b.c.d"), Err(JoseError::Malformed(_))));
-        assert!(matches!(Jws::decode("a=.b.c"), Err(JoseError::Malformed(_))));
+        assert!(matches!(
+            Jws::decode("a.b.c.d"),
+            Err(JoseError::Malformed(_))
+        ));
+        assert!(matches!(
+            Jws::decode("a=.b.c"),
+            Err(JoseError::Malformed(_))
+        ));
         let big = "a".repeat(MAX_TOKEN_BYTES + 1);
-        assert_eq!(Jws::decode(&big).unwrap_err(), JoseError::TooLarge(MAX_TOKEN_BYTES));
+        assert_eq!(
+            Jws::decode(&big).unwrap_err(),
+            JoseError::TooLarge(MAX_TOKEN_BYTES)
+        );
     }
 
     #[test]
     fn typ_comparison_follows_rfc7515() {
         let k = SigningKey::generate(Algorithm::ES256).unwrap();
-        for (typ, ok) in [("dpop+jwt", true), ("application/dpop+jwt", true), ("DPoP+JWT", true), ("jwt", false)] {
-            let t = sign(&HeaderSpec { typ: Some(typ), ..Default::default() }, &serde_json::json!({}), &k).unwrap();
-            assert_eq!(Jws::decode(&t).unwrap().header.typ_is("dpop+jwt"), ok, "{typ}");
+        for (typ, ok) in [
+            ("dpop+jwt", true),
+            ("application/dpop+jwt", true),
+            ("DPoP+JWT", true),
+            ("jwt", false),
+        ] {
+            let t = sign(
+                &HeaderSpec {
+                    typ: Some(typ),
+                    ..Default::default()
+                },
+                &serde_json::json!({}),
+                &k,
+            )
+            .unwrap();
+            assert_eq!(
+                Jws::decode(&t).unwrap().header.typ_is("dpop+jwt"),
+                ok,
+                "{typ}"
+            );
         }
     }
 
     #[test]
     fn sign_then_verify_and_tamper() {
         let k = SigningKey::generate(Algorithm::EdDSA).unwrap();
-        let t = sign(&HeaderSpec { typ: Some("JWT"), kid: true, jwk: true }, &serde_json::json!({"a":1}), &k).unwrap();
+        let t = sign(
+            &HeaderSpec {
+                typ: Some("JWT"),
+                kid: true,
+                jwk: true,
+            },
+            &serde_json::json!({"a":1}),
+            &k,
+        )
+        .unwrap();
         let jws = Jws::decode(&t).unwrap();
         assert_eq!(jws.header.kid.as_deref(), Some(k.kid()));
         assert!(!jws.header.jwk.as_ref().unwrap().has_private_members());
         jws.verify(k.verifying_key()).unwrap();
         let other = SigningKey::generate(Algorithm::EdDSA).unwrap();
-        assert_eq!(jws.verify(other.verifying_key()).unwrap_err(), JoseError::BadSignature);
+        assert_eq!(
+            jws.verify(other.verifying_key()).unwrap_err(),
+            JoseError::BadSignature
+        );
         let p256 = SigningKey::generate(Algorithm::ES256).unwrap();
-        assert!(matches!(jws.verify(p256.verifying_key()).unwrap_err(), JoseError::Key(_)));
+        assert!(matches!(
+            jws.verify(p256.verifying_key()).unwrap_err(),
+            JoseError::Key(_)
+        ));
         // Changing one payload character breaks the signature.
         let mut parts: Vec<&str> = t.split('.').collect();
         let forged = b64::encode_url(br#"{"a":2}"#);
         parts[1] = &forged;
         let forged = parts.join(".");
-        assert_eq!(Jws::decode(&forged).unwrap().verify(k.verifying_key()).unwrap_err(), JoseError::BadSignature);
+        assert_eq!(
+            Jws::decode(&forged)
+                .unwrap()
+                .verify(k.verifying_key())
+                .unwrap_err(),
+            JoseError::BadSignature
+        );
     }
 }

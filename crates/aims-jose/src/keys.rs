@@ -15,7 +15,12 @@ use crate::JoseError;
 pub trait KeyResolver: Send + Sync {
     /// The key for (`scope`, `kid`) able to verify `alg`. Without a `kid` a resolver
     /// may answer only if exactly one key of the scope suits `alg` (no ambiguity).
-    fn resolve(&self, scope: &str, kid: Option<&str>, alg: Algorithm) -> Result<VerifyingKey, JoseError>;
+    fn resolve(
+        &self,
+        scope: &str,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<VerifyingKey, JoseError>;
 }
 
 /// Keys parsed once from JWK sets, grouped by scope.
@@ -43,14 +48,27 @@ impl StaticKeys {
     }
 
     /// Adds one key under `scope`.
-    pub fn add_key(&mut self, scope: impl Into<String>, kid: Option<String>, key: VerifyingKey) -> &mut Self {
-        self.by_scope.entry(scope.into()).or_default().push((kid, key));
+    pub fn add_key(
+        &mut self,
+        scope: impl Into<String>,
+        kid: Option<String>,
+        key: VerifyingKey,
+    ) -> &mut Self {
+        self.by_scope
+            .entry(scope.into())
+            .or_default()
+            .push((kid, key));
         self
     }
 }
 
 impl KeyResolver for StaticKeys {
-    fn resolve(&self, scope: &str, kid: Option<&str>, alg: Algorithm) -> Result<VerifyingKey, JoseError> {
+    fn resolve(
+        &self,
+        scope: &str,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<VerifyingKey, JoseError> {
         let keys = self.by_scope.get(scope).ok_or(JoseError::UnknownKey)?;
         let mut candidates = keys
             .iter()
@@ -75,11 +93,30 @@ mod tests {
         let a = SigningKey::generate(Algorithm::ES256).unwrap();
         let b = SigningKey::generate(Algorithm::ES256).unwrap();
         let mut s = StaticKeys::new();
-        s.add_jwks("td", &Jwks { keys: vec![a.public_jwk().clone(), b.public_jwk().clone()] });
+        s.add_jwks(
+            "td",
+            &Jwks {
+                keys: vec![a.public_jwk().clone(), b.public_jwk().clone()],
+            },
+        );
         assert!(s.resolve("td", Some(a.kid()), Algorithm::ES256).is_ok());
-        assert_eq!(s.resolve("td", Some("nope"), Algorithm::ES256).unwrap_err(), JoseError::UnknownKey);
-        assert_eq!(s.resolve("other", Some(a.kid()), Algorithm::ES256).unwrap_err(), JoseError::UnknownKey);
-        assert_eq!(s.resolve("td", Some(a.kid()), Algorithm::ES384).unwrap_err(), JoseError::UnknownKey);
-        assert_eq!(s.resolve("td", None, Algorithm::ES256).unwrap_err(), JoseError::MissingKid);
+        assert_eq!(
+            s.resolve("td", Some("nope"), Algorithm::ES256).unwrap_err(),
+            JoseError::UnknownKey
+        );
+        assert_eq!(
+            s.resolve("other", Some(a.kid()), Algorithm::ES256)
+                .unwrap_err(),
+            JoseError::UnknownKey
+        );
+        assert_eq!(
+            s.resolve("td", Some(a.kid()), Algorithm::ES384)
+                .unwrap_err(),
+            JoseError::UnknownKey
+        );
+        assert_eq!(
+            s.resolve("td", None, Algorithm::ES256).unwrap_err(),
+            JoseError::MissingKid
+        );
     }
 }

@@ -51,15 +51,30 @@ mod tests {
     #[test]
     fn windows() {
         assert!(check_exp(100, 99, 0).is_ok());
-        assert_eq!(check_exp(100, 100, 0), Err(JoseError::Expired { exp: 100, now: 100 }));
+        assert_eq!(
+            check_exp(100, 100, 0),
+            Err(JoseError::Expired { exp: 100, now: 100 })
+        );
         assert!(check_exp(100, 105, 10).is_ok());
         assert!(check_nbf(100, 100, 0).is_ok());
-        assert_eq!(check_nbf(100, 99, 0), Err(JoseError::NotYetValid { nbf: 100, now: 99 }));
+        assert_eq!(
+            check_nbf(100, 99, 0),
+            Err(JoseError::NotYetValid { nbf: 100, now: 99 })
+        );
         assert!(check_iat_window(100, 100, 60, 0).is_ok());
-        assert_eq!(check_iat_window(101, 100, 60, 0), Err(JoseError::IssuedInFuture { iat: 101, now: 100 }));
-        assert_eq!(check_iat_window(39, 100, 60, 0), Err(JoseError::TooOld { iat: 39, now: 100 }));
+        assert_eq!(
+            check_iat_window(101, 100, 60, 0),
+            Err(JoseError::IssuedInFuture { iat: 101, now: 100 })
+        );
+        assert_eq!(
+            check_iat_window(39, 100, 60, 0),
+            Err(JoseError::TooOld { iat: 39, now: 100 })
+        );
         assert!(check_max_lifetime(160, 100, 60, 0).is_ok());
-        assert_eq!(check_max_lifetime(161, 100, 60, 0), Err(JoseError::LifetimeTooLong { exp: 161, max: 60 }));
+        assert_eq!(
+            check_max_lifetime(161, 100, 60, 0),
+            Err(JoseError::LifetimeTooLong { exp: 161, max: 60 })
+        );
         // Extreme values do not overflow.
         assert!(check_exp(i64::MAX, i64::MAX - 1, i64::MAX).is_ok());
     }
