@@ -35,11 +35,34 @@ impl StaticKeys {
         Self::default()
     }
 
-    /// Adds every usable key of `jwks` under `scope`; keys that do not parse (unknown
-    /// type, private members) are skipped, as RFC 7517 section 5 allows.
+    /// Adds the signature keys of `jwks` under `scope`: keys without `use` or with
+    /// `use: sig`. Keys for another use (`enc`, or a SPIFFE bundle's `x509-svid`,
+    /// `jwt-svid`, `wit-svid`) are skipped, as are keys that do not parse (unknown type,
+    /// private members), as RFC 7517 section 5 allows. For SPIFFE bundles use
+    /// [`StaticKeys::add_jwks_for_use`].
     pub fn add_jwks(&mut self, scope: impl Into<String>, jwks: &Jwks) -> &mut Self {
-        let entry = self.by_scope.entry(scope.into()).or_default();
-        for jwk in &jwks.keys {
+        self.add_filtered(scope.into(), jwks, |u| matches!(u, None | Some("sig")))
+    }
+
+    /// Adds only the keys of `jwks` whose `use` is exactly `use_` (case-sensitive), e.g.
+    /// `jwt-svid` or `wit-svid` keys of a SPIFFE bundle.
+    pub fn add_jwks_for_use(
+        &mut self,
+        scope: impl Into<String>,
+        jwks: &Jwks,
+        use_: &str,
+    ) -> &mut Self {
+        self.add_filtered(scope.into(), jwks, |u| u == Some(use_))
+    }
+
+    fn add_filtered(
+        &mut self,
+        scope: String,
+        jwks: &Jwks,
+        keep: impl Fn(Option<&str>) -> bool,
+    ) -> &mut Self {
+        let entry = self.by_scope.entry(scope).or_default();
+        for jwk in jwks.keys.iter().filter(|k| keep(k.use_.as_deref())) {
             if let Ok(k) = VerifyingKey::from_jwk(jwk) {
                 entry.push((jwk.kid.clone(), k));
             }
@@ -118,5 +141,34 @@ mod tests {
             s.resolve("td", None, Algorithm::ES256).unwrap_err(),
             JoseError::MissingKid
         );
+    }
+
+    #[test]
+    fn key_use_is_respected() {
+        let a = SigningKey::generate(Algorithm::ES256).unwrap();
+        let mut x509 = a.public_jwk().clone();
+        x509.use_ = Some("x509-svid".into());
+        let mut jwt = a.public_jwk().clone();
+        jwt.use_ = Some("jwt-svid".into());
+        let kid = a.kid();
+        let mut s = StaticKeys::new();
+        s.add_jwks(
+            "plain",
+            &Jwks {
+                keys: vec![x509.clone(), jwt.clone()],
+            },
+        );
+        assert_eq!(
+            s.resolve("plain", Some(kid), Algorithm::ES256).unwrap_err(),
+            JoseError::UnknownKey
+        );
+        s.add_jwks_for_use("bundle", &Jwks { keys: vec![x509] }, "jwt-svid");
+        assert_eq!(
+            s.resolve("bundle", Some(kid), Algorithm::ES256)
+                .unwrap_err(),
+            JoseError::UnknownKey
+        );
+        s.add_jwks_for_use("bundle", &Jwks { keys: vec![jwt] }, "jwt-svid");
+        assert!(s.resolve("bundle", Some(kid), Algorithm::ES256).is_ok());
     }
 }
