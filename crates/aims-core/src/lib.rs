@@ -7,7 +7,9 @@
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod entry;
 pub mod id;
 
+pub use entry::{EntryError, RegistrationEntry, Selector, SelectorSet};
 pub use clock::{Clock, ManualClock, SystemClock, UnixTime};
 pub use id::{IdError, IdScheme, SpiffeId, SpiffeIdPattern, TrustDomain, WorkloadId};
