@@ -1,0 +1,341 @@
+//! The admin API (JSON over HTTP): registration entries and bundles.
+//!
+//! Served on a Unix socket (mode 0600: the file permission is the authentication) and,
+//! optionally, on an mTLS listener where the caller's X509-SVID must belong to an entry
+//! with `admin = true` ([`require_admin`]). Handlers are thin: parse, call the store or
+//! the federation, refresh the in-memory caches, answer. See [`crate::api`] for the
+//! routes and bodies.
+
+use aims_core::{RegistrationEntry, SpiffeId, TrustDomain};
+use aims_store::StoreError;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::Router;
+
+use crate::api::{BundleInfo, BundleList, EntryList, EntrySpec, ErrorBody, KeyList, KeyView};
+use crate::federation::{FederationError, MAX_BUNDLE_BYTES};
+use crate::state::AppState;
+
+/// Why an admin request failed. Mapped to a status by one exhaustive `match`.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed or breaks a rule (400).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// No such entry or bundle (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The write clashes with stored state: stale revision, duplicate entry (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The mTLS caller is not an admin (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// A dependency is down (503); the cause is logged, not sent.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A bug or corrupt data (500); the cause is logged, not sent.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
+            StoreError::Conflict(why) => ApiError::Conflict(why),
+            StoreError::Invalid(why) => ApiError::InvalidRequest(why),
+            StoreError::Backend(why) => ApiError::Unavailable(why),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<FederationError> for ApiError {
+    fn from(e: FederationError) -> Self {
+        match e {
+            FederationError::Store(s) => s.into(),
+            e @ (FederationError::OwnTrustDomain(_)
+            | FederationError::InvalidBundle(_)
+            | FederationError::EmptyBundle) => ApiError::InvalidRequest(e.to_string()),
+            e @ FederationError::NotConfigured(_) => ApiError::NotFound(e.to_string()),
+            e @ FederationError::NoBootstrapBundle(_) => ApiError::Conflict(e.to_string()),
+            e @ FederationError::Fetch { .. } => ApiError::Unavailable(e.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, detail) = match self {
+            ApiError::InvalidRequest(d) => (StatusCode::BAD_REQUEST, "invalid_request", d),
+            ApiError::NotFound(d) => (StatusCode::NOT_FOUND, "not_found", d),
+            ApiError::Conflict(d) => (StatusCode::CONFLICT, "conflict", d),
+            ApiError::Forbidden(d) => (StatusCode::FORBIDDEN, "forbidden", d),
+            ApiError::Unavailable(cause) => {
+                tracing::warn!(%cause, "admin request failed: dependency unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the database is unavailable; retry later (the server log has the cause)".to_owned(),
+                )
+            }
+            ApiError::Internal(cause) => {
+                tracing::error!(%cause, "admin request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error (the server log has the cause)".to_owned(),
+                )
+            }
+        };
+        let body = ErrorBody {
+            error: code.to_owned(),
+            detail,
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+/// The peer of an mTLS connection, put into request extensions by the TLS listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerId(pub SpiffeId);
+
+/// The admin routes (no authentication: the Unix socket's mode guards them).
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/entries", get(list_entries).post(create_entry))
+        .route(
+            "/v1/entries/{id}",
+            get(get_entry).put(update_entry).delete(delete_entry),
+        )
+        .route("/v1/bundle", get(own_bundle))
+        .route("/v1/bundles", get(list_bundles))
+        .route("/v1/bundles/{trust_domain}", put(set_bundle).delete(delete_bundle))
+        .route("/v1/keys", get(list_keys))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// Middleware of the mTLS listener: the caller's SPIFFE ID must have an entry with
+/// `admin = true`.
+pub async fn require_admin(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let Some(PeerId(id)) = req.extensions().get::<PeerId>().cloned() else {
+        return Err(ApiError::Forbidden(
+            "a client X509-SVID is required".to_owned(),
+        ));
+    };
+    if !state.entries.snapshot().is_admin(&id) {
+        tracing::warn!(peer = %id, "admin API call refused: no admin entry");
+        return Err(ApiError::Forbidden(format!(
+            "`{id}` is not an admin: its registration entry needs `admin = true`"
+        )));
+    }
+    Ok(next.run(req).await)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route; the admin API lives under /v1/".to_owned())
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::InvalidRequest(format!("invalid JSON body: {e}")))
+}
+
+/// Checks the rules the store does not know: the trust domain.
+fn check_entry(state: &AppState, entry: &RegistrationEntry) -> Result<(), ApiError> {
+    let td = state.trust_domain();
+    if !entry.spiffe_id.is_member_of(td) {
+        return Err(ApiError::InvalidRequest(format!(
+            "SPIFFE ID `{}` is not in this server's trust domain `{td}`",
+            entry.spiffe_id
+        )));
+    }
+    if entry.federates_with.contains(td) {
+        return Err(ApiError::InvalidRequest(format!(
+            "federates_with names this server's own trust domain `{td}`"
+        )));
+    }
+    entry
+        .validate()
+        .map_err(|e| ApiError::InvalidRequest(e.to_string()))
+}
+
+/// After a write: bring the entry cache up to date (a failure is only logged; the poller
+/// catches up).
+async fn refresh_entries(state: &AppState) {
+    if let Err(e) = state.entries.refresh().await {
+        tracing::warn!(error = %e, "entry cache refresh failed after a write");
+    }
+}
+
+async fn create_entry(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<RegistrationEntry>), ApiError> {
+    let spec: EntrySpec = parse_json(&body)?;
+    if spec.revision.is_some() {
+        return Err(ApiError::InvalidRequest(
+            "`revision` is only for updates (PUT /v1/entries/{id})".to_owned(),
+        ));
+    }
+    let entry = spec.into_entry(String::new());
+    check_entry(&state, &entry)?;
+    let stored = state.store.create_entry(entry, state.clock.now()).await?;
+    tracing::info!(id = %stored.id, spiffe_id = %stored.spiffe_id, "entry created");
+    refresh_entries(&state).await;
+    Ok((StatusCode::CREATED, Json(stored)))
+}
+
+async fn list_entries(State(state): State<AppState>) -> Result<Json<EntryList>, ApiError> {
+    Ok(Json(EntryList {
+        entries: state.store.list_entries().await?,
+    }))
+}
+
+async fn get_entry(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<RegistrationEntry>, ApiError> {
+    Ok(Json(state.store.get_entry(&id).await?))
+}
+
+async fn update_entry(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<RegistrationEntry>, ApiError> {
+    let spec: EntrySpec = parse_json(&body)?;
+    let Some(revision) = spec.revision else {
+        return Err(ApiError::InvalidRequest(
+            "`revision` is required: send the revision you read (GET /v1/entries/{id})".to_owned(),
+        ));
+    };
+    let entry = spec.into_entry(id);
+    check_entry(&state, &entry)?;
+    let stored = state
+        .store
+        .update_entry(entry, revision, state.clock.now())
+        .await?;
+    tracing::info!(id = %stored.id, revision = stored.revision, "entry updated");
+    refresh_entries(&state).await;
+    Ok(Json(stored))
+}
+
+async fn delete_entry(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.store.delete_entry(&id).await?;
+    tracing::info!(%id, "entry deleted");
+    refresh_entries(&state).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// This trust domain's bundle document.
+pub(crate) fn own_bundle_json(state: &AppState) -> Result<String, ApiError> {
+    let keys = state
+        .keys
+        .current()
+        .ok_or_else(|| ApiError::Unavailable("keys are not loaded yet".to_owned()))?;
+    keys.bundle()
+        .to_json()
+        .map_err(|e| ApiError::Internal(format!("own bundle: {e}")))
+}
+
+async fn own_bundle(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let json = own_bundle_json(&state)?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
+}
+
+fn parse_td(s: &str) -> Result<TrustDomain, ApiError> {
+    TrustDomain::new(s).map_err(|e| ApiError::InvalidRequest(format!("trust domain `{s}`: {e}")))
+}
+
+async fn list_bundles(State(state): State<AppState>) -> Result<Json<BundleList>, ApiError> {
+    let bundles = state
+        .store
+        .list_bundles()
+        .await?
+        .into_iter()
+        .map(|r| BundleInfo {
+            bundle: serde_json::from_str(&r.bundle_json).unwrap_or(serde_json::Value::Null),
+            trust_domain: r.trust_domain,
+            sequence: r.sequence,
+            refresh_hint: r.refresh_hint,
+            endpoint_url: r.endpoint_url,
+            updated_at: r.updated_at,
+        })
+        .collect();
+    Ok(Json(BundleList { bundles }))
+}
+
+async fn set_bundle(
+    State(state): State<AppState>,
+    Path(td): Path<String>,
+    body: Bytes,
+) -> Result<Json<BundleInfo>, ApiError> {
+    let td = parse_td(&td)?;
+    if body.len() > MAX_BUNDLE_BYTES {
+        return Err(ApiError::InvalidRequest(format!(
+            "bundle larger than {MAX_BUNDLE_BYTES} bytes"
+        )));
+    }
+    // Keep a configured endpoint URL on a bundle set by hand (bootstrap of https_spiffe).
+    let url = state
+        .federation
+        .configured()
+        .iter()
+        .find(|p| p.name == td)
+        .and_then(|p| p.bundle_endpoint_url.clone());
+    let r = state.federation.set(&td, &body, url).await?;
+    tracing::info!(trust_domain = %td, sequence = r.sequence, "federated bundle set");
+    state.tls.refresh(&state).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Json(BundleInfo {
+        bundle: parse_json(r.bundle_json.as_bytes())?,
+        trust_domain: r.trust_domain,
+        sequence: r.sequence,
+        refresh_hint: r.refresh_hint,
+        endpoint_url: r.endpoint_url,
+        updated_at: r.updated_at,
+    }))
+}
+
+async fn delete_bundle(
+    State(state): State<AppState>,
+    Path(td): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let td = parse_td(&td)?;
+    state.federation.delete(&td).await?;
+    tracing::info!(trust_domain = %td, "federated bundle deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_keys(State(state): State<AppState>) -> Result<Json<KeyList>, ApiError> {
+    let keys = state
+        .keys
+        .current()
+        .ok_or_else(|| ApiError::Unavailable("keys are not loaded yet".to_owned()))?;
+    let mut out = Vec::new();
+    for (kind, infos) in crate::keys::describe(&keys) {
+        for i in infos {
+            out.push(KeyView {
+                kind: kind.to_owned(),
+                kid: i.kid,
+                state: i.state.as_str().to_owned(),
+                not_before: i.not_before,
+                not_after: i.not_after,
+            });
+        }
+    }
+    Ok(Json(KeyList { keys: out }))
+}

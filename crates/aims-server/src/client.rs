@@ -1,0 +1,230 @@
+//! A client of the admin API over its Unix socket (what `aims entry …` and
+//! `aims bundle …` use).
+
+use std::path::{Path, PathBuf};
+
+use aims_core::RegistrationEntry;
+use axum::body::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper::{Method, Request, header};
+use hyper_util::rt::TokioIo;
+use serde::de::DeserializeOwned;
+use tokio::net::UnixStream;
+
+use crate::api::{BundleInfo, BundleList, EntryList, EntrySpec, ErrorBody, KeyList};
+
+/// Why an admin call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// Nothing answers on the socket.
+    #[error("cannot reach the admin socket {}: {source}", path.display())]
+    Connect {
+        /// The socket.
+        path: PathBuf,
+        /// The cause (`NotFound`: no server; `PermissionDenied`: another user's server).
+        source: std::io::Error,
+    },
+    /// The server refused the request.
+    #[error("{detail} (HTTP {status}, {error})")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// The error code (see [`ErrorBody`]).
+        error: String,
+        /// The server's explanation.
+        detail: String,
+    },
+    /// The argument cannot appear in a URL path.
+    #[error("`{0}` is not a valid identifier here (letters, digits, `.`, `_`, `-`)")]
+    BadPathSegment(String),
+    /// The HTTP exchange failed.
+    #[error("admin API call failed: {0}")]
+    Http(String),
+    /// The answer was not what the API promises.
+    #[error("unexpected answer from the admin API: {0}")]
+    Decode(String),
+}
+
+impl ClientError {
+    /// The HTTP status of an API refusal.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// An admin API client bound to one socket path. Each call opens one connection.
+#[derive(Debug, Clone)]
+pub struct AdminClient {
+    socket: PathBuf,
+}
+
+fn segment(s: &str) -> Result<&str, ClientError> {
+    if !s.is_empty()
+        && s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        Ok(s)
+    } else {
+        Err(ClientError::BadPathSegment(s.to_owned()))
+    }
+}
+
+impl AdminClient {
+    /// A client for the admin socket at `socket`.
+    pub fn new(socket: impl Into<PathBuf>) -> Self {
+        Self {
+            socket: socket.into(),
+        }
+    }
+
+    /// The socket path.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Bytes, ClientError> {
+        let stream = UnixStream::connect(&self.socket)
+            .await
+            .map_err(|source| ClientError::Connect {
+                path: self.socket.clone(),
+                source,
+            })?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        let driver = tokio::spawn(conn);
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, "aims-admin");
+        if body.is_some() {
+            req = req.header(header::CONTENT_TYPE, "application/json");
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        let status = resp.status();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))?
+            .to_bytes();
+        drop(sender);
+        driver.abort();
+        if status.is_success() {
+            return Ok(bytes);
+        }
+        match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(e) => Err(ClientError::Api {
+                status: status.as_u16(),
+                error: e.error,
+                detail: e.detail,
+            }),
+            Err(_) => Err(ClientError::Api {
+                status: status.as_u16(),
+                error: status
+                    .canonical_reason()
+                    .unwrap_or("error")
+                    .to_lowercase()
+                    .replace(' ', "_"),
+                detail: String::from_utf8_lossy(&bytes).trim().to_owned(),
+            }),
+        }
+    }
+
+    async fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<T, ClientError> {
+        let bytes = self.call(method, path, body).await?;
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, ClientError> {
+        serde_json::to_vec(v).map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    /// `POST /v1/entries`.
+    pub async fn create_entry(&self, spec: &EntrySpec) -> Result<RegistrationEntry, ClientError> {
+        self.json(Method::POST, "/v1/entries", Some(Self::encode(spec)?))
+            .await
+    }
+
+    /// `GET /v1/entries`.
+    pub async fn list_entries(&self) -> Result<Vec<RegistrationEntry>, ClientError> {
+        let l: EntryList = self.json(Method::GET, "/v1/entries", None).await?;
+        Ok(l.entries)
+    }
+
+    /// `GET /v1/entries/{id}`.
+    pub async fn get_entry(&self, id: &str) -> Result<RegistrationEntry, ClientError> {
+        let path = format!("/v1/entries/{}", segment(id)?);
+        self.json(Method::GET, &path, None).await
+    }
+
+    /// `PUT /v1/entries/{id}`; `spec.revision` must be the revision read.
+    pub async fn update_entry(
+        &self,
+        id: &str,
+        spec: &EntrySpec,
+    ) -> Result<RegistrationEntry, ClientError> {
+        let path = format!("/v1/entries/{}", segment(id)?);
+        self.json(Method::PUT, &path, Some(Self::encode(spec)?))
+            .await
+    }
+
+    /// `DELETE /v1/entries/{id}`.
+    pub async fn delete_entry(&self, id: &str) -> Result<(), ClientError> {
+        let path = format!("/v1/entries/{}", segment(id)?);
+        self.call(Method::DELETE, &path, None).await.map(drop)
+    }
+
+    /// `GET /v1/bundle`: this trust domain's bundle document.
+    pub async fn bundle(&self) -> Result<String, ClientError> {
+        let b = self.call(Method::GET, "/v1/bundle", None).await?;
+        String::from_utf8(b.to_vec()).map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    /// `GET /v1/bundles`: the federated bundles.
+    pub async fn bundles(&self) -> Result<BundleList, ClientError> {
+        self.json(Method::GET, "/v1/bundles", None).await
+    }
+
+    /// `PUT /v1/bundles/{trust_domain}`.
+    pub async fn set_bundle(
+        &self,
+        trust_domain: &str,
+        document: Vec<u8>,
+    ) -> Result<BundleInfo, ClientError> {
+        let path = format!("/v1/bundles/{}", segment(trust_domain)?);
+        self.json(Method::PUT, &path, Some(document)).await
+    }
+
+    /// `DELETE /v1/bundles/{trust_domain}`.
+    pub async fn delete_bundle(&self, trust_domain: &str) -> Result<(), ClientError> {
+        let path = format!("/v1/bundles/{}", segment(trust_domain)?);
+        self.call(Method::DELETE, &path, None).await.map(drop)
+    }
+
+    /// `GET /v1/keys`.
+    pub async fn keys(&self) -> Result<KeyList, ClientError> {
+        self.json(Method::GET, "/v1/keys", None).await
+    }
+}

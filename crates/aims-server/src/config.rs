@@ -1,0 +1,938 @@
+//! The server configuration: one versioned TOML file, every table `deny_unknown_fields`.
+//!
+//! ```toml
+//! version = 1
+//!
+//! [server]
+//! trust_domain = "example.org"
+//! data_dir = "/var/lib/aims"
+//!
+//! [storage]
+//! url = "sqlite:///var/lib/aims/aims.db?mode=rwc"   # default: <data_dir>/aims.db
+//! poll_interval = "5s"                              # how often other nodes' writes are picked up
+//!
+//! [workload_api]
+//! socket_path = "/run/aims/workload.sock"           # default: <data_dir>/workload.sock
+//!
+//! [admin]
+//! socket_path = "/var/lib/aims/admin.sock"          # default: <data_dir>/admin.sock (mode 0600)
+//! mtls_listen = "127.0.0.1:8444"                    # optional: admin API for admin SVIDs
+//!
+//! [http]
+//! listen = "127.0.0.1:8080"                         # /healthz /readyz /metrics /bundle
+//! bundle_endpoint_listen = "127.0.0.1:8443"         # optional: https_spiffe bundle endpoint
+//!
+//! [ca]
+//! ttl = "365d"
+//! key_type = "ec-p256"                              # ec-p256, ec-p384 or ed25519
+//!
+//! [jwt]                                             # JWT-SVID and WIT-SVID signing keys
+//! key_type = "ec-p256"                              # ec-p256 or ec-p384
+//! rotation_period = "24h"
+//!
+//! [bundle]
+//! refresh_hint = "5m"
+//!
+//! [log]
+//! level = "info"                                    # a tracing filter, e.g. "info,aims_server=debug"
+//! format = "text"                                   # text or json
+//!
+//! [[federation.trust_domains]]
+//! name = "partner.example"
+//! bundle_endpoint_url = "https://partner.example:8443/"
+//! profile = "https_spiffe"                          # https_web or https_spiffe
+//! endpoint_spiffe_id = "spiffe://partner.example/aims/server"   # https_spiffe only
+//! ```
+//!
+//! [`Config::parse`] reports every error it can find, each with its line and column
+//! (syntax errors, then one error per table, then the rules between fields), and says
+//! what to do about it. Secrets never appear in the configuration: a PostgreSQL URL may
+//! carry a password, and [`Config`]'s `Debug` hides the storage URL.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use aims_core::{SpiffeId, TrustDomain};
+use aims_crypto::Algorithm;
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The configuration format version this server reads.
+pub const CONFIG_VERSION: u32 = 1;
+
+/// The trust domain of `aims serve --dev` (`.localhost` is reserved, RFC 6761, so it
+/// can never be a real organisation's trust domain).
+pub const DEV_TRUST_DOMAIN: &str = "aims.localhost";
+
+/// The data directory of `aims serve --dev`, relative to the working directory.
+pub const DEV_DATA_DIR: &str = "aims-data";
+
+/// The admin socket's file name inside the data directory.
+pub const ADMIN_SOCKET_FILE: &str = "admin.sock";
+
+/// The Workload API socket's file name inside the data directory.
+pub const WORKLOAD_SOCKET_FILE: &str = "workload.sock";
+
+/// The SQLite database's file name inside the data directory.
+pub const DATABASE_FILE: &str = "aims.db";
+
+/// The whole configuration.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Format version; must be [`CONFIG_VERSION`].
+    pub version: Spanned<u32>,
+    /// Identity of this server.
+    pub server: ServerSection,
+    /// The database.
+    #[serde(default)]
+    pub storage: StorageSection,
+    /// The SPIFFE Workload API.
+    #[serde(default)]
+    pub workload_api: WorkloadApiSection,
+    /// The admin API.
+    #[serde(default)]
+    pub admin: AdminSection,
+    /// The plain HTTP listener (health, readiness, metrics, bundle).
+    #[serde(default)]
+    pub http: HttpSection,
+    /// The X.509 certificate authority.
+    #[serde(default)]
+    pub ca: CaSection,
+    /// JWT-SVID and WIT-SVID signing keys.
+    #[serde(default)]
+    pub jwt: JwtSection,
+    /// The trust bundle this server publishes.
+    #[serde(default)]
+    pub bundle: BundleSection,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogSection,
+    /// Federated trust domains.
+    #[serde(default)]
+    pub federation: FederationSection,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("trust_domain", &self.server.trust_domain)
+            .field("data_dir", &self.server.data_dir)
+            .field("storage", &"[url hidden]")
+            .field("http", &self.http.listen)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// This server's trust domain.
+    pub trust_domain: TrustDomain,
+    /// Where the database and sockets live by default (created with mode 0700).
+    pub data_dir: PathBuf,
+}
+
+/// `[storage]`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSection {
+    /// `sqlite://PATH?mode=rwc` or `postgres://…`; default: SQLite in the data directory.
+    pub url: Option<String>,
+    /// How often the entry cache asks the database for changes made by other nodes.
+    #[serde(default = "default_poll_interval")]
+    pub poll_interval: Seconds,
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        Self {
+            url: None,
+            poll_interval: default_poll_interval(),
+        }
+    }
+}
+
+impl fmt::Debug for StorageSection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StorageSection")
+            .field("url", &self.url.as_ref().map(|_| "[hidden]"))
+            .field("poll_interval", &self.poll_interval)
+            .finish()
+    }
+}
+
+/// `[workload_api]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadApiSection {
+    /// The Unix socket; default `<data_dir>/workload.sock`.
+    pub socket_path: Option<PathBuf>,
+}
+
+/// `[admin]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    /// The Unix socket (mode 0600); default `<data_dir>/admin.sock`.
+    pub socket_path: Option<PathBuf>,
+    /// An mTLS listener for callers holding an X509-SVID of an `admin = true` entry.
+    pub mtls_listen: Option<SocketAddr>,
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSection {
+    /// Plain HTTP: `/healthz`, `/readyz`, `/metrics`, `/bundle`.
+    #[serde(default = "default_http_listen")]
+    pub listen: SocketAddr,
+    /// TLS with this server's X509-SVID, serving the bundle (SPIFFE `https_spiffe`).
+    pub bundle_endpoint_listen: Option<SocketAddr>,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        Self {
+            listen: default_http_listen(),
+            bundle_endpoint_listen: None,
+        }
+    }
+}
+
+/// `[ca]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaSection {
+    /// Validity of each CA certificate; a successor is prepared at half of it and takes
+    /// over at five sixths.
+    #[serde(default = "default_ca_ttl")]
+    pub ttl: Seconds,
+    /// The CA key type.
+    #[serde(default)]
+    pub key_type: KeyType,
+}
+
+impl Default for CaSection {
+    fn default() -> Self {
+        Self {
+            ttl: default_ca_ttl(),
+            key_type: KeyType::default(),
+        }
+    }
+}
+
+/// `[jwt]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSection {
+    /// Key type of JWT-SVID and WIT-SVID signing keys (`ec-p256` or `ec-p384`).
+    #[serde(default)]
+    pub key_type: KeyType,
+    /// How long a signing key signs before its successor takes over.
+    #[serde(default = "default_rotation_period")]
+    pub rotation_period: Spanned<Seconds>,
+}
+
+impl Default for JwtSection {
+    fn default() -> Self {
+        Self {
+            key_type: KeyType::default(),
+            rotation_period: Spanned::new(0..0, default_rotation_period_value()),
+        }
+    }
+}
+
+/// `[bundle]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleSection {
+    /// `spiffe_refresh_hint`; also how long a new key is published before it signs.
+    #[serde(default = "default_refresh_hint")]
+    pub refresh_hint: Seconds,
+}
+
+impl Default for BundleSection {
+    fn default() -> Self {
+        Self {
+            refresh_hint: default_refresh_hint(),
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// A tracing filter (`info`, `aims_server=debug,info`, …); `AIMS_LOG` overrides it.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+    /// Text for people, JSON for log collectors.
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        Self {
+            level: default_log_level(),
+            format: LogFormat::default(),
+        }
+    }
+}
+
+/// `[federation]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationSection {
+    /// `[[federation.trust_domains]]`.
+    #[serde(default)]
+    pub trust_domains: Vec<Spanned<FederatedTrustDomain>>,
+}
+
+/// One `[[federation.trust_domains]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederatedTrustDomain {
+    /// The foreign trust domain.
+    pub name: TrustDomain,
+    /// Its bundle endpoint (`https://…`); without it the bundle is only set by hand.
+    pub bundle_endpoint_url: Option<String>,
+    /// How the endpoint authenticates.
+    #[serde(default)]
+    pub profile: EndpointProfile,
+    /// The endpoint server's SPIFFE ID (`https_spiffe` only).
+    pub endpoint_spiffe_id: Option<SpiffeId>,
+}
+
+/// SPIFFE bundle endpoint profiles (SPIFFE Federation §5).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointProfile {
+    /// The endpoint presents a Web PKI certificate for its host name.
+    #[default]
+    HttpsWeb,
+    /// The endpoint presents an X509-SVID of the foreign trust domain, checked against
+    /// that trust domain's bundle (set it once by hand: `aims bundle set`).
+    HttpsSpiffe,
+}
+
+/// Key types in the configuration.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum KeyType {
+    /// ECDSA P-256 (ES256).
+    #[default]
+    #[serde(rename = "ec-p256")]
+    EcP256,
+    /// ECDSA P-384 (ES384).
+    #[serde(rename = "ec-p384")]
+    EcP384,
+    /// Ed25519 (CA only).
+    #[serde(rename = "ed25519")]
+    Ed25519,
+}
+
+impl KeyType {
+    /// The JOSE algorithm of keys of this type.
+    pub fn algorithm(self) -> Algorithm {
+        match self {
+            KeyType::EcP256 => Algorithm::ES256,
+            KeyType::EcP384 => Algorithm::ES384,
+            KeyType::Ed25519 => Algorithm::EdDSA,
+        }
+    }
+}
+
+/// Log output formats.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A duration in whole seconds, written `90s`, `15m`, `1h`, `7d` or `1h30m` (a bare
+/// number means seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Seconds(pub u64);
+
+impl Seconds {
+    /// As a [`std::time::Duration`].
+    pub fn duration(self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.0)
+    }
+    /// As signed seconds (saturating).
+    pub fn as_i64(self) -> i64 {
+        i64::try_from(self.0).unwrap_or(i64::MAX)
+    }
+}
+
+impl<'de> Deserialize<'de> for Seconds {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(u64),
+            Str(String),
+        }
+        match Raw::deserialize(d) {
+            Ok(Raw::Int(0)) => Err(serde::de::Error::custom(
+                "a duration must be greater than zero",
+            )),
+            Ok(Raw::Int(n)) => Ok(Seconds(n)),
+            Ok(Raw::Str(s)) => parse_duration(&s).map(Seconds).map_err(serde::de::Error::custom),
+            Err(_) => Err(serde::de::Error::custom(
+                "expected a duration such as \"90s\", \"15m\", \"1h\" or \"7d\"",
+            )),
+        }
+    }
+}
+
+/// Parses `90s`, `15m`, `1h`, `7d`, `1h30m` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("empty duration; use e.g. \"90s\", \"15m\", \"1h\" or \"7d\"".into());
+    }
+    if let Ok(n) = s.parse::<u64>() {
+        return if n == 0 {
+            Err("a duration must be greater than zero".into())
+        } else {
+            Ok(n)
+        };
+    }
+    let mut total: u64 = 0;
+    let mut num = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => {
+                return Err(format!(
+                    "unknown unit `{c}` in duration \"{s}\"; use s, m, h or d (e.g. \"1h30m\")"
+                ));
+            }
+        };
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("missing number before `{c}` in duration \"{s}\""))?;
+        num.clear();
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(|| format!("duration \"{s}\" is too large"))?;
+    }
+    if !num.is_empty() {
+        return Err(format!(
+            "number without unit at the end of duration \"{s}\"; add s, m, h or d"
+        ));
+    }
+    if total == 0 {
+        return Err("a duration must be greater than zero".into());
+    }
+    Ok(total)
+}
+
+fn default_poll_interval() -> Seconds {
+    Seconds(5)
+}
+fn default_http_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_ca_ttl() -> Seconds {
+    Seconds(365 * 86_400)
+}
+fn default_rotation_period_value() -> Seconds {
+    Seconds(86_400)
+}
+fn default_rotation_period() -> Spanned<Seconds> {
+    Spanned::new(0..0, default_rotation_period_value())
+}
+fn default_refresh_hint() -> Seconds {
+    Seconds(300)
+}
+fn default_log_level() -> String {
+    "info".to_owned()
+}
+
+/// One problem found in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// 1-based line and column, when the problem has a place in the file.
+    pub location: Option<(usize, usize)>,
+    /// What is wrong.
+    pub message: String,
+    /// What to do about it.
+    pub help: Option<String>,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some((line, col)) = self.location {
+            write!(f, "line {line}, column {col}: ")?;
+        }
+        f.write_str(&self.message)?;
+        if let Some(help) = &self.help {
+            write!(f, "\n  help: {help}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every problem found in a configuration, in file order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", render(.0))]
+pub struct ConfigErrors(pub Vec<Diagnostic>);
+
+fn render(d: &[Diagnostic]) -> String {
+    d.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Byte offset → 1-based (line, column in characters).
+fn line_col(src: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(src.len());
+    let before = src.get(..offset).unwrap_or(src);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = before.get(line_start..).map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+fn located(src: &str, span: Option<Range<usize>>, message: String, help: Option<String>) -> Diagnostic {
+    Diagnostic {
+        location: span.map(|s| line_col(src, s.start)),
+        message,
+        help,
+    }
+}
+
+/// A diagnostic from a toml error, with advice chosen by the kind of error.
+fn from_toml(src: &str, e: &toml::de::Error) -> Diagnostic {
+    let message = e.message().trim().to_owned();
+    let help = if message.starts_with("unknown field") {
+        Some("remove the key or fix its spelling; the keys this table accepts are listed above".into())
+    } else if message.starts_with("missing field") {
+        Some("add the key; `aims config check` lists every key with its default in the docs of `aims serve --help`".into())
+    } else if message.starts_with("unknown variant") {
+        Some("use one of the values listed above".into())
+    } else if message.contains("duration") {
+        Some("write durations as strings: \"90s\", \"15m\", \"1h\", \"7d\"".into())
+    } else if message.contains("invalid socket address") {
+        Some("write an address with a port, e.g. \"127.0.0.1:8080\"".into())
+    } else if message.starts_with("invalid trust domain") {
+        Some("a trust domain is lowercase letters, digits, `.`, `-` and `_`, e.g. \"example.org\"".into())
+    } else if message.starts_with("invalid type") {
+        Some("check the value's type (strings need quotes)".into())
+    } else {
+        None
+    };
+    located(src, e.span(), message, help)
+}
+
+/// The top-level tables and keys, with a checker that deserialises one of them alone.
+type SectionCheck = fn(toml::de::ValueDeserializer<'_>) -> Result<(), toml::de::Error>;
+
+fn check_as<T: serde::de::DeserializeOwned>(
+    d: toml::de::ValueDeserializer<'_>,
+) -> Result<(), toml::de::Error> {
+    T::deserialize(d).map(drop)
+}
+
+const SECTIONS: &[(&str, SectionCheck)] = &[
+    ("version", check_as::<u32>),
+    ("server", check_as::<ServerSection>),
+    ("storage", check_as::<StorageSection>),
+    ("workload_api", check_as::<WorkloadApiSection>),
+    ("admin", check_as::<AdminSection>),
+    ("http", check_as::<HttpSection>),
+    ("ca", check_as::<CaSection>),
+    ("jwt", check_as::<JwtSection>),
+    ("bundle", check_as::<BundleSection>),
+    ("log", check_as::<LogSection>),
+    ("federation", check_as::<FederationSection>),
+];
+
+impl Config {
+    /// Parses and checks a configuration file's text.
+    ///
+    /// On failure, every problem found is returned: all syntax errors; otherwise the first
+    /// error of each table (tables are checked independently); otherwise every broken rule
+    /// between fields.
+    pub fn parse(src: &str) -> Result<Self, ConfigErrors> {
+        let (table, syntax) = toml::de::DeTable::parse_recoverable(src);
+        if !syntax.is_empty() {
+            return Err(ConfigErrors(
+                syntax.iter().map(|e| from_toml(src, e)).collect(),
+            ));
+        }
+        match toml::from_str::<Config>(src) {
+            Ok(config) => {
+                let problems = config.check_rules(src);
+                if problems.is_empty() {
+                    Ok(config)
+                } else {
+                    Err(ConfigErrors(problems))
+                }
+            }
+            Err(whole) => {
+                let mut problems = Vec::new();
+                for (key, value) in table.into_inner() {
+                    let name = key.get_ref().as_ref();
+                    match SECTIONS.iter().find(|(n, _)| *n == name) {
+                        Some((_, check)) => {
+                            if let Err(e) = check(toml::de::ValueDeserializer::from(value)) {
+                                problems.push(from_toml(src, &e));
+                            }
+                        }
+                        None => {
+                            let known: Vec<&str> = SECTIONS.iter().map(|(n, _)| *n).collect();
+                            problems.push(located(
+                                src,
+                                Some(key.span()),
+                                format!("unknown table or key `{name}`"),
+                                Some(format!(
+                                    "remove it or fix its spelling; the top level accepts {}",
+                                    known.join(", ")
+                                )),
+                            ));
+                        }
+                    }
+                }
+                if problems.is_empty() {
+                    problems.push(from_toml(src, &whole));
+                }
+                problems.sort_by_key(|d| d.location);
+                Err(ConfigErrors(problems))
+            }
+        }
+    }
+
+    /// Reads and parses a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
+        let src = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![Diagnostic {
+                location: None,
+                message: format!("cannot read {}: {e}", path.display()),
+                help: Some("check the path given to --config".into()),
+            }])
+        })?;
+        Self::parse(&src)
+    }
+
+    /// The configuration of `aims serve --dev`: trust domain [`DEV_TRUST_DOMAIN`], data in
+    /// `data_dir`, every listener on 127.0.0.1 (HTTP on `http_listen`).
+    pub fn dev(data_dir: PathBuf, http_listen: SocketAddr) -> Result<Self, ConfigErrors> {
+        let trust_domain = TrustDomain::new(DEV_TRUST_DOMAIN).map_err(|e| {
+            ConfigErrors(vec![Diagnostic {
+                location: None,
+                message: e.to_string(),
+                help: None,
+            }])
+        })?;
+        let mut config = Self::minimal(trust_domain, data_dir);
+        config.http.listen = http_listen;
+        let problems = config.check_rules("");
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigErrors(problems))
+        }
+    }
+
+    /// A configuration with every default, for `trust_domain` and `data_dir`.
+    pub fn minimal(trust_domain: TrustDomain, data_dir: PathBuf) -> Self {
+        Self {
+            version: Spanned::new(0..0, CONFIG_VERSION),
+            server: ServerSection {
+                trust_domain,
+                data_dir,
+            },
+            storage: StorageSection {
+                url: None,
+                poll_interval: default_poll_interval(),
+            },
+            workload_api: WorkloadApiSection::default(),
+            admin: AdminSection::default(),
+            http: HttpSection::default(),
+            ca: CaSection::default(),
+            jwt: JwtSection::default(),
+            bundle: BundleSection::default(),
+            log: LogSection::default(),
+            federation: FederationSection::default(),
+        }
+    }
+
+    /// The rules between fields; `src` locates the problems (empty: no locations).
+    pub fn check_rules(&self, src: &str) -> Vec<Diagnostic> {
+        let at = |span: Range<usize>| {
+            if src.is_empty() || span == (0..0) {
+                None
+            } else {
+                Some(span)
+            }
+        };
+        let mut out = Vec::new();
+        if *self.version.get_ref() != CONFIG_VERSION {
+            out.push(located(
+                src,
+                at(self.version.span()),
+                format!(
+                    "unsupported configuration version {}; this AIMS reads version {CONFIG_VERSION}",
+                    self.version.get_ref()
+                ),
+                Some(format!("set `version = {CONFIG_VERSION}`")),
+            ));
+        }
+        if self.jwt.key_type == KeyType::Ed25519 {
+            out.push(located(
+                src,
+                None,
+                "[jwt] key_type \"ed25519\" is not allowed: JWT-SVIDs and WIT-SVIDs are signed with ECDSA".into(),
+                Some("use \"ec-p256\" or \"ec-p384\"".into()),
+            ));
+        }
+        let hint = self.bundle.refresh_hint.0;
+        let period = self.jwt.rotation_period.get_ref().0;
+        if period <= hint {
+            out.push(located(
+                src,
+                at(self.jwt.rotation_period.span()),
+                format!(
+                    "[jwt] rotation_period ({period}s) must be longer than [bundle] refresh_hint ({hint}s): a new key is published one refresh before it signs"
+                ),
+                Some("raise rotation_period or lower refresh_hint".into()),
+            ));
+        }
+        if self.ca.ttl.0 < 6 * hint {
+            out.push(located(
+                src,
+                None,
+                format!(
+                    "[ca] ttl ({}s) must be at least six times [bundle] refresh_hint ({hint}s) so a successor CA can be published in time",
+                    self.ca.ttl.0
+                ),
+                Some("raise [ca] ttl (e.g. \"365d\") or lower refresh_hint".into()),
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for ftd in &self.federation.trust_domains {
+            let span = at(ftd.span());
+            let f = ftd.get_ref();
+            if f.name == self.server.trust_domain {
+                out.push(located(
+                    src,
+                    span.clone(),
+                    format!("`{}` is this server's own trust domain; it cannot be federated", f.name),
+                    Some("remove this [[federation.trust_domains]] entry".into()),
+                ));
+            }
+            if !seen.insert(f.name.clone()) {
+                out.push(located(
+                    src,
+                    span.clone(),
+                    format!("trust domain `{}` is listed twice in [[federation.trust_domains]]", f.name),
+                    Some("keep one entry per trust domain".into()),
+                ));
+            }
+            if let Some(url) = &f.bundle_endpoint_url
+                && !url.starts_with("https://")
+            {
+                out.push(located(
+                    src,
+                    span.clone(),
+                    format!("bundle_endpoint_url \"{url}\" of `{}` must start with https://", f.name),
+                    Some("bundle endpoints are served over TLS (SPIFFE Federation §5)".into()),
+                ));
+            }
+            match (f.profile, &f.endpoint_spiffe_id) {
+                (EndpointProfile::HttpsSpiffe, None) => out.push(located(
+                    src,
+                    span.clone(),
+                    format!("`{}` uses profile \"https_spiffe\" but has no endpoint_spiffe_id", f.name),
+                    Some(format!(
+                        "add endpoint_spiffe_id = \"spiffe://{}/…\", the SPIFFE ID of the endpoint's server",
+                        f.name
+                    )),
+                )),
+                (EndpointProfile::HttpsSpiffe, Some(id)) if !id.is_member_of(&f.name) => {
+                    out.push(located(
+                        src,
+                        span.clone(),
+                        format!("endpoint_spiffe_id `{id}` is not in trust domain `{}`", f.name),
+                        Some("the endpoint's server belongs to the federated trust domain".into()),
+                    ));
+                }
+                (EndpointProfile::HttpsWeb, Some(_)) => out.push(located(
+                    src,
+                    span.clone(),
+                    format!("endpoint_spiffe_id of `{}` is only used with profile \"https_spiffe\"", f.name),
+                    Some("remove endpoint_spiffe_id or set profile = \"https_spiffe\"".into()),
+                )),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.server.data_dir
+    }
+
+    /// The storage URL: the configured one, or SQLite in the data directory.
+    pub fn storage_url(&self) -> String {
+        match &self.storage.url {
+            Some(u) => u.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.server.data_dir.join(DATABASE_FILE).display()
+            ),
+        }
+    }
+
+    /// The admin socket path.
+    pub fn admin_socket(&self) -> PathBuf {
+        self.admin
+            .socket_path
+            .clone()
+            .unwrap_or_else(|| self.server.data_dir.join(ADMIN_SOCKET_FILE))
+    }
+
+    /// The Workload API socket path.
+    pub fn workload_socket(&self) -> PathBuf {
+        self.workload_api
+            .socket_path
+            .clone()
+            .unwrap_or_else(|| self.server.data_dir.join(WORKLOAD_SOCKET_FILE))
+    }
+
+    /// The federated trust domains, without spans.
+    pub fn federated(&self) -> impl Iterator<Item = &FederatedTrustDomain> {
+        self.federation.trust_domains.iter().map(Spanned::get_ref)
+    }
+}
+
+/// The `SPIFFE_ENDPOINT_SOCKET` value for a socket path: `unix://` + the absolute path.
+pub fn endpoint_socket_env(path: &Path) -> String {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    format!("unix://{}", abs.display())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+version = 1
+
+[server]
+trust_domain = "example.org"
+data_dir = "/var/lib/aims"
+
+[jwt]
+rotation_period = "12h"
+
+[[federation.trust_domains]]
+name = "partner.example"
+bundle_endpoint_url = "https://partner.example/bundle"
+profile = "https_spiffe"
+endpoint_spiffe_id = "spiffe://partner.example/aims/server"
+"#;
+
+    #[test]
+    fn good_config_parses_with_defaults() {
+        let c = Config::parse(GOOD).unwrap();
+        assert_eq!(c.server.trust_domain.as_str(), "example.org");
+        assert_eq!(c.jwt.rotation_period.get_ref().0, 43_200);
+        assert_eq!(c.bundle.refresh_hint.0, 300);
+        assert_eq!(c.http.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(c.admin_socket(), PathBuf::from("/var/lib/aims/admin.sock"));
+        assert_eq!(
+            c.storage_url(),
+            "sqlite:///var/lib/aims/aims.db?mode=rwc"
+        );
+        let f: Vec<_> = c.federated().collect();
+        assert_eq!(f[0].profile, EndpointProfile::HttpsSpiffe);
+    }
+
+    #[test]
+    fn every_table_error_is_reported_with_its_line() {
+        let src = "version = 1\n\n[server]\ntrust_domain = \"Bad Domain\"\ndata_dir = \"/d\"\n\n[http]\nlisten = \"nowhere\"\n\n[ca]\nttl = \"5x\"\n\n[bogus]\nx = 1\n";
+        let errs = Config::parse(src).unwrap_err().0;
+        let lines: Vec<_> = errs.iter().map(|d| d.location.unwrap().0).collect();
+        assert_eq!(lines, [4, 8, 11, 13], "{errs:#?}");
+        assert!(errs[0].message.contains("trust domain"));
+        assert!(errs[2].message.contains("unknown unit `x`"));
+        assert!(errs[3].message.contains("unknown table or key `bogus`"));
+        assert!(errs.iter().all(|d| d.help.is_some()), "{errs:#?}");
+    }
+
+    #[test]
+    fn unknown_key_in_a_table_is_refused() {
+        let src = "version = 1\n[server]\ntrust_domain = \"a.org\"\ndata_dir = \"/d\"\ndatadir = \"/e\"\n";
+        let errs = Config::parse(src).unwrap_err().0;
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].location, Some((5, 1)));
+        assert!(errs[0].message.contains("unknown field `datadir`"), "{}", errs[0]);
+    }
+
+    #[test]
+    fn syntax_errors_are_located() {
+        let errs = Config::parse("version = 1\n[server\n").unwrap_err().0;
+        assert_eq!(errs[0].location.unwrap().0, 2);
+    }
+
+    #[test]
+    fn rules_between_fields() {
+        let src = "version = 2\n[server]\ntrust_domain = \"a.org\"\ndata_dir = \"/d\"\n[bundle]\nrefresh_hint = \"1d\"\n[jwt]\nrotation_period = \"1h\"\n[[federation.trust_domains]]\nname = \"a.org\"\nbundle_endpoint_url = \"http://x\"\nprofile = \"https_spiffe\"\n";
+        let errs = Config::parse(src).unwrap_err().0;
+        let text = ConfigErrors(errs.clone()).to_string();
+        assert!(text.contains("line 1, column 11: unsupported configuration version 2"), "{text}");
+        assert!(text.contains("line 8, column 19: [jwt] rotation_period"), "{text}");
+        assert!(text.contains("own trust domain"), "{text}");
+        assert!(text.contains("must start with https://"), "{text}");
+        assert!(text.contains("no endpoint_spiffe_id"), "{text}");
+        assert!(text.contains("[ca] ttl"), "{text}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1h30m"), Ok(5400));
+        assert_eq!(parse_duration("45"), Ok(45));
+        for bad in ["", "0", "0s", "h", "1x", "1h30"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn dev_config_is_valid_and_loopback_only() {
+        let c = Config::dev(PathBuf::from("aims-data"), "127.0.0.1:0".parse().unwrap()).unwrap();
+        assert!(c.http.listen.ip().is_loopback());
+        assert_eq!(c.workload_socket(), PathBuf::from("aims-data/workload.sock"));
+        assert!(endpoint_socket_env(&c.workload_socket()).starts_with("unix:///"));
+    }
+
+    #[test]
+    fn debug_hides_the_storage_url() {
+        let mut c = Config::minimal(TrustDomain::new("a.org").unwrap(), "/d".into());
+        c.storage.url = Some("postgres://u:secret@h/db".into());
+        assert!(!format!("{c:?}").contains("secret"));
+        assert!(!format!("{:?}", c.storage).contains("secret"));
+    }
+}

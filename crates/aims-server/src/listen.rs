@@ -1,0 +1,159 @@
+//! Listeners: Unix sockets with owner-only modes, and a TLS accept loop that puts the
+//! peer's SPIFFE ID into request extensions.
+
+use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::{Extension, Router};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use rustls::ServerConfig;
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use crate::ServerError;
+use crate::admin::PeerId;
+
+/// The longest Unix socket path the kernel accepts (`sun_path` is 108 bytes with the NUL).
+pub const MAX_SOCKET_PATH: usize = 107;
+
+/// How long a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long shutdown waits for open connections to finish.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Refuses paths the kernel would truncate.
+pub fn check_socket_path(path: &Path) -> Result<(), ServerError> {
+    let len = path.as_os_str().len();
+    if len > MAX_SOCKET_PATH {
+        return Err(ServerError::SocketPathTooLong {
+            path: path.to_path_buf(),
+            len,
+            max: MAX_SOCKET_PATH,
+        });
+    }
+    Ok(())
+}
+
+/// Removes a stale socket at `path` (left by a crash), refusing when a server still
+/// answers there or when the path is not a socket.
+pub fn clear_stale_socket(path: &Path) -> Result<(), ServerError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(ServerError::SocketInUse {
+                    path: path.to_path_buf(),
+                });
+            }
+            std::fs::remove_file(path).map_err(ServerError::io("remove the stale socket", path))
+        }
+        Ok(_) => Err(ServerError::Io {
+            what: "use as a socket",
+            path: path.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "the path exists and is not a socket; remove it or choose another path",
+            ),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(ServerError::Io {
+            what: "inspect",
+            path: path.to_path_buf(),
+            source: e,
+        }),
+    }
+}
+
+/// Binds a Unix socket with `mode`. The socket is bound under a temporary name, given its
+/// mode, then renamed into place, so it is never reachable at `path` with a wider mode.
+pub fn bind_unix(path: &Path, mode: u32) -> Result<UnixListener, ServerError> {
+    check_socket_path(path)?;
+    clear_stale_socket(path)?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    let tmp = std::path::PathBuf::from(tmp);
+    check_socket_path(&tmp)?;
+    let _ = std::fs::remove_file(&tmp);
+    let listener = UnixListener::bind(&tmp).map_err(ServerError::io("bind", &tmp))?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
+        .map_err(ServerError::io("set the mode of", &tmp))?;
+    std::fs::rename(&tmp, path).map_err(ServerError::io("rename the socket to", path))?;
+    Ok(listener)
+}
+
+/// Resolves once `rx` holds `true` (or its sender is gone).
+pub async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|v| *v).await;
+}
+
+/// Serves `router` over TLS on `listener` until `shutdown` turns true, then waits (at
+/// most [`DRAIN_TIMEOUT`]) for open connections. `config` is asked for the current TLS
+/// configuration at every accept, so a renewed certificate applies to new connections.
+/// A verified client's SPIFFE ID is added to each request as [`PeerId`].
+pub async fn serve_tls(
+    listener: TcpListener,
+    config: impl Fn() -> Option<Arc<ServerConfig>> + Send + 'static,
+    router: Router,
+    mut shutdown: watch::Receiver<bool>,
+    name: &'static str,
+) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            () = stopped(&mut shutdown) => break,
+        };
+        let (tcp, peer_addr) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(listener = name, error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Some(cfg) = config() else {
+            tracing::warn!(listener = name, "no TLS certificate yet; connection closed");
+            continue;
+        };
+        let acceptor = TlsAcceptor::from(cfg);
+        let watcher = graceful.watcher();
+        let router = router.clone();
+        tokio::spawn(async move {
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::info!(listener = name, peer = %peer_addr, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::info!(listener = name, peer = %peer_addr, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let peer = aims_pki::tls::peer_spiffe_id(tls.get_ref().1.peer_certificates()).ok();
+            let app = match peer {
+                Some(id) => router.layer(Extension(PeerId(id))),
+                None => router,
+            };
+            let conn = Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(tls), TowerToHyperService::new(app))
+                .into_owned();
+            if let Err(e) = watcher.watch(conn).await {
+                tracing::debug!(listener = name, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(listener = name, "connections still open after the drain timeout");
+    }
+}

@@ -1,0 +1,425 @@
+//! Starting, running and stopping the server.
+//!
+//! [`start`] opens the database, loads or creates the keys, fills the caches, binds every
+//! listener and spawns the tasks; it returns a [`RunningServer`] whose [`Endpoints`] say
+//! where everything listens. [`RunningServer::shutdown`] stops accepting, lets open
+//! requests and streams finish (bounded by [`DRAIN_TIMEOUT`]), then closes the database.
+//! [`shutdown_signal`] resolves on SIGTERM or SIGINT.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use aims_core::{Clock, SpiffeId, TrustDomain};
+use aims_store::Store;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::{Config, endpoint_socket_env};
+use crate::entries::EntryCache;
+use crate::federation::Federation;
+use crate::identity::ServerIdentity;
+use crate::keys::{KeyManager, KeyPolicy};
+use crate::listen::{self, DRAIN_TIMEOUT};
+use crate::notify::Changes;
+use crate::state::AppState;
+use crate::tls::TlsIdentity;
+use crate::{ServerError, admin, public, telemetry};
+
+/// Where a running server listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// The trust domain.
+    pub trust_domain: TrustDomain,
+    /// The server's own SPIFFE ID (its TLS listeners present it).
+    pub server_id: SpiffeId,
+    /// The plain HTTP listener.
+    pub http: SocketAddr,
+    /// The admin API's Unix socket.
+    pub admin_socket: PathBuf,
+    /// The admin API's mTLS listener, if configured.
+    pub admin_mtls: Option<SocketAddr>,
+    /// The Workload API's Unix socket.
+    pub workload_socket: PathBuf,
+    /// The `https_spiffe` bundle endpoint, if configured.
+    pub bundle_endpoint: Option<SocketAddr>,
+    /// The data directory (absolute).
+    pub data_dir: PathBuf,
+    /// `sqlite` or `postgres`.
+    pub storage: &'static str,
+}
+
+impl fmt::Display for Endpoints {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "AIMS server running")?;
+        writeln!(f, "  trust domain     {}", self.trust_domain)?;
+        writeln!(f, "  server ID        {}", self.server_id)?;
+        writeln!(
+            f,
+            "  HTTP             http://{}  (/healthz /readyz /metrics /bundle)",
+            self.http
+        )?;
+        if let Some(b) = self.bundle_endpoint {
+            writeln!(f, "  bundle endpoint  https://{b}  (https_spiffe)")?;
+        }
+        writeln!(f, "  admin socket     {}", self.admin_socket.display())?;
+        if let Some(a) = self.admin_mtls {
+            writeln!(f, "  admin mTLS       https://{a}")?;
+        }
+        writeln!(
+            f,
+            "  workload socket  SPIFFE_ENDPOINT_SOCKET={}",
+            endpoint_socket_env(&self.workload_socket)
+        )?;
+        writeln!(f, "  data directory   {}", self.data_dir.display())?;
+        write!(f, "  storage          {}", self.storage)
+    }
+}
+
+/// A started server.
+#[derive(Debug)]
+pub struct RunningServer {
+    endpoints: Endpoints,
+    state: AppState,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl RunningServer {
+    /// Where the server listens.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    /// The shared state (for tests and embedding).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Stops accepting, drains open connections (at most [`DRAIN_TIMEOUT`] each),
+    /// closes the database and removes the sockets.
+    pub async fn shutdown(mut self) {
+        tracing::info!("shutting down");
+        self.state.shutting_down.store(true, Ordering::SeqCst);
+        let _ = self.stop.send(true);
+        let drained = tokio::time::timeout(DRAIN_TIMEOUT + Duration::from_secs(5), async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("some tasks did not stop in time; aborting them");
+            self.tasks.abort_all();
+            while self.tasks.join_next().await.is_some() {}
+        }
+        self.state.store.close().await;
+        for p in [&self.endpoints.admin_socket, &self.endpoints.workload_socket] {
+            let _ = std::fs::remove_file(p);
+        }
+        tracing::info!("stopped");
+    }
+
+    /// Runs until SIGTERM or SIGINT, then shuts down gracefully.
+    pub async fn run_until_signal(self) {
+        shutdown_signal().await;
+        self.shutdown().await;
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Creates the data directory (mode 0700) and returns its absolute path.
+fn prepare_data_dir(dir: &Path) -> Result<PathBuf, ServerError> {
+    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(ServerError::io("create the data directory", dir))?;
+    }
+    let abs = std::path::absolute(dir).map_err(ServerError::io("resolve", dir))?;
+    let meta = std::fs::metadata(&abs).map_err(ServerError::io("inspect", &abs))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(&abs, std::fs::Permissions::from_mode(0o700))
+            .map_err(ServerError::io("restrict the mode of", &abs))?;
+    }
+    Ok(abs)
+}
+
+async fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })
+}
+
+fn local_addr(l: &TcpListener, addr: SocketAddr) -> Result<SocketAddr, ServerError> {
+    l.local_addr()
+        .map_err(|source| ServerError::Bind { addr, source })
+}
+
+/// Starts the server described by `config`, with `clock` driving every schedule.
+pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServer, ServerError> {
+    // One crypto provider for every TLS client and server built without an explicit
+    // one (reqwest). Already installed is fine.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+
+    let problems = config.check_rules("");
+    if !problems.is_empty() {
+        return Err(ServerError::Config(crate::config::ConfigErrors(problems)));
+    }
+    let mut config = config;
+    config.server.data_dir = prepare_data_dir(&config.server.data_dir)?;
+    let admin_socket = std::path::absolute(config.admin_socket())
+        .map_err(ServerError::io("resolve", config.admin_socket()))?;
+    let workload_socket = std::path::absolute(config.workload_socket())
+        .map_err(ServerError::io("resolve", config.workload_socket()))?;
+    listen::check_socket_path(&admin_socket)?;
+    listen::check_socket_path(&workload_socket)?;
+    let config = Arc::new(config);
+    let td = config.server.trust_domain.clone();
+
+    let store = Store::connect(&config.storage_url()).await?;
+    let changes = Changes::new();
+    let keys = Arc::new(KeyManager::new(
+        td.clone(),
+        store.clone(),
+        Arc::clone(&clock),
+        KeyPolicy::from_config(&config),
+        config.server.data_dir.clone(),
+        changes.clone(),
+    ));
+    keys.tick().await?;
+    let entries = Arc::new(EntryCache::new(store.clone(), changes.clone()));
+    entries.refresh().await?;
+    let federation = Arc::new(Federation::new(
+        td.clone(),
+        store.clone(),
+        Arc::clone(&clock),
+        config.federated().cloned().collect(),
+        changes.clone(),
+    ));
+    federation.reload().await?;
+    let tls = Arc::new(TlsIdentity::new(
+        td.clone(),
+        config.federated().map(|f| f.name.clone()).collect(),
+        Arc::clone(&clock),
+    )?);
+    let state = AppState {
+        config: Arc::clone(&config),
+        clock: Arc::clone(&clock),
+        store,
+        keys,
+        entries,
+        federation,
+        tls,
+        changes,
+        metrics: telemetry::metrics_handle(),
+        shutting_down: Arc::new(AtomicBool::new(false)),
+    };
+    state.tls.refresh(&state)?;
+
+    // Listeners: bind everything before spawning anything, so a failure leaves nothing
+    // running.
+    let http = bind_tcp(config.http.listen).await?;
+    let http_addr = local_addr(&http, config.http.listen)?;
+    let admin_mtls = match config.admin.mtls_listen {
+        Some(a) => Some(bind_tcp(a).await?),
+        None => None,
+    };
+    let admin_mtls_addr = match (&admin_mtls, config.admin.mtls_listen) {
+        (Some(l), Some(a)) => Some(local_addr(l, a)?),
+        _ => None,
+    };
+    let bundle_ep = match config.http.bundle_endpoint_listen {
+        Some(a) => Some(bind_tcp(a).await?),
+        None => None,
+    };
+    let bundle_ep_addr = match (&bundle_ep, config.http.bundle_endpoint_listen) {
+        (Some(l), Some(a)) => Some(local_addr(l, a)?),
+        _ => None,
+    };
+    let admin_unix = listen::bind_unix(&admin_socket, 0o600)?;
+    // Workloads of any user may connect: the Workload API authenticates by attestation.
+    let workload_unix = match listen::bind_unix(&workload_socket, 0o666) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = std::fs::remove_file(&admin_socket);
+            return Err(e);
+        }
+    };
+
+    let (stop, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|v| *v).await;
+    };
+    let mut tasks = JoinSet::new();
+
+    let public_app = public::router(state.clone())
+        .layer(axum::middleware::from_fn(|r, n| public::record_metrics("http", r, n)));
+    tasks.spawn({
+        let shutdown = stopped(stop_rx.clone());
+        async move {
+            if let Err(e) = axum::serve(http, public_app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!(error = %e, "HTTP listener failed");
+            }
+        }
+    });
+
+    let admin_app = admin::router(state.clone())
+        .layer(axum::middleware::from_fn(|r, n| public::record_metrics("admin", r, n)));
+    tasks.spawn({
+        let shutdown = stopped(stop_rx.clone());
+        let app = admin_app.clone();
+        async move {
+            if let Err(e) = axum::serve(admin_unix, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!(error = %e, "admin socket failed");
+            }
+        }
+    });
+
+    if let Some(l) = admin_mtls {
+        let app: Router = admin::router(state.clone())
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                admin::require_admin,
+            ))
+            .layer(axum::middleware::from_fn(|r, n| public::record_metrics("admin_mtls", r, n)));
+        let tls = Arc::clone(&state.tls);
+        tasks.spawn(listen::serve_tls(
+            l,
+            move || tls.admin_config(),
+            app,
+            stop_rx.clone(),
+            "admin_mtls",
+        ));
+    }
+
+    if let Some(l) = bundle_ep {
+        let app: Router = public::bundle_router()
+            .with_state(state.clone())
+            .layer(axum::middleware::from_fn(|r, n| public::record_metrics("bundle_endpoint", r, n)));
+        let tls = Arc::clone(&state.tls);
+        tasks.spawn(listen::serve_tls(
+            l,
+            move || tls.bundle_config(),
+            app,
+            stop_rx.clone(),
+            "bundle_endpoint",
+        ));
+    }
+
+    let identity = ServerIdentity::new(
+        Arc::clone(&state.keys),
+        Arc::clone(&state.entries),
+        Arc::clone(&state.federation),
+        Arc::clone(&clock),
+        state.changes.clone(),
+    );
+    tasks.spawn({
+        let shutdown = stopped(stop_rx.clone());
+        let api = aims_workload::WorkloadApi::new(Arc::new(identity)).clock(Arc::clone(&clock));
+        async move {
+            if let Err(e) = api.serve(workload_unix, shutdown).await {
+                tracing::error!(error = %e, "Workload API failed");
+            }
+        }
+    });
+
+    // Maintenance: key schedule, entry and bundle polling, server SVID renewal.
+    tasks.spawn({
+        let state = state.clone();
+        let mut rx = stop_rx.clone();
+        let every = config.storage.poll_interval.duration();
+        async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = rx.wait_for(|v| *v) => break,
+                }
+                if let Err(e) = state.sync().await {
+                    tracing::warn!(error = %e, "background sync failed; retrying at the next poll");
+                }
+                state.metrics.run_upkeep();
+            }
+        }
+    });
+
+    // Federation: fetch each configured endpoint at its refresh hint.
+    for peer in config.federated() {
+        if peer.bundle_endpoint_url.is_none() {
+            continue;
+        }
+        let federation = Arc::clone(&state.federation);
+        let td = peer.name.clone();
+        let mut rx = stop_rx.clone();
+        tasks.spawn(async move {
+            loop {
+                let wait = match federation.fetch(&td).await {
+                    Ok(next) => {
+                        tracing::info!(trust_domain = %td, next_in_secs = next.as_secs(), "federated bundle fetched");
+                        next
+                    }
+                    Err(e) => {
+                        tracing::warn!(trust_domain = %td, error = %e, "federated bundle fetch failed");
+                        Duration::from_secs(30)
+                    }
+                };
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = rx.wait_for(|v| *v) => break,
+                }
+            }
+        });
+    }
+
+    let endpoints = Endpoints {
+        trust_domain: td,
+        server_id: state.tls.spiffe_id().clone(),
+        http: http_addr,
+        admin_socket,
+        admin_mtls: admin_mtls_addr,
+        workload_socket,
+        bundle_endpoint: bundle_ep_addr,
+        data_dir: config.server.data_dir.clone(),
+        storage: state.store.backend_name(),
+    };
+    tracing::info!(
+        trust_domain = %endpoints.trust_domain,
+        http = %endpoints.http,
+        admin_socket = %endpoints.admin_socket.display(),
+        workload_socket = %endpoints.workload_socket.display(),
+        "server started"
+    );
+    Ok(RunningServer {
+        endpoints,
+        state,
+        stop,
+        tasks,
+    })
+}

@@ -1,0 +1,71 @@
+//! [`AppState`]: everything the routers, the Workload API and the background tasks share.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use aims_core::{Clock, TrustDomain};
+use aims_store::Store;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::config::Config;
+use crate::entries::EntryCache;
+use crate::federation::Federation;
+use crate::keys::KeyManager;
+use crate::notify::Changes;
+use crate::tls::TlsIdentity;
+
+/// The server's shared state. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The configuration the server started with.
+    pub config: Arc<Config>,
+    /// The time source of every schedule and validity check.
+    pub clock: Arc<dyn Clock>,
+    /// The database.
+    pub store: Store,
+    /// CA and signing keys.
+    pub keys: Arc<KeyManager>,
+    /// Registration entries, in memory.
+    pub entries: Arc<EntryCache>,
+    /// Federated bundles.
+    pub federation: Arc<Federation>,
+    /// This server's X509-SVID and TLS configurations.
+    pub tls: Arc<TlsIdentity>,
+    /// Moves whenever entries, bundles or keys change.
+    pub changes: Changes,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+    pub(crate) shutting_down: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("trust_domain", self.trust_domain())
+            .field("entries", &self.entries)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// This server's trust domain.
+    pub fn trust_domain(&self) -> &TrustDomain {
+        &self.config.server.trust_domain
+    }
+
+    /// Whether graceful shutdown has begun (readiness then fails).
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Picks up every change in the store: entries, federated bundles, and runs the key
+    /// schedule. The server calls it every poll interval; tests call it after moving the
+    /// clock.
+    pub async fn sync(&self) -> Result<(), crate::ServerError> {
+        self.keys.tick().await?;
+        self.entries.refresh().await?;
+        self.federation.reload().await?;
+        self.tls.refresh(self)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,43 @@
+//! Persistence for AIMS: registration entries, signing keys, federated bundles and
+//! single-use values, on SQLite or PostgreSQL.
+//!
+//! [`Store`] is the one entry point. [`Store::connect`] takes a `sqlite:` or `postgres://`
+//! URL and applies the embedded migrations (`migrations/sqlite`, `migrations/postgres`).
+//!
+//! | Aggregate | Methods | Guarantees |
+//! |---|---|---|
+//! | Registration entries | `create_entry`, `get_entry`, `list_entries`, `update_entry`, `delete_entry`, `entry_changes_since` | one row per entry (selectors included), one entry per (SPIFFE ID, selector set), optimistic revisions, a global change sequence in commit order |
+//! | Signing keys | `put_key`, `get_key`, `list_keys`, `set_key_states`, `rotate_keys`, `delete_key` | at most one `Current` and one `Next` per kind; rotations all or nothing; private keys zeroised on drop and never in `Debug` |
+//! | Federated bundles | `put_bundle`, `get_bundle`, `list_bundles`, `delete_bundle` | a bundle never replaced by a lower sequence number |
+//! | Single use | `use_once`, `sweep_expired` | exactly one `true` per (scope, item) while unexpired, across nodes |
+//!
+//! # Design
+//!
+//! * **One logic, two databases.** The statements are written once in a private
+//!   repository generic over the sqlx database (`repo.rs`); the facade holds either a
+//!   SQLite or a PostgreSQL instance of it and forwards each call. What differs between the
+//!   databases is confined to a small `Dialect` trait and to the two migration folders.
+//!   One conformance suite (`tests/it/suite.rs`) runs on SQLite (file and memory) and on
+//!   PostgreSQL.
+//! * **Runtime queries.** `sqlx::query` with `$N` placeholders (SQLite accepts them too);
+//!   no compile-time macros, so building needs no database.
+//! * **Entries are one row.** Selectors, DNS names and federated trust domains are JSON
+//!   arrays in the entry's row (JSONB on PostgreSQL), so an entry is written and read
+//!   atomically without joins, and the in-memory matcher receives whole entries. Uniqueness
+//!   of (SPIFFE ID, selector set) is a unique index on a SHA-256 of both.
+//! * **Durability.** SQLite runs in WAL mode with `synchronous=FULL`: a commit that
+//!   returned survives `kill -9` and power loss, and a crash mid-transaction leaves nothing.
+//!   The database file is created owner-only (0600).
+//!
+//! Times are Unix seconds passed in by the caller (`now`), so tests control them.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod error;
+mod model;
+mod repo;
+mod store;
+
+pub use error::StoreError;
+pub use model::{BundleRecord, EntryChange, EntryChanges, KeyKind, KeyRecord, KeyState};
+pub use store::Store;

@@ -1,0 +1,251 @@
+//! Records the store keeps besides [`RegistrationEntry`]: signing keys, federated bundles,
+//! and the entry change feed.
+
+use std::fmt;
+
+use aims_core::{RegistrationEntry, TrustDomain};
+use zeroize::Zeroizing;
+
+use crate::StoreError;
+
+/// What a signing key signs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum KeyKind {
+    /// The trust domain's X.509 CA key (signs X509-SVIDs).
+    X509Ca,
+    /// A JWT-SVID signing key.
+    JwtSvid,
+    /// A WIT-SVID signing key.
+    WitSvid,
+}
+
+impl KeyKind {
+    /// Every kind, in a fixed order.
+    pub const ALL: [KeyKind; 3] = [KeyKind::X509Ca, KeyKind::JwtSvid, KeyKind::WitSvid];
+
+    /// The stored name: `x509_ca`, `jwt_svid` or `wit_svid`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::X509Ca => "x509_ca",
+            KeyKind::JwtSvid => "jwt_svid",
+            KeyKind::WitSvid => "wit_svid",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Result<Self, StoreError> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| StoreError::corrupt(format!("unknown key kind `{s}`")))
+    }
+}
+
+impl fmt::Display for KeyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a key is in its rotation.
+///
+/// `Next` is published (so verifiers learn it) but does not sign yet; `Current` signs;
+/// `Previous` no longer signs but is still published until what it signed expires;
+/// `Retired` is neither used nor published. At most one key per [`KeyKind`] is `Current`
+/// and at most one is `Next` (the database enforces both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum KeyState {
+    /// Prepared and published, not yet signing.
+    Next,
+    /// The signing key.
+    Current,
+    /// Replaced; still published for verification.
+    Previous,
+    /// Out of use.
+    Retired,
+}
+
+impl KeyState {
+    /// Every state, in rotation order.
+    pub const ALL: [KeyState; 4] = [
+        KeyState::Next,
+        KeyState::Current,
+        KeyState::Previous,
+        KeyState::Retired,
+    ];
+
+    /// The stored name: `next`, `current`, `previous` or `retired`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Next => "next",
+            KeyState::Current => "current",
+            KeyState::Previous => "previous",
+            KeyState::Retired => "retired",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Result<Self, StoreError> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| StoreError::corrupt(format!("unknown key state `{s}`")))
+    }
+}
+
+impl fmt::Display for KeyState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A signing key with its certificates and rotation state.
+///
+/// The private key is held in a [`Zeroizing`] buffer (wiped on drop), and `Debug` does not
+/// print it. `(kind, kid)` identifies the key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// What the key signs.
+    pub kind: KeyKind,
+    /// Key identifier, unique per kind (1 to 255 printable ASCII characters).
+    pub kid: String,
+    /// JOSE algorithm name, e.g. `ES256`.
+    pub alg: String,
+    /// The private key, PKCS#8 DER.
+    pub pkcs8: Zeroizing<Vec<u8>>,
+    /// DER certificates for the key, leaf first (empty for JWT and WIT keys without one).
+    pub cert_chain_der: Vec<Vec<u8>>,
+    /// Rotation state.
+    pub state: KeyState,
+    /// Start of validity (Unix seconds).
+    pub not_before: i64,
+    /// End of validity (Unix seconds).
+    pub not_after: i64,
+    /// When the key was created (Unix seconds).
+    pub created_at: i64,
+}
+
+impl fmt::Debug for KeyRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyRecord")
+            .field("kind", &self.kind)
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("pkcs8", &"<redacted>")
+            .field(
+                "cert_chain_der",
+                &format_args!("[{} certificates]", self.cert_chain_der.len()),
+            )
+            .field("state", &self.state)
+            .field("not_before", &self.not_before)
+            .field("not_after", &self.not_after)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+impl KeyRecord {
+    pub(crate) fn validate(&self) -> Result<(), StoreError> {
+        check_kid(&self.kid)?;
+        if self.alg.is_empty()
+            || self.alg.len() > 32
+            || !self.alg.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(StoreError::Invalid(format!(
+                "key `{}`: bad algorithm name",
+                self.kid
+            )));
+        }
+        if self.pkcs8.is_empty() {
+            return Err(StoreError::Invalid(format!(
+                "key `{}`: empty private key",
+                self.kid
+            )));
+        }
+        if self.cert_chain_der.iter().any(Vec::is_empty) {
+            return Err(StoreError::Invalid(format!(
+                "key `{}`: empty certificate",
+                self.kid
+            )));
+        }
+        if self.not_before > self.not_after {
+            return Err(StoreError::Invalid(format!(
+                "key `{}`: not_before is after not_after",
+                self.kid
+            )));
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn check_kid(kid: &str) -> Result<(), StoreError> {
+    if kid.is_empty() || kid.len() > 255 || !kid.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(StoreError::Invalid(
+            "a kid must be 1 to 255 printable ASCII characters".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// The stored bundle of a federated trust domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleRecord {
+    /// The federated trust domain.
+    pub trust_domain: TrustDomain,
+    /// The SPIFFE bundle document (JSON), exactly as received.
+    pub bundle_json: String,
+    /// The bundle's `spiffe_sequence`; a stored bundle is never replaced by a lower one.
+    pub sequence: u64,
+    /// The bundle's `spiffe_refresh_hint` in seconds, if any.
+    pub refresh_hint: Option<u64>,
+    /// Where the bundle is fetched from, if it is fetched.
+    pub endpoint_url: Option<String>,
+    /// When the bundle was stored (Unix seconds).
+    pub updated_at: i64,
+}
+
+/// One change to registration entries, as seen by [`crate::Store::entry_changes_since`].
+// Most changes are puts, so boxing the entry would only add an allocation per change.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryChange {
+    /// The entry was created or updated; this is its state at `seq`.
+    Put {
+        /// Position in the change sequence.
+        seq: u64,
+        /// The entry.
+        entry: RegistrationEntry,
+    },
+    /// The entry was deleted.
+    Delete {
+        /// Position in the change sequence.
+        seq: u64,
+        /// The deleted entry's id.
+        id: String,
+    },
+}
+
+impl EntryChange {
+    /// Position of the change in the global sequence.
+    pub fn seq(&self) -> u64 {
+        match self {
+            EntryChange::Put { seq, .. } | EntryChange::Delete { seq, .. } => *seq,
+        }
+    }
+
+    /// The id of the entry the change is about.
+    pub fn id(&self) -> &str {
+        match self {
+            EntryChange::Put { entry, .. } => &entry.id,
+            EntryChange::Delete { id, .. } => id,
+        }
+    }
+}
+
+/// The answer of [`crate::Store::entry_changes_since`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EntryChanges {
+    /// The latest state of every entry changed after the requested position, in `seq`
+    /// order. Intermediate states of an entry changed several times are not kept.
+    pub changes: Vec<EntryChange>,
+    /// The position these changes bring the caller to: pass it to the next call.
+    pub seq: u64,
+}

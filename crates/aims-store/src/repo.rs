@@ -1,0 +1,834 @@
+//! The store's logic, written once over any sqlx database that implements [`Dialect`].
+//!
+//! SQLite and PostgreSQL share every statement here: both accept `$N` placeholders,
+//! `INSERT … ON CONFLICT … DO UPDATE … WHERE`, `UPDATE … RETURNING` and partial unique
+//! indexes. What differs (how a write transaction begins, how many rows a statement
+//! touched) sits in the [`Dialect`] trait; the schemas differ only in column types and live
+//! in `migrations/sqlite` and `migrations/postgres`.
+//!
+//! # Transactions
+//!
+//! Every multi-statement write runs in one transaction opened with
+//! [`Dialect::BEGIN_WRITE`]. Returning early with `?` drops the transaction, which rolls it
+//! back, so a failure half-way leaves nothing behind.
+//!
+//! # The entry change sequence
+//!
+//! Every entry write increments the `entries` counter row first, in its own transaction,
+//! and stamps the entry (or its tombstone) with the new value. On PostgreSQL the counter's
+//! row lock is held until commit, and SQLite has a single writer, so counter order is
+//! commit order: once a reader sees counter value `n`, every change numbered `≤ n` is
+//! committed. [`Repo::entry_changes_since`] reads the counter first and then only changes
+//! numbered `≤ n`, so it never returns a position that skips a change still in flight.
+
+use std::borrow::Cow;
+
+use aims_core::{RegistrationEntry, Selector, SpiffeId, TrustDomain};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use sqlx::types::Json;
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
+use zeroize::Zeroizing;
+
+use crate::StoreError;
+use crate::model::{
+    BundleRecord, EntryChange, EntryChanges, KeyKind, KeyRecord, KeyState, check_kid,
+};
+
+/// What differs between the two databases once the schema is in place.
+pub(crate) trait Dialect: Database {
+    /// The statement that opens a write transaction.
+    ///
+    /// SQLite: `BEGIN IMMEDIATE` takes the write lock up front, so a transaction that reads
+    /// and then writes waits for the lock (busy timeout) instead of failing with
+    /// `SQLITE_BUSY` when it tries to upgrade. PostgreSQL: plain `BEGIN` (READ COMMITTED);
+    /// the statements below are written to be correct at that level.
+    const BEGIN_WRITE: &'static str;
+
+    /// How many rows a statement inserted, updated or deleted.
+    fn rows_affected(result: &Self::QueryResult) -> u64;
+}
+
+impl Dialect for sqlx::Sqlite {
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    fn rows_affected(result: &Self::QueryResult) -> u64 {
+        result.rows_affected()
+    }
+}
+
+impl Dialect for sqlx::Postgres {
+    const BEGIN_WRITE: &'static str = "BEGIN";
+    fn rows_affected(result: &Self::QueryResult) -> u64 {
+        result.rows_affected()
+    }
+}
+
+/// One backend: a connection pool and the statements, generic over the database.
+#[derive(Debug)]
+pub(crate) struct Repo<DB: Database> {
+    pool: Pool<DB>,
+}
+
+impl<DB: Database> Clone for Repo<DB> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+        }
+    }
+}
+
+impl<DB: Database> Repo<DB> {
+    pub(crate) fn new(pool: Pool<DB>) -> Self {
+        Self { pool }
+    }
+
+    pub(crate) async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// The column list of `entries`, in the order [`Repo::entry_from_row`] reads by name.
+macro_rules! entry_columns {
+    () => {
+        "id, spiffe_id, selectors, x509_ttl, jwt_ttl, wit_ttl, dns_names, hint, federates_with, \
+         parent_id, admin, revision, created_at, updated_at, change_seq"
+    };
+}
+
+/// The column list of `signing_keys`.
+macro_rules! key_columns {
+    () => {
+        "kind, kid, alg, pkcs8, cert_chain, state, not_before, not_after, created_at"
+    };
+}
+
+/// The column list of `bundles`.
+macro_rules! bundle_columns {
+    () => {
+        "trust_domain, bundle, sequence_number, refresh_hint, endpoint_url, updated_at"
+    };
+}
+
+/// An entry turned into column values.
+struct EntryColumns {
+    selectors: Vec<String>,
+    identity_key: String,
+    dns_names: Vec<String>,
+    federates_with: Vec<String>,
+    parent_id: Option<String>,
+}
+
+impl EntryColumns {
+    fn of(e: &RegistrationEntry) -> Self {
+        let selectors: Vec<String> = e.selectors.iter().map(|s| s.as_str().to_owned()).collect();
+        Self {
+            identity_key: identity_key(&e.spiffe_id, &selectors),
+            selectors,
+            dns_names: e.dns_names.clone(),
+            federates_with: e
+                .federates_with
+                .iter()
+                .map(|t| t.as_str().to_owned())
+                .collect(),
+            parent_id: e.parent_id.as_ref().map(|p| p.as_str().to_owned()),
+        }
+    }
+}
+
+/// SHA-256 (hex) over the SPIFFE ID and the sorted selectors, each followed by a newline.
+/// Neither can contain a newline, so the encoding is unambiguous.
+fn identity_key(spiffe_id: &SpiffeId, sorted_selectors: &[String]) -> String {
+    let mut buf = String::with_capacity(spiffe_id.as_str().len() + 1 + sorted_selectors.len() * 16);
+    buf.push_str(spiffe_id.as_str());
+    buf.push('\n');
+    for s in sorted_selectors {
+        buf.push_str(s);
+        buf.push('\n');
+    }
+    hex(&aims_crypto::sha256(buf.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// A fresh entry id: 128 random bits as 32 lowercase hex characters.
+fn new_entry_id() -> Result<String, StoreError> {
+    let bytes = aims_crypto::random_bytes::<16>()
+        .map_err(|e| StoreError::Backend(format!("random entry id: {e}")))?;
+    Ok(hex(&bytes))
+}
+
+fn is_entry_id(id: &str) -> bool {
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn to_i64(what: &str, v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Invalid(format!("{what} {v} is too large")))
+}
+
+fn stored_u64(what: &str, v: i64) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::corrupt(format!("{what} {v} is negative")))
+}
+
+fn stored_u32(what: &str, v: i64) -> Result<u32, StoreError> {
+    u32::try_from(v).map_err(|_| StoreError::corrupt(format!("{what} {v} is out of range")))
+}
+
+/// Turns a unique violation into a `Conflict` with a message about the domain, keeping
+/// every other error as it is.
+fn conflict_as(message: impl FnOnce() -> String) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |e| match StoreError::from(e) {
+        StoreError::Conflict(_) => StoreError::Conflict(message()),
+        other => other,
+    }
+}
+
+fn check_use_once_input(
+    scope: &str,
+    item: &str,
+    expires_at: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    if scope.is_empty() || scope.len() > 64 || !scope.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(StoreError::Invalid(
+            "a single-use scope must be 1 to 64 printable ASCII characters".to_owned(),
+        ));
+    }
+    if item.is_empty() || item.len() > 1024 || item.contains('\0') {
+        return Err(StoreError::Invalid(
+            "a single-use value must be 1 to 1024 bytes without NUL".to_owned(),
+        ));
+    }
+    if expires_at <= now {
+        return Err(StoreError::Invalid(
+            "a single-use value must expire after now".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_bundle(b: &BundleRecord) -> Result<(), StoreError> {
+    let td = b.trust_domain.as_str();
+    match serde_json::from_str::<serde_json::Value>(&b.bundle_json) {
+        Ok(v) if v.is_object() => {}
+        _ => {
+            return Err(StoreError::Invalid(format!(
+                "bundle for {td}: not a JSON object"
+            )));
+        }
+    }
+    if let Some(url) = &b.endpoint_url
+        && (url.is_empty() || url.len() > 2048 || url.contains('\0'))
+    {
+        return Err(StoreError::Invalid(format!(
+            "bundle for {td}: endpoint URL must be 1 to 2048 bytes"
+        )));
+    }
+    Ok(())
+}
+
+impl<DB> Repo<DB>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    i64: for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB>,
+    bool: for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB>,
+    String: for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB>,
+    Option<String>: for<'q> Encode<'q, DB>,
+    Option<i64>: for<'q> Encode<'q, DB>,
+    Vec<u8>: for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB>,
+    Json<Vec<String>>: for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB>,
+{
+    // ----- health -----
+
+    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    // ----- registration entries -----
+
+    /// Increments the entry change counter inside `conn`'s transaction.
+    async fn bump_entry_seq(conn: &mut DB::Connection) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "UPDATE counters SET value = value + 1 WHERE name = 'entries' RETURNING value",
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        Ok(row.try_get::<i64, _>("value")?)
+    }
+
+    fn entry_from_row(row: &DB::Row) -> Result<(RegistrationEntry, u64), StoreError> {
+        let id: String = row.try_get("id")?;
+        let bad = |what: &str, e: &dyn std::fmt::Display| {
+            StoreError::corrupt(format!("entry {id}: {what}: {e}"))
+        };
+        let spiffe_id: String = row.try_get("spiffe_id")?;
+        let spiffe_id = SpiffeId::parse(&spiffe_id).map_err(|e| bad("spiffe_id", &e))?;
+        let Json(selectors): Json<Vec<String>> = row.try_get("selectors")?;
+        let selectors = selectors
+            .iter()
+            .map(|s| Selector::parse(s))
+            .collect::<Result<_, _>>()
+            .map_err(|e| bad("selector", &e))?;
+        let Json(dns_names): Json<Vec<String>> = row.try_get("dns_names")?;
+        let Json(federates_with): Json<Vec<String>> = row.try_get("federates_with")?;
+        let federates_with = federates_with
+            .iter()
+            .map(|t| TrustDomain::new(t))
+            .collect::<Result<_, _>>()
+            .map_err(|e| bad("federates_with", &e))?;
+        let parent_id = row
+            .try_get::<Option<String>, _>("parent_id")?
+            .map(|p| SpiffeId::parse(&p))
+            .transpose()
+            .map_err(|e| bad("parent_id", &e))?;
+        let entry = RegistrationEntry {
+            spiffe_id,
+            selectors,
+            x509_ttl: stored_u32("x509_ttl", row.try_get("x509_ttl")?)?,
+            jwt_ttl: stored_u32("jwt_ttl", row.try_get("jwt_ttl")?)?,
+            wit_ttl: stored_u32("wit_ttl", row.try_get("wit_ttl")?)?,
+            dns_names,
+            hint: row.try_get("hint")?,
+            federates_with,
+            parent_id,
+            admin: row.try_get("admin")?,
+            revision: stored_u64("revision", row.try_get("revision")?)?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+            id,
+        };
+        let seq = stored_u64("change_seq", row.try_get("change_seq")?)?;
+        Ok((entry, seq))
+    }
+
+    pub(crate) async fn create_entry(
+        &self,
+        mut entry: RegistrationEntry,
+        now: i64,
+    ) -> Result<RegistrationEntry, StoreError> {
+        if entry.id.is_empty() {
+            entry.id = new_entry_id()?;
+        } else if !is_entry_id(&entry.id) {
+            return Err(StoreError::Invalid(
+                "an entry id is 32 lowercase hex characters".to_owned(),
+            ));
+        }
+        entry
+            .validate()
+            .map_err(|e| StoreError::Invalid(format!("entry: {e}")))?;
+        entry.revision = 1;
+        entry.created_at = now;
+        entry.updated_at = now;
+        let cols = EntryColumns::of(&entry);
+
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let seq = Self::bump_entry_seq(&mut tx).await?;
+        sqlx::query(concat!(
+            "INSERT INTO entries (",
+            entry_columns!(),
+            ", identity_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12, $13, $14)"
+        ))
+        .bind(entry.id.as_str())
+        .bind(entry.spiffe_id.as_str())
+        .bind(Json(cols.selectors))
+        .bind(i64::from(entry.x509_ttl))
+        .bind(i64::from(entry.jwt_ttl))
+        .bind(i64::from(entry.wit_ttl))
+        .bind(Json(cols.dns_names))
+        .bind(entry.hint.clone())
+        .bind(Json(cols.federates_with))
+        .bind(cols.parent_id)
+        .bind(entry.admin)
+        .bind(now)
+        .bind(seq)
+        .bind(cols.identity_key)
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict_as(|| {
+            format!(
+                "an entry with id {} or with SPIFFE ID {} and the same selectors exists",
+                entry.id, entry.spiffe_id
+            )
+        }))?;
+        // An id can come back after a deletion; it is no longer deleted.
+        sqlx::query("DELETE FROM entry_tombstones WHERE id = $1")
+            .bind(entry.id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(entry)
+    }
+
+    pub(crate) async fn get_entry(&self, id: &str) -> Result<RegistrationEntry, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            entry_columns!(),
+            " FROM entries WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("entry {id}")))?;
+        Ok(Self::entry_from_row(&row)?.0)
+    }
+
+    pub(crate) async fn list_entries(&self) -> Result<Vec<RegistrationEntry>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            entry_columns!(),
+            " FROM entries ORDER BY created_at, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| Self::entry_from_row(r).map(|(e, _)| e))
+        .collect()
+    }
+
+    pub(crate) async fn update_entry(
+        &self,
+        mut entry: RegistrationEntry,
+        expected_revision: u64,
+        now: i64,
+    ) -> Result<RegistrationEntry, StoreError> {
+        entry
+            .validate()
+            .map_err(|e| StoreError::Invalid(format!("entry: {e}")))?;
+        let expected = to_i64("revision", expected_revision)?;
+        let cols = EntryColumns::of(&entry);
+
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let seq = Self::bump_entry_seq(&mut tx).await?;
+        let updated = sqlx::query(
+            "UPDATE entries SET spiffe_id = $3, selectors = $4, identity_key = $5, x509_ttl = $6, \
+             jwt_ttl = $7, wit_ttl = $8, dns_names = $9, hint = $10, federates_with = $11, \
+             parent_id = $12, admin = $13, revision = revision + 1, updated_at = $14, \
+             change_seq = $15 \
+             WHERE id = $1 AND revision = $2 RETURNING revision, created_at",
+        )
+        .bind(entry.id.as_str())
+        .bind(expected)
+        .bind(entry.spiffe_id.as_str())
+        .bind(Json(cols.selectors))
+        .bind(cols.identity_key)
+        .bind(i64::from(entry.x509_ttl))
+        .bind(i64::from(entry.jwt_ttl))
+        .bind(i64::from(entry.wit_ttl))
+        .bind(Json(cols.dns_names))
+        .bind(entry.hint.clone())
+        .bind(Json(cols.federates_with))
+        .bind(cols.parent_id)
+        .bind(entry.admin)
+        .bind(now)
+        .bind(seq)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(conflict_as(|| {
+            format!(
+                "another entry has SPIFFE ID {} and the same selectors",
+                entry.spiffe_id
+            )
+        }))?;
+        let Some(row) = updated else {
+            let current = sqlx::query("SELECT revision FROM entries WHERE id = $1")
+                .bind(entry.id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+            return Err(match current {
+                None => StoreError::not_found(format!("entry {}", entry.id)),
+                Some(r) => StoreError::Conflict(format!(
+                    "entry {} is at revision {}, not {expected_revision}",
+                    entry.id,
+                    r.try_get::<i64, _>("revision")?
+                )),
+            });
+        };
+        entry.revision = stored_u64("revision", row.try_get("revision")?)?;
+        entry.created_at = row.try_get("created_at")?;
+        entry.updated_at = now;
+        tx.commit().await?;
+        Ok(entry)
+    }
+
+    pub(crate) async fn delete_entry(&self, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let seq = Self::bump_entry_seq(&mut tx).await?;
+        let done = sqlx::query("DELETE FROM entries WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if DB::rows_affected(&done) == 0 {
+            return Err(StoreError::not_found(format!("entry {id}")));
+        }
+        sqlx::query(
+            "INSERT INTO entry_tombstones (id, change_seq) VALUES ($1, $2) \
+             ON CONFLICT (id) DO UPDATE SET change_seq = excluded.change_seq",
+        )
+        .bind(id)
+        .bind(seq)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn entry_changes_since(&self, since: u64) -> Result<EntryChanges, StoreError> {
+        let since_i = to_i64("change sequence", since)?;
+        let row = sqlx::query("SELECT value FROM counters WHERE name = 'entries'")
+            .fetch_one(&self.pool)
+            .await?;
+        let upto: i64 = row.try_get("value")?;
+        let seq = stored_u64("change sequence", upto)?;
+        if since_i >= upto {
+            return Ok(EntryChanges {
+                changes: Vec::new(),
+                seq,
+            });
+        }
+        let mut changes = Vec::new();
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            entry_columns!(),
+            " FROM entries WHERE change_seq > $1 AND change_seq <= $2"
+        ))
+        .bind(since_i)
+        .bind(upto)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in &rows {
+            let (entry, seq) = Self::entry_from_row(row)?;
+            changes.push(EntryChange::Put { seq, entry });
+        }
+        let rows = sqlx::query("SELECT id, change_seq FROM entry_tombstones WHERE change_seq > $1 AND change_seq <= $2")
+            .bind(since_i)
+            .bind(upto)
+            .fetch_all(&self.pool)
+            .await?;
+        for row in &rows {
+            changes.push(EntryChange::Delete {
+                seq: stored_u64("change_seq", row.try_get("change_seq")?)?,
+                id: row.try_get("id")?,
+            });
+        }
+        changes.sort_by_key(EntryChange::seq);
+        Ok(EntryChanges { changes, seq })
+    }
+
+    // ----- signing keys -----
+
+    fn key_from_row(row: &DB::Row) -> Result<KeyRecord, StoreError> {
+        let kid: String = row.try_get("kid")?;
+        let pkcs8 = Zeroizing::new(row.try_get::<Vec<u8>, _>("pkcs8")?);
+        let Json(chain): Json<Vec<String>> = row.try_get("cert_chain")?;
+        let cert_chain_der = chain
+            .iter()
+            .map(|c| B64.decode(c))
+            .collect::<Result<_, _>>()
+            .map_err(|e| StoreError::corrupt(format!("key {kid}: certificate: {e}")))?;
+        Ok(KeyRecord {
+            kind: KeyKind::parse(&row.try_get::<String, _>("kind")?)?,
+            alg: row.try_get("alg")?,
+            pkcs8,
+            cert_chain_der,
+            state: KeyState::parse(&row.try_get::<String, _>("state")?)?,
+            not_before: row.try_get("not_before")?,
+            not_after: row.try_get("not_after")?,
+            created_at: row.try_get("created_at")?,
+            kid,
+        })
+    }
+
+    async fn insert_key(conn: &mut DB::Connection, key: &KeyRecord) -> Result<(), StoreError> {
+        key.validate()?;
+        let chain: Vec<String> = key.cert_chain_der.iter().map(|c| B64.encode(c)).collect();
+        sqlx::query(concat!(
+            "INSERT INTO signing_keys (",
+            key_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ))
+        .bind(key.kind.as_str())
+        .bind(key.kid.as_str())
+        .bind(key.alg.as_str())
+        // The driver needs an owned buffer; it is dropped (not wiped) after the statement.
+        .bind(key.pkcs8.to_vec())
+        .bind(Json(chain))
+        .bind(key.state.as_str())
+        .bind(key.not_before)
+        .bind(key.not_after)
+        .bind(key.created_at)
+        .execute(&mut *conn)
+        .await
+        .map_err(conflict_as(|| {
+            format!(
+                "{} key `{}` exists, or a {} key of this kind exists",
+                key.kind, key.kid, key.state
+            )
+        }))?;
+        Ok(())
+    }
+
+    pub(crate) async fn put_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Self::insert_key(&mut conn, key).await
+    }
+
+    pub(crate) async fn get_key(&self, kind: KeyKind, kid: &str) -> Result<KeyRecord, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            key_columns!(),
+            " FROM signing_keys WHERE kind = $1 AND kid = $2"
+        ))
+        .bind(kind.as_str())
+        .bind(kid)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("{kind} key `{kid}`")))?;
+        Self::key_from_row(&row)
+    }
+
+    pub(crate) async fn list_keys(&self, kind: KeyKind) -> Result<Vec<KeyRecord>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            key_columns!(),
+            " FROM signing_keys WHERE kind = $1 ORDER BY created_at, kid"
+        ))
+        .bind(kind.as_str())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(Self::key_from_row)
+        .collect()
+    }
+
+    pub(crate) async fn rotate_keys(
+        &self,
+        kind: KeyKind,
+        new_key: Option<&KeyRecord>,
+        states: &[(&str, KeyState)],
+    ) -> Result<(), StoreError> {
+        for (i, (kid, _)) in states.iter().enumerate() {
+            check_kid(kid)?;
+            if states.iter().skip(i + 1).any(|(other, _)| other == kid) {
+                return Err(StoreError::Invalid(format!("key `{kid}` is listed twice")));
+            }
+        }
+        if let Some(k) = new_key {
+            if k.kind != kind {
+                return Err(StoreError::Invalid(format!(
+                    "new key `{}` is a {} key, not {kind}",
+                    k.kid, k.kind
+                )));
+            }
+            k.validate()?;
+        }
+
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        // Phase 1: park every listed key in `retired`, which no unique index covers, so
+        // the final states below can be assigned in any order (a swap of `current` and
+        // `next` included) without tripping the one-current / one-next indexes.
+        for (kid, _) in states {
+            let done = sqlx::query(
+                "UPDATE signing_keys SET state = 'retired' WHERE kind = $1 AND kid = $2",
+            )
+            .bind(kind.as_str())
+            .bind(*kid)
+            .execute(&mut *tx)
+            .await?;
+            if DB::rows_affected(&done) == 0 {
+                return Err(StoreError::not_found(format!("{kind} key `{kid}`")));
+            }
+        }
+        if let Some(k) = new_key {
+            Self::insert_key(&mut tx, k).await?;
+        }
+        // Phase 2: final states. A second `current` or `next` (with a key not listed) is a
+        // unique violation, and the whole rotation rolls back.
+        for (kid, state) in states {
+            sqlx::query("UPDATE signing_keys SET state = $3 WHERE kind = $1 AND kid = $2")
+                .bind(kind.as_str())
+                .bind(*kid)
+                .bind(state.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(conflict_as(|| {
+                    format!("another {kind} key is already {state}; list it in the same rotation")
+                }))?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn delete_key(&self, kind: KeyKind, kid: &str) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM signing_keys WHERE kind = $1 AND kid = $2")
+            .bind(kind.as_str())
+            .bind(kid)
+            .execute(&self.pool)
+            .await?;
+        if DB::rows_affected(&done) == 0 {
+            return Err(StoreError::not_found(format!("{kind} key `{kid}`")));
+        }
+        Ok(())
+    }
+
+    // ----- federated bundles -----
+
+    fn bundle_from_row(row: &DB::Row) -> Result<BundleRecord, StoreError> {
+        let td: String = row.try_get("trust_domain")?;
+        let trust_domain = TrustDomain::new(&td)
+            .map_err(|e| StoreError::corrupt(format!("bundle trust domain `{td}`: {e}")))?;
+        Ok(BundleRecord {
+            trust_domain,
+            bundle_json: row.try_get("bundle")?,
+            sequence: stored_u64("bundle sequence", row.try_get("sequence_number")?)?,
+            refresh_hint: row
+                .try_get::<Option<i64>, _>("refresh_hint")?
+                .map(|h| stored_u64("refresh hint", h))
+                .transpose()?,
+            endpoint_url: row.try_get("endpoint_url")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+
+    pub(crate) async fn put_bundle(&self, bundle: &BundleRecord) -> Result<(), StoreError> {
+        check_bundle(bundle)?;
+        let refresh_hint = bundle
+            .refresh_hint
+            .map(|h| to_i64("refresh hint", h))
+            .transpose()?;
+        let done = sqlx::query(concat!(
+            "INSERT INTO bundles (",
+            bundle_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (trust_domain) DO UPDATE SET bundle = excluded.bundle, \
+             sequence_number = excluded.sequence_number, refresh_hint = excluded.refresh_hint, \
+             endpoint_url = excluded.endpoint_url, updated_at = excluded.updated_at \
+             WHERE bundles.sequence_number <= excluded.sequence_number"
+        ))
+        .bind(bundle.trust_domain.as_str())
+        .bind(bundle.bundle_json.as_str())
+        .bind(to_i64("bundle sequence", bundle.sequence)?)
+        .bind(refresh_hint)
+        .bind(bundle.endpoint_url.clone())
+        .bind(bundle.updated_at)
+        .execute(&self.pool)
+        .await?;
+        if DB::rows_affected(&done) == 0 {
+            return Err(StoreError::Conflict(format!(
+                "bundle for {}: sequence {} is lower than the stored one",
+                bundle.trust_domain, bundle.sequence
+            )));
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn get_bundle(&self, td: &TrustDomain) -> Result<BundleRecord, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            bundle_columns!(),
+            " FROM bundles WHERE trust_domain = $1"
+        ))
+        .bind(td.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("bundle for {td}")))?;
+        Self::bundle_from_row(&row)
+    }
+
+    pub(crate) async fn list_bundles(&self) -> Result<Vec<BundleRecord>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            bundle_columns!(),
+            " FROM bundles ORDER BY trust_domain"
+        ))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(Self::bundle_from_row)
+        .collect()
+    }
+
+    pub(crate) async fn delete_bundle(&self, td: &TrustDomain) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM bundles WHERE trust_domain = $1")
+            .bind(td.as_str())
+            .execute(&self.pool)
+            .await?;
+        if DB::rows_affected(&done) == 0 {
+            return Err(StoreError::not_found(format!("bundle for {td}")));
+        }
+        Ok(())
+    }
+
+    // ----- single use -----
+
+    pub(crate) async fn use_once(
+        &self,
+        scope: &str,
+        item: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        check_use_once_input(scope, item, expires_at, now)?;
+        // One statement, atomic on both databases: the insert wins, or the conflicting row
+        // is taken over only if it has expired. Concurrent callers (other tasks or other
+        // nodes) serialise on the primary key; exactly one sees a row affected.
+        let done = sqlx::query(
+            "INSERT INTO used_once (scope, item, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (scope, item) DO UPDATE SET expires_at = excluded.expires_at \
+             WHERE used_once.expires_at <= $4",
+        )
+        .bind(scope)
+        .bind(item)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(DB::rows_affected(&done) == 1)
+    }
+
+    pub(crate) async fn sweep_expired(&self, now: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM used_once WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(DB::rows_affected(&done))
+    }
+}
+
+/// Builds the embedded migrator from `(version, description, sql)` triples.
+///
+/// The SQL is compiled in with `include_str!`; checksums are computed the way
+/// `sqlx::migrate!` computes them, so databases migrated by either agree.
+pub(crate) fn migrator(
+    migrations: &[(i64, &'static str, &'static str)],
+) -> sqlx::migrate::Migrator {
+    use sqlx::SqlSafeStr as _;
+    sqlx::migrate::Migrator::with_migrations(
+        migrations
+            .iter()
+            .map(|&(version, description, sql)| {
+                sqlx::migrate::Migration::new(
+                    version,
+                    Cow::Borrowed(description),
+                    sqlx::migrate::MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}

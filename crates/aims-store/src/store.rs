@@ -1,0 +1,409 @@
+//! [`Store`]: the facade the server uses, and how it connects.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use aims_core::{RegistrationEntry, TrustDomain};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::StoreError;
+use crate::model::{BundleRecord, EntryChanges, KeyKind, KeyRecord, KeyState};
+use crate::repo::{Repo, migrator};
+
+/// Migrations for SQLite, compiled into the binary.
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "init",
+    include_str!("../migrations/sqlite/0001_init.sql"),
+)];
+
+/// Migrations for PostgreSQL, compiled into the binary.
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "init",
+    include_str!("../migrations/postgres/0001_init.sql"),
+)];
+
+/// How long a SQLite writer waits for the write lock before failing.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections per pool for a SQLite file (one writer at a time anyway; the rest read).
+const SQLITE_MAX_CONNECTIONS: u32 = 4;
+
+/// Connections per pool for PostgreSQL.
+const POSTGRES_MAX_CONNECTIONS: u32 = 10;
+
+/// How long to wait for a free pooled connection.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The AIMS database: registration entries, signing keys, federated bundles and single-use
+/// values, on SQLite or PostgreSQL.
+///
+/// Cloning is cheap (a pool handle); clones share the connection pool.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(Repo<sqlx::Sqlite>),
+    Postgres(Repo<sqlx::Postgres>),
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // No URL: it may hold a password.
+        f.debug_struct("Store")
+            .field("backend", &self.backend_name())
+            .finish()
+    }
+}
+
+/// Calls the same method on whichever backend the store has.
+macro_rules! dispatch {
+    ($self:ident . $method:ident ( $($arg:expr),* $(,)? )) => {
+        match &$self.backend {
+            Backend::Sqlite(r) => r.$method($($arg),*).await,
+            Backend::Postgres(r) => r.$method($($arg),*).await,
+        }
+    };
+}
+
+impl Store {
+    /// Opens the database at `url` and applies the embedded migrations.
+    ///
+    /// * `sqlite://PATH?mode=rwc` (created if missing) or `sqlite://PATH` (must exist):
+    ///   the file is created with mode 0600 and tightened to 0600 if it is wider (it holds
+    ///   private keys); WAL journal, `synchronous=FULL`, `secure_delete=ON`, foreign keys on.
+    /// * `sqlite::memory:`: a private in-memory database with one connection, for tests.
+    /// * `postgres://USER:PASSWORD@HOST:PORT/DB` (or `postgresql://`), with sqlx's URL
+    ///   parameters (`sslmode`, …); TLS uses rustls with aws-lc-rs.
+    ///
+    /// Errors never repeat the URL (it may hold a password).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            connect_sqlite(url).await
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            connect_postgres(url).await
+        } else {
+            Err(StoreError::Invalid(
+                "database URL must start with sqlite: or postgres://".to_owned(),
+            ))
+        }
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Checks that the database answers (for readiness probes).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        dispatch!(self.ping())
+    }
+
+    /// Closes every pooled connection; later calls fail. Waits for checked-out
+    /// connections to come back.
+    pub async fn close(&self) {
+        dispatch!(self.close())
+    }
+
+    // ----- registration entries -----
+
+    /// Stores a new entry and returns it as stored.
+    ///
+    /// An empty `id` gets a fresh random one (32 lowercase hex characters); a given id must
+    /// have that form. `revision` becomes 1, `created_at` and `updated_at` become `now`.
+    /// The entry must pass [`RegistrationEntry::validate`] (else [`StoreError::Invalid`]).
+    /// [`StoreError::Conflict`] if the id is taken or another entry has the same SPIFFE ID
+    /// and the same set of selectors.
+    pub async fn create_entry(
+        &self,
+        entry: RegistrationEntry,
+        now: i64,
+    ) -> Result<RegistrationEntry, StoreError> {
+        dispatch!(self.create_entry(entry, now))
+    }
+
+    /// The entry with this id ([`StoreError::NotFound`] if none).
+    pub async fn get_entry(&self, id: &str) -> Result<RegistrationEntry, StoreError> {
+        dispatch!(self.get_entry(id))
+    }
+
+    /// Every entry, oldest first.
+    pub async fn list_entries(&self) -> Result<Vec<RegistrationEntry>, StoreError> {
+        dispatch!(self.list_entries())
+    }
+
+    /// Replaces the entry `entry.id` if its stored revision is `expected_revision`
+    /// (optimistic concurrency), and returns it as stored: revision + 1, `updated_at = now`,
+    /// `created_at` kept. The `revision`, `created_at` and `updated_at` fields of `entry`
+    /// are ignored.
+    ///
+    /// [`StoreError::NotFound`] if there is no such entry; [`StoreError::Conflict`] if the
+    /// revision moved on or the new (SPIFFE ID, selectors) pair belongs to another entry.
+    pub async fn update_entry(
+        &self,
+        entry: RegistrationEntry,
+        expected_revision: u64,
+        now: i64,
+    ) -> Result<RegistrationEntry, StoreError> {
+        dispatch!(self.update_entry(entry, expected_revision, now))
+    }
+
+    /// Deletes the entry ([`StoreError::NotFound`] if none) and records the deletion in
+    /// the change sequence.
+    pub async fn delete_entry(&self, id: &str) -> Result<(), StoreError> {
+        dispatch!(self.delete_entry(id))
+    }
+
+    /// The entries changed after position `seq` of the global change sequence, for
+    /// keeping an in-memory cache of entries in step on every node.
+    ///
+    /// Start with `0` (every live entry comes back as a put, every deleted one as a
+    /// delete), then pass the returned [`EntryChanges::seq`] each time. The sequence only
+    /// grows; a returned `seq` lower than the one passed means the database was replaced:
+    /// reload from `0`.
+    pub async fn entry_changes_since(&self, seq: u64) -> Result<EntryChanges, StoreError> {
+        dispatch!(self.entry_changes_since(seq))
+    }
+
+    // ----- signing keys -----
+
+    /// Stores a new key. [`StoreError::Conflict`] if `(kind, kid)` exists, or if the key
+    /// is `Current` or `Next` and its kind already has a key in that state.
+    pub async fn put_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        dispatch!(self.put_key(key))
+    }
+
+    /// One key ([`StoreError::NotFound`] if none).
+    pub async fn get_key(&self, kind: KeyKind, kid: &str) -> Result<KeyRecord, StoreError> {
+        dispatch!(self.get_key(kind, kid))
+    }
+
+    /// Every key of a kind, oldest first.
+    pub async fn list_keys(&self, kind: KeyKind) -> Result<Vec<KeyRecord>, StoreError> {
+        dispatch!(self.list_keys(kind))
+    }
+
+    /// Sets the states of stored keys of one kind, all or nothing.
+    ///
+    /// The order of `states` does not matter (a swap of `Current` and `Next` works). Fails
+    /// without changing anything with [`StoreError::NotFound`] if a kid is unknown, and
+    /// with [`StoreError::Conflict`] if the result would have two `Current` or two `Next`
+    /// keys of the kind.
+    pub async fn set_key_states(
+        &self,
+        kind: KeyKind,
+        states: &[(&str, KeyState)],
+    ) -> Result<(), StoreError> {
+        dispatch!(self.rotate_keys(kind, None, states))
+    }
+
+    /// A rotation in one transaction: inserts `new_key` (if any, with its own `state`)
+    /// and sets the states of stored keys as [`Store::set_key_states`] does.
+    ///
+    /// The usual step: `rotate_keys(kind, Some(&fresh /* Next */), &[(old, Previous),
+    /// (next, Current)])`.
+    pub async fn rotate_keys(
+        &self,
+        kind: KeyKind,
+        new_key: Option<&KeyRecord>,
+        states: &[(&str, KeyState)],
+    ) -> Result<(), StoreError> {
+        dispatch!(self.rotate_keys(kind, new_key, states))
+    }
+
+    /// Deletes a key ([`StoreError::NotFound`] if none). On SQLite, `secure_delete`
+    /// overwrites the freed pages.
+    pub async fn delete_key(&self, kind: KeyKind, kid: &str) -> Result<(), StoreError> {
+        dispatch!(self.delete_key(kind, kid))
+    }
+
+    // ----- federated bundles -----
+
+    /// Stores or replaces the bundle of a federated trust domain.
+    ///
+    /// [`StoreError::Conflict`] if the stored bundle has a higher sequence number (an equal
+    /// one replaces it); [`StoreError::Invalid`] if `bundle_json` is not a JSON object.
+    pub async fn put_bundle(&self, bundle: &BundleRecord) -> Result<(), StoreError> {
+        dispatch!(self.put_bundle(bundle))
+    }
+
+    /// The bundle of a trust domain ([`StoreError::NotFound`] if none).
+    pub async fn get_bundle(&self, trust_domain: &TrustDomain) -> Result<BundleRecord, StoreError> {
+        dispatch!(self.get_bundle(trust_domain))
+    }
+
+    /// Every stored bundle, by trust domain.
+    pub async fn list_bundles(&self) -> Result<Vec<BundleRecord>, StoreError> {
+        dispatch!(self.list_bundles())
+    }
+
+    /// Deletes a trust domain's bundle ([`StoreError::NotFound`] if none).
+    pub async fn delete_bundle(&self, trust_domain: &TrustDomain) -> Result<(), StoreError> {
+        dispatch!(self.delete_bundle(trust_domain))
+    }
+
+    // ----- single use -----
+
+    /// Records that `item` was used in `scope` (e.g. `jti:<issuer>`, `dpop-nonce`,
+    /// `authz-code`) until `expires_at`: `true` the first time, `false` while an unexpired
+    /// record exists. An expired record counts as absent.
+    ///
+    /// Safe across processes and nodes sharing the database: of many concurrent calls with
+    /// the same `(scope, item)`, exactly one gets `true`. Scopes are 1–64 printable ASCII
+    /// characters, items 1–1024 bytes without NUL (hash longer values), and `expires_at`
+    /// must be after `now` ([`StoreError::Invalid`] otherwise).
+    pub async fn use_once(
+        &self,
+        scope: &str,
+        item: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self.use_once(scope, item, expires_at, now))
+    }
+
+    /// Deletes single-use records that expired at or before `now`; returns how many.
+    pub async fn sweep_expired(&self, now: i64) -> Result<u64, StoreError> {
+        dispatch!(self.sweep_expired(now))
+    }
+}
+
+/// The database part and the query of a `sqlite:` URL, split the way sqlx splits them.
+fn sqlite_url_parts(url: &str) -> (&str, &str) {
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    rest.split_once('?').unwrap_or((rest, ""))
+}
+
+async fn connect_sqlite(url: &str) -> Result<Store, StoreError> {
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|e| StoreError::Invalid(format!("SQLite URL: {e}")))?
+        .foreign_keys(true);
+    let (database, query) = sqlite_url_parts(url);
+    let param = |p: &str| query.split('&').any(|kv| kv == p);
+    let in_memory = database == ":memory:" || param("mode=memory");
+
+    let pool = if in_memory {
+        // A shared-cache in-memory database lives as long as one connection is open:
+        // keep exactly one, forever.
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await?
+    } else {
+        prepare_sqlite_file(options.get_filename(), param("mode=rwc"))?;
+        // Durability: WAL with synchronous=FULL fsyncs the WAL at every commit, so a
+        // committed transaction survives a process kill *and* a power loss. NORMAL would
+        // survive `kill -9` too (the WAL is in the OS cache) but may lose the last commits
+        // on power loss, and a signing key or an entry that was acknowledged and then lost
+        // is worse than one fsync per write. Writes here are rare (admin changes, key
+        // rotation, single-use records), so the cost is small.
+        let options = options
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(SQLITE_BUSY_TIMEOUT)
+            // Freed pages (deleted keys) are overwritten with zeros.
+            .pragma("secure_delete", "ON");
+        SqlitePoolOptions::new()
+            .max_connections(SQLITE_MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await?
+    };
+    migrator(SQLITE_MIGRATIONS).run(&pool).await?;
+    Ok(Store {
+        backend: Backend::Sqlite(Repo::new(pool)),
+    })
+}
+
+/// Creates the database file owner-only before SQLite opens it (SQLite would create it with
+/// the umask's mode, typically 0644), or tightens an existing file to 0600. SQLite gives
+/// its `-wal` and `-shm` files the main file's mode.
+fn prepare_sqlite_file(path: &Path, create: bool) -> Result<(), StoreError> {
+    let io = |what: &str, e: std::io::Error| {
+        StoreError::Backend(format!("{what} {}: {e}", path.display()))
+    };
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) => {
+            if !meta.is_file() {
+                return Err(StoreError::Invalid(format!(
+                    "{} is not a regular file",
+                    path.display()
+                )));
+            }
+            restrict_mode(path, &meta).map_err(|e| io("cannot restrict the mode of", e))?;
+            for suffix in ["-wal", "-shm"] {
+                let mut side = path.as_os_str().to_owned();
+                side.push(suffix);
+                let side = Path::new(&side);
+                if let Ok(meta) = std::fs::symlink_metadata(side)
+                    && meta.is_file()
+                {
+                    restrict_mode(side, &meta).map_err(|e| io("cannot restrict the mode of", e))?;
+                }
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+            let mut open = std::fs::OpenOptions::new();
+            open.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+            match open.open(path) {
+                Ok(_) => Ok(()),
+                // Another process created it in between: tighten that one.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    prepare_sqlite_file(path, false)
+                }
+                Err(e) => Err(io("cannot create", e)),
+            }
+        }
+        // Missing without mode=rwc: let SQLite report it.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io("cannot inspect", e)),
+    }
+}
+
+#[cfg(unix)]
+fn restrict_mode(path: &Path, meta: &std::fs::Metadata) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    if meta.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn restrict_mode(_path: &Path, _meta: &std::fs::Metadata) -> std::io::Result<()> {
+    Ok(())
+}
+
+async fn connect_postgres(url: &str) -> Result<Store, StoreError> {
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|e| StoreError::Invalid(format!("PostgreSQL URL: {e}")))?;
+    let pool = PgPoolOptions::new()
+        .max_connections(POSTGRES_MAX_CONNECTIONS)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(options)
+        .await?;
+    // sqlx takes a PostgreSQL advisory lock while migrating, so nodes starting together
+    // do not race.
+    migrator(POSTGRES_MIGRATIONS).run(&pool).await?;
+    Ok(Store {
+        backend: Backend::Postgres(Repo::new(pool)),
+    })
+}

@@ -1,0 +1,294 @@
+//! SQLite-only properties: file mode, journal settings, persistence, crash safety.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::os::unix::fs::PermissionsExt as _;
+use std::process::{Command, Stdio};
+
+use aims_store::{KeyKind, KeyState, Store, StoreError};
+use sqlx::{Connection as _, SqliteConnection};
+
+use crate::fixtures::sqlite_url;
+use crate::suite::{entry, key};
+
+fn mode(path: &std::path::Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[tokio::test]
+async fn database_file_is_owner_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.db");
+    let store = Store::connect(&sqlite_url(&path)).await.unwrap();
+    store
+        .create_entry(entry("agent/a", &["unix:uid:1"]), 1)
+        .await
+        .unwrap();
+    assert_eq!(mode(&path), 0o600);
+    let wal = dir.path().join("new.db-wal");
+    assert!(wal.exists(), "WAL journal in use");
+    assert_eq!(mode(&wal), 0o600);
+    store.close().await;
+
+    // An existing file that is too open is tightened.
+    let loose = dir.path().join("loose.db");
+    std::fs::write(&loose, b"").unwrap();
+    std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let store = Store::connect(&sqlite_url(&loose)).await.unwrap();
+    assert_eq!(mode(&loose), 0o600);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn journal_is_wal_and_data_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("aims.db");
+    let url = sqlite_url(&path);
+    let store = Store::connect(&url).await.unwrap();
+    let e = store
+        .create_entry(entry("agent/a", &["unix:uid:1"]), 1)
+        .await
+        .unwrap();
+    store
+        .put_key(&key(KeyKind::X509Ca, "ca", KeyState::Current))
+        .await
+        .unwrap();
+    store.close().await;
+
+    let mut raw = SqliteConnection::connect(&url).await.unwrap();
+    let (journal,): (String,) = sqlx::query_as("PRAGMA journal_mode")
+        .fetch_one(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(journal, "wal");
+    raw.close().await.unwrap();
+
+    // Reopening runs the migrations again (a no-op) and finds everything.
+    let store = Store::connect(&url).await.unwrap();
+    assert_eq!(store.get_entry(&e.id).await.unwrap(), e);
+    assert_eq!(
+        &store.get_key(KeyKind::X509Ca, "ca").await.unwrap().pkcs8[..],
+        b"pkcs8-secret-of-ca"
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn bad_urls_are_refused() {
+    for url in ["mysql://u@h/db", "", "file:/tmp/x.db"] {
+        assert!(
+            matches!(Store::connect(url).await, Err(StoreError::Invalid(_))),
+            "{url}"
+        );
+    }
+    assert!(matches!(
+        Store::connect("sqlite://x?mode=bogus").await,
+        Err(StoreError::Invalid(_))
+    ));
+    // Without mode=rwc a missing file is not created.
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.db");
+    let r = Store::connect(&format!("sqlite://{}", missing.display())).await;
+    assert!(matches!(r, Err(StoreError::Backend(_))), "{r:?}");
+    assert!(!missing.exists());
+    // A directory is not a database file.
+    let r = Store::connect(&sqlite_url(dir.path())).await;
+    assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
+}
+
+#[tokio::test]
+async fn corrupt_rows_are_reported_not_panicked_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir.path().join("aims.db"));
+    let store = Store::connect(&url).await.unwrap();
+    let e = store
+        .create_entry(entry("agent/a", &["unix:uid:1"]), 1)
+        .await
+        .unwrap();
+    store
+        .put_key(&key(KeyKind::JwtSvid, "k", KeyState::Current))
+        .await
+        .unwrap();
+
+    let mut raw = SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("UPDATE entries SET selectors = '[\"not a selector\"]'")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE signing_keys SET cert_chain = '[\"***\"]'")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    raw.close().await.unwrap();
+
+    assert!(matches!(
+        store.get_entry(&e.id).await,
+        Err(StoreError::Corrupt(_))
+    ));
+    assert!(matches!(
+        store.list_entries().await,
+        Err(StoreError::Corrupt(_))
+    ));
+    assert!(matches!(
+        store.entry_changes_since(0).await,
+        Err(StoreError::Corrupt(_))
+    ));
+    assert!(matches!(
+        store.list_keys(KeyKind::JwtSvid).await,
+        Err(StoreError::Corrupt(_))
+    ));
+    store.close().await;
+}
+
+/// Set by [`kill_9_loses_no_committed_write`] for the child process it starts.
+const CRASH_CHILD_VAR: &str = "AIMS_STORE_CRASH_CHILD_URL";
+
+/// Entries the parent waits for before it kills the writer.
+const COMMITS_BEFORE_KILL: usize = 60;
+
+fn crash_entry(i: usize) -> aims_core::RegistrationEntry {
+    let uid = format!("unix:uid:{i}");
+    let sha = format!("unix:sha256:{i:064x}");
+    entry(
+        &format!("crash/e{i}"),
+        &[uid.as_str(), sha.as_str(), "unix:gid:7"],
+    )
+}
+
+/// The writer half of the crash test: does nothing unless started by the parent. It
+/// writes entries (and rotates keys) in a loop and reports each commit on stdout.
+#[test]
+fn crash_child_writer() {
+    let Ok(url) = std::env::var(CRASH_CHILD_VAR) else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let store = Store::connect(&url).await.unwrap();
+        let mut out = std::io::stdout();
+        let (mut current, mut next): (Option<String>, Option<String>) = (None, None);
+        // Bounded so an orphaned child ends by itself.
+        for i in 0..100_000 {
+            let e = store.create_entry(crash_entry(i), 1).await.unwrap();
+            if writeln!(out, "entry {i} {}", e.id)
+                .and_then(|()| out.flush())
+                .is_err()
+            {
+                return;
+            }
+            if i % 3 == 0 {
+                // Rotate: next -> current, current -> previous, a fresh key -> next.
+                let kid = format!("k{i}");
+                let mut states = Vec::new();
+                if let Some(n) = &next {
+                    states.push((n.as_str(), KeyState::Current));
+                }
+                if let Some(c) = &current {
+                    states.push((c.as_str(), KeyState::Previous));
+                }
+                store
+                    .rotate_keys(
+                        KeyKind::JwtSvid,
+                        Some(&key(KeyKind::JwtSvid, &kid, KeyState::Next)),
+                        &states,
+                    )
+                    .await
+                    .unwrap();
+                current = next.take();
+                next = Some(kid.clone());
+                if writeln!(out, "key {kid}")
+                    .and_then(|()| out.flush())
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    });
+}
+
+/// `kill -9` of a process in the middle of its writes: every write it reported as
+/// committed is there, whole, and nothing half-written is.
+#[tokio::test]
+async fn kill_9_loses_no_committed_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir.path().join("crash.db"));
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["crash_child_writer", "--nocapture", "--test-threads=1"])
+        .env(CRASH_CHILD_VAR, &url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut committed_entries = Vec::new();
+    let mut committed_keys = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["entry", i, id] => {
+                committed_entries.push((i.parse::<usize>().unwrap(), (*id).to_owned()))
+            }
+            ["key", kid] => committed_keys.push((*kid).to_owned()),
+            _ => continue, // the test harness's own lines
+        }
+        if committed_entries.len() == COMMITS_BEFORE_KILL {
+            child.kill().unwrap(); // SIGKILL
+            break;
+        }
+    }
+    let status = child.wait().unwrap();
+    assert!(
+        !status.success(),
+        "the writer was killed, not finished: {status:?}"
+    );
+    assert_eq!(
+        committed_entries.len(),
+        COMMITS_BEFORE_KILL,
+        "the writer stopped early"
+    );
+
+    let mut raw = SqliteConnection::connect(&url).await.unwrap();
+    let (check,): (String,) = sqlx::query_as("PRAGMA integrity_check")
+        .fetch_one(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(check, "ok");
+    raw.close().await.unwrap();
+
+    let store = Store::connect(&url).await.unwrap();
+    for (i, id) in &committed_entries {
+        let got = store.get_entry(id).await.unwrap();
+        let want = crash_entry(*i);
+        assert_eq!(
+            (got.spiffe_id, got.selectors),
+            (want.spiffe_id, want.selectors)
+        );
+    }
+    // Entries that made it past the last report are whole too; nothing is half there.
+    let all = store.list_entries().await.unwrap();
+    assert!(all.len() >= committed_entries.len() && all.len() <= committed_entries.len() + 1);
+    for e in &all {
+        e.validate().unwrap();
+        assert_eq!(e.selectors.len(), 3);
+    }
+    let feed = store.entry_changes_since(0).await.unwrap();
+    assert_eq!(feed.changes.len(), all.len());
+    assert_eq!(feed.seq, u64::try_from(all.len()).unwrap());
+
+    // Every reported key is there with its private key; the rotation states are coherent.
+    let keys = store.list_keys(KeyKind::JwtSvid).await.unwrap();
+    for kid in &committed_keys {
+        let k = keys.iter().find(|k| &k.kid == kid).unwrap();
+        assert_eq!(&k.pkcs8[..], format!("pkcs8-secret-of-{kid}").as_bytes());
+    }
+    assert!(keys.len() >= committed_keys.len() && keys.len() <= committed_keys.len() + 1);
+    for state in [KeyState::Current, KeyState::Next] {
+        assert!(keys.iter().filter(|k| k.state == state).count() <= 1);
+    }
+    assert_eq!(keys.iter().filter(|k| k.state == KeyState::Next).count(), 1);
+    store.close().await;
+}

@@ -1,0 +1,939 @@
+//! The conformance suite: every behaviour the server relies on, written once against
+//! [`Store`] and run on every backend by `backends.rs`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use aims_core::{RegistrationEntry, Selector, SpiffeId, TrustDomain};
+use aims_store::{BundleRecord, EntryChange, KeyKind, KeyRecord, KeyState, Store, StoreError};
+use zeroize::Zeroizing;
+
+use crate::fixtures::Db;
+
+const T0: i64 = 1_700_000_000;
+
+pub fn entry(path: &str, selectors: &[&str]) -> RegistrationEntry {
+    RegistrationEntry {
+        id: String::new(),
+        spiffe_id: SpiffeId::parse(&format!("spiffe://example.org/{path}")).unwrap(),
+        selectors: selectors
+            .iter()
+            .map(|s| Selector::parse(s).unwrap())
+            .collect(),
+        x509_ttl: 3600,
+        jwt_ttl: 300,
+        wit_ttl: 600,
+        dns_names: vec![],
+        hint: None,
+        federates_with: BTreeSet::new(),
+        parent_id: None,
+        admin: false,
+        revision: 0,
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
+pub fn key(kind: KeyKind, kid: &str, state: KeyState) -> KeyRecord {
+    KeyRecord {
+        kind,
+        kid: kid.to_owned(),
+        alg: "ES256".to_owned(),
+        pkcs8: Zeroizing::new(format!("pkcs8-secret-of-{kid}").into_bytes()),
+        cert_chain_der: vec![vec![0x30, 0x82, 1, 2], vec![0x30, 0x03, 0xff]],
+        state,
+        not_before: T0,
+        not_after: T0 + 86_400,
+        created_at: T0,
+    }
+}
+
+fn bundle(td: &str, sequence: u64) -> BundleRecord {
+    BundleRecord {
+        trust_domain: TrustDomain::new(td).unwrap(),
+        bundle_json: format!(r#"{{"keys":[],"spiffe_sequence":{sequence}}}"#),
+        sequence,
+        refresh_hint: Some(300),
+        endpoint_url: Some(format!("https://{td}/bundle")),
+        updated_at: T0 + i64::try_from(sequence % 1000).unwrap(),
+    }
+}
+
+fn states(keys: &[KeyRecord]) -> Vec<(String, KeyState)> {
+    keys.iter().map(|k| (k.kid.clone(), k.state)).collect()
+}
+
+fn s(kid: &str, state: KeyState) -> (String, KeyState) {
+    (kid.to_owned(), state)
+}
+
+// ----- health -----
+
+pub async fn ping_and_name(db: &Db) {
+    db.store.ping().await.unwrap();
+    assert!(["sqlite", "postgres"].contains(&db.store.backend_name()));
+    assert!(!format!("{:?}", db.store).contains("://"));
+}
+
+// ----- registration entries -----
+
+pub async fn entry_crud(db: &Db) {
+    let store = &db.store;
+    let mut e = entry("agent/a", &["unix:uid:1000", "unix:sha256:ab"]);
+    e.dns_names = vec!["a.example.org".into()];
+    e.hint = Some("primary".into());
+    e.federates_with
+        .insert(TrustDomain::new("partner.test").unwrap());
+    e.parent_id = Some(SpiffeId::parse("spiffe://example.org/node/n1").unwrap());
+    e.admin = true;
+    e.revision = 77; // ignored
+    let created = store.create_entry(e.clone(), T0).await.unwrap();
+    assert_eq!(created.id.len(), 32);
+    assert!(
+        created
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    );
+    assert_eq!(
+        (created.revision, created.created_at, created.updated_at),
+        (1, T0, T0)
+    );
+    assert_eq!(
+        RegistrationEntry {
+            id: created.id.clone(),
+            revision: 1,
+            created_at: T0,
+            updated_at: T0,
+            ..e
+        },
+        created
+    );
+
+    // Every field comes back as written.
+    assert_eq!(store.get_entry(&created.id).await.unwrap(), created);
+    assert_eq!(store.list_entries().await.unwrap(), vec![created.clone()]);
+
+    // Update: revision + 1, created_at kept, updated_at moves, fields replaced.
+    let mut changed = created.clone();
+    changed.selectors = [Selector::parse("unix:uid:1001").unwrap()].into();
+    changed.hint = None;
+    changed.admin = false;
+    changed.created_at = 5; // ignored
+    let updated = store
+        .update_entry(changed.clone(), 1, T0 + 10)
+        .await
+        .unwrap();
+    assert_eq!(updated.revision, 2);
+    assert_eq!(updated.created_at, T0);
+    assert_eq!(updated.updated_at, T0 + 10);
+    assert_eq!(updated.selectors, changed.selectors);
+    assert_eq!(updated.hint, None);
+    assert_eq!(store.get_entry(&created.id).await.unwrap(), updated);
+
+    // A caller-chosen id is kept.
+    let mut fixed = entry("agent/b", &["unix:uid:2000"]);
+    fixed.id = "0123456789abcdef0123456789abcdef".into();
+    let b = store.create_entry(fixed, T0 + 1).await.unwrap();
+    assert_eq!(b.id, "0123456789abcdef0123456789abcdef");
+    let ids: Vec<String> = store
+        .list_entries()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(ids, vec![created.id.clone(), b.id.clone()]);
+
+    // Delete, then everything about it is NotFound.
+    store.delete_entry(&created.id).await.unwrap();
+    assert!(matches!(
+        store.get_entry(&created.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.delete_entry(&created.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.update_entry(updated.clone(), 2, T0 + 20).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.list_entries().await.unwrap(), vec![b.clone()]);
+    assert!(matches!(
+        store.get_entry("no-such-id").await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+pub async fn entry_validation(db: &Db) {
+    let store = &db.store;
+    let mut bad_id = entry("agent/a", &["unix:uid:1"]);
+    bad_id.id = "ABCDEF".into();
+    assert!(matches!(
+        store.create_entry(bad_id, T0).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let mut upper = entry("agent/a", &["unix:uid:1"]);
+    upper.id = "0123456789ABCDEF0123456789ABCDEF".into();
+    assert!(matches!(
+        store.create_entry(upper, T0).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let no_selectors = entry("agent/a", &[]);
+    assert!(matches!(
+        store.create_entry(no_selectors, T0).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let mut zero_ttl = entry("agent/a", &["unix:uid:1"]);
+    zero_ttl.x509_ttl = 0;
+    assert!(matches!(
+        store.create_entry(zero_ttl, T0).await,
+        Err(StoreError::Invalid(_))
+    ));
+
+    let ok = store
+        .create_entry(entry("agent/a", &["unix:uid:1"]), T0)
+        .await
+        .unwrap();
+    let mut invalid_update = ok.clone();
+    invalid_update.selectors.clear();
+    assert!(matches!(
+        store.update_entry(invalid_update, 1, T0).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert_eq!(store.get_entry(&ok.id).await.unwrap(), ok);
+    assert_eq!(store.entry_changes_since(0).await.unwrap().seq, 1);
+}
+
+pub async fn entry_uniqueness(db: &Db) {
+    let store = &db.store;
+    let a = store
+        .create_entry(entry("agent/a", &["unix:uid:1", "unix:gid:2"]), T0)
+        .await
+        .unwrap();
+    // Same SPIFFE ID and the same selector set (other order): conflict.
+    let dup = entry("agent/a", &["unix:gid:2", "unix:uid:1"]);
+    assert!(matches!(
+        store.create_entry(dup, T0).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Same SPIFFE ID with a different set, or the same set for another ID: fine.
+    let subset = store
+        .create_entry(entry("agent/a", &["unix:uid:1"]), T0)
+        .await
+        .unwrap();
+    store
+        .create_entry(entry("agent/b", &["unix:uid:1", "unix:gid:2"]), T0)
+        .await
+        .unwrap();
+    // The same id twice: conflict.
+    let mut same_id = entry("agent/c", &["unix:uid:3"]);
+    same_id.id = a.id.clone();
+    assert!(matches!(
+        store.create_entry(same_id, T0).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // An update into another entry's pair: conflict, and nothing changes.
+    let mut clash = subset.clone();
+    clash.selectors = a.selectors.clone();
+    assert!(matches!(
+        store.update_entry(clash, 1, T0 + 1).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.get_entry(&subset.id).await.unwrap(), subset);
+    assert_eq!(store.list_entries().await.unwrap().len(), 3);
+    // Deleting frees the pair.
+    store.delete_entry(&a.id).await.unwrap();
+    store
+        .create_entry(entry("agent/a", &["unix:gid:2", "unix:uid:1"]), T0 + 2)
+        .await
+        .unwrap();
+}
+
+pub async fn entry_revision_conflict(db: &Db) {
+    let store = &db.store;
+    let e = store
+        .create_entry(entry("agent/a", &["unix:uid:1"]), T0)
+        .await
+        .unwrap();
+    // Two writers read revision 1.
+    let mut first = e.clone();
+    first.jwt_ttl = 100;
+    let mut second = e.clone();
+    second.jwt_ttl = 200;
+    let won = store.update_entry(first, 1, T0 + 1).await.unwrap();
+    assert_eq!(won.revision, 2);
+    let lost = store.update_entry(second.clone(), 1, T0 + 2).await;
+    assert!(matches!(lost, Err(StoreError::Conflict(_))), "{lost:?}");
+    // A revision from the future conflicts too.
+    assert!(matches!(
+        store.update_entry(second.clone(), 3, T0 + 2).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let stored = store.get_entry(&e.id).await.unwrap();
+    assert_eq!((stored.jwt_ttl, stored.revision), (100, 2));
+    // Retrying from the fresh revision works.
+    let retried = store.update_entry(second, 2, T0 + 3).await.unwrap();
+    assert_eq!((retried.jwt_ttl, retried.revision), (200, 3));
+
+    // Many concurrent updates from revision 3: exactly one wins.
+    let mut tasks = Vec::new();
+    for i in 0..8u32 {
+        let store = store.clone();
+        let mut mine = retried.clone();
+        mine.x509_ttl = 1000 + i;
+        tasks.push(tokio::spawn(async move {
+            store.update_entry(mine, 3, T0 + 4).await
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(e) => {
+                wins += 1;
+                assert_eq!(e.revision, 4);
+            }
+            Err(StoreError::Conflict(_)) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(wins, 1);
+    assert_eq!(store.get_entry(&e.id).await.unwrap().revision, 4);
+}
+
+/// A write that fails half-way leaves nothing: not the entry, not the change-sequence
+/// increment that ran before the failing statement, not a tombstone.
+pub async fn entry_writes_are_all_or_nothing(db: &Db) {
+    let store = &db.store;
+    let a = store
+        .create_entry(entry("agent/a", &["unix:uid:1"]), T0)
+        .await
+        .unwrap();
+    let before = store.entry_changes_since(0).await.unwrap();
+    assert_eq!(before.seq, 1);
+
+    // create: the counter is incremented, then the insert hits the unique index.
+    let dup = entry("agent/a", &["unix:uid:1"]);
+    assert!(matches!(
+        store.create_entry(dup, T0 + 1).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // update: the counter is incremented, then the update hits the unique index.
+    let b = store
+        .create_entry(entry("agent/b", &["unix:uid:2"]), T0 + 1)
+        .await
+        .unwrap();
+    let mut clash = b.clone();
+    clash.spiffe_id = a.spiffe_id.clone();
+    clash.selectors = a.selectors.clone();
+    assert!(matches!(
+        store.update_entry(clash, 1, T0 + 2).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // update: the counter is incremented, then the revision check fails.
+    assert!(matches!(
+        store.update_entry(b.clone(), 9, T0 + 2).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // delete: the counter is incremented, then there is nothing to delete.
+    assert!(matches!(
+        store.delete_entry("ffffffffffffffffffffffffffffffff").await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    let after = store.entry_changes_since(0).await.unwrap();
+    assert_eq!(
+        after.seq, 2,
+        "only the successful create of b moved the sequence"
+    );
+    assert_eq!(
+        after.changes,
+        vec![
+            EntryChange::Put {
+                seq: 1,
+                entry: a.clone()
+            },
+            EntryChange::Put {
+                seq: 2,
+                entry: b.clone()
+            },
+        ]
+    );
+    assert_eq!(store.list_entries().await.unwrap(), vec![a, b]);
+    // The next successful write gets the next number: no gap was burnt.
+    store.delete_entry(after.changes[0].id()).await.unwrap();
+    assert_eq!(store.entry_changes_since(2).await.unwrap().seq, 3);
+}
+
+pub async fn entry_change_sequence(db: &Db) {
+    let store = &db.store;
+    let empty = store.entry_changes_since(0).await.unwrap();
+    assert_eq!((empty.changes.len(), empty.seq), (0, 0));
+
+    let a = store
+        .create_entry(entry("agent/a", &["unix:uid:1"]), T0)
+        .await
+        .unwrap();
+    let b = store
+        .create_entry(entry("agent/b", &["unix:uid:2"]), T0)
+        .await
+        .unwrap();
+    let c1 = store.entry_changes_since(0).await.unwrap();
+    assert_eq!(c1.seq, 2);
+    assert_eq!(
+        c1.changes,
+        vec![
+            EntryChange::Put {
+                seq: 1,
+                entry: a.clone()
+            },
+            EntryChange::Put {
+                seq: 2,
+                entry: b.clone()
+            },
+        ]
+    );
+    // Nothing new: same position, no changes.
+    let same = store.entry_changes_since(c1.seq).await.unwrap();
+    assert_eq!((same.changes.len(), same.seq), (0, 2));
+
+    let a2 = store.update_entry(a.clone(), 1, T0 + 1).await.unwrap();
+    store.delete_entry(&b.id).await.unwrap();
+    let c = store
+        .create_entry(entry("agent/c", &["unix:uid:3"]), T0 + 2)
+        .await
+        .unwrap();
+    let c2 = store.entry_changes_since(c1.seq).await.unwrap();
+    assert_eq!(c2.seq, 5);
+    assert_eq!(
+        c2.changes,
+        vec![
+            EntryChange::Put {
+                seq: 3,
+                entry: a2.clone()
+            },
+            EntryChange::Delete {
+                seq: 4,
+                id: b.id.clone()
+            },
+            EntryChange::Put {
+                seq: 5,
+                entry: c.clone()
+            },
+        ]
+    );
+    // From the start: latest state of each entry, deletions included.
+    let all = store.entry_changes_since(0).await.unwrap();
+    assert_eq!(
+        all.changes.iter().map(EntryChange::seq).collect::<Vec<_>>(),
+        vec![3, 4, 5]
+    );
+    // A deleted id that comes back is no longer reported deleted.
+    let mut again = entry("agent/b2", &["unix:uid:9"]);
+    again.id = b.id.clone();
+    let b2 = store.create_entry(again, T0 + 3).await.unwrap();
+    let c3 = store.entry_changes_since(c2.seq).await.unwrap();
+    assert_eq!(
+        c3.changes,
+        vec![EntryChange::Put {
+            seq: 6,
+            entry: b2.clone()
+        }]
+    );
+    let all = store.entry_changes_since(0).await.unwrap();
+    assert!(
+        all.changes
+            .iter()
+            .all(|c| matches!(c, EntryChange::Put { .. }))
+    );
+    assert_eq!(all.changes.len(), 3);
+    // A position past the end (the database was replaced): the current position comes
+    // back, lower than the one passed.
+    assert_eq!(store.entry_changes_since(1_000).await.unwrap().seq, 6);
+    assert!(matches!(
+        store.entry_changes_since(u64::MAX).await,
+        Err(StoreError::Invalid(_))
+    ));
+}
+
+/// Writers run concurrently while a reader follows the change feed: the reader's cache
+/// ends up equal to the table, and every position it saw only grew.
+pub async fn entry_change_feed_under_concurrency(db: &Db) {
+    const WRITERS: usize = 4;
+    const PER_WRITER: usize = 6;
+    let store = &db.store;
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let store = db.another().await.unwrap_or_else(|| store.clone());
+        let done = done.clone();
+        tokio::spawn(async move {
+            let mut cache: HashMap<String, RegistrationEntry> = HashMap::new();
+            let mut seq = 0u64;
+            loop {
+                // Read the flag before polling: a poll that starts after the writers
+                // finished sees everything.
+                let finished = done.load(Ordering::SeqCst);
+                let batch = store.entry_changes_since(seq).await.unwrap();
+                assert!(batch.seq >= seq, "the sequence went backwards");
+                let mut last = seq;
+                for change in batch.changes {
+                    assert!(change.seq() > last && change.seq() <= batch.seq);
+                    last = change.seq();
+                    match change {
+                        EntryChange::Put { entry, .. } => {
+                            cache.insert(entry.id.clone(), entry);
+                        }
+                        EntryChange::Delete { id, .. } => {
+                            cache.remove(&id);
+                        }
+                    }
+                }
+                seq = batch.seq;
+                if finished {
+                    return (cache, seq);
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let store = store.clone();
+        writers.push(tokio::spawn(async move {
+            for i in 0..PER_WRITER {
+                let e = store
+                    .create_entry(
+                        entry(&format!("w{w}/e{i}"), &[&format!("unix:uid:{i}")]),
+                        T0,
+                    )
+                    .await
+                    .unwrap();
+                if i % 2 == 0 {
+                    store.update_entry(e.clone(), 1, T0 + 1).await.unwrap();
+                }
+                if i % 3 == 0 {
+                    store.delete_entry(&e.id).await.unwrap();
+                }
+            }
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    done.store(true, Ordering::SeqCst);
+    let (cache, seq) = reader.await.unwrap();
+    let writes = WRITERS * (PER_WRITER + PER_WRITER.div_ceil(2) + PER_WRITER.div_ceil(3));
+    assert_eq!(seq, u64::try_from(writes).unwrap());
+    let table: HashMap<String, RegistrationEntry> = store
+        .list_entries()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.id.clone(), e))
+        .collect();
+    assert_eq!(cache, table);
+}
+
+// ----- signing keys -----
+
+pub async fn key_round_trip(db: &Db) {
+    let store = &db.store;
+    let k = key(KeyKind::X509Ca, "ca-1", KeyState::Current);
+    store.put_key(&k).await.unwrap();
+    let got = store.get_key(KeyKind::X509Ca, "ca-1").await.unwrap();
+    assert_eq!(got, k);
+    assert_eq!(&got.pkcs8[..], b"pkcs8-secret-of-ca-1");
+    assert_eq!(got.cert_chain_der, k.cert_chain_der);
+    let debug = format!("{got:?}");
+    assert!(!debug.contains("secret"), "{debug}");
+    assert!(!debug.contains("112, 107, 99, 115"), "{debug}"); // "pkcs" as bytes
+    assert!(debug.contains("ca-1") && debug.contains("redacted"));
+
+    // A key without certificates (JWT) and the same kid under another kind.
+    let mut jwt = key(KeyKind::JwtSvid, "ca-1", KeyState::Current);
+    jwt.cert_chain_der.clear();
+    store.put_key(&jwt).await.unwrap();
+    assert_eq!(store.list_keys(KeyKind::JwtSvid).await.unwrap(), vec![jwt]);
+    assert_eq!(store.list_keys(KeyKind::WitSvid).await.unwrap(), vec![]);
+
+    // Duplicates and rule breaks.
+    assert!(matches!(
+        store.put_key(&k).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let second_current = key(KeyKind::X509Ca, "ca-2", KeyState::Current);
+    assert!(matches!(
+        store.put_key(&second_current).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let mut empty = key(KeyKind::X509Ca, "ca-3", KeyState::Next);
+    empty.pkcs8 = Zeroizing::new(Vec::new());
+    assert!(matches!(
+        store.put_key(&empty).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let mut bad_kid = key(KeyKind::X509Ca, "", KeyState::Next);
+    assert!(matches!(
+        store.put_key(&bad_kid).await,
+        Err(StoreError::Invalid(_))
+    ));
+    bad_kid.kid = "a b".into();
+    assert!(matches!(
+        store.put_key(&bad_kid).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let mut backwards = key(KeyKind::X509Ca, "ca-4", KeyState::Next);
+    backwards.not_after = backwards.not_before - 1;
+    assert!(matches!(
+        store.put_key(&backwards).await,
+        Err(StoreError::Invalid(_))
+    ));
+
+    store.delete_key(KeyKind::X509Ca, "ca-1").await.unwrap();
+    assert!(matches!(
+        store.get_key(KeyKind::X509Ca, "ca-1").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.delete_key(KeyKind::X509Ca, "ca-1").await,
+        Err(StoreError::NotFound(_))
+    ));
+    // The freed `current` slot can be taken.
+    store.put_key(&second_current).await.unwrap();
+}
+
+pub async fn key_rotation_is_atomic(db: &Db) {
+    use KeyState::{Current, Next, Previous, Retired};
+    let store = &db.store;
+    let kind = KeyKind::JwtSvid;
+    store.put_key(&key(kind, "k1", Current)).await.unwrap();
+    store.put_key(&key(kind, "k2", Next)).await.unwrap();
+    // A key of another kind is never touched.
+    store
+        .put_key(&key(KeyKind::WitSvid, "w1", Current))
+        .await
+        .unwrap();
+
+    // The usual step, listed in an order that would trip the unique indexes if applied
+    // one by one: k2 becomes current before k1 leaves, k3 arrives as next before k2 leaves.
+    let mut k3 = key(kind, "k3", Next);
+    k3.created_at = T0 + 1;
+    store
+        .rotate_keys(kind, Some(&k3), &[("k2", Current), ("k1", Previous)])
+        .await
+        .unwrap();
+    let after_rotation = vec![s("k1", Previous), s("k2", Current), s("k3", Next)];
+    assert_eq!(
+        states(&store.list_keys(kind).await.unwrap()),
+        after_rotation
+    );
+
+    // A swap of current and next.
+    store
+        .set_key_states(kind, &[("k2", Next), ("k3", Current)])
+        .await
+        .unwrap();
+    assert_eq!(
+        states(&store.list_keys(kind).await.unwrap()),
+        vec![s("k1", Previous), s("k2", Next), s("k3", Current)]
+    );
+    store
+        .set_key_states(kind, &[("k3", Next), ("k2", Current)])
+        .await
+        .unwrap();
+    assert_eq!(
+        states(&store.list_keys(kind).await.unwrap()),
+        after_rotation
+    );
+
+    // Failures change nothing, whichever step fails.
+    // (a) an unknown kid after a valid change;
+    let r = store
+        .set_key_states(kind, &[("k1", Retired), ("nope", Previous)])
+        .await;
+    assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
+    // (b) a second current with a key that is not listed, after a valid change;
+    let r = store
+        .set_key_states(kind, &[("k1", Retired), ("k3", Current)])
+        .await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+    // (c) two keys set to next in the same call;
+    let r = store
+        .set_key_states(kind, &[("k1", Next), ("k3", Next)])
+        .await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+    // (d) a new key that clashes after the states were parked;
+    let r = store
+        .rotate_keys(kind, Some(&key(kind, "k1", Next)), &[("k2", Previous)])
+        .await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+    // (e) a new next key while the stored next key is not moved.
+    let r = store
+        .rotate_keys(kind, Some(&key(kind, "k4", Next)), &[("k1", Retired)])
+        .await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+    // (f) input errors are caught before anything runs.
+    let r = store
+        .set_key_states(kind, &[("k1", Retired), ("k1", Previous)])
+        .await;
+    assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
+    let r = store
+        .rotate_keys(kind, Some(&key(KeyKind::X509Ca, "k9", Next)), &[])
+        .await;
+    assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
+    assert_eq!(
+        states(&store.list_keys(kind).await.unwrap()),
+        after_rotation
+    );
+    assert!(matches!(
+        store.get_key(kind, "k4").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        states(&store.list_keys(KeyKind::WitSvid).await.unwrap()),
+        vec![s("w1", Current)]
+    );
+
+    // Retire everything: no current key is a valid state.
+    store
+        .set_key_states(kind, &[("k1", Retired), ("k2", Retired), ("k3", Retired)])
+        .await
+        .unwrap();
+    assert!(
+        store
+            .list_keys(kind)
+            .await
+            .unwrap()
+            .iter()
+            .all(|k| k.state == Retired)
+    );
+}
+
+/// Concurrent rotations that each want a different key current: the database keeps one.
+pub async fn key_concurrent_promotions(db: &Db) {
+    let store = &db.store;
+    let kind = KeyKind::WitSvid;
+    for i in 0..6 {
+        store
+            .put_key(&key(kind, &format!("k{i}"), KeyState::Previous))
+            .await
+            .unwrap();
+    }
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .set_key_states(kind, &[(format!("k{i}").as_str(), KeyState::Current)])
+                .await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(StoreError::Conflict(_)) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(ok, 1);
+    let current = store
+        .list_keys(kind)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|k| k.state == KeyState::Current)
+        .count();
+    assert_eq!(current, 1);
+}
+
+// ----- federated bundles -----
+
+pub async fn bundle_sequence(db: &Db) {
+    let store = &db.store;
+    let td = TrustDomain::new("partner.test").unwrap();
+    assert!(matches!(
+        store.get_bundle(&td).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let b5 = bundle("partner.test", 5);
+    store.put_bundle(&b5).await.unwrap();
+    assert_eq!(store.get_bundle(&td).await.unwrap(), b5);
+
+    // Lower: refused, stored bundle unchanged.
+    let b3 = bundle("partner.test", 3);
+    assert!(matches!(
+        store.put_bundle(&b3).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.get_bundle(&td).await.unwrap(), b5);
+    // Equal: replaces (an idempotent refresh).
+    let mut b5_again = bundle("partner.test", 5);
+    b5_again.updated_at = T0 + 99;
+    b5_again.refresh_hint = None;
+    b5_again.endpoint_url = None;
+    store.put_bundle(&b5_again).await.unwrap();
+    assert_eq!(store.get_bundle(&td).await.unwrap(), b5_again);
+    // Higher: replaces.
+    let b6 = bundle("partner.test", 6);
+    store.put_bundle(&b6).await.unwrap();
+    assert_eq!(store.get_bundle(&td).await.unwrap(), b6);
+    // The document is kept byte for byte.
+    let mut spaced = bundle("other.test", 0);
+    spaced.bundle_json = "{ \"keys\" : [ ] ,\n \"spiffe_sequence\": 0 }".into();
+    store.put_bundle(&spaced).await.unwrap();
+    assert_eq!(
+        store
+            .get_bundle(&spaced.trust_domain)
+            .await
+            .unwrap()
+            .bundle_json,
+        spaced.bundle_json
+    );
+
+    assert_eq!(
+        store.list_bundles().await.unwrap(),
+        vec![spaced.clone(), b6]
+    );
+
+    let mut not_json = bundle("third.test", 1);
+    not_json.bundle_json = "[1, 2".into();
+    assert!(matches!(
+        store.put_bundle(&not_json).await,
+        Err(StoreError::Invalid(_))
+    ));
+    not_json.bundle_json = "[]".into();
+    assert!(matches!(
+        store.put_bundle(&not_json).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let mut huge = bundle("third.test", u64::MAX);
+    huge.bundle_json = "{}".into();
+    assert!(matches!(
+        store.put_bundle(&huge).await,
+        Err(StoreError::Invalid(_))
+    ));
+
+    store.delete_bundle(&td).await.unwrap();
+    assert!(matches!(
+        store.delete_bundle(&td).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.list_bundles().await.unwrap(), vec![spaced]);
+    // After a delete, any sequence is accepted again.
+    store.put_bundle(&b3).await.unwrap();
+}
+
+// ----- single use -----
+
+pub async fn use_once_and_sweep(db: &Db) {
+    let store = &db.store;
+    assert!(store.use_once("jti", "abc", T0 + 60, T0).await.unwrap());
+    assert!(!store.use_once("jti", "abc", T0 + 60, T0).await.unwrap());
+    assert!(
+        !store
+            .use_once("jti", "abc", T0 + 600, T0 + 59)
+            .await
+            .unwrap()
+    );
+    // Scopes are separate.
+    assert!(store.use_once("dpop", "abc", T0 + 60, T0).await.unwrap());
+    // Once expired, the record no longer blocks (even before a sweep) and is renewed.
+    assert!(
+        store
+            .use_once("jti", "abc", T0 + 120, T0 + 60)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .use_once("jti", "abc", T0 + 120, T0 + 61)
+            .await
+            .unwrap()
+    );
+
+    assert!(store.use_once("code", "c1", T0 + 10, T0).await.unwrap());
+    assert!(store.use_once("code", "c2", T0 + 20, T0).await.unwrap());
+    assert!(store.use_once("code", "c3", T0 + 30, T0).await.unwrap());
+    assert_eq!(store.sweep_expired(T0 + 20).await.unwrap(), 2);
+    assert_eq!(store.sweep_expired(T0 + 20).await.unwrap(), 0);
+    assert!(
+        !store
+            .use_once("code", "c3", T0 + 30, T0 + 21)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .use_once("code", "c1", T0 + 40, T0 + 21)
+            .await
+            .unwrap()
+    );
+
+    // Long and non-ASCII items are fine; bad input is refused.
+    let long = "x".repeat(1024);
+    assert!(store.use_once("jti", &long, T0 + 60, T0).await.unwrap());
+    assert!(store.use_once("jti", "ünïcödé", T0 + 60, T0).await.unwrap());
+    for (scope, item, exp) in [
+        ("", "a", T0 + 1),
+        ("a b", "a", T0 + 1),
+        ("jti", "", T0 + 1),
+        ("jti", &"x".repeat(1025), T0 + 1),
+        ("jti", "nul\0", T0 + 1),
+        ("jti", "a", T0),
+    ] {
+        let r = store.use_once(scope, item, exp, T0).await;
+        assert!(
+            matches!(r, Err(StoreError::Invalid(_))),
+            "{scope:?} {item:?}: {r:?}"
+        );
+    }
+}
+
+/// Many tasks, and a second connection pool (another node) where the backend has one,
+/// race for the same value: exactly one wins.
+pub async fn use_once_concurrent(db: &Db) {
+    let other = db.another().await;
+    for round in 0..3 {
+        let item = format!("race-{round}");
+        let mut tasks = Vec::new();
+        for i in 0..24 {
+            let store = match (&other, i % 2) {
+                (Some(o), 1) => o.clone(),
+                _ => db.store.clone(),
+            };
+            let item = item.clone();
+            tasks.push(tokio::spawn(async move {
+                store.use_once("jti", &item, T0 + 60, T0).await
+            }));
+        }
+        let mut wins = 0;
+        for t in tasks {
+            if t.await.unwrap().unwrap() {
+                wins += 1;
+            }
+        }
+        assert_eq!(wins, 1, "round {round}");
+    }
+    if let Some(o) = other {
+        o.close().await;
+    }
+}
+
+/// What [`Store`] promises the server about its futures: they can be spawned.
+pub async fn futures_are_send(db: &Db) {
+    fn assert_send<T: Send>(t: T) -> T {
+        t
+    }
+    let store: Store = db.store.clone();
+    assert_send(store.list_entries()).await.unwrap();
+    assert_send(store.use_once("s", "i", T0 + 1, T0))
+        .await
+        .unwrap();
+    let k = key(KeyKind::X509Ca, "x", KeyState::Next);
+    assert_send(store.rotate_keys(KeyKind::X509Ca, Some(&k), &[]))
+        .await
+        .unwrap();
+}

@@ -1,0 +1,194 @@
+//! Serving the Workload API on a Unix socket.
+//!
+//! ```no_run
+//! # async fn run(provider: std::sync::Arc<dyn aims_workload::IdentityProvider>) -> Result<(), aims_workload::WorkloadError> {
+//! let listener = aims_workload::bind(std::path::Path::new("/run/aims/workload.sock"))?;
+//! aims_workload::WorkloadApi::new(provider)
+//!     .serve(listener, std::future::pending::<()>())
+//!     .await
+//! # }
+//! ```
+//!
+//! The socket must be reachable by the workloads (mode, directory permissions): the
+//! Workload API authenticates callers by attestation, not by file permissions.
+
+use std::future::Future;
+use std::io;
+use std::os::unix::fs::FileTypeExt as _;
+use std::path::Path;
+use std::sync::Arc;
+
+use aims_core::{Clock, SystemClock};
+use tokio::net::UnixListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::UnixListenerStream;
+use tonic::{Request, Status};
+
+use crate::attest::{Attestor, UnixAttestor};
+use crate::pb::spiffe_workload_api_server::SpiffeWorkloadApiServer;
+use crate::provider::IdentityProvider;
+use crate::service::Service;
+use crate::state::Ctx;
+
+/// The gRPC metadata every Workload API request must carry, with the value `true`
+/// (SPIFFE Workload Endpoint section 6; it keeps browsers and SSRF-able HTTP clients,
+/// which cannot set it, from talking to the socket).
+pub const SECURITY_HEADER: &str = "workload.spiffe.io";
+
+/// Largest request message accepted (requests are small: a JWT-SVID to validate is the
+/// largest).
+pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
+
+/// Errors of binding and serving.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkloadError {
+    /// The socket could not be prepared or bound.
+    #[error("workload socket: {0}")]
+    Io(#[from] io::Error),
+    /// The gRPC server failed.
+    #[error("workload API server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Rejects requests without `workload.spiffe.io: true` with `InvalidArgument`.
+#[allow(clippy::result_large_err)] // the shape tonic's interceptors require
+fn require_security_header(req: Request<()>) -> Result<Request<()>, Status> {
+    match req.metadata().get(SECURITY_HEADER) {
+        Some(v) if v.as_bytes() == b"true" => Ok(req),
+        Some(_) => Err(Status::invalid_argument(
+            "security header `workload.spiffe.io` must have the value `true`",
+        )),
+        None => Err(Status::invalid_argument(
+            "security header `workload.spiffe.io: true` is missing from the request",
+        )),
+    }
+}
+
+/// The Workload API server: an [`IdentityProvider`], an [`Attestor`] (default
+/// [`UnixAttestor`]) and a clock (default [`SystemClock`]).
+#[derive(Debug, Clone)]
+pub struct WorkloadApi {
+    provider: Arc<dyn IdentityProvider>,
+    attestor: Arc<dyn Attestor>,
+    clock: Arc<dyn Clock>,
+}
+
+impl WorkloadApi {
+    /// A server for `provider` with the [`UnixAttestor`] and the system clock.
+    pub fn new(provider: Arc<dyn IdentityProvider>) -> Self {
+        Self {
+            provider,
+            attestor: Arc::new(UnixAttestor::new()),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Uses `attestor` to derive callers' selectors.
+    pub fn attestor(mut self, attestor: Arc<dyn Attestor>) -> Self {
+        self.attestor = attestor;
+        self
+    }
+
+    /// Uses `clock` for rotation times and JWT-SVID validation.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Serves on `listener` until `shutdown` completes. Open streams then end with
+    /// `Unavailable` (clients reconnect), and the call returns once every connection has
+    /// closed.
+    pub async fn serve(
+        self,
+        listener: UnixListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), WorkloadError> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let ctx = Arc::new(Ctx {
+            provider: self.provider,
+            attestor: self.attestor,
+            clock: self.clock,
+        });
+        let service = SpiffeWorkloadApiServer::new(Service::new(ctx, stop_rx))
+            .max_decoding_message_size(MAX_REQUEST_BYTES);
+        let service =
+            tonic::service::interceptor::InterceptedService::new(service, require_security_header);
+        let signal = async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        };
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming_shutdown(UnixListenerStream::new(listener), signal)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Serves the Workload API for `provider` on `listener` with the [`UnixAttestor`] until
+/// `shutdown` completes (see [`WorkloadApi::serve`]).
+pub async fn serve(
+    listener: UnixListener,
+    provider: Arc<dyn IdentityProvider>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), WorkloadError> {
+    WorkloadApi::new(provider).serve(listener, shutdown).await
+}
+
+/// Binds a Unix socket at `path`, first removing a stale socket left there by an earlier
+/// run. Refuses to remove anything that is not a socket. Must be called within a Tokio
+/// runtime.
+pub fn bind(path: &Path) -> Result<UnixListener, WorkloadError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path)?,
+        Ok(_) => {
+            return Err(WorkloadError::Io(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not a socket", path.display()),
+            )));
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(UnixListener::bind(path)?)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn security_header_rules() {
+        let ok = {
+            let mut r = Request::new(());
+            r.metadata_mut()
+                .insert(SECURITY_HEADER, "true".parse().unwrap());
+            r
+        };
+        assert!(require_security_header(ok).is_ok());
+        let missing = require_security_header(Request::new(())).unwrap_err();
+        assert_eq!(missing.code(), tonic::Code::InvalidArgument);
+        assert!(missing.message().contains("missing"));
+        let mut wrong = Request::new(());
+        wrong
+            .metadata_mut()
+            .insert(SECURITY_HEADER, "TRUE".parse().unwrap());
+        let wrong = require_security_header(wrong).unwrap_err();
+        assert_eq!(wrong.code(), tonic::Code::InvalidArgument);
+    }
+
+    #[tokio::test]
+    async fn bind_replaces_stale_sockets_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("s.sock");
+        drop(bind(&sock).unwrap());
+        // The socket file outlives the listener; binding again removes it.
+        drop(bind(&sock).unwrap());
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"x").unwrap();
+        assert!(bind(&file).is_err());
+        assert!(file.exists());
+    }
+}

@@ -1,0 +1,372 @@
+//! The `SpiffeWorkloadAPI` gRPC service: attestation per call and the stream driver.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aims_core::{SelectorSet, SpiffeId};
+use aims_jose::jwt_svid::Validator;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::server::UdsConnectInfo;
+use tonic::{Request, Response, Status};
+
+use crate::attest::{AttestError, PeerInfo};
+use crate::convert::{BundleKeys, to_struct};
+use crate::pb;
+use crate::pb::spiffe_workload_api_server::SpiffeWorkloadApi;
+use crate::provider::ProviderError;
+use crate::state::{
+    BundlesState, Computed, Ctx, Snapshot, WitSvidState, X509SvidState, no_identity,
+    provider_status, unique_hints,
+};
+
+/// Most audiences one JWT-SVID request may ask for.
+const MAX_AUDIENCES: usize = 32;
+/// Longest audience value accepted.
+const MAX_AUDIENCE_BYTES: usize = 2048;
+/// Messages a stream may have queued for a slow client.
+const STREAM_BUFFER: usize = 4;
+/// The shortest wait between two timer-driven recomputations of a stream.
+const MIN_RECHECK: Duration = Duration::from_secs(1);
+
+type Stream<M> = ReceiverStream<Result<M, Status>>;
+
+/// The service behind the interceptor.
+#[derive(Debug, Clone)]
+pub(crate) struct Service {
+    ctx: Arc<Ctx>,
+    /// Becomes `true` when the server shuts down: open streams end with `Unavailable`.
+    stop: watch::Receiver<bool>,
+}
+
+fn attest_status(e: &AttestError) -> Status {
+    if e.is_transient() {
+        Status::unavailable(format!("attestation failed: {e}"))
+    } else {
+        Status::permission_denied(format!("attestation failed: {e}"))
+    }
+}
+
+fn shutting_down() -> Status {
+    Status::unavailable("the Workload API is shutting down")
+}
+
+/// Runs blocking work (provider calls, attestation) off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Status> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| Status::internal("a worker task failed"))?
+}
+
+/// Computes a snapshot on a blocking thread; `None` if that thread panicked.
+async fn compute<S: Snapshot>(
+    mut state: S,
+    ctx: &Arc<Ctx>,
+) -> Option<(S, Result<Computed<S::Msg>, Status>)> {
+    let ctx = Arc::clone(ctx);
+    tokio::task::spawn_blocking(move || {
+        let r = state.compute(&ctx);
+        (state, r)
+    })
+    .await
+    .ok()
+}
+
+/// Seconds until `t` on `ctx`'s clock, at least [`MIN_RECHECK`].
+fn wait_until(ctx: &Ctx, t: i64) -> Duration {
+    let secs = u64::try_from(t.saturating_sub(ctx.clock.now())).unwrap_or(0);
+    Duration::from_secs(secs).max(MIN_RECHECK)
+}
+
+impl Service {
+    pub(crate) fn new(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) -> Self {
+        Self { ctx, stop }
+    }
+
+    fn require_wit(&self) -> Result<(), Status> {
+        if self.ctx.provider.supports_wit_svid() {
+            Ok(())
+        } else {
+            Err(provider_status(ProviderError::Unsupported))
+        }
+    }
+
+    /// Attests the caller of `req` from the connection's `SO_PEERCRED`.
+    async fn attest<T>(&self, req: &Request<T>) -> Result<SelectorSet, Status> {
+        let cred = req
+            .extensions()
+            .get::<UdsConnectInfo>()
+            .and_then(|i| i.peer_cred)
+            .ok_or_else(|| {
+                Status::permission_denied(
+                    "the caller's process credentials are unavailable (Unix socket connections only)",
+                )
+            })?;
+        let peer = PeerInfo {
+            pid: cred.pid(),
+            uid: cred.uid(),
+            gid: cred.gid(),
+        };
+        let attestor = Arc::clone(&self.ctx.attestor);
+        let selectors =
+            blocking(move || attestor.attest(&peer).map_err(|e| attest_status(&e))).await?;
+        tracing::debug!(?peer, selectors = selectors.len(), "caller attested");
+        Ok(selectors)
+    }
+
+    /// Opens a stream: the first message is computed now (its error is the call's
+    /// status), then a task pushes a new message whenever the provider signals a change
+    /// or the snapshot's refresh time passes, and the content differs.
+    async fn open<S: Snapshot>(&self, state: S) -> Result<Response<Stream<S::Msg>>, Status> {
+        if *self.stop.borrow() {
+            return Err(shutting_down());
+        }
+        // Subscribe before the first computation so that no change is missed.
+        let mut changes = self.ctx.provider.subscribe();
+        changes.borrow_and_update();
+        let (state, first) = compute(state, &self.ctx)
+            .await
+            .ok_or_else(|| Status::internal("a worker task failed"))?;
+        let Computed { msg, refresh_at } = first?;
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        tx.try_send(Ok(msg.clone()))
+            .map_err(|_| Status::internal("stream buffer unavailable"))?;
+        tokio::spawn(drive(
+            state,
+            msg,
+            refresh_at,
+            tx,
+            changes,
+            self.stop.clone(),
+            Arc::clone(&self.ctx),
+        ));
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+/// The loop behind one stream. It ends when the client goes away, the server stops
+/// (`Unavailable`), the provider goes away (`Unavailable`) or a recomputation fails (its
+/// status, e.g. `PermissionDenied` once the caller has no entry left).
+async fn drive<S: Snapshot>(
+    mut state: S,
+    mut last: S::Msg,
+    mut refresh_at: Option<i64>,
+    tx: mpsc::Sender<Result<S::Msg, Status>>,
+    mut changes: watch::Receiver<u64>,
+    mut stop: watch::Receiver<bool>,
+    ctx: Arc<Ctx>,
+) {
+    loop {
+        let timer = refresh_at.map(|t| wait_until(&ctx, t));
+        tokio::select! {
+            () = tx.closed() => return,
+            () = stopped(&mut stop) => {
+                let _ = tx.send(Err(shutting_down())).await;
+                return;
+            }
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    let _ = tx.send(Err(Status::unavailable("the identity provider stopped"))).await;
+                    return;
+                }
+            }
+            () = sleep_opt(timer) => {}
+        }
+        let Some((next, result)) = compute(state, &ctx).await else {
+            let _ = tx.send(Err(Status::internal("a worker task failed"))).await;
+            return;
+        };
+        state = next;
+        match result {
+            Ok(c) => {
+                refresh_at = c.refresh_at;
+                if c.msg != last {
+                    if tx.send(Ok(c.msg.clone())).await.is_err() {
+                        return;
+                    }
+                    last = c.msg;
+                }
+            }
+            Err(status) => {
+                let _ = tx.send(Err(status)).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Completes once the server is stopping (or its stop signal is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await.map(|_| ());
+}
+
+async fn sleep_opt(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn optional_spiffe_id(s: &str) -> Result<Option<SpiffeId>, Status> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    SpiffeId::parse(s)
+        .map(Some)
+        .map_err(|e| Status::invalid_argument(format!("spiffe_id: {e}")))
+}
+
+#[tonic::async_trait]
+impl SpiffeWorkloadApi for Service {
+    type FetchX509SVIDStream = Stream<pb::X509svidResponse>;
+    type FetchX509BundlesStream = Stream<pb::X509BundlesResponse>;
+    type FetchJWTBundlesStream = Stream<pb::JwtBundlesResponse>;
+    type FetchWITSVIDStream = Stream<pb::WitsvidResponse>;
+    type FetchWITBundlesStream = Stream<pb::WitBundlesResponse>;
+
+    async fn fetch_x509svid(
+        &self,
+        request: Request<pb::X509svidRequest>,
+    ) -> Result<Response<Self::FetchX509SVIDStream>, Status> {
+        let selectors = self.attest(&request).await?;
+        self.open(X509SvidState::new(selectors)).await
+    }
+
+    async fn fetch_x509_bundles(
+        &self,
+        request: Request<pb::X509BundlesRequest>,
+    ) -> Result<Response<Self::FetchX509BundlesStream>, Status> {
+        let selectors = self.attest(&request).await?;
+        self.open(BundlesState::<pb::X509BundlesResponse>::new(selectors))
+            .await
+    }
+
+    async fn fetch_jwtsvid(
+        &self,
+        request: Request<pb::JwtsvidRequest>,
+    ) -> Result<Response<pb::JwtsvidResponse>, Status> {
+        let req = request.get_ref();
+        if req.audience.is_empty() {
+            return Err(Status::invalid_argument("audience must be specified"));
+        }
+        if req.audience.len() > MAX_AUDIENCES {
+            return Err(Status::invalid_argument(format!(
+                "at most {MAX_AUDIENCES} audiences may be requested"
+            )));
+        }
+        if req
+            .audience
+            .iter()
+            .any(|a| a.is_empty() || a.len() > MAX_AUDIENCE_BYTES)
+        {
+            return Err(Status::invalid_argument(format!(
+                "every audience must be 1 to {MAX_AUDIENCE_BYTES} bytes"
+            )));
+        }
+        let only = optional_spiffe_id(&req.spiffe_id)?;
+        let selectors = self.attest(&request).await?;
+        let audience = request.into_inner().audience;
+        let ctx = Arc::clone(&self.ctx);
+        let svids = blocking(move || {
+            let view = ctx.view(&selectors)?;
+            let mut seen = BTreeSet::new();
+            let mut entries: Vec<_> = view
+                .entries
+                .into_iter()
+                .filter(|e| only.as_ref().is_none_or(|id| &e.spiffe_id == id))
+                .filter(|e| seen.insert(e.spiffe_id.clone()))
+                .collect();
+            if entries.is_empty() {
+                return Err(match only {
+                    Some(id) => Status::permission_denied(format!(
+                        "no identity {id} is registered for this workload"
+                    )),
+                    None => no_identity(),
+                });
+            }
+            let mut svids = Vec::with_capacity(entries.len());
+            for e in entries.drain(..) {
+                let ttl = Duration::from_secs(u64::from(e.jwt_ttl));
+                let token = ctx
+                    .provider
+                    .sign_jwt_svid(&e.spiffe_id, &audience, ttl)
+                    .map_err(provider_status)?;
+                svids.push(pb::Jwtsvid {
+                    spiffe_id: e.spiffe_id.into_string(),
+                    svid: token,
+                    hint: e.hint.unwrap_or_default(),
+                });
+            }
+            unique_hints(svids.iter_mut().map(|s| &mut s.hint));
+            Ok(svids)
+        })
+        .await?;
+        Ok(Response::new(pb::JwtsvidResponse { svids }))
+    }
+
+    async fn fetch_jwt_bundles(
+        &self,
+        request: Request<pb::JwtBundlesRequest>,
+    ) -> Result<Response<Self::FetchJWTBundlesStream>, Status> {
+        let selectors = self.attest(&request).await?;
+        self.open(BundlesState::<pb::JwtBundlesResponse>::new(selectors))
+            .await
+    }
+
+    async fn validate_jwtsvid(
+        &self,
+        request: Request<pb::ValidateJwtsvidRequest>,
+    ) -> Result<Response<pb::ValidateJwtsvidResponse>, Status> {
+        let req = request.get_ref();
+        if req.audience.is_empty() {
+            return Err(Status::invalid_argument("audience must be specified"));
+        }
+        if req.svid.is_empty() {
+            return Err(Status::invalid_argument("svid must be specified"));
+        }
+        // Attested like every call, although validation needs no entry.
+        self.attest(&request).await?;
+        let req = request.into_inner();
+        let ctx = Arc::clone(&self.ctx);
+        let (spiffe_id, claims) = blocking(move || {
+            let keys = BundleKeys(ctx.all_bundles()?);
+            let validator = Validator::new(Arc::clone(&ctx.clock), req.audience);
+            let valid = validator
+                .validate(&req.svid, &keys)
+                .map_err(|e| Status::invalid_argument(format!("invalid JWT-SVID: {e}")))?;
+            let claims = match serde_json::to_value(&valid.claims) {
+                Ok(serde_json::Value::Object(m)) => m,
+                _ => return Err(Status::internal("cannot encode the claims")),
+            };
+            Ok((valid.claims.sub.into_string(), claims))
+        })
+        .await?;
+        Ok(Response::new(pb::ValidateJwtsvidResponse {
+            spiffe_id,
+            claims: Some(to_struct(claims)),
+        }))
+    }
+
+    async fn fetch_witsvid(
+        &self,
+        request: Request<pb::WitsvidRequest>,
+    ) -> Result<Response<Self::FetchWITSVIDStream>, Status> {
+        self.require_wit()?;
+        let only = optional_spiffe_id(&request.get_ref().spiffe_id)?;
+        let selectors = self.attest(&request).await?;
+        self.open(WitSvidState::new(selectors, only)).await
+    }
+
+    async fn fetch_wit_bundles(
+        &self,
+        request: Request<pb::WitBundlesRequest>,
+    ) -> Result<Response<Self::FetchWITBundlesStream>, Status> {
+        self.require_wit()?;
+        let selectors = self.attest(&request).await?;
+        self.open(BundlesState::<pb::WitBundlesResponse>::new(selectors))
+            .await
+    }
+}
