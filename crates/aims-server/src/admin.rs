@@ -9,13 +9,13 @@
 use aims_core::{RegistrationEntry, SpiffeId, TrustDomain};
 use aims_store::StoreError;
 use axum::Json;
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
-use axum::Router;
 
 use crate::api::{BundleInfo, BundleList, EntryList, EntrySpec, ErrorBody, KeyList, KeyView};
 use crate::federation::{FederationError, MAX_BUNDLE_BYTES};
@@ -82,7 +82,8 @@ impl IntoResponse for ApiError {
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
-                    "the database is unavailable; retry later (the server log has the cause)".to_owned(),
+                    "the database is unavailable; retry later (the server log has the cause)"
+                        .to_owned(),
                 )
             }
             ApiError::Internal(cause) => {
@@ -116,7 +117,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/bundle", get(own_bundle))
         .route("/v1/bundles", get(list_bundles))
-        .route("/v1/bundles/{trust_domain}", put(set_bundle).delete(delete_bundle))
+        .route(
+            "/v1/bundles/{trust_domain}",
+            put(set_bundle).delete(delete_bundle),
+        )
         .route("/v1/keys", get(list_keys))
         .fallback(not_found)
         .with_state(state)
@@ -148,7 +152,8 @@ async fn not_found() -> ApiError {
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::InvalidRequest(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::InvalidRequest(format!("invalid JSON body: {e}")))
 }
 
 /// Checks the rules the store does not know: the trust domain.
@@ -299,7 +304,10 @@ async fn set_bundle(
         .and_then(|p| p.bundle_endpoint_url.clone());
     let r = state.federation.set(&td, &body, url).await?;
     tracing::info!(trust_domain = %td, sequence = r.sequence, "federated bundle set");
-    state.tls.refresh(&state).map_err(|e| ApiError::Internal(e.to_string()))?;
+    state
+        .tls
+        .refresh(&state)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(Json(BundleInfo {
         bundle: parse_json(r.bundle_json.as_bytes())?,
         trust_domain: r.trust_domain,

@@ -210,7 +210,7 @@ pub struct CaSection {
     /// Validity of each CA certificate; a successor is prepared at half of it and takes
     /// over at five sixths.
     #[serde(default = "default_ca_ttl")]
-    pub ttl: Seconds,
+    pub ttl: Spanned<Seconds>,
     /// The CA key type.
     #[serde(default)]
     pub key_type: KeyType,
@@ -230,8 +230,8 @@ impl Default for CaSection {
 #[serde(deny_unknown_fields)]
 pub struct JwtSection {
     /// Key type of JWT-SVID and WIT-SVID signing keys (`ec-p256` or `ec-p384`).
-    #[serde(default)]
-    pub key_type: KeyType,
+    #[serde(default = "default_key_type")]
+    pub key_type: Spanned<KeyType>,
     /// How long a signing key signs before its successor takes over.
     #[serde(default = "default_rotation_period")]
     pub rotation_period: Spanned<Seconds>,
@@ -240,7 +240,7 @@ pub struct JwtSection {
 impl Default for JwtSection {
     fn default() -> Self {
         Self {
-            key_type: KeyType::default(),
+            key_type: default_key_type(),
             rotation_period: Spanned::new(0..0, default_rotation_period_value()),
         }
     }
@@ -386,7 +386,9 @@ impl<'de> Deserialize<'de> for Seconds {
                 "a duration must be greater than zero",
             )),
             Ok(Raw::Int(n)) => Ok(Seconds(n)),
-            Ok(Raw::Str(s)) => parse_duration(&s).map(Seconds).map_err(serde::de::Error::custom),
+            Ok(Raw::Str(s)) => parse_duration(&s)
+                .map(Seconds)
+                .map_err(serde::de::Error::custom),
             Err(_) => Err(serde::de::Error::custom(
                 "expected a duration such as \"90s\", \"15m\", \"1h\" or \"7d\"",
             )),
@@ -451,8 +453,11 @@ fn default_poll_interval() -> Seconds {
 fn default_http_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
-fn default_ca_ttl() -> Seconds {
-    Seconds(365 * 86_400)
+fn default_ca_ttl() -> Spanned<Seconds> {
+    Spanned::new(0..0, Seconds(365 * 86_400))
+}
+fn default_key_type() -> Spanned<KeyType> {
+    Spanned::new(0..0, KeyType::default())
 }
 fn default_rotation_period_value() -> Seconds {
     Seconds(86_400)
@@ -513,7 +518,12 @@ fn line_col(src: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-fn located(src: &str, span: Option<Range<usize>>, message: String, help: Option<String>) -> Diagnostic {
+fn located(
+    src: &str,
+    span: Option<Range<usize>>,
+    message: String,
+    help: Option<String>,
+) -> Diagnostic {
     Diagnostic {
         location: span.map(|s| line_col(src, s.start)),
         message,
@@ -525,7 +535,10 @@ fn located(src: &str, span: Option<Range<usize>>, message: String, help: Option<
 fn from_toml(src: &str, e: &toml::de::Error) -> Diagnostic {
     let message = e.message().trim().to_owned();
     let help = if message.starts_with("unknown field") {
-        Some("remove the key or fix its spelling; the keys this table accepts are listed above".into())
+        Some(
+            "remove the key or fix its spelling; the keys this table accepts are listed above"
+                .into(),
+        )
     } else if message.starts_with("missing field") {
         Some("add the key; `aims config check` lists every key with its default in the docs of `aims serve --help`".into())
     } else if message.starts_with("unknown variant") {
@@ -535,7 +548,10 @@ fn from_toml(src: &str, e: &toml::de::Error) -> Diagnostic {
     } else if message.contains("invalid socket address") {
         Some("write an address with a port, e.g. \"127.0.0.1:8080\"".into())
     } else if message.starts_with("invalid trust domain") {
-        Some("a trust domain is lowercase letters, digits, `.`, `-` and `_`, e.g. \"example.org\"".into())
+        Some(
+            "a trust domain is lowercase letters, digits, `.`, `-` and `_`, e.g. \"example.org\""
+                .into(),
+        )
     } else if message.starts_with("invalid type") {
         Some("check the value's type (strings need quotes)".into())
     } else {
@@ -698,10 +714,10 @@ impl Config {
                 Some(format!("set `version = {CONFIG_VERSION}`")),
             ));
         }
-        if self.jwt.key_type == KeyType::Ed25519 {
+        if *self.jwt.key_type.get_ref() == KeyType::Ed25519 {
             out.push(located(
                 src,
-                None,
+                at(self.jwt.key_type.span()),
                 "[jwt] key_type \"ed25519\" is not allowed: JWT-SVIDs and WIT-SVIDs are signed with ECDSA".into(),
                 Some("use \"ec-p256\" or \"ec-p384\"".into()),
             ));
@@ -718,13 +734,13 @@ impl Config {
                 Some("raise rotation_period or lower refresh_hint".into()),
             ));
         }
-        if self.ca.ttl.0 < 6 * hint {
+        if self.ca.ttl.get_ref().0 < 6 * hint {
             out.push(located(
                 src,
-                None,
+                at(self.ca.ttl.span()),
                 format!(
                     "[ca] ttl ({}s) must be at least six times [bundle] refresh_hint ({hint}s) so a successor CA can be published in time",
-                    self.ca.ttl.0
+                    self.ca.ttl.get_ref().0
                 ),
                 Some("raise [ca] ttl (e.g. \"365d\") or lower refresh_hint".into()),
             ));
@@ -737,7 +753,10 @@ impl Config {
                 out.push(located(
                     src,
                     span.clone(),
-                    format!("`{}` is this server's own trust domain; it cannot be federated", f.name),
+                    format!(
+                        "`{}` is this server's own trust domain; it cannot be federated",
+                        f.name
+                    ),
                     Some("remove this [[federation.trust_domains]] entry".into()),
                 ));
             }
@@ -745,7 +764,10 @@ impl Config {
                 out.push(located(
                     src,
                     span.clone(),
-                    format!("trust domain `{}` is listed twice in [[federation.trust_domains]]", f.name),
+                    format!(
+                        "trust domain `{}` is listed twice in [[federation.trust_domains]]",
+                        f.name
+                    ),
                     Some("keep one entry per trust domain".into()),
                 ));
             }
@@ -755,7 +777,10 @@ impl Config {
                 out.push(located(
                     src,
                     span.clone(),
-                    format!("bundle_endpoint_url \"{url}\" of `{}` must start with https://", f.name),
+                    format!(
+                        "bundle_endpoint_url \"{url}\" of `{}` must start with https://",
+                        f.name
+                    ),
                     Some("bundle endpoints are served over TLS (SPIFFE Federation §5)".into()),
                 ));
             }
@@ -863,10 +888,7 @@ endpoint_spiffe_id = "spiffe://partner.example/aims/server"
         assert_eq!(c.bundle.refresh_hint.0, 300);
         assert_eq!(c.http.listen, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(c.admin_socket(), PathBuf::from("/var/lib/aims/admin.sock"));
-        assert_eq!(
-            c.storage_url(),
-            "sqlite:///var/lib/aims/aims.db?mode=rwc"
-        );
+        assert_eq!(c.storage_url(), "sqlite:///var/lib/aims/aims.db?mode=rwc");
         let f: Vec<_> = c.federated().collect();
         assert_eq!(f[0].profile, EndpointProfile::HttpsSpiffe);
     }
@@ -889,7 +911,11 @@ endpoint_spiffe_id = "spiffe://partner.example/aims/server"
         let errs = Config::parse(src).unwrap_err().0;
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].location, Some((5, 1)));
-        assert!(errs[0].message.contains("unknown field `datadir`"), "{}", errs[0]);
+        assert!(
+            errs[0].message.contains("unknown field `datadir`"),
+            "{}",
+            errs[0]
+        );
     }
 
     #[test]
@@ -903,12 +929,27 @@ endpoint_spiffe_id = "spiffe://partner.example/aims/server"
         let src = "version = 2\n[server]\ntrust_domain = \"a.org\"\ndata_dir = \"/d\"\n[bundle]\nrefresh_hint = \"1d\"\n[jwt]\nrotation_period = \"1h\"\n[[federation.trust_domains]]\nname = \"a.org\"\nbundle_endpoint_url = \"http://x\"\nprofile = \"https_spiffe\"\n";
         let errs = Config::parse(src).unwrap_err().0;
         let text = ConfigErrors(errs.clone()).to_string();
-        assert!(text.contains("line 1, column 11: unsupported configuration version 2"), "{text}");
-        assert!(text.contains("line 8, column 19: [jwt] rotation_period"), "{text}");
+        assert!(
+            text.contains("line 1, column 11: unsupported configuration version 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("line 8, column 19: [jwt] rotation_period"),
+            "{text}"
+        );
         assert!(text.contains("own trust domain"), "{text}");
         assert!(text.contains("must start with https://"), "{text}");
         assert!(text.contains("no endpoint_spiffe_id"), "{text}");
-        assert!(text.contains("[ca] ttl"), "{text}");
+        let src = "version = 1\n[server]\ntrust_domain = \"a.org\"\ndata_dir = \"/d\"\n[ca]\nttl = \"10m\"\n[jwt]\nkey_type = \"ed25519\"\n";
+        let text = Config::parse(src).unwrap_err().to_string();
+        assert!(
+            text.contains("line 6, column 7: [ca] ttl (600s) must be at least six times"),
+            "{text}"
+        );
+        assert!(
+            text.contains("line 8, column 12: [jwt] key_type \"ed25519\" is not allowed"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -924,7 +965,10 @@ endpoint_spiffe_id = "spiffe://partner.example/aims/server"
     fn dev_config_is_valid_and_loopback_only() {
         let c = Config::dev(PathBuf::from("aims-data"), "127.0.0.1:0".parse().unwrap()).unwrap();
         assert!(c.http.listen.ip().is_loopback());
-        assert_eq!(c.workload_socket(), PathBuf::from("aims-data/workload.sock"));
+        assert_eq!(
+            c.workload_socket(),
+            PathBuf::from("aims-data/workload.sock")
+        );
         assert!(endpoint_socket_env(&c.workload_socket()).starts_with("unix:///"));
     }
 

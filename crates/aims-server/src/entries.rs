@@ -60,9 +60,7 @@ impl Snapshot {
 
     /// Whether some entry for `id` has `admin = true`.
     pub fn is_admin(&self, id: &SpiffeId) -> bool {
-        self.entries
-            .values()
-            .any(|e| e.admin && &e.spiffe_id == id)
+        self.entries.values().any(|e| e.admin && &e.spiffe_id == id)
     }
 }
 
@@ -139,8 +137,10 @@ impl EntryCache {
             }
         }
         metrics::gauge!("aims_entries").set(entries.len() as f64);
-        *self.snapshot.write().unwrap_or_else(PoisonError::into_inner) =
-            Arc::new(Snapshot { seq, entries });
+        *self
+            .snapshot
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(Snapshot { seq, entries });
         if changed {
             self.changes.bump();
         }

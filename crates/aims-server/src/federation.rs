@@ -49,7 +49,9 @@ pub enum FederationError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// `https_spiffe` needs the trust domain's bundle to authenticate the endpoint.
-    #[error("no bundle for `{0}` yet: set one by hand (`aims bundle set --trust-domain {0} --file BUNDLE.json`) so the https_spiffe endpoint can be authenticated")]
+    #[error(
+        "no bundle for `{0}` yet: set one by hand (`aims bundle set --trust-domain {0} --file BUNDLE.json`) so the https_spiffe endpoint can be authenticated"
+    )]
     NoBootstrapBundle(TrustDomain),
     /// The endpoint could not be reached or answered badly.
     #[error("fetching {url}: {reason}")]
@@ -64,12 +66,15 @@ pub enum FederationError {
     NotConfigured(TrustDomain),
 }
 
+/// Each trust domain's bundle, with the document it was parsed from.
+type Held = BTreeMap<TrustDomain, (String, Arc<SpiffeBundle>)>;
+
 /// The federated bundles.
 pub struct Federation {
     own: TrustDomain,
     store: Store,
     clock: Arc<dyn Clock>,
-    bundles: RwLock<Arc<BTreeMap<TrustDomain, (String, Arc<SpiffeBundle>)>>>,
+    bundles: RwLock<Arc<Held>>,
     configured: Vec<FederatedTrustDomain>,
     changes: Changes,
 }
@@ -101,13 +106,16 @@ impl Federation {
         }
     }
 
-    fn snapshot(&self) -> Arc<BTreeMap<TrustDomain, (String, Arc<SpiffeBundle>)>> {
+    fn snapshot(&self) -> Arc<Held> {
         Arc::clone(&self.bundles.read().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Every federated bundle.
     pub fn bundles(&self) -> Vec<Arc<SpiffeBundle>> {
-        self.snapshot().values().map(|(_, b)| Arc::clone(b)).collect()
+        self.snapshot()
+            .values()
+            .map(|(_, b)| Arc::clone(b))
+            .collect()
     }
 
     /// One trust domain's bundle.

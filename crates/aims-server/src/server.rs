@@ -117,7 +117,10 @@ impl RunningServer {
             while self.tasks.join_next().await.is_some() {}
         }
         self.state.store.close().await;
-        for p in [&self.endpoints.admin_socket, &self.endpoints.workload_socket] {
+        for p in [
+            &self.endpoints.admin_socket,
+            &self.endpoints.workload_socket,
+        ] {
             let _ = std::fs::remove_file(p);
         }
         tracing::info!("stopped");
@@ -274,8 +277,9 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
     };
     let mut tasks = JoinSet::new();
 
-    let public_app = public::router(state.clone())
-        .layer(axum::middleware::from_fn(|r, n| public::record_metrics("http", r, n)));
+    let public_app = public::router(state.clone()).layer(axum::middleware::from_fn(|r, n| {
+        public::record_metrics("http", r, n)
+    }));
     tasks.spawn({
         let shutdown = stopped(stop_rx.clone());
         async move {
@@ -288,8 +292,9 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         }
     });
 
-    let admin_app = admin::router(state.clone())
-        .layer(axum::middleware::from_fn(|r, n| public::record_metrics("admin", r, n)));
+    let admin_app = admin::router(state.clone()).layer(axum::middleware::from_fn(|r, n| {
+        public::record_metrics("admin", r, n)
+    }));
     tasks.spawn({
         let shutdown = stopped(stop_rx.clone());
         let app = admin_app.clone();
@@ -309,7 +314,9 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
                 state.clone(),
                 admin::require_admin,
             ))
-            .layer(axum::middleware::from_fn(|r, n| public::record_metrics("admin_mtls", r, n)));
+            .layer(axum::middleware::from_fn(|r, n| {
+                public::record_metrics("admin_mtls", r, n)
+            }));
         let tls = Arc::clone(&state.tls);
         tasks.spawn(listen::serve_tls(
             l,
@@ -321,9 +328,12 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
     }
 
     if let Some(l) = bundle_ep {
-        let app: Router = public::bundle_router()
-            .with_state(state.clone())
-            .layer(axum::middleware::from_fn(|r, n| public::record_metrics("bundle_endpoint", r, n)));
+        let app: Router =
+            public::bundle_router()
+                .with_state(state.clone())
+                .layer(axum::middleware::from_fn(|r, n| {
+                    public::record_metrics("bundle_endpoint", r, n)
+                }));
         let tls = Arc::clone(&state.tls);
         tasks.spawn(listen::serve_tls(
             l,

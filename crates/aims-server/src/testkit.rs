@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use aims_core::{Clock, TrustDomain};
 
+use crate::ServerError;
 use crate::client::AdminClient;
 use crate::config::Config;
 use crate::server::{RunningServer, start};
-use crate::ServerError;
 
 /// A server running in this process, with its directory.
 #[derive(Debug)]
@@ -45,7 +45,9 @@ pub fn config(trust_domain: &str, dir: &Path) -> Result<Config, ServerError> {
     let td = TrustDomain::new(trust_domain)
         .map_err(|e| ServerError::Workload(format!("test trust domain: {e}")))?;
     let mut c = Config::minimal(td, dir.join("data"));
-    c.http.listen = "127.0.0.1:0".parse().map_err(|e| ServerError::Workload(format!("{e}")))?;
+    c.http.listen = "127.0.0.1:0"
+        .parse()
+        .map_err(|e| ServerError::Workload(format!("{e}")))?;
     c.admin.socket_path = Some(dir.join("admin.sock"));
     c.workload_api.socket_path = Some(dir.join("workload.sock"));
     Ok(c)
@@ -56,7 +58,10 @@ pub fn tempdir() -> Result<tempfile::TempDir, ServerError> {
     tempfile::Builder::new()
         .prefix("aims-")
         .tempdir()
-        .map_err(ServerError::io("create a temporary directory in", PathBuf::from("/tmp")))
+        .map_err(ServerError::io(
+            "create a temporary directory in",
+            PathBuf::from("/tmp"),
+        ))
 }
 
 /// Starts a server of `trust_domain` with the defaults of [`config`], adjusted by

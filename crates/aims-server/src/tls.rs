@@ -60,9 +60,8 @@ impl TlsIdentity {
         federated: Vec<TrustDomain>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, ServerError> {
-        let id = SpiffeId::from_path(&trust_domain, SERVER_ID_PATH).map_err(|e| {
-            ServerError::Workload(format!("server SPIFFE ID: {e}"))
-        })?;
+        let id = SpiffeId::from_path(&trust_domain, SERVER_ID_PATH)
+            .map_err(|e| ServerError::Workload(format!("server SPIFFE ID: {e}")))?;
         Ok(Self {
             id,
             trust_domain,

@@ -32,6 +32,7 @@
 //! Times are Unix seconds passed in by the caller (`now`), so tests control them.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![warn(clippy::indexing_slicing)]
 
 mod error;
 mod model;

@@ -217,6 +217,20 @@ fn check_use_once_input(
     Ok(())
 }
 
+/// The entry's own rules, plus what both databases can store the same way.
+fn check_entry(e: &RegistrationEntry) -> Result<(), StoreError> {
+    e.validate()
+        .map_err(|err| StoreError::Invalid(format!("entry: {err}")))?;
+    if let Some(hint) = &e.hint
+        && (hint.len() > 1024 || hint.contains('\0'))
+    {
+        return Err(StoreError::Invalid(
+            "entry: the hint must be at most 1024 bytes without NUL".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
 fn check_bundle(b: &BundleRecord) -> Result<(), StoreError> {
     let td = b.trust_domain.as_str();
     match serde_json::from_str::<serde_json::Value>(&b.bundle_json) {
@@ -328,9 +342,7 @@ where
                 "an entry id is 32 lowercase hex characters".to_owned(),
             ));
         }
-        entry
-            .validate()
-            .map_err(|e| StoreError::Invalid(format!("entry: {e}")))?;
+        check_entry(&entry)?;
         entry.revision = 1;
         entry.created_at = now;
         entry.updated_at = now;
@@ -406,9 +418,7 @@ where
         expected_revision: u64,
         now: i64,
     ) -> Result<RegistrationEntry, StoreError> {
-        entry
-            .validate()
-            .map_err(|e| StoreError::Invalid(format!("entry: {e}")))?;
+        check_entry(&entry)?;
         let expected = to_i64("revision", expected_revision)?;
         let cols = EntryColumns::of(&entry);
 
@@ -831,4 +841,34 @@ pub(crate) fn migrator(
             })
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn identity_key_separates_id_and_selectors() {
+        let a = SpiffeId::parse("spiffe://example.org/a").unwrap();
+        let ab = SpiffeId::parse("spiffe://example.org/ab").unwrap();
+        let k = |id: &SpiffeId, sel: &[&str]| {
+            identity_key(id, &sel.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+        };
+        assert_eq!(k(&a, &["unix:uid:1"]).len(), 64);
+        assert_eq!(k(&a, &["unix:uid:1"]), k(&a, &["unix:uid:1"]));
+        assert_ne!(k(&a, &["unix:uid:1"]), k(&ab, &["unix:uid:1"]));
+        assert_ne!(k(&a, &["unix:uid:1", "unix:uid:2"]), k(&a, &["unix:uid:1"]));
+        assert_ne!(k(&a, &["unix:uid:12"]), k(&a, &["unix:uid:1", "2"]));
+    }
+
+    #[test]
+    fn entry_ids() {
+        let id = new_entry_id().unwrap();
+        assert!(is_entry_id(&id));
+        assert_ne!(id, new_entry_id().unwrap());
+        assert!(!is_entry_id("0123456789ABCDEF0123456789abcdef"));
+        assert!(!is_entry_id("0123456789abcdef"));
+        assert!(!is_entry_id("g123456789abcdef0123456789abcdef"));
+    }
 }

@@ -407,3 +407,54 @@ async fn connect_postgres(url: &str) -> Result<Store, StoreError> {
         backend: Backend::Postgres(Repo::new(pool)),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Every `<VERSION>_<DESCRIPTION>.sql` file in a migration folder is embedded, in
+    /// order, with the content on disk (so adding a file without listing it fails here).
+    #[test]
+    fn embedded_migrations_match_the_folders() {
+        for (dir, embedded) in [
+            ("sqlite", SQLITE_MIGRATIONS),
+            ("postgres", POSTGRES_MIGRATIONS),
+        ] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations")
+                .join(dir);
+            let mut files: Vec<(i64, String, String)> = std::fs::read_dir(&path)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+                .map(|p| {
+                    let stem = p.file_stem().unwrap().to_str().unwrap().to_owned();
+                    let (v, d) = stem.split_once('_').unwrap();
+                    (
+                        v.parse().unwrap(),
+                        d.replace('_', " "),
+                        std::fs::read_to_string(&p).unwrap(),
+                    )
+                })
+                .collect();
+            files.sort();
+            let embedded: Vec<(i64, String, String)> = embedded
+                .iter()
+                .map(|&(v, d, sql)| (v, d.to_owned(), sql.to_owned()))
+                .collect();
+            assert_eq!(files, embedded, "migrations/{dir}");
+        }
+    }
+
+    #[test]
+    fn sqlite_urls_split_like_sqlx() {
+        assert_eq!(sqlite_url_parts("sqlite::memory:"), (":memory:", ""));
+        assert_eq!(sqlite_url_parts("sqlite://:memory:"), (":memory:", ""));
+        assert_eq!(
+            sqlite_url_parts("sqlite:///var/lib/aims.db?mode=rwc"),
+            ("/var/lib/aims.db", "mode=rwc")
+        );
+        assert_eq!(sqlite_url_parts("sqlite://rel.db"), ("rel.db", ""));
+    }
+}

@@ -1,7 +1,11 @@
 //! `aims`: the Agent Identity Management System command line.
 #![forbid(unsafe_code)]
 
+mod cmd_bundle;
 mod cmd_ca;
+mod cmd_config;
+mod cmd_entry;
+mod cmd_serve;
 mod cmd_token;
 mod duration;
 
@@ -30,6 +34,17 @@ enum Command {
     /// Inspect or verify JSON Web Tokens (JWT-SVID, WIT, access tokens, DPoP proofs).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Run the AIMS server (`--dev` for a development server with no configuration).
+    Serve(cmd_serve::ServeArgs),
+    /// Check a server configuration file.
+    #[command(subcommand)]
+    Config(cmd_config::ConfigCommand),
+    /// Manage registration entries through the server's admin socket.
+    #[command(subcommand)]
+    Entry(cmd_entry::EntryCommand),
+    /// Show or set trust bundles through the server's admin socket.
+    #[command(subcommand)]
+    Bundle(cmd_bundle::BundleCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -154,6 +169,10 @@ fn main() -> ExitCode {
         Command::Svid(SvidCommand::Issue(args)) => cmd_ca::issue(&args),
         Command::Token(TokenCommand::Inspect { token }) => cmd_token::inspect(&token),
         Command::Token(TokenCommand::Verify(args)) => cmd_token::verify(&args),
+        Command::Serve(args) => cmd_serve::run(&args),
+        Command::Config(cmd) => cmd_config::run(&cmd),
+        Command::Entry(cmd) => cmd_entry::run(&cmd),
+        Command::Bundle(cmd) => cmd_bundle::run(&cmd),
     };
     match result {
         Ok(code) => code,

@@ -193,6 +193,14 @@ pub async fn entry_validation(db: &Db) {
         Err(StoreError::Invalid(_))
     ));
 
+    // A NUL in the hint: PostgreSQL text cannot hold it, so neither backend takes it.
+    let mut nul_hint = entry("agent/a", &["unix:uid:1"]);
+    nul_hint.hint = Some("a\0b".into());
+    assert!(matches!(
+        store.create_entry(nul_hint, T0).await,
+        Err(StoreError::Invalid(_))
+    ));
+
     let ok = store
         .create_entry(entry("agent/a", &["unix:uid:1"]), T0)
         .await

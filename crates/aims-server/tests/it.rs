@@ -1,0 +1,23 @@
+//! Integration tests of aims-server: the real server, in-process, on temporary sockets.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[path = "it/common.rs"]
+mod common;
+
+#[path = "it/admin.rs"]
+mod admin;
+#[path = "it/federation.rs"]
+mod federation;
+#[path = "it/http.rs"]
+mod http;
+#[path = "it/keys.rs"]
+mod keys;
+#[path = "it/mtls.rs"]
+mod mtls;
+#[path = "it/workload.rs"]
+mod workload;

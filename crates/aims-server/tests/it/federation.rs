@@ -1,0 +1,121 @@
+//! Federation: a bundle fetched from another server's `https_spiffe` endpoint, after a
+//! bootstrap bundle was set by hand, and delivered in `federated_bundles`.
+
+use std::sync::Arc;
+
+use aims_core::{Clock as _, ManualClock, SpiffeId, SystemClock, TrustDomain};
+use aims_server::config::{EndpointProfile, FederatedTrustDomain, Seconds};
+use aims_server::federation::FederationError;
+use aims_server::testkit;
+
+use crate::common::{spec, uid_selector};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bundle_is_fetched_from_an_https_spiffe_endpoint_and_served_to_workloads() {
+    // Server B (b.test) serves its bundle over TLS with its own SVID.
+    let clock_b = ManualClock::new(SystemClock.now());
+    let b = testkit::start_with("b.test", Arc::new(clock_b.clone()), |c| {
+        c.http.bundle_endpoint_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.bundle.refresh_hint = Seconds(60);
+        c.jwt.rotation_period = toml::Spanned::new(0..0, Seconds(600));
+    })
+    .await
+    .unwrap();
+    let b_endpoint = b.server.endpoints().bundle_endpoint.unwrap();
+    let td_b = TrustDomain::new("b.test").unwrap();
+
+    // Server A (a.test) federates with b.test.
+    let peer = |id: &str| FederatedTrustDomain {
+        name: td_b.clone(),
+        bundle_endpoint_url: Some(format!("https://{b_endpoint}/")),
+        profile: EndpointProfile::HttpsSpiffe,
+        endpoint_spiffe_id: Some(SpiffeId::parse(id).unwrap()),
+    };
+    let a = testkit::start_with("a.test", Arc::new(SystemClock), |c| {
+        c.federation.trust_domains = vec![toml::Spanned::new(
+            0..0,
+            peer("spiffe://b.test/aims/server"),
+        )];
+    })
+    .await
+    .unwrap();
+    let fed = &a.server.state().federation;
+
+    // Without a bootstrap bundle, https_spiffe cannot authenticate the endpoint.
+    let err = fed.fetch(&td_b).await.unwrap_err();
+    assert!(
+        matches!(err, FederationError::NoBootstrapBundle(_)),
+        "{err}"
+    );
+
+    // Bootstrap by hand with B's current bundle.
+    let bootstrap = b.admin().bundle().await.unwrap();
+    a.admin()
+        .set_bundle("b.test", bootstrap.clone().into_bytes())
+        .await
+        .unwrap();
+
+    // B stages a new JWT key: its bundle changes.
+    clock_b.advance(600);
+    b.server.state().sync().await.unwrap();
+    let b_now = b.admin().bundle().await.unwrap();
+    assert_ne!(b_now, bootstrap);
+
+    // A fetches it from the endpoint, at B's refresh hint.
+    let next = fed.fetch(&td_b).await.unwrap();
+    assert_eq!(next.as_secs(), 60);
+    let stored = a.admin().bundles().await.unwrap();
+    assert_eq!(stored.bundles.len(), 1);
+    let info = &stored.bundles[0];
+    assert_eq!(info.trust_domain, td_b);
+    assert_eq!(
+        info.endpoint_url.as_deref(),
+        Some(format!("https://{b_endpoint}/").as_str())
+    );
+    let b_parsed = aims_pki::SpiffeBundle::parse(td_b.clone(), b_now.as_bytes()).unwrap();
+    assert_eq!(info.sequence, b_parsed.sequence().unwrap());
+    let held = fed.get(&td_b).unwrap();
+    assert_eq!(held.jwt_authorities().count(), 2);
+
+    // A workload of A federating with b.test receives B's bundle.
+    let mut s = spec("spiffe://a.test/agent/fed", &[&uid_selector()]);
+    s.federates_with = vec![td_b.clone()];
+    a.admin().create_entry(&s).await.unwrap();
+    let client = spiffe::WorkloadApiClient::connect_to(a.workload_endpoint())
+        .await
+        .unwrap();
+    let ctx = client.fetch_x509_context().await.unwrap();
+    let got = ctx
+        .bundle_set()
+        .get(&spiffe::TrustDomain::new("b.test").unwrap())
+        .unwrap()
+        .authorities()[0]
+        .as_bytes()
+        .to_vec();
+    assert_eq!(got, b_parsed.x509_authorities()[0].as_ref());
+    let jwt = client.fetch_jwt_bundles().await.unwrap();
+    assert!(
+        jwt.get(&spiffe::TrustDomain::new("b.test").unwrap())
+            .is_some()
+    );
+
+    a.server.shutdown().await;
+
+    // An endpoint presenting another SPIFFE ID than configured is refused.
+    let c = testkit::start_with("a.test", Arc::new(SystemClock), |c| {
+        c.federation.trust_domains = vec![toml::Spanned::new(
+            0..0,
+            peer("spiffe://b.test/someone/else"),
+        )];
+    })
+    .await
+    .unwrap();
+    c.admin()
+        .set_bundle("b.test", b_now.into_bytes())
+        .await
+        .unwrap();
+    let err = c.server.state().federation.fetch(&td_b).await.unwrap_err();
+    assert!(matches!(err, FederationError::Fetch { .. }), "{err}");
+    c.server.shutdown().await;
+    b.server.shutdown().await;
+}

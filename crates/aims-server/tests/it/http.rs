@@ -1,0 +1,69 @@
+//! The plain HTTP listener: health, readiness, metrics, the bundle.
+
+use aims_server::testkit;
+
+use crate::common::{own_bundle, spec, uid_selector};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_readiness_metrics_and_bundle() {
+    let ts = testkit::start_default("example.org").await.unwrap();
+    let base = format!("http://{}", ts.server.endpoints().http);
+    let http = reqwest::Client::new();
+
+    let r = http.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "ok\n");
+
+    let r = http.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["status"], "ready");
+
+    // An entry and an issued SVID show up in the metrics.
+    ts.admin()
+        .create_entry(&spec("spiffe://example.org/agent/m", &[&uid_selector()]))
+        .await
+        .unwrap();
+    let client = spiffe::WorkloadApiClient::connect_to(ts.workload_endpoint())
+        .await
+        .unwrap();
+    client.fetch_x509_svid().await.unwrap();
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "aims_http_requests_total",
+        "aims_entries",
+        "aims_svids_issued_total{type=\"x509\"}",
+    ] {
+        assert!(text.contains(name), "{name} missing from:\n{text}");
+    }
+
+    for path in ["/bundle", "/.well-known/spiffe-bundle"] {
+        let r = http.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            r.headers()["content-type"].to_str().unwrap(),
+            "application/json"
+        );
+        let body = r.bytes().await.unwrap();
+        let b = aims_pki::SpiffeBundle::parse(ts.server.endpoints().trust_domain.clone(), &body)
+            .unwrap();
+        let own = own_bundle(&ts).await;
+        assert_eq!(b.x509_authorities(), own.x509_authorities());
+        assert_eq!(b.refresh_hint(), Some(300));
+        assert!(b.jwt_authorities().count() >= 1);
+        assert!(b.wit_authorities().count() >= 1);
+    }
+
+    // Readiness turns off when shutdown begins; the server then stops.
+    let state = ts.server.state().clone();
+    ts.server.shutdown().await;
+    assert!(state.is_shutting_down());
+    assert!(http.get(format!("{base}/healthz")).send().await.is_err());
+}

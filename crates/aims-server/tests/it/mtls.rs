@@ -1,0 +1,85 @@
+//! The admin API over mTLS: only SVIDs of `admin = true` entries get in.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aims_core::SpiffeId;
+use aims_pki::tls::Authorizer;
+use aims_pki::{TrustStore, X509Svid};
+use aims_server::testkit;
+
+use crate::common::{spec, system_clock};
+
+fn client(svid: Option<&X509Svid>, ts: &testkit::TestServer) -> reqwest::Client {
+    let state = ts.server.state();
+    let trust = Arc::new(TrustStore::from_bundles([(**state
+        .keys
+        .current()
+        .unwrap()
+        .bundle())
+    .clone()]));
+    let tls = aims_pki::tls::client_config(
+        svid,
+        trust,
+        Authorizer::Exact(vec![state.tls.spiffe_id().clone()]),
+    )
+    .unwrap();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .build()
+        .unwrap()
+}
+
+fn issue(ts: &testkit::TestServer, id: &str) -> X509Svid {
+    ts.server
+        .state()
+        .keys
+        .current()
+        .unwrap()
+        .ca()
+        .unwrap()
+        .ca
+        .issue_x509_svid(&SpiffeId::parse(id).unwrap(), Duration::from_secs(600), &[])
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_admin_svids_reach_the_admin_api_over_mtls() {
+    let ts = testkit::start_with("example.org", system_clock(), |c| {
+        c.admin.mtls_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await
+    .unwrap();
+    let url = format!(
+        "https://{}/v1/entries",
+        ts.server.endpoints().admin_mtls.unwrap()
+    );
+    let mut ops = spec("spiffe://example.org/ops", &["unix:uid:12345"]);
+    ops.admin = true;
+    ts.admin().create_entry(&ops).await.unwrap();
+    ts.admin()
+        .create_entry(&spec("spiffe://example.org/app", &["unix:uid:12346"]))
+        .await
+        .unwrap();
+
+    let admin_svid = issue(&ts, "spiffe://example.org/ops");
+    let r = client(Some(&admin_svid), &ts)
+        .get(&url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let list: aims_server::api::EntryList = r.json().await.unwrap();
+    assert_eq!(list.entries.len(), 2);
+
+    let app_svid = issue(&ts, "spiffe://example.org/app");
+    let r = client(Some(&app_svid), &ts).get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let body: aims_server::api::ErrorBody = r.json().await.unwrap();
+    assert_eq!(body.error, "forbidden");
+    assert!(body.detail.contains("admin = true"), "{}", body.detail);
+
+    // No client certificate: the handshake fails.
+    assert!(client(None, &ts).get(&url).send().await.is_err());
+    ts.server.shutdown().await;
+}

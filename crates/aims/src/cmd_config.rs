@@ -1,0 +1,62 @@
+//! `aims config check`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use aims_server::config::{Config, Diagnostic};
+use anyhow::Result;
+use clap::Subcommand;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Check a server configuration file. Prints OK, or every error with its line and
+    /// column and what to do about it (exit code 1).
+    Check {
+        /// The TOML file.
+        file: PathBuf,
+    },
+}
+
+/// `FILE:LINE:COLUMN: error: …` lines, each followed by its help.
+pub(crate) fn render(path: &Path, problems: &[Diagnostic]) -> String {
+    problems
+        .iter()
+        .map(|d| {
+            let place = match d.location {
+                Some((line, col)) => format!("{}:{line}:{col}", path.display()),
+                None => path.display().to_string(),
+            };
+            let mut s = format!("{place}: error: {}", d.message);
+            if let Some(help) = &d.help {
+                s.push_str("\n  help: ");
+                s.push_str(help);
+            }
+            s
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub(crate) fn run(cmd: &ConfigCommand) -> Result<ExitCode> {
+    let ConfigCommand::Check { file } = cmd;
+    match Config::load(file) {
+        Ok(c) => {
+            println!(
+                "{}: OK (trust domain {}, data directory {})",
+                file.display(),
+                c.server.trust_domain,
+                c.server.data_dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            println!("{}", render(file, &e.0));
+            println!(
+                "{} error{} found",
+                e.0.len(),
+                if e.0.len() == 1 { "" } else { "s" }
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
