@@ -115,7 +115,7 @@ pub enum CaError {
     #[error("no PKCS#8 private key in the key file")]
     NoPrivateKey,
     /// Reading or writing a CA file failed.
-    #[error("I/O error on {path}: {source}")]
+    #[error("cannot read or write {path}")]
     Io {
         /// The file.
         path: PathBuf,

@@ -6,7 +6,15 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use crate::TokenVerify;
+use std::sync::Arc;
+
+use aims_core::{Clock, ManualClock, SystemClock, TrustDomain, WorkloadId};
+use aims_crypto::Jwks;
+use aims_jose::replay::MemoryReplayGuard;
+use aims_jose::wit::WitProfile;
+use aims_jose::{JoseError, StaticKeys, access_token, dpop, jwt_svid, wit};
+
+use crate::{Profile, TokenVerify};
 
 /// Reads the token argument (`-` means standard input), trimmed.
 fn read_token(arg: &str) -> Result<String> {
@@ -49,6 +57,119 @@ pub fn inspect(arg: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn verify(_args: &TokenVerify) -> Result<ExitCode> {
-    bail!("not implemented yet")
+/// What a profile needs from the JWKS file.
+fn load_jwks(args: &TokenVerify) -> Result<Jwks> {
+    let Some(path) = &args.jwks else {
+        bail!("--jwks FILE is required for this profile (a JWKS or SPIFFE bundle document)");
+    };
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| {
+        format!(
+            "{} is not a JWKS (a JSON object with `keys`)",
+            path.display()
+        )
+    })
+}
+
+/// The trust domain whose keys verify a SPIFFE-style token: `--trust-domain`, else the
+/// trust domain of the (unverified) `sub`, which only selects the key set.
+fn trust_domain_scope(args: &TokenVerify, token: &str) -> Result<String> {
+    if let Some(td) = &args.trust_domain {
+        return Ok(TrustDomain::new(td)
+            .with_context(|| format!("invalid trust domain `{td}`"))?
+            .to_string());
+    }
+    let claims = token
+        .split('.')
+        .nth(1)
+        .context("the token is not a JWS compact serialization")
+        .and_then(|p| decode_part(p, "payload"))?;
+    let sub = claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .context("the token has no `sub`; pass --trust-domain")?;
+    let id = WorkloadId::parse(sub).with_context(|| {
+        format!("`sub` ({sub}) is not a workload identifier; pass --trust-domain")
+    })?;
+    Ok(id.trust_domain().to_string())
+}
+
+fn required<'a>(v: &'a Option<String>, flag: &str, profile: &str) -> Result<&'a str> {
+    v.as_deref()
+        .with_context(|| format!("--{flag} is required for --profile {profile}"))
+}
+
+/// Runs the profile's validator. `Ok(Err(..))` is a rejected token (exit 1); `Err` is a
+/// usage or input problem (exit 2).
+fn run_profile(args: &TokenVerify, token: &str) -> Result<Result<(), JoseError>> {
+    let clock: Arc<dyn Clock> = match args.now {
+        Some(t) => Arc::new(ManualClock::new(t)),
+        None => Arc::new(SystemClock),
+    };
+    let outcome = match args.profile {
+        Profile::JwtSvid => {
+            let aud = required(&args.audience, "audience", "jwt-svid")?;
+            let jwks = load_jwks(args)?;
+            let scope = trust_domain_scope(args, token)?;
+            let mut keys = StaticKeys::new();
+            keys.add_jwks_for_use(scope.clone(), &jwks, "jwt-svid");
+            keys.add_jwks(scope, &jwks);
+            jwt_svid::Validator::new(clock, aud)
+                .validate(token, &keys)
+                .map(drop)
+        }
+        Profile::Wit | Profile::WitSvid => {
+            let profile = match args.profile {
+                Profile::WitSvid => WitProfile::WitSvid,
+                _ => WitProfile::Wimse,
+            };
+            let jwks = load_jwks(args)?;
+            let scope = trust_domain_scope(args, token)?;
+            let mut keys = StaticKeys::new();
+            keys.add_jwks_for_use(scope.clone(), &jwks, "wit-svid");
+            keys.add_jwks(scope, &jwks);
+            wit::Validator::new(profile, clock)
+                .validate(token, &keys)
+                .map(drop)
+        }
+        Profile::At => {
+            let iss = required(&args.issuer, "issuer", "at")?;
+            let aud = required(&args.audience, "audience", "at")?;
+            let jwks = load_jwks(args)?;
+            let mut keys = StaticKeys::new();
+            keys.add_jwks(iss, &jwks);
+            access_token::Validator::new(clock, iss, aud)
+                .validate(token, &keys)
+                .map(drop)
+        }
+        Profile::Dpop => {
+            let htm = required(&args.htm, "htm", "dpop")?;
+            let htu = required(&args.htu, "htu", "dpop")?;
+            let replay = Arc::new(MemoryReplayGuard::new(16));
+            dpop::Validator::new(clock, replay)
+                .validate(token, &dpop::DpopRequest::new(htm, htu))
+                .map(drop)
+        }
+    };
+    Ok(outcome)
+}
+
+pub fn verify(args: &TokenVerify) -> Result<ExitCode> {
+    let token = read_token(&args.token)?;
+    match run_profile(args, &token)? {
+        Ok(()) => {
+            // Verified: print the claims the validator accepted.
+            let claims = token
+                .split('.')
+                .nth(1)
+                .context("the token is not a JWS compact serialization")
+                .and_then(|p| decode_part(p, "payload"))?;
+            println!("{}", serde_json::to_string_pretty(&claims)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(reason) => {
+            eprintln!("rejected: {reason}");
+            Ok(ExitCode::from(1))
+        }
+    }
 }

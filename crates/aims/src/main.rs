@@ -139,7 +139,7 @@ pub(crate) struct TokenVerify {
     #[arg(long, value_enum)]
     profile: Profile,
     /// JWKS or SPIFFE bundle file with the trusted public keys (not needed for dpop).
-    #[arg(long, required_unless_present_any = ["profile"])]
+    #[arg(long)]
     jwks: Option<PathBuf>,
     /// Trust domain the JWKS belongs to (jwt-svid, wit, wit-svid). Defaults to the
     /// trust domain of the token's `sub`.

@@ -1,4 +1,5 @@
-//! Integration tests of the `aims` binary: the real server as a child process.
+//! Integration tests of the `aims` binary: each runs the real executable (the server as
+//! a child process where needed).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -6,10 +7,15 @@
     clippy::indexing_slicing
 )]
 
-#[path = "it/daemon.rs"]
-mod daemon;
-
+#[path = "it/ca.rs"]
+mod ca;
 #[path = "it/cli.rs"]
 mod cli;
+#[path = "it/daemon.rs"]
+mod daemon;
 #[path = "it/serve.rs"]
 mod serve;
+#[path = "it/support.rs"]
+mod support;
+#[path = "it/token.rs"]
+mod token;
