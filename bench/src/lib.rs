@@ -1,1 +1,2 @@
-//! Benchmarks live in `benches/`.
+//! Criterion benchmarks live in `benches/`; the Workload API load harness is the
+//! `workload_load` binary (`src/bin/workload_load.rs`). See `bench/README.md`.

@@ -3,6 +3,8 @@
 // Test helpers outside `#[test]` functions may unwrap too (as in the other crates' tests).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "it/interop.rs"]
+mod interop;
 #[path = "it/props.rs"]
 mod props;
 #[path = "it/rfc9421.rs"]

@@ -28,7 +28,7 @@ use crate::attest::{Attestor, UnixAttestor};
 use crate::pb::spiffe_workload_api_server::SpiffeWorkloadApiServer;
 use crate::provider::IdentityProvider;
 use crate::service::Service;
-use crate::state::Ctx;
+use crate::state::{Ctx, recompute_permits};
 
 /// The gRPC metadata every Workload API request must carry, with the value `true`
 /// (SPIFFE Workload Endpoint section 6; it keeps browsers and SSRF-able HTTP clients,
@@ -109,6 +109,7 @@ impl WorkloadApi {
             provider: self.provider,
             attestor: self.attestor,
             clock: self.clock,
+            recompute: tokio::sync::Semaphore::new(recompute_permits()),
         });
         let service = SpiffeWorkloadApiServer::new(Service::new(ctx, stop_rx))
             .max_decoding_message_size(MAX_REQUEST_BYTES);

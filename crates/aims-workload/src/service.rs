@@ -175,7 +175,25 @@ async fn drive<S: Snapshot>(
             }
             () = sleep_opt(timer) => {}
         }
-        let Some((next, result)) = compute(state, &ctx).await else {
+        // Wait for a recompute permit (see `Ctx::recompute`), still ending promptly if
+        // the client leaves or the server stops meanwhile.
+        let permit = tokio::select! {
+            p = ctx.recompute.acquire() => match p {
+                Ok(p) => p,
+                Err(_) => {
+                    let _ = tx.send(Err(shutting_down())).await;
+                    return;
+                }
+            },
+            () = tx.closed() => return,
+            () = stopped(&mut stop) => {
+                let _ = tx.send(Err(shutting_down())).await;
+                return;
+            }
+        };
+        let computed = compute(state, &ctx).await;
+        drop(permit);
+        let Some((next, result)) = computed else {
             let _ = tx.send(Err(Status::internal("a worker task failed"))).await;
             return;
         };

@@ -27,6 +27,18 @@ pub(crate) struct Ctx {
     pub(crate) provider: Arc<dyn IdentityProvider>,
     pub(crate) attestor: Arc<dyn Attestor>,
     pub(crate) clock: Arc<dyn Clock>,
+    /// Bounds how many open streams recompute at once. One change (a CA rotation, an
+    /// entry write) wakes every stream; without a bound, thousands of recomputations
+    /// queue on the blocking pool at once and a new call's attestation waits behind all
+    /// of them. First messages of new calls do not take a permit.
+    pub(crate) recompute: tokio::sync::Semaphore,
+}
+
+/// How many streams may recompute at once: one per CPU, enough to keep every core busy
+/// with re-issuing while leaving the blocking pool free for new calls. (A provider that
+/// blocks on a remote KMS would want more; the server's provider signs in memory.)
+pub(crate) fn recompute_permits() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
 }
 
 pub(crate) fn provider_status(e: ProviderError) -> Status {
