@@ -54,7 +54,9 @@ pub struct Selector {
 impl Selector {
     /// Parses `type:value`.
     pub fn parse(s: &str) -> Result<Self, EntryError> {
-        let colon = s.find(':').ok_or_else(|| EntryError::SelectorForm(s.to_owned()))?;
+        let colon = s
+            .find(':')
+            .ok_or_else(|| EntryError::SelectorForm(s.to_owned()))?;
         let (ty, value) = (&s[..colon], &s[colon + 1..]);
         if ty.is_empty()
             || !ty
@@ -66,7 +68,10 @@ impl Selector {
         if value.is_empty() || value.len() > 512 || !value.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(EntryError::SelectorValue(s.to_owned()));
         }
-        Ok(Self { s: s.to_owned(), colon })
+        Ok(Self {
+            s: s.to_owned(),
+            colon,
+        })
     }
 
     /// Builds a selector from its type and value.
@@ -173,7 +178,11 @@ impl RegistrationEntry {
         if self.spiffe_id.is_root() {
             return Err(EntryError::RootId);
         }
-        for (name, ttl) in [("X.509", self.x509_ttl), ("JWT", self.jwt_ttl), ("WIT", self.wit_ttl)] {
+        for (name, ttl) in [
+            ("X.509", self.x509_ttl),
+            ("JWT", self.jwt_ttl),
+            ("WIT", self.wit_ttl),
+        ] {
             if ttl == 0 || ttl > MAX_TTL_SECS {
                 return Err(EntryError::Lifetime(name));
             }
@@ -200,7 +209,8 @@ fn is_dns_name(d: &str) -> bool {
                 && l.len() <= 63
                 && !l.starts_with('-')
                 && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'*')
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'*')
         })
 }
 
@@ -235,12 +245,30 @@ mod tests {
         let s = Selector::parse("unix:path:/usr/bin/a:b").unwrap();
         assert_eq!(s.kind(), "unix");
         assert_eq!(s.value(), "path:/usr/bin/a:b");
-        assert!(matches!(Selector::parse("unix"), Err(EntryError::SelectorForm(_))));
-        assert!(matches!(Selector::parse("Unix:uid:1"), Err(EntryError::SelectorType(_))));
-        assert!(matches!(Selector::parse(":uid:1"), Err(EntryError::SelectorType(_))));
-        assert!(matches!(Selector::parse("unix:"), Err(EntryError::SelectorValue(_))));
-        assert!(matches!(Selector::parse("unix:a b"), Err(EntryError::SelectorValue(_))));
-        assert!(matches!(Selector::parse(&format!("unix:{}", "a".repeat(513))), Err(EntryError::SelectorValue(_))));
+        assert!(matches!(
+            Selector::parse("unix"),
+            Err(EntryError::SelectorForm(_))
+        ));
+        assert!(matches!(
+            Selector::parse("Unix:uid:1"),
+            Err(EntryError::SelectorType(_))
+        ));
+        assert!(matches!(
+            Selector::parse(":uid:1"),
+            Err(EntryError::SelectorType(_))
+        ));
+        assert!(matches!(
+            Selector::parse("unix:"),
+            Err(EntryError::SelectorValue(_))
+        ));
+        assert!(matches!(
+            Selector::parse("unix:a b"),
+            Err(EntryError::SelectorValue(_))
+        ));
+        assert!(matches!(
+            Selector::parse(&format!("unix:{}", "a".repeat(513))),
+            Err(EntryError::SelectorValue(_))
+        ));
     }
 
     #[test]

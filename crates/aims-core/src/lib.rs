@@ -10,6 +10,6 @@ pub mod clock;
 pub mod entry;
 pub mod id;
 
-pub use entry::{EntryError, RegistrationEntry, Selector, SelectorSet};
 pub use clock::{Clock, ManualClock, SystemClock, UnixTime};
+pub use entry::{EntryError, RegistrationEntry, Selector, SelectorSet};
 pub use id::{IdError, IdScheme, SpiffeId, SpiffeIdPattern, TrustDomain, WorkloadId};
