@@ -211,11 +211,13 @@ impl SigningKey {
         &self.verifying
     }
 
-    /// The private key as PKCS#8 DER (v1 for ECDSA, v2 for Ed25519), zeroized on drop.
+    /// The private key as PKCS#8 v1 DER (RFC 5208; RFC 8410 for Ed25519), zeroized on drop.
     pub fn to_pkcs8(&self) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         let doc = match &self.pair {
             Pair::Ec(p) => p.to_pkcs8v1(),
-            Pair::Ed(p) => p.to_pkcs8(),
+            // v1 (RFC 8410 section 7, as `openssl genpkey` writes): OpenSSL 3.0 and
+            // pyca/cryptography refuse the v2 form with the embedded public key.
+            Pair::Ed(p) => p.to_pkcs8v1(),
         }
         .map_err(|_| CryptoError::Internal)?;
         Ok(Zeroizing::new(doc.as_ref().to_vec()))
@@ -270,6 +272,15 @@ mod tests {
             let again = SigningKey::from_pkcs8(alg, &k.to_pkcs8().unwrap()).unwrap();
             assert_eq!(again.public_jwk(), k.public_jwk());
         }
+    }
+
+    #[test]
+    fn ed25519_pkcs8_is_v1() {
+        let k = SigningKey::generate(Algorithm::EdDSA).unwrap();
+        let der = k.to_pkcs8().unwrap();
+        // SEQUENCE(46) { INTEGER 0, AlgorithmIdentifier(Ed25519), OCTET STRING(seed) }
+        assert_eq!(der.len(), 48);
+        assert_eq!(&der[..5], &[0x30, 0x2e, 0x02, 0x01, 0x00]);
     }
 
     #[test]

@@ -263,35 +263,18 @@ fn key_for(alg: SignatureAlgorithm) -> (SigningKey, String) {
     (key, keyid)
 }
 
-/// The private key as PKCS#8 that OpenSSL 3.0 (Node 20) and pyca/cryptography load.
-///
-/// For P-256, `to_pkcs8()` is already that (v1). For Ed25519 it is v2 (RFC 5958,
-/// with the public key), which both refuse ("DECODER routines::unsupported" and
-/// "ASN.1 parsing error: extra data"); so the seed is re-wrapped as v1 (RFC 8410
-/// section 7, what `openssl genpkey` writes), and AIMS must load that back as the same key.
+/// The private key as PKCS#8 that OpenSSL 3.0 (Node 20) and pyca/cryptography load:
+/// AIMS exports v1 (RFC 8410 section 7 for Ed25519), which both accept.
 fn portable_pkcs8(key: &SigningKey) -> Vec<u8> {
     let der = key.to_pkcs8().unwrap();
-    if key.algorithm() != Algorithm::EdDSA {
-        return der.to_vec();
+    if key.algorithm() == Algorithm::EdDSA {
+        assert_eq!(
+            der.len(),
+            48,
+            "Ed25519 PKCS#8 must be v1 (no public key member)"
+        );
     }
-    // 30 51 | 02 01 01 | 30 05 06 03 2b 65 70 | 04 22 04 20 <seed> | 81 21 00 <public key>
-    const V2_PREFIX: [u8; 16] = [
-        0x30, 0x51, 0x02, 0x01, 0x01, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
-        0x20,
-    ];
-    assert_eq!(der.len(), 83, "unexpected Ed25519 PKCS#8 layout");
-    assert_eq!(der[..16], V2_PREFIX, "unexpected Ed25519 PKCS#8 layout");
-    let v1 = [
-        &[
-            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
-            0x04, 0x20,
-        ][..],
-        &der[16..48],
-    ]
-    .concat();
-    let reloaded = SigningKey::from_pkcs8(Algorithm::EdDSA, &v1).unwrap();
-    assert_eq!(reloaded.public_key_bytes(), key.public_key_bytes());
-    v1
+    der.to_vec()
 }
 
 /// The unsigned request: `content-type` and `content-digest` (SHA-256, by AIMS).
