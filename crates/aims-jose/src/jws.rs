@@ -145,9 +145,13 @@ impl<'a> Jws<'a> {
 
     /// The claims, deserialized. Call only after [`Jws::verify`] unless you need the
     /// unverified subject to pick a trust anchor (and then trust nothing else).
+    ///
+    /// A payload that repeats a claim name is refused (RFC 7519 section 4), as in every
+    /// profile: a plain JSON parse would silently keep the last value.
     pub fn claims<T: DeserializeOwned>(&self) -> Result<T, JoseError> {
-        serde_json::from_slice(&self.payload)
-            .map_err(|_| JoseError::Malformed("claims are not a valid JSON object"))
+        let map = crate::claims::take::claims_set(&self.payload)?;
+        serde_json::from_value(Value::Object(map))
+            .map_err(|_| JoseError::Malformed("claims do not have the expected shape"))
     }
 
     /// The raw payload bytes.
@@ -306,6 +310,21 @@ mod tests {
         for (h, want) in cases {
             assert_eq!(Jws::decode(&token(h, "{}")).unwrap_err(), want, "{h}");
         }
+    }
+
+    #[test]
+    fn claims_refuse_duplicate_names() {
+        let jws_token = token(r#"{"alg":"ES256"}"#, r#"{"sub":"a","sub":"b"}"#);
+        let jws = Jws::decode(&jws_token).unwrap();
+        assert_eq!(
+            jws.claims::<Value>().unwrap_err(),
+            JoseError::Malformed("duplicate claim name")
+        );
+        let ok = token(r#"{"alg":"ES256"}"#, r#"{"sub":"a"}"#);
+        assert_eq!(
+            Jws::decode(&ok).unwrap().claims::<Value>().unwrap()["sub"],
+            "a"
+        );
     }
 
     #[test]
