@@ -269,6 +269,22 @@ impl SpiffeBundle {
         Ok(bundle)
     }
 
+    /// Parses concatenated DER X.509 authorities (the Workload API's `bundle` and
+    /// `federated_bundles` encoding); input without a certificate is
+    /// [`BundleError::NoCertificates`].
+    pub fn from_x509_der(trust_domain: TrustDomain, der: &[u8]) -> Result<Self, BundleError> {
+        let certs =
+            crate::x509::split_concatenated(der).map_err(|_| BundleError::InvalidCertificate)?;
+        if certs.is_empty() {
+            return Err(BundleError::NoCertificates);
+        }
+        let mut bundle = Self::new(trust_domain);
+        for cert in certs {
+            bundle.add_x509_authority(cert)?;
+        }
+        Ok(bundle)
+    }
+
     fn add_x5c_entry(&mut self, v: &Value) -> Result<(), BundleError> {
         let first = match v.get("x5c") {
             None | Some(Value::Null) => return Ok(()),

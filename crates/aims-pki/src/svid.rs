@@ -43,7 +43,6 @@ use rustls_pki_types::{
 };
 use webpki::{ExtendedKeyUsageValidator, KeyPurposeIdIter};
 use x509_parser::certificate::X509Certificate;
-use x509_parser::prelude::FromDer;
 use zeroize::Zeroizing;
 
 use crate::bundle::{SpiffeBundle, TrustStore};
@@ -496,18 +495,8 @@ impl X509Svid {
     /// Parses concatenated DER certificates (leaf first) and a DER PKCS#8 key: the Workload
     /// API `X509SVID` form (go-spiffe's `x509svid.ParseRaw`).
     pub fn parse_raw(certs_der: &[u8], key_pkcs8: &[u8]) -> Result<Self, SvidError> {
-        let mut chain = Vec::new();
-        let mut rest = certs_der;
-        while !rest.is_empty() {
-            let index = chain.len();
-            let consumed = match X509Certificate::from_der(rest) {
-                Ok((remaining, _)) if remaining.len() < rest.len() => rest.len() - remaining.len(),
-                _ => return Err(SvidError::Unparseable { index }),
-            };
-            let (one, tail) = rest.split_at(consumed);
-            chain.push(CertificateDer::from(one.to_vec()));
-            rest = tail;
-        }
+        let chain = crate::x509::split_concatenated(certs_der)
+            .map_err(|index| SvidError::Unparseable { index })?;
         if chain.is_empty() {
             return Err(SvidError::NoCertificates);
         }

@@ -16,6 +16,25 @@ pub(crate) fn parse(der: &[u8]) -> Option<X509Certificate<'_>> {
     }
 }
 
+/// Splits concatenated DER certificates (the Workload API encoding of chains and bundles).
+/// `Err(index)` names the first certificate that does not parse.
+pub(crate) fn split_concatenated(
+    mut rest: &[u8],
+) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, usize> {
+    let mut certs = Vec::new();
+    while !rest.is_empty() {
+        let index = certs.len();
+        let consumed = match X509Certificate::from_der(rest) {
+            Ok((remaining, _)) if remaining.len() < rest.len() => rest.len() - remaining.len(),
+            _ => return Err(index),
+        };
+        let (one, tail) = rest.split_at(consumed);
+        certs.push(rustls_pki_types::CertificateDer::from(one.to_vec()));
+        rest = tail;
+    }
+    Ok(certs)
+}
+
 /// The public key family of a certificate's SubjectPublicKeyInfo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum KeyKind {

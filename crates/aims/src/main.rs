@@ -5,6 +5,7 @@ mod cmd_bundle;
 mod cmd_ca;
 mod cmd_config;
 mod cmd_entry;
+mod cmd_request;
 mod cmd_serve;
 mod cmd_token;
 mod duration;
@@ -45,6 +46,9 @@ enum Command {
     /// Show or set trust bundles through the server's admin socket.
     #[command(subcommand)]
     Bundle(cmd_bundle::BundleCommand),
+    /// Send one HTTP request authenticated with this process's own identity (from the
+    /// Workload API): mTLS, WIT + WPT, WIT + HTTP signature or a JWT-SVID.
+    Request(cmd_request::RequestArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -173,6 +177,7 @@ fn main() -> ExitCode {
         Command::Config(cmd) => cmd_config::run(&cmd),
         Command::Entry(cmd) => cmd_entry::run(&cmd),
         Command::Bundle(cmd) => cmd_bundle::run(&cmd),
+        Command::Request(args) => cmd_request::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,374 @@
+//! [`AgentClient`]: sends HTTP requests authenticated with this agent's own identity.
+//!
+//! | [`Auth`] | what is added to the request |
+//! |---|---|
+//! | `Mtls` | nothing: the TLS client certificate is the current X509-SVID |
+//! | `Wpt` | `Workload-Identity-Token` (WIT-SVID) and `Workload-Proof-Token` (WPT, `aud` = the request URI without query, bound to the WIT and to any `Authorization` / `Txn-Token` already on the request) |
+//! | `HttpSig` | `Workload-Identity-Token`, `Signature-Input`, `Signature` and `Content-Digest` (WIMSE HTTP signature profile, `wimse-aud` = the request URI without query) |
+//! | `JwtSvid` | `Authorization: Bearer <JWT-SVID>` for the given audience |
+//! | `Dpop` | `Authorization: DPoP <access token>` and a `DPoP` proof signed by a key of this client; a `use_dpop_nonce` challenge is answered once with the server's nonce |
+//!
+//! TLS servers are verified as SPIFFE workloads against the agent's bundles (any ID of
+//! the trust domains known when the client is built), unless PEM roots are configured.
+//! The TLS client certificate follows rotation: each handshake presents the SVID held
+//! at that moment.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use aims_crypto::{Algorithm, Signer as _, SigningKey};
+use aims_httpsig::wimse::{RequestSigner, WIT_HEADER, default_audience};
+use aims_jose::{dpop, wpt};
+use aims_pki::tls::{Authorizer, SpiffeServerCertVerifier};
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, HeaderName, HeaderValue, WWW_AUTHENTICATE};
+
+use crate::AgentError;
+use crate::source::WorkloadSource;
+use crate::tls::SvidResolver;
+
+/// The WPT header.
+pub const WPT_HEADER: &str = "workload-proof-token";
+/// The DPoP proof header.
+pub const DPOP_HEADER: &str = "dpop";
+/// The header carrying a server's DPoP nonce.
+pub const DPOP_NONCE_HEADER: &str = "dpop-nonce";
+const TXN_TOKEN_HEADER: &str = "txn-token";
+
+/// Lifetime of the WPTs and HTTP signatures this client makes, in seconds.
+pub const PROOF_LIFETIME: i64 = 60;
+
+/// How a request is authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Auth {
+    /// Unauthenticated (TLS still verifies the server).
+    None,
+    /// Mutual TLS with the agent's X509-SVID.
+    Mtls,
+    /// WIT-SVID + Workload Proof Token.
+    Wpt,
+    /// WIT-SVID + WIMSE HTTP Message Signature.
+    HttpSig,
+    /// A JWT-SVID bearer token for `audience`.
+    JwtSvid {
+        /// The audience asked of the Workload API.
+        audience: String,
+    },
+    /// A DPoP-bound access token with a proof from this client's DPoP key.
+    Dpop {
+        /// The access token (from the authorization server, bound to [`AgentClient::dpop_jkt`]).
+        access_token: String,
+    },
+}
+
+impl Auth {
+    /// Parses the CLI names `none`, `mtls`, `wpt`, `httpsig`.
+    pub fn parse_simple(name: &str) -> Option<Self> {
+        match name {
+            "none" => Some(Auth::None),
+            "mtls" => Some(Auth::Mtls),
+            "wpt" => Some(Auth::Wpt),
+            "httpsig" => Some(Auth::HttpSig),
+            _ => None,
+        }
+    }
+}
+
+/// An HTTP client speaking with this agent's identity. Cheap to clone.
+#[derive(Clone)]
+pub struct AgentClient {
+    source: WorkloadSource,
+    /// Presents the X509-SVID as client certificate.
+    mtls: reqwest::Client,
+    /// Presents no client certificate.
+    plain: reqwest::Client,
+    dpop_key: Arc<SigningKey>,
+    dpop_nonces: Arc<Mutex<HashMap<String, String>>>,
+}
+
+impl std::fmt::Debug for AgentClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentClient")
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Options of an [`AgentClient`].
+#[derive(Debug, Clone, Default)]
+pub struct AgentClientBuilder {
+    server_authorizer: Option<Authorizer>,
+    root_pem: Option<Vec<u8>>,
+    timeout: Option<std::time::Duration>,
+}
+
+impl AgentClientBuilder {
+    /// Accept only TLS servers whose SVID passes `authorizer` (default: any SPIFFE ID of
+    /// the trust domains in the agent's bundles when the client is built).
+    pub fn server_authorizer(mut self, authorizer: Authorizer) -> Self {
+        self.server_authorizer = Some(authorizer);
+        self
+    }
+
+    /// Verify TLS servers with these PEM root certificates (ordinary web PKI names)
+    /// instead of as SPIFFE workloads.
+    pub fn server_roots_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.root_pem = Some(pem.into());
+        self
+    }
+
+    /// A timeout for each request.
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Builds the client.
+    pub fn build(self, source: &WorkloadSource) -> Result<AgentClient, AgentError> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let trust = source.trust_store();
+        let authorizer = self
+            .server_authorizer
+            .unwrap_or_else(|| Authorizer::AnyInTrustDomains(trust.trust_domains()));
+        let tls = |client_cert: bool| -> Result<rustls::ClientConfig, AgentError> {
+            let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+                .with_safe_default_protocol_versions()
+                .map_err(|e| AgentError::Tls(e.to_string()))?;
+            let builder = match &self.root_pem {
+                Some(pem) => {
+                    let mut roots = rustls::RootCertStore::empty();
+                    for cert in aims_pki::pem::certificates(pem)
+                        .map_err(|e| AgentError::Tls(e.to_string()))?
+                    {
+                        roots
+                            .add(cert)
+                            .map_err(|e| AgentError::Tls(e.to_string()))?;
+                    }
+                    builder.with_root_certificates(roots)
+                }
+                None => builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(SpiffeServerCertVerifier::new(
+                        trust.clone(),
+                        authorizer.clone(),
+                    ))),
+            };
+            Ok(if client_cert {
+                builder.with_client_cert_resolver(Arc::new(SvidResolver::new(
+                    source.clone(),
+                    provider.clone(),
+                )))
+            } else {
+                builder.with_no_client_auth()
+            })
+        };
+        let http = |client_cert: bool| -> Result<reqwest::Client, AgentError> {
+            let mut b = reqwest::Client::builder()
+                .tls_backend_preconfigured(tls(client_cert)?)
+                .redirect(reqwest::redirect::Policy::none());
+            if let Some(t) = self.timeout {
+                b = b.timeout(t);
+            }
+            Ok(b.build()?)
+        };
+        let dpop_key = SigningKey::generate(Algorithm::ES256)
+            .map_err(|e| AgentError::Signing(e.to_string()))?;
+        Ok(AgentClient {
+            source: source.clone(),
+            mtls: http(true)?,
+            plain: http(false)?,
+            dpop_key: Arc::new(dpop_key),
+            dpop_nonces: Arc::new(Mutex::new(HashMap::new())),
+        })
+    }
+}
+
+impl AgentClient {
+    /// A client with default options.
+    pub fn new(source: &WorkloadSource) -> Result<Self, AgentError> {
+        AgentClientBuilder::default().build(source)
+    }
+
+    /// Options.
+    pub fn builder() -> AgentClientBuilder {
+        AgentClientBuilder::default()
+    }
+
+    /// The credential source.
+    pub fn source(&self) -> &WorkloadSource {
+        &self.source
+    }
+
+    /// The RFC 7638 thumbprint of this client's DPoP key: the `dpop_jkt` to ask an
+    /// authorization server to bind tokens to.
+    pub fn dpop_jkt(&self) -> Result<String, AgentError> {
+        self.dpop_key
+            .public_jwk()
+            .thumbprint()
+            .map_err(|e| AgentError::Signing(e.to_string()))
+    }
+
+    /// Sends `request` (absolute `http`/`https` URI) authenticated with `auth`.
+    pub async fn send(
+        &self,
+        request: http::Request<Bytes>,
+        auth: &Auth,
+    ) -> Result<http::Response<Bytes>, AgentError> {
+        let resp = self.send_once(request.clone(), auth).await?;
+        if matches!(auth, Auth::Dpop { .. }) && is_use_dpop_nonce(&resp) {
+            // RFC 9449 §9: retry once with the nonce the server just gave.
+            return self.send_once(request, auth).await;
+        }
+        Ok(resp)
+    }
+
+    async fn send_once(
+        &self,
+        mut request: http::Request<Bytes>,
+        auth: &Auth,
+    ) -> Result<http::Response<Bytes>, AgentError> {
+        let url = request.uri().to_string();
+        let target = default_audience(request.uri())
+            .ok_or_else(|| AgentError::Request(format!("{url} is not an absolute http(s) URL")))?;
+        let origin = origin_of(request.uri());
+        match auth {
+            Auth::None | Auth::Mtls => {}
+            Auth::Wpt => self.add_wpt(&mut request, &target)?,
+            Auth::HttpSig => {
+                let wit = self
+                    .source
+                    .wit()
+                    .ok_or(AgentError::NoCredential("WIT-SVID"))?;
+                let signer = RequestSigner::new(
+                    wit.token.clone(),
+                    wit.key.clone(),
+                    self.source.clock().clone(),
+                )
+                .lifetime(PROOF_LIFETIME);
+                signer
+                    .sign(&mut request, &target)
+                    .map_err(|e| AgentError::Signing(e.to_string()))?;
+            }
+            Auth::JwtSvid { audience } => {
+                let token = self.source.jwt_svid(audience).await?;
+                set(&mut request, AUTHORIZATION, &format!("Bearer {token}"))?;
+            }
+            Auth::Dpop { access_token } => {
+                let nonce = self
+                    .dpop_nonces
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get(&origin)
+                    .cloned();
+                let proof = dpop::create_proof(
+                    self.dpop_key.as_ref(),
+                    request.method().as_str(),
+                    &url,
+                    Some(access_token),
+                    nonce.as_deref(),
+                    self.source.clock().now(),
+                )
+                .map_err(|e| AgentError::Signing(e.to_string()))?;
+                set(&mut request, AUTHORIZATION, &format!("DPoP {access_token}"))?;
+                set(&mut request, HeaderName::from_static(DPOP_HEADER), &proof)?;
+            }
+        }
+        let client = if matches!(auth, Auth::Mtls) {
+            &self.mtls
+        } else {
+            &self.plain
+        };
+        let req = reqwest::Request::try_from(request)?;
+        let resp = client.execute(req).await?;
+        if let Some(nonce) = resp
+            .headers()
+            .get(DPOP_NONCE_HEADER)
+            .and_then(|v| v.to_str().ok())
+        {
+            self.dpop_nonces
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(origin, nonce.to_owned());
+        }
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let version = resp.version();
+        let body = resp.bytes().await?;
+        let mut out = http::Response::new(body);
+        *out.status_mut() = status;
+        *out.headers_mut() = headers;
+        *out.version_mut() = version;
+        Ok(out)
+    }
+
+    fn add_wpt(&self, request: &mut http::Request<Bytes>, target: &str) -> Result<(), AgentError> {
+        let wit = self
+            .source
+            .wit()
+            .ok_or(AgentError::NoCredential("WIT-SVID"))?;
+        let header_str = |name: &HeaderName| -> Result<Option<String>, AgentError> {
+            let mut values = request.headers().get_all(name).iter();
+            match (values.next(), values.next()) {
+                (None, _) => Ok(None),
+                (Some(v), None) => v
+                    .to_str()
+                    .map(|s| Some(s.to_owned()))
+                    .map_err(|_| AgentError::Request(format!("{name} is not visible ASCII"))),
+                (Some(_), Some(_)) => Err(AgentError::Request(format!("more than one {name}"))),
+            }
+        };
+        let access_token = header_str(&AUTHORIZATION)?.and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("dpop"))
+                .then(|| token.trim().to_owned())
+        });
+        let txn = header_str(&HeaderName::from_static(TXN_TOKEN_HEADER))?;
+        let mut req = wpt::WptRequest::new(&wit.token, target);
+        if let Some(at) = access_token.as_deref() {
+            req = req.with_access_token(at);
+        }
+        if let Some(tt) = txn.as_deref() {
+            req = req.with_txn_token(tt);
+        }
+        let exp = self.source.clock().now().saturating_add(PROOF_LIFETIME);
+        let token = wpt::WptClaims::new(&req, exp)
+            .and_then(|claims| wpt::create(&claims, wit.key.as_ref()))
+            .map_err(|e| AgentError::Signing(e.to_string()))?;
+        set(request, HeaderName::from_static(WIT_HEADER), &wit.token)?;
+        set(request, HeaderName::from_static(WPT_HEADER), &token)?;
+        Ok(())
+    }
+}
+
+fn set(
+    request: &mut http::Request<Bytes>,
+    name: HeaderName,
+    value: &str,
+) -> Result<(), AgentError> {
+    let value = HeaderValue::from_str(value)
+        .map_err(|_| AgentError::Request(format!("{name} value is not a valid header")))?;
+    request.headers_mut().insert(name, value);
+    Ok(())
+}
+
+fn origin_of(uri: &http::Uri) -> String {
+    format!(
+        "{}://{}",
+        uri.scheme_str().unwrap_or_default(),
+        uri.authority().map(|a| a.as_str()).unwrap_or_default()
+    )
+    .to_ascii_lowercase()
+}
+
+/// RFC 9449 §9: `401` with `WWW-Authenticate: DPoP error="use_dpop_nonce"`.
+fn is_use_dpop_nonce(resp: &http::Response<Bytes>) -> bool {
+    resp.status() == http::StatusCode::UNAUTHORIZED
+        && resp.headers().contains_key(DPOP_NONCE_HEADER)
+        && resp
+            .headers()
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.contains("use_dpop_nonce"))
+}

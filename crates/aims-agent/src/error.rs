@@ -1,0 +1,72 @@
+//! The one error type of this crate.
+
+use std::path::PathBuf;
+
+/// Why an agent could not obtain a credential or send an authenticated request.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AgentError {
+    /// `SPIFFE_ENDPOINT_SOCKET` (or the given address) is not a usable Workload API address.
+    #[error("invalid Workload API address {address:?}: {reason} (expected unix:///absolute/path)")]
+    InvalidEndpoint {
+        /// The address as given.
+        address: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// No Workload API address was given and `SPIFFE_ENDPOINT_SOCKET` is not set.
+    #[error(
+        "no Workload API address: set SPIFFE_ENDPOINT_SOCKET=unix:///path/to/workload.sock or pass one"
+    )]
+    NoEndpoint,
+    /// The Workload API socket could not be reached.
+    #[error("cannot connect to the Workload API at {path}: {source}")]
+    Connect {
+        /// The socket path.
+        path: PathBuf,
+        /// The transport error.
+        source: tonic::transport::Error,
+    },
+    /// The Workload API answered with an error status.
+    #[error("Workload API {call} failed: {code:?}: {message}")]
+    WorkloadApi {
+        /// The RPC.
+        call: &'static str,
+        /// The gRPC status code (`PermissionDenied`: no registration entry matches this process).
+        code: tonic::Code,
+        /// The server's message.
+        message: String,
+    },
+    /// The Workload API sent something this crate cannot use.
+    #[error("Workload API {call} sent an unusable response: {reason}")]
+    BadResponse {
+        /// The RPC.
+        call: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The first credentials did not arrive in time.
+    #[error("no {what} from the Workload API within {seconds} s")]
+    Timeout {
+        /// The credential waited for.
+        what: &'static str,
+        /// The wait.
+        seconds: u64,
+    },
+    /// The agent has no credential of the kind the request needs (for example no WIT-SVID
+    /// from a Workload API that does not serve the WIT profile).
+    #[error("no {0} is available to this agent")]
+    NoCredential(&'static str),
+    /// The request cannot be signed (not an absolute `http(s)` URL, body too large, ...).
+    #[error("cannot authenticate this request: {0}")]
+    Request(String),
+    /// Signing failed.
+    #[error("signing failed: {0}")]
+    Signing(String),
+    /// TLS configuration failed.
+    #[error("TLS configuration failed: {0}")]
+    Tls(String),
+    /// The HTTP exchange failed.
+    #[error("HTTP request failed: {0}")]
+    Http(#[from] reqwest::Error),
+}
