@@ -372,3 +372,42 @@ fn is_use_dpop_nonce(resp: &http::Response<Bytes>) -> bool {
             .filter_map(|v| v.to_str().ok())
             .any(|v| v.contains("use_dpop_nonce"))
 }
+
+impl AgentClient {
+    /// This client as a [`tower::Service`] that authenticates every request with `auth`,
+    /// for stacks built from tower layers (retries, timeouts, rate limits).
+    pub fn into_service(self, auth: Auth) -> AgentService {
+        AgentService {
+            client: self,
+            auth: Arc::new(auth),
+        }
+    }
+}
+
+/// [`AgentClient`] as a [`tower::Service`]; see [`AgentClient::into_service`].
+#[derive(Debug, Clone)]
+pub struct AgentService {
+    client: AgentClient,
+    auth: Arc<Auth>,
+}
+
+impl tower::Service<http::Request<Bytes>> for AgentService {
+    type Response = http::Response<Bytes>;
+    type Error = AgentError;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<Bytes>) -> Self::Future {
+        let client = self.client.clone();
+        let auth = self.auth.clone();
+        Box::pin(async move { client.send(request, &auth).await })
+    }
+}

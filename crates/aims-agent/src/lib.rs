@@ -30,8 +30,8 @@ mod source;
 mod tls;
 
 pub use client::{
-    AgentClient, AgentClientBuilder, Auth, DPOP_HEADER, DPOP_NONCE_HEADER, PROOF_LIFETIME,
-    WPT_HEADER,
+    AgentClient, AgentClientBuilder, AgentService, Auth, DPOP_HEADER, DPOP_NONCE_HEADER,
+    PROOF_LIFETIME, WPT_HEADER,
 };
 pub use endpoint::{ENDPOINT_ENV, WorkloadEndpoint};
 pub use error::AgentError;

@@ -103,3 +103,13 @@ async fn rotated_svids_are_presented_without_rebuilding_the_client_or_the_server
     let resp = client.send(get(&url), &Auth::Mtls).await.unwrap();
     assert_eq!(&resp.body()[..], b"spiffe://example.org/agent/a");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_works_as_a_tower_service() {
+    let ts = server_with_agent("example.org", 3600, 600).await;
+    let source = source(&ts).await;
+    let url = https_echo(&source, ClientAuth::Required).await;
+    let service = AgentClient::new(&source).unwrap().into_service(Auth::Mtls);
+    let resp = service.oneshot(get(&url)).await.unwrap();
+    assert_eq!(&resp.body()[..], b"spiffe://example.org/agent/a");
+}
