@@ -1,0 +1,456 @@
+//! The authentication logic: which mechanism a request uses, and its validation with the
+//! aims-jose / aims-httpsig profiles. No axum types here; [`crate::layer`] is the thin
+//! transport adapter.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use aims_core::{SpiffeId, WorkloadId};
+use aims_httpsig::wimse::{RequestVerifier, WIT_HEADER};
+use aims_httpsig::{SIGNATURE, SIGNATURE_INPUT};
+use aims_jose::wit::{self, ValidatedWit};
+use aims_jose::{JoseError, KeyResolver, access_token, dpop, jwt_svid, wpt};
+use http::HeaderMap;
+use http::request::Parts;
+
+use crate::GuardError;
+use crate::agent::{AuthenticatedAgent, BoundKey, Mechanism};
+use crate::config::{ConfigError, GuardConfig};
+use crate::keys::{KeyUse, TrustStoreKeys};
+use crate::nonce::NonceIssuer;
+use crate::replay::ReplayFailure;
+
+/// The `Workload-Proof-Token` header.
+pub const WPT_HEADER: &str = "workload-proof-token";
+/// The `Txn-Token` header.
+pub const TXN_TOKEN_HEADER: &str = "txn-token";
+/// The `DPoP` proof header.
+pub const DPOP_HEADER: &str = "dpop";
+/// The `DPoP-Nonce` response header.
+pub const DPOP_NONCE_HEADER: &str = "dpop-nonce";
+
+/// The verified identity of an mTLS peer, put into the request extensions by
+/// [`crate::tls::serve`]. Only the TLS listener creates it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerIdentity {
+    pub(crate) spiffe_id: SpiffeId,
+    pub(crate) spki_sha256: String,
+    pub(crate) not_after: i64,
+}
+
+impl PeerIdentity {
+    /// The peer's SPIFFE ID.
+    pub fn spiffe_id(&self) -> &SpiffeId {
+        &self.spiffe_id
+    }
+
+    /// base64url SHA-256 of the leaf's SubjectPublicKeyInfo.
+    pub fn spki_sha256(&self) -> &str {
+        &self.spki_sha256
+    }
+}
+
+/// What a successful authentication produced besides the agent.
+#[derive(Debug, Clone)]
+pub(crate) struct Outcome {
+    pub(crate) agent: AuthenticatedAgent,
+    /// The verified request nonce when the caller asked for a signed response.
+    pub(crate) sign_response_nonce: Option<String>,
+}
+
+/// The guard: configuration plus the validators built from it. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Guard {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) cfg: GuardConfig,
+    wit: wit::Validator,
+    wit_keys: Arc<TrustStoreKeys>,
+    jwt_keys: Arc<TrustStoreKeys>,
+    pub(crate) nonces: Arc<NonceIssuer>,
+}
+
+impl Guard {
+    /// A guard for `cfg`.
+    pub fn new(cfg: GuardConfig) -> Result<Self, ConfigError> {
+        let mut wit = wit::Validator::new(cfg.wit_profile, cfg.clock.clone()).leeway(cfg.leeway);
+        for td in &cfg.trust_domains {
+            wit = wit.trust_domain(td.as_str());
+        }
+        let nonces = NonceIssuer::new(cfg.clock.clone(), cfg.nonce_interval)
+            .map_err(|_| ConfigError::Random)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                wit,
+                wit_keys: Arc::new(TrustStoreKeys::new(cfg.trust.clone(), KeyUse::Wit)),
+                jwt_keys: Arc::new(TrustStoreKeys::new(cfg.trust.clone(), KeyUse::Jwt)),
+                nonces: Arc::new(nonces),
+                cfg,
+            }),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &GuardConfig {
+        &self.inner.cfg
+    }
+
+    /// The current DPoP nonce (for a `DPoP-Nonce` header).
+    pub fn dpop_nonce(&self) -> String {
+        self.inner.nonces.current()
+    }
+}
+
+/// Reads a header that must appear at most once.
+fn single<'a>(h: &'a HeaderMap, name: &'static str) -> Result<Option<&'a str>, GuardError> {
+    let mut values = h.get_all(name).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(GuardError::DuplicateHeader(name));
+    }
+    first
+        .to_str()
+        .map(|s| Some(s.trim()))
+        .map_err(|_| GuardError::MalformedHeader(name))
+}
+
+/// `Authorization: <scheme> <token>`, scheme lower-cased.
+fn authorization(h: &HeaderMap) -> Result<Option<(String, &str)>, GuardError> {
+    let Some(v) = single(h, "authorization")? else {
+        return Ok(None);
+    };
+    let (scheme, token) = v
+        .split_once(' ')
+        .ok_or(GuardError::MalformedHeader("authorization"))?;
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(GuardError::MalformedHeader("authorization"));
+    }
+    Ok(Some((scheme.to_ascii_lowercase(), token)))
+}
+
+/// The mechanisms whose credentials the request carries, in precedence order.
+pub(crate) fn presented(parts: &Parts) -> Vec<Mechanism> {
+    let h = &parts.headers;
+    let mut out = Vec::new();
+    let has_wit = h.contains_key(WIT_HEADER);
+    if h.contains_key(WPT_HEADER) {
+        out.push(Mechanism::WitWpt);
+    } else if has_wit || h.contains_key(SIGNATURE_INPUT) || h.contains_key(SIGNATURE) {
+        out.push(Mechanism::WitHttpSig);
+    }
+    let scheme = h
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("dpop") => out.push(Mechanism::Dpop),
+        Some("bearer") => out.push(Mechanism::JwtSvid),
+        _ if h.contains_key(DPOP_HEADER) => out.push(Mechanism::Dpop),
+        _ => {}
+    }
+    if parts.extensions.get::<PeerIdentity>().is_some() {
+        out.push(Mechanism::Mtls);
+    }
+    out
+}
+
+/// Whether the request's body is needed (an HTTP signature may cover it).
+pub(crate) fn needs_body(parts: &Parts) -> bool {
+    let h = &parts.headers;
+    !h.contains_key(WPT_HEADER) && (h.contains_key(SIGNATURE_INPUT) || h.contains_key(SIGNATURE))
+}
+
+fn replay_err(f: ReplayFailure, replayed: GuardError) -> GuardError {
+    match f {
+        ReplayFailure::Replayed => replayed,
+        ReplayFailure::Unavailable => GuardError::ReplayUnavailable,
+    }
+}
+
+impl Guard {
+    /// Authenticates a request with one of `accepted` (already narrowed to the enabled
+    /// mechanisms). `Ok(None)`: no credentials at all.
+    pub(crate) async fn authenticate(
+        &self,
+        parts: &Parts,
+        body: &[u8],
+        accepted: &BTreeSet<Mechanism>,
+    ) -> Result<Option<Outcome>, GuardError> {
+        let presented = presented(parts);
+        let Some(first) = presented.first().copied() else {
+            return Ok(None);
+        };
+        let Some(m) = presented.iter().copied().find(|m| accepted.contains(m)) else {
+            return Err(GuardError::MechanismNotAccepted(first));
+        };
+        let sign_response_nonce = None;
+        let agent = match m {
+            Mechanism::WitWpt => self.wit_wpt(parts).await?,
+            Mechanism::WitHttpSig => return self.wit_httpsig(parts, body).await.map(Some),
+            Mechanism::Dpop => self.dpop(parts).await?,
+            Mechanism::JwtSvid => self.jwt_svid(parts)?,
+            Mechanism::Mtls => self.mtls(parts)?,
+        };
+        Ok(Some(Outcome {
+            agent,
+            sign_response_nonce,
+        }))
+    }
+
+    fn wit_agent(wit: &ValidatedWit, mechanism: Mechanism) -> AuthenticatedAgent {
+        AuthenticatedAgent {
+            id: wit.subject().clone(),
+            mechanism,
+            expires_at: wit.exp(),
+            bound_key: Some(BoundKey::JwkThumbprint(wit.confirmation_jkt().to_owned())),
+            delegated_subject: None,
+        }
+    }
+
+    async fn wit_wpt(&self, parts: &Parts) -> Result<AuthenticatedAgent, GuardError> {
+        let i = &self.inner;
+        let h = &parts.headers;
+        let wpt_token = single(h, WPT_HEADER)?.ok_or(GuardError::MalformedHeader(WPT_HEADER))?;
+        let wit_token = single(h, WIT_HEADER)?.ok_or(GuardError::MissingWit)?;
+        // The WIT first: nothing else is looked at before it is valid.
+        let wit = i
+            .wit
+            .validate(wit_token, i.wit_keys.as_ref())
+            .map_err(GuardError::Wit)?;
+        let access = authorization(h)?
+            .filter(|(s, _)| s == "bearer" || s == "dpop")
+            .map(|(_, t)| t);
+        let txn = single(h, TXN_TOKEN_HEADER)?;
+        let mut others: Vec<(&str, &str)> = Vec::new();
+        for name in &i.cfg.other_token_headers {
+            let mut values = h.get_all(name).iter();
+            if let Some(v) = values.next() {
+                if values.next().is_some() {
+                    return Err(GuardError::Wpt(JoseError::InvalidClaim {
+                        claim: "oth",
+                        reason: "repeated header fields are not supported",
+                    }));
+                }
+                let v = v
+                    .to_str()
+                    .map_err(|_| GuardError::MalformedHeader("other token"))?;
+                others.push((name.as_str(), v));
+            }
+        }
+        let mut request = wpt::WptRequest::new(wit_token, "").with_other_tokens(&others);
+        if let Some(a) = access {
+            request = request.with_access_token(a);
+        }
+        if let Some(t) = txn {
+            request = request.with_txn_token(t);
+        }
+        let (guard, pending) = i.cfg.replay.begin();
+        let validator = wpt::Validator::new(&i.cfg.authorities, i.cfg.clock.clone(), guard)
+            .leeway(i.cfg.leeway);
+        let path = parts.uri.path();
+        let mut result = Err(JoseError::AudienceMismatch);
+        for authority in &i.cfg.authorities {
+            let audience = format!("{authority}{path}");
+            let req = wpt::WptRequest {
+                audience: &audience,
+                ..request
+            };
+            result = validator.validate(wpt_token, &wit, &req);
+            if result != Err(JoseError::AudienceMismatch) {
+                break;
+            }
+        }
+        match result {
+            Ok(_) => {}
+            Err(JoseError::ReplayCacheFull) => return Err(GuardError::ReplayUnavailable),
+            Err(e) => return Err(GuardError::Wpt(e)),
+        }
+        pending
+            .commit(i.cfg.clock.now())
+            .await
+            .map_err(|f| replay_err(f, GuardError::Wpt(JoseError::Replayed)))?;
+        Ok(Self::wit_agent(&wit, Mechanism::WitWpt))
+    }
+
+    async fn wit_httpsig(&self, parts: &Parts, body: &[u8]) -> Result<Outcome, GuardError> {
+        let i = &self.inner;
+        let (guard, pending) = i.cfg.replay.begin();
+        let keys: Arc<dyn KeyResolver> = i.wit_keys.clone();
+        let mut verifier = RequestVerifier::new(i.wit.clone(), keys, guard, i.cfg.clock.clone())
+            .leeway(i.cfg.leeway);
+        for a in &i.cfg.authorities {
+            verifier = verifier.origin(a);
+        }
+        let verified = verifier
+            .verify_parts(parts, body)
+            .map_err(GuardError::HttpSig)?;
+        pending.commit(i.cfg.clock.now()).await.map_err(|f| {
+            replay_err(f, GuardError::HttpSig(aims_httpsig::HttpSigError::Replayed))
+        })?;
+        let sig = verified.signature();
+        let sign_response_nonce = sig.sign_response().then(|| sig.nonce().to_owned());
+        if sign_response_nonce.is_some()
+            && i.cfg
+                .response_signing
+                .as_ref()
+                .and_then(|s| s.current())
+                .is_none()
+        {
+            return Err(GuardError::ResponseSigningUnavailable);
+        }
+        Ok(Outcome {
+            agent: Self::wit_agent(verified.wit(), Mechanism::WitHttpSig),
+            sign_response_nonce,
+        })
+    }
+
+    /// The DPoP proof validator with the guard's nonce policy.
+    pub(crate) fn dpop_validator(
+        &self,
+        replay: Arc<dyn aims_jose::replay::ReplayGuard>,
+    ) -> dpop::Validator {
+        let nonces = self.inner.nonces.clone();
+        dpop::Validator::new(self.inner.cfg.clock.clone(), replay)
+            .leeway(self.inner.cfg.leeway)
+            .require_nonce(move |n| nonces.accepts(n))
+    }
+
+    async fn dpop(&self, parts: &Parts) -> Result<AuthenticatedAgent, GuardError> {
+        let i = &self.inner;
+        let h = &parts.headers;
+        let issuer = i.cfg.access_tokens.as_ref().ok_or(GuardError::Internal)?;
+        let token = match authorization(h)? {
+            Some((s, t)) if s == "dpop" => t,
+            _ => {
+                return Err(GuardError::AccessToken(JoseError::Malformed(
+                    "expected `Authorization: DPoP <token>`",
+                )));
+            }
+        };
+        let mut proofs = h.get_all(DPOP_HEADER).iter();
+        let proof = match (proofs.next(), proofs.next()) {
+            (Some(p), None) => p.to_str().map_err(|_| {
+                GuardError::DpopProof(JoseError::Malformed("DPoP header is not ASCII"))
+            })?,
+            (None, _) => {
+                return Err(GuardError::DpopProof(JoseError::Malformed(
+                    "missing DPoP header",
+                )));
+            }
+            (Some(_), Some(_)) => {
+                return Err(GuardError::DpopProof(JoseError::Malformed(
+                    "more than one DPoP header",
+                )));
+            }
+        };
+        let (guard, pending) = i.cfg.replay.begin();
+        let validator = self.dpop_validator(guard);
+        let path = parts.uri.path();
+        let method = parts.method.as_str();
+        let mut result = Err(JoseError::BindingMismatch("htu"));
+        for authority in &i.cfg.authorities {
+            let uri = format!("{authority}{path}");
+            result = validator.validate(
+                proof,
+                &dpop::DpopRequest::new(method, &uri).with_access_token(token),
+            );
+            if !matches!(result, Err(JoseError::BindingMismatch("htu"))) {
+                break;
+            }
+        }
+        let proof = match result {
+            Ok(p) => p,
+            Err(JoseError::NonceRequired | JoseError::BindingMismatch("nonce")) => {
+                return Err(GuardError::UseDpopNonce);
+            }
+            Err(JoseError::ReplayCacheFull) => return Err(GuardError::ReplayUnavailable),
+            Err(e) => return Err(GuardError::DpopProof(e)),
+        };
+        pending
+            .commit(i.cfg.clock.now())
+            .await
+            .map_err(|f| replay_err(f, GuardError::DpopProof(JoseError::Replayed)))?;
+
+        let at = access_token::Validator::new(
+            i.cfg.clock.clone(),
+            issuer.issuer.clone(),
+            issuer.audience.clone(),
+        )
+        .leeway(i.cfg.leeway)
+        .validate(token, issuer.keys.as_ref())
+        .map_err(GuardError::AccessToken)?;
+        let jkt = at
+            .claims
+            .cnf
+            .as_ref()
+            .and_then(|c| c.jkt.as_deref())
+            .ok_or(GuardError::DpopBinding)?;
+        proof
+            .check_binding(jkt)
+            .map_err(|_| GuardError::DpopBinding)?;
+        let id =
+            WorkloadId::parse(&at.claims.client_id).map_err(|_| GuardError::ClientIdNotWorkload)?;
+        let delegated_subject =
+            (at.claims.sub != at.claims.client_id).then(|| at.claims.sub.clone());
+        Ok(AuthenticatedAgent {
+            id,
+            mechanism: Mechanism::Dpop,
+            expires_at: at.claims.exp,
+            bound_key: Some(BoundKey::JwkThumbprint(proof.jkt().to_owned())),
+            delegated_subject,
+        })
+    }
+
+    fn jwt_svid(&self, parts: &Parts) -> Result<AuthenticatedAgent, GuardError> {
+        let i = &self.inner;
+        let token = match authorization(&parts.headers)? {
+            Some((s, t)) if s == "bearer" => t,
+            _ => return Err(GuardError::MalformedHeader("authorization")),
+        };
+        let audience = i
+            .cfg
+            .jwt_svid_audience
+            .clone()
+            .or_else(|| i.cfg.authorities.first().cloned())
+            .ok_or(GuardError::Internal)?;
+        let mut v = jwt_svid::Validator::new(i.cfg.clock.clone(), audience).leeway(i.cfg.leeway);
+        for td in &i.cfg.trust_domains {
+            v = v.trust_domain(td.clone());
+        }
+        let svid = v
+            .validate(token, i.jwt_keys.as_ref())
+            .map_err(GuardError::JwtSvid)?;
+        Ok(AuthenticatedAgent {
+            id: WorkloadId::from(svid.spiffe_id().clone()),
+            mechanism: Mechanism::JwtSvid,
+            expires_at: svid.claims.exp,
+            bound_key: None,
+            delegated_subject: None,
+        })
+    }
+
+    fn mtls(&self, parts: &Parts) -> Result<AuthenticatedAgent, GuardError> {
+        let peer = parts
+            .extensions
+            .get::<PeerIdentity>()
+            .ok_or(GuardError::MissingCredentials)?;
+        let tds = &self.inner.cfg.trust_domains;
+        if !tds.is_empty() && !tds.contains(peer.spiffe_id.trust_domain()) {
+            return Err(GuardError::MtlsTrustDomain);
+        }
+        Ok(AuthenticatedAgent {
+            id: WorkloadId::from(peer.spiffe_id.clone()),
+            mechanism: Mechanism::Mtls,
+            expires_at: peer.not_after,
+            bound_key: Some(BoundKey::SpkiSha256(peer.spki_sha256.clone())),
+            delegated_subject: None,
+        })
+    }
+}

@@ -1,0 +1,286 @@
+//! The tower adapter: [`GuardLayer`] wraps a service (an axum `Router` or route) and
+//! authenticates every request before it reaches it.
+
+use std::collections::BTreeSet;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use aims_httpsig::RequestMessage;
+use axum::body::{Body, Bytes};
+use axum::response::Response;
+use http::{HeaderValue, Request};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use tower::{Layer, Service, ServiceExt};
+
+use crate::audit::{AuditEvent, Decision};
+use crate::guard::{DPOP_NONCE_HEADER, Guard, Outcome, needs_body};
+use crate::response::{ChallengeContext, error_response};
+use crate::{AuthenticatedAgent, GuardError, Mechanism};
+
+/// The correlation header, read from the request and set on the response.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Authenticates requests with a [`Guard`] under a per-route policy.
+#[derive(Debug, Clone)]
+pub struct GuardLayer {
+    guard: Guard,
+    accepted: BTreeSet<Mechanism>,
+    required: bool,
+}
+
+impl GuardLayer {
+    /// A layer accepting every mechanism the guard enables, authentication required.
+    pub fn new(guard: Guard) -> Self {
+        let accepted = guard.config().mechanisms().clone();
+        Self {
+            guard,
+            accepted,
+            required: true,
+        }
+    }
+
+    /// Accepts only `mechanisms` (intersected with the enabled ones), authentication
+    /// required.
+    pub fn require(mut self, mechanisms: impl IntoIterator<Item = Mechanism>) -> Self {
+        let enabled = self.guard.config().mechanisms();
+        self.accepted = mechanisms
+            .into_iter()
+            .filter(|m| enabled.contains(m))
+            .collect();
+        self.required = true;
+        self
+    }
+
+    /// Lets requests without any credential through unauthenticated (credentials that
+    /// are present are still verified, and refused when invalid).
+    pub fn optional(mut self) -> Self {
+        self.required = false;
+        self
+    }
+}
+
+impl<S> Layer<S> for GuardLayer {
+    type Service = GuardService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        GuardService {
+            layer: self.clone(),
+            inner,
+        }
+    }
+}
+
+/// The service made by [`GuardLayer`].
+#[derive(Debug, Clone)]
+pub struct GuardService<S> {
+    layer: GuardLayer,
+    inner: S,
+}
+
+impl<S> Service<Request<Body>> for GuardService<S>
+where
+    S: Service<Request<Body>, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // Readiness is awaited on the clone used in `call`.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let layer = self.layer.clone();
+        Box::pin(async move { Ok(handle(layer, inner, req).await) })
+    }
+}
+
+/// An `X-Request-ID` we accept as is: 1 to 128 visible ASCII characters.
+fn correlation_id(req: &Request<Body>) -> String {
+    req.headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .or_else(|| aims_crypto::random_token().ok())
+        .unwrap_or_else(|| "unavailable".to_owned())
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, GuardError> {
+    match Limited::new(body, limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(GuardError::BodyTooLarge(limit))
+        }
+        Err(_) => Err(GuardError::BodyUnreadable),
+    }
+}
+
+async fn handle<S>(layer: GuardLayer, inner: S, req: Request<Body>) -> Response
+where
+    S: Service<Request<Body>, Response = Response, Error = Infallible> + Send + 'static,
+    S::Future: Send + 'static,
+{
+    let guard = &layer.guard;
+    let cfg = guard.config();
+    let correlation = correlation_id(&req);
+    let mut event = AuditEvent {
+        agent: "unauthenticated".to_owned(),
+        mechanism: None,
+        delegated_subject: None,
+        resource: req.uri().path().to_owned(),
+        action: req.method().as_str().to_owned(),
+        decision: Decision::Allow,
+        time: cfg.clock.now(),
+        correlation_id: correlation.clone(),
+        risk_state: "unknown".to_owned(),
+        remediation: "none".to_owned(),
+    };
+
+    let (parts, body) = req.into_parts();
+    let (body, result) = if needs_body(&parts) {
+        // An HTTP signature may cover the body (Content-Digest): buffer it, bounded, and
+        // pass the same bytes on.
+        match read_body(body, cfg.body_limit).await {
+            Ok(bytes) => {
+                let r = guard.authenticate(&parts, &bytes, &layer.accepted).await;
+                (Some(Body::from(bytes)), r)
+            }
+            Err(e) => (None, Err(e)),
+        }
+    } else {
+        let r = guard.authenticate(&parts, &[], &layer.accepted).await;
+        (Some(body), r)
+    };
+    event.time = cfg.clock.now();
+    finish(layer.clone(), inner, parts, body, result, event).await
+}
+
+async fn finish<S>(
+    layer: GuardLayer,
+    inner: S,
+    mut parts: http::request::Parts,
+    body: Option<Body>,
+    result: Result<Option<Outcome>, GuardError>,
+    mut event: AuditEvent,
+) -> Response
+where
+    S: Service<Request<Body>, Response = Response, Error = Infallible> + Send + 'static,
+    S::Future: Send + 'static,
+{
+    let guard = &layer.guard;
+    let cfg = guard.config();
+    let correlation = event.correlation_id.clone();
+    let result = match result {
+        Ok(None) if layer.required => Err(GuardError::MissingCredentials),
+        other => other,
+    };
+    let outcome = match result {
+        Err(e) => {
+            event.decision = Decision::Deny { reason: e.code() };
+            event.remediation = e.remediation().to_owned();
+            cfg.audit.record(&event);
+            if e.status().is_server_error() {
+                tracing::warn!(correlation_id = %correlation, error = %e, "request refused");
+            }
+            let ctx = ChallengeContext {
+                accepted: &layer.accepted,
+                dpop_algs: aims_jose::dpop::DEFAULT_ALGORITHMS
+                    .iter()
+                    .map(|a| a.name())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                nonce: guard.dpop_nonce(),
+            };
+            let mut r = error_response(&e, &ctx);
+            set_request_id(&mut r, &correlation);
+            return r;
+        }
+        Ok(o) => o,
+    };
+    if let Some(o) = &outcome {
+        event.agent = o.agent.id().as_str().to_owned();
+        event.mechanism = Some(o.agent.mechanism().as_str());
+        event.delegated_subject = o.agent.delegated_subject().map(str::to_owned);
+        parts
+            .extensions
+            .insert::<AuthenticatedAgent>(o.agent.clone());
+    }
+    cfg.audit.record(&event);
+
+    // What response signing needs of the request, kept before the handler takes it.
+    let signing = outcome
+        .as_ref()
+        .and_then(|o| o.sign_response_nonce.clone())
+        .map(|nonce| {
+            let mut copy = Request::new(());
+            *copy.method_mut() = parts.method.clone();
+            *copy.uri_mut() = parts.uri.clone();
+            *copy.version_mut() = parts.version;
+            *copy.headers_mut() = parts.headers.clone();
+            (copy, nonce)
+        });
+    let is_dpop = outcome
+        .as_ref()
+        .is_some_and(|o| o.agent.mechanism() == Mechanism::Dpop);
+
+    let req = Request::from_parts(parts, body.unwrap_or_default());
+    let Ok(mut response) = inner.oneshot(req).await;
+
+    if let Some((copy, nonce)) = signing {
+        response = match sign_response(&layer, response, &copy, &nonce).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(correlation_id = %correlation, error = %e, "response signing failed");
+                crate::response::problem(&GuardError::Internal)
+            }
+        };
+    }
+    if is_dpop && let Ok(v) = HeaderValue::from_str(&guard.dpop_nonce()) {
+        response.headers_mut().insert(DPOP_NONCE_HEADER, v);
+    }
+    set_request_id(&mut response, &correlation);
+    response
+}
+
+async fn sign_response(
+    layer: &GuardLayer,
+    response: Response,
+    request: &Request<()>,
+    nonce: &str,
+) -> Result<Response, GuardError> {
+    let signer = layer
+        .guard
+        .config()
+        .response_signing
+        .as_ref()
+        .and_then(|s| s.current())
+        .ok_or(GuardError::ResponseSigningUnavailable)?;
+    let (mut parts, body) = response.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map_err(|_| GuardError::Internal)?
+        .to_bytes();
+    signer
+        .sign_parts(
+            &mut parts,
+            &bytes,
+            RequestMessage::from_request(request),
+            nonce,
+        )
+        .map_err(|_| GuardError::Internal)?;
+    Ok(Response::from_parts(parts, Body::from(bytes)))
+}
+
+fn set_request_id(r: &mut Response, id: &str) {
+    if let Ok(v) = HeaderValue::from_str(id) {
+        r.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+}

@@ -1,0 +1,70 @@
+//! The AIMS guard: a tower layer that authenticates the callers of a service and records
+//! an audit event for every decision.
+//!
+//! | Mechanism | Credentials | Rules from |
+//! |---|---|---|
+//! | [`Mechanism::Mtls`] | X509-SVID client certificate on [`tls::serve`] | aims-pki SPIFFE verifier (draft-ietf-wimse-mutual-tls) |
+//! | [`Mechanism::WitWpt`] | `Workload-Identity-Token` + `Workload-Proof-Token` | aims-jose `wit`, `wpt` (draft-ietf-wimse-wpt) |
+//! | [`Mechanism::WitHttpSig`] | `Workload-Identity-Token` + `Signature`/`Signature-Input` | aims-httpsig `wimse` (draft-ietf-wimse-http-signature) |
+//! | [`Mechanism::Dpop`] | `Authorization: DPoP <at+jwt>` + `DPoP` | aims-jose `dpop`, `access_token` (RFC 9449, RFC 9068) |
+//! | [`Mechanism::JwtSvid`] | `Authorization: Bearer <JWT-SVID>` | aims-jose `jwt_svid` |
+//!
+//! # Use
+//!
+//! ```ignore
+//! let cfg = GuardConfig::builder(trust_store)
+//!     .authority("https://svc-b.example.test")
+//!     .enable(Mechanism::WitWpt).enable(Mechanism::Mtls)
+//!     .build()?;
+//! let guard = Guard::new(cfg)?;
+//! let app = Router::new()
+//!     .route("/a", get(a).layer(GuardLayer::new(guard.clone()).require([Mechanism::Mtls])))
+//!     .route("/b", get(b).layer(GuardLayer::new(guard).require([Mechanism::WitWpt])));
+//! async fn a(agent: AuthenticatedAgent) -> String { agent.id().to_string() }
+//! ```
+//!
+//! # Decisions
+//!
+//! - **Audience from configuration only.** WPT `aud`, `wimse-aud` and DPoP `htu` must be
+//!   a configured public origin plus the request path. `Host` and `X-Forwarded-*` are
+//!   never read, so verification works unchanged behind a TLS-terminating proxy.
+//! - **One mechanism per request**, chosen by the credentials present in this order:
+//!   WPT, HTTP signature, DPoP, Bearer JWT-SVID, mTLS; the first one the route accepts
+//!   is verified, and its failure is final (no fallback to a weaker mechanism).
+//!   With WPT, an `Authorization` token is bound through `ath` but not itself validated
+//!   by the guard.
+//! - **Statuses.** WIMSE failures answer 400 with an RFC 9457 problem (the drafts find
+//!   no `WWW-Authenticate` scheme for 401). Missing credentials, DPoP and Bearer failures
+//!   answer 401 with RFC 6750 / RFC 9449 challenges. Each rule has its own problem
+//!   `type` ([`GuardError::code`]).
+//! - **Replay** keys go to a [`ReplayCache`]: memory, or the shared store through a
+//!   deferring guard ([`replay`]).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod agent;
+pub mod audit;
+mod config;
+mod error;
+mod guard;
+pub mod keys;
+mod layer;
+mod nonce;
+pub mod replay;
+mod response;
+pub mod tls;
+
+pub use agent::{AuthenticatedAgent, BoundKey, Mechanism};
+pub use audit::{AuditEvent, AuditSink, CollectingSink, Decision, LogSink};
+pub use config::{
+    AccessTokenIssuer, ConfigError, DEFAULT_BODY_LIMIT, DEFAULT_NONCE_INTERVAL, GuardConfig,
+    GuardConfigBuilder, ResponseSigning,
+};
+pub use error::{GuardError, PROBLEM_TYPE_BASE};
+pub use guard::{
+    DPOP_HEADER, DPOP_NONCE_HEADER, Guard, PeerIdentity, TXN_TOKEN_HEADER, WPT_HEADER,
+};
+pub use layer::{GuardLayer, GuardService, REQUEST_ID_HEADER};
+pub use nonce::NonceIssuer;
+pub use replay::ReplayCache;
+pub use response::PROBLEM_CONTENT_TYPE;

@@ -1,0 +1,97 @@
+//! Server-issued DPoP nonces (RFC 9449 section 9): random, rotated on an interval read
+//! from the [`Clock`], the current and the previous one accepted.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use aims_core::Clock;
+use aims_crypto::{CryptoError, random_token};
+
+/// Issues and checks DPoP nonces. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct NonceIssuer {
+    clock: Arc<dyn Clock>,
+    interval: i64,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    current: String,
+    previous: Option<String>,
+    issued_at: i64,
+}
+
+impl NonceIssuer {
+    /// A nonce source rotating every `interval` seconds (at least 1).
+    pub fn new(clock: Arc<dyn Clock>, interval: i64) -> Result<Self, CryptoError> {
+        let now = clock.now();
+        Ok(Self {
+            clock,
+            interval: interval.max(1),
+            state: Mutex::new(State {
+                current: random_token()?,
+                previous: None,
+                issued_at: now,
+            }),
+        })
+    }
+
+    fn with_state<T>(&self, f: impl FnOnce(&State) -> T) -> T {
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = self.clock.now();
+        let age = now.saturating_sub(s.issued_at);
+        if age >= self.interval {
+            // On a failing random generator keep the old nonce rather than stop serving;
+            // it stays bounded by the `iat` window of the proofs.
+            if let Ok(fresh) = random_token() {
+                // Two intervals or more without a request: the previous nonce is stale too.
+                let previous = (age < self.interval.saturating_mul(2))
+                    .then(|| std::mem::replace(&mut s.current, fresh.clone()));
+                s.current = fresh;
+                s.previous = previous;
+                s.issued_at = now;
+            }
+        }
+        f(&s)
+    }
+
+    /// The nonce to send in `DPoP-Nonce`.
+    pub fn current(&self) -> String {
+        self.with_state(|s| s.current.clone())
+    }
+
+    /// Whether `nonce` is the current or the previous nonce.
+    pub fn accepts(&self, nonce: &str) -> bool {
+        self.with_state(|s| {
+            aims_crypto::ct_eq(nonce.as_bytes(), s.current.as_bytes())
+                || s.previous
+                    .as_deref()
+                    .is_some_and(|p| aims_crypto::ct_eq(nonce.as_bytes(), p.as_bytes()))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aims_core::ManualClock;
+
+    use super::*;
+
+    #[test]
+    fn rotates_and_accepts_current_and_previous() {
+        let clock = ManualClock::new(1000);
+        let n = NonceIssuer::new(Arc::new(clock.clone()), 60).unwrap();
+        let a = n.current();
+        assert!(n.accepts(&a));
+        assert!(!n.accepts("other"));
+        clock.advance(60);
+        let b = n.current();
+        assert_ne!(a, b);
+        assert!(n.accepts(&a) && n.accepts(&b));
+        clock.advance(60);
+        let c = n.current();
+        assert!(!n.accepts(&a) && n.accepts(&b) && n.accepts(&c));
+        clock.advance(500);
+        assert!(!n.accepts(&b) && !n.accepts(&c));
+    }
+}

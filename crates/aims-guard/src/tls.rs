@@ -1,0 +1,199 @@
+//! The mTLS listener: serves an axum `Router` over TLS presenting the server's own
+//! X509-SVID, read from a [`ServerIdentity`] at every handshake (so a rotated SVID is
+//! served without restart). A client certificate is optional at the TLS layer and fully
+//! verified when sent (aims-pki's SPIFFE verifier, trust store read live); the verified
+//! peer becomes a [`PeerIdentity`] in the request extensions, which
+//! [`crate::Mechanism::Mtls`] reads.
+
+use std::future::Future;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use aims_core::{Clock, SpiffeId};
+use aims_pki::tls::{Authorizer, ClientAuth, SpiffeClientCertVerifier};
+use aims_pki::{TlsError, TrustStore, X509Svid};
+use axum::{Extension, Router};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use rustls::ServerConfig;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls::time_provider::TimeProvider;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::PeerIdentity;
+
+/// How long a TLS handshake may take.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long shutdown waits for open connections.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// The server's current X509-SVID; replace it with [`ServerIdentity::update`].
+#[derive(Debug)]
+pub struct ServerIdentity {
+    provider: Arc<CryptoProvider>,
+    current: RwLock<(SpiffeId, Arc<CertifiedKey>)>,
+}
+
+impl ServerIdentity {
+    /// An identity presenting `svid`.
+    pub fn new(svid: &X509Svid) -> Result<Self, TlsError> {
+        let provider = provider();
+        let key = certified(&provider, svid)?;
+        Ok(Self {
+            provider,
+            current: RwLock::new((svid.spiffe_id().clone(), key)),
+        })
+    }
+
+    /// Presents `svid` from the next handshake on.
+    pub fn update(&self, svid: &X509Svid) -> Result<(), TlsError> {
+        let key = certified(&self.provider, svid)?;
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) =
+            (svid.spiffe_id().clone(), key);
+        Ok(())
+    }
+
+    /// The SPIFFE ID presented.
+    pub fn spiffe_id(&self) -> SpiffeId {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
+            .clone()
+    }
+
+    fn certified_key(&self) -> Arc<CertifiedKey> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .1
+            .clone()
+    }
+}
+
+fn certified(provider: &CryptoProvider, svid: &X509Svid) -> Result<Arc<CertifiedKey>, TlsError> {
+    let key = provider
+        .key_provider
+        .load_private_key(svid.private_key_der())?;
+    Ok(Arc::new(CertifiedKey::new(svid.chain().to_vec(), key)))
+}
+
+#[derive(Debug)]
+struct Resolver(Arc<ServerIdentity>);
+
+impl ResolvesServerCert for Resolver {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.certified_key())
+    }
+}
+
+#[derive(Debug)]
+struct ClockTime(Arc<dyn Clock>);
+
+impl TimeProvider for ClockTime {
+    fn current_time(&self) -> Option<UnixTime> {
+        u64::try_from(self.0.now())
+            .ok()
+            .map(|s| UnixTime::since_unix_epoch(Duration::from_secs(s)))
+    }
+}
+
+/// A server configuration presenting `identity`'s current SVID, with optional client
+/// SVIDs verified against `trust` (read live) and `authorizer`.
+pub fn server_config(
+    identity: Arc<ServerIdentity>,
+    trust: Arc<TrustStore>,
+    authorizer: Authorizer,
+    clock: Arc<dyn Clock>,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let verifier = SpiffeClientCertVerifier::new(trust, authorizer, ClientAuth::Optional);
+    let mut config = ServerConfig::builder_with_details(provider(), Arc::new(ClockTime(clock)))
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_client_cert_verifier(Arc::new(verifier))
+        .with_cert_resolver(Arc::new(Resolver(identity)));
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The identity of a peer whose chain the verifier accepted.
+fn peer_identity(certs: &[CertificateDer<'_>]) -> Option<PeerIdentity> {
+    let spiffe_id = aims_pki::tls::peer_spiffe_id(Some(certs)).ok()?;
+    let leaf = certs.first()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf).ok()?;
+    Some(PeerIdentity {
+        spiffe_id,
+        spki_sha256: aims_crypto::sha256_b64url(cert.tbs_certificate.subject_pki.raw),
+        not_after: cert.validity().not_after.timestamp(),
+    })
+}
+
+/// Serves `router` over TLS on `listener` until `shutdown` resolves, then waits at most
+/// [`DRAIN_TIMEOUT`] for open connections.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    config: Arc<ServerConfig>,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    let acceptor = TlsAcceptor::from(config);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            () = &mut shutdown => break,
+        };
+        let (tcp, peer_addr) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let acceptor = acceptor.clone();
+        let watcher = graceful.watcher();
+        let router = router.clone();
+        tokio::spawn(async move {
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::info!(peer = %peer_addr, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::info!(peer = %peer_addr, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let peer = tls.get_ref().1.peer_certificates().and_then(peer_identity);
+            let app = match peer {
+                Some(p) => router.layer(Extension(p)),
+                None => router,
+            };
+            let conn = Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(tls), TowerToHyperService::new(app))
+                .into_owned();
+            if let Err(e) = watcher.watch(conn).await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the drain timeout");
+    }
+}

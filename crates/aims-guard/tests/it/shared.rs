@@ -1,0 +1,147 @@
+//! Replay detection across guard instances sharing one store, and audit events.
+
+use std::sync::Arc;
+
+use aims_guard::{Decision, Guard, ReplayCache};
+use aims_store::Store;
+
+use crate::common::{AGENT, AUTHORITY, Env, app, client, problem_code, serve};
+
+#[tokio::test]
+async fn replay_across_two_guards_sharing_a_sqlite_store_is_rejected() {
+    let env = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("aims.db").display());
+    let mut addrs = Vec::new();
+    for _ in 0..2 {
+        // Two nodes, each with its own connection to the same database.
+        let store = Arc::new(Store::connect(&url).await.unwrap());
+        let cfg = env
+            .config()
+            .replay_cache(ReplayCache::store(store))
+            .build()
+            .unwrap();
+        addrs.push(serve(app(&Guard::new(cfg).unwrap())).await);
+    }
+    let (key, wit) = env.wit_for(AGENT, 3600);
+    let wpt = env.wpt(&key, &wit, &format!("{AUTHORITY}/whoami"), None);
+    let send = |addr| {
+        client()
+            .get(format!("http://{addr}/whoami"))
+            .header("workload-identity-token", &wit)
+            .header("workload-proof-token", &wpt)
+            .send()
+    };
+    assert_eq!(send(addrs[0]).await.unwrap().status(), 200);
+    let r = send(addrs[1]).await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(problem_code(r).await, "wpt-replayed");
+
+    // Signature nonces too.
+    let req = crate::wimse::signed(
+        &env,
+        addrs[0],
+        &key,
+        &wit,
+        ("POST", "/whoami", b"x"),
+        ("POST", "/whoami", b"x"),
+        false,
+    )
+    .build()
+    .unwrap();
+    let mut again = client()
+        .post(format!("http://{}/whoami", addrs[1]))
+        .body("x");
+    for (k, v) in req.headers() {
+        again = again.header(k, v);
+    }
+    assert_eq!(client().execute(req).await.unwrap().status(), 200);
+    let r = again.send().await.unwrap();
+    assert_eq!(problem_code(r).await, "httpsig-replayed");
+}
+
+#[tokio::test]
+async fn memory_replay_cache_fails_closed_when_full() {
+    let env = Env::new();
+    let cfg = env
+        .config()
+        .replay_cache(ReplayCache::memory(0))
+        .build()
+        .unwrap();
+    let addr = serve(app(&Guard::new(cfg).unwrap())).await;
+    let (key, wit) = env.wit_for(AGENT, 3600);
+    let r = client()
+        .get(format!("http://{addr}/whoami"))
+        .header("workload-identity-token", &wit)
+        .header(
+            "workload-proof-token",
+            env.wpt(&key, &wit, &format!("{AUTHORITY}/whoami"), None),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+}
+
+#[tokio::test]
+async fn audit_events_carry_the_seven_fields() {
+    let env = Env::new();
+    let guard = env.guard();
+    let addr = serve(app(&guard)).await;
+    let key = aims_crypto::SigningKey::generate(aims_crypto::Algorithm::ES256).unwrap();
+    let at = env.access_token("user:alice", AGENT, &key);
+    let htu = format!("{AUTHORITY}/whoami");
+    let proof = aims_jose::dpop::create_proof(
+        &key,
+        "GET",
+        &htu,
+        Some(&at),
+        Some(&guard.dpop_nonce()),
+        env.now(),
+    )
+    .unwrap();
+    let r = client()
+        .get(format!("http://{addr}/whoami"))
+        .header("authorization", format!("DPoP {at}"))
+        .header("dpop", proof)
+        .header("x-request-id", "req-allow-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-request-id"], "req-allow-1");
+    let r = client()
+        .post(format!("http://{addr}/whoami"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let generated = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+
+    let events = env.audit.events();
+    assert_eq!(events.len(), 2);
+    let allow = &events[0];
+    assert_eq!(allow.agent, AGENT);
+    assert_eq!(allow.delegated_subject.as_deref(), Some("user:alice"));
+    assert_eq!(allow.resource, "/whoami");
+    assert_eq!(allow.action, "GET");
+    assert_eq!(allow.decision, Decision::Allow);
+    assert_eq!(allow.time, env.now());
+    assert_eq!(allow.correlation_id, "req-allow-1");
+    assert_eq!(allow.risk_state, "unknown");
+    assert_eq!(allow.remediation, "none");
+    let deny = &events[1];
+    assert_eq!(deny.agent, "unauthenticated");
+    assert_eq!(deny.delegated_subject, None);
+    assert_eq!(deny.resource, "/whoami");
+    assert_eq!(deny.action, "POST");
+    assert_eq!(
+        deny.decision,
+        Decision::Deny {
+            reason: "missing-credentials".into()
+        }
+    );
+    assert_eq!(deny.correlation_id, generated);
+    assert_eq!(deny.risk_state, "unknown");
+    assert_eq!(deny.remediation, "reject; authentication challenge sent");
+}
