@@ -7,6 +7,8 @@
     clippy::indexing_slicing
 )]
 
+#[path = "it/agent_e2e.rs"]
+mod agent_e2e;
 #[path = "it/ca.rs"]
 mod ca;
 #[path = "it/cli.rs"]
