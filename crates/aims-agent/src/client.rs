@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use aims_crypto::{Algorithm, Signer as _, SigningKey};
 use aims_httpsig::wimse::{RequestSigner, WIT_HEADER, default_audience};
 use aims_jose::{dpop, wpt};
-use aims_pki::tls::{Authorizer, SpiffeServerCertVerifier};
+use aims_pki::tls::{Authorizer, ServerTrust, client_config_with_resolver};
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, HeaderName, HeaderValue, WWW_AUTHENTICATE};
 
@@ -126,42 +126,24 @@ impl AgentClientBuilder {
 
     /// Builds the client.
     pub fn build(self, source: &WorkloadSource) -> Result<AgentClient, AgentError> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let trust = source.trust_store();
-        let authorizer = self
-            .server_authorizer
-            .unwrap_or_else(|| Authorizer::AnyInTrustDomains(trust.trust_domains()));
+        let server_trust = match &self.root_pem {
+            Some(pem) => ServerTrust::WebPki(
+                aims_pki::pem::certificates(pem).map_err(|e| AgentError::Tls(e.to_string()))?,
+            ),
+            None => ServerTrust::Spiffe(
+                trust.clone(),
+                self.server_authorizer
+                    .unwrap_or_else(|| Authorizer::AnyInTrustDomains(trust.trust_domains())),
+            ),
+        };
         let tls = |client_cert: bool| -> Result<rustls::ClientConfig, AgentError> {
-            let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-                .with_safe_default_protocol_versions()
-                .map_err(|e| AgentError::Tls(e.to_string()))?;
-            let builder = match &self.root_pem {
-                Some(pem) => {
-                    let mut roots = rustls::RootCertStore::empty();
-                    for cert in aims_pki::pem::certificates(pem)
-                        .map_err(|e| AgentError::Tls(e.to_string()))?
-                    {
-                        roots
-                            .add(cert)
-                            .map_err(|e| AgentError::Tls(e.to_string()))?;
-                    }
-                    builder.with_root_certificates(roots)
-                }
-                None => builder
-                    .dangerous()
-                    .with_custom_certificate_verifier(Arc::new(SpiffeServerCertVerifier::new(
-                        trust.clone(),
-                        authorizer.clone(),
-                    ))),
-            };
-            Ok(if client_cert {
-                builder.with_client_cert_resolver(Arc::new(SvidResolver::new(
-                    source.clone(),
-                    provider.clone(),
-                )))
-            } else {
-                builder.with_no_client_auth()
-            })
+            let resolver = client_cert.then(|| {
+                Arc::new(SvidResolver::new(source.clone()))
+                    as Arc<dyn rustls::client::ResolvesClientCert>
+            });
+            client_config_with_resolver(resolver, server_trust.clone(), source.clock().clone())
+                .map_err(|e| AgentError::Tls(e.to_string()))
         };
         let http = |client_cert: bool| -> Result<reqwest::Client, AgentError> {
             let mut b = reqwest::Client::builder()

@@ -4,9 +4,8 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use aims_pki::X509Svid;
-use aims_pki::tls::{Authorizer, ClientAuth, SpiffeClientCertVerifier};
+use aims_pki::tls::{Authorizer, ClientAuth};
 use rustls::client::ResolvesClientCert;
-use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
@@ -16,7 +15,6 @@ use crate::source::WorkloadSource;
 /// Resolves the current X509-SVID into a rustls key, converting once per SVID.
 pub(crate) struct SvidResolver {
     source: WorkloadSource,
-    provider: Arc<CryptoProvider>,
     cached: Mutex<Option<(Arc<X509Svid>, Arc<CertifiedKey>)>>,
 }
 
@@ -27,10 +25,9 @@ impl std::fmt::Debug for SvidResolver {
 }
 
 impl SvidResolver {
-    pub(crate) fn new(source: WorkloadSource, provider: Arc<CryptoProvider>) -> Self {
+    pub(crate) fn new(source: WorkloadSource) -> Self {
         Self {
             source,
-            provider,
             cached: Mutex::new(None),
         }
     }
@@ -43,14 +40,9 @@ impl SvidResolver {
         {
             return Some(key.clone());
         }
-        let key = CertifiedKey::from_der(
-            svid.chain().to_vec(),
-            svid.private_key_der(),
-            &self.provider,
-        )
-        .map_err(|e| tracing::warn!(error = %e, "cannot present the X509-SVID"))
-        .ok()?;
-        let key = Arc::new(key);
+        let key = aims_pki::tls::certified_key(&svid)
+            .map_err(|e| tracing::warn!(error = %e, "cannot present the X509-SVID"))
+            .ok()?;
         *cached = Some((svid, key.clone()));
         Some(key)
     }
@@ -86,13 +78,14 @@ impl WorkloadSource {
         authorizer: Authorizer,
         client_auth: ClientAuth,
     ) -> Result<rustls::ServerConfig, AgentError> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let verifier = SpiffeClientCertVerifier::new(self.trust_store(), authorizer, client_auth);
-        let mut config = rustls::ServerConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| AgentError::Tls(e.to_string()))?
-            .with_client_cert_verifier(Arc::new(verifier))
-            .with_cert_resolver(Arc::new(SvidResolver::new(self.clone(), provider)));
+        let mut config = aims_pki::tls::server_config_with_resolver(
+            Arc::new(SvidResolver::new(self.clone())),
+            self.trust_store(),
+            authorizer,
+            client_auth,
+            self.clock().clone(),
+        )
+        .map_err(|e| AgentError::Tls(e.to_string()))?;
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(config)
     }

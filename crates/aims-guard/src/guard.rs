@@ -254,19 +254,16 @@ impl Guard {
         let (guard, pending) = i.cfg.replay.begin();
         let validator = wpt::Validator::new(&i.cfg.authorities, i.cfg.clock.clone(), guard)
             .leeway(i.cfg.leeway);
-        let path = parts.uri.path();
-        let mut result = Err(JoseError::AudienceMismatch);
-        for authority in &i.cfg.authorities {
-            let audience = format!("{authority}{path}");
-            let req = wpt::WptRequest {
+        let authority = pick_authority(&i.cfg.authorities, wpt_token, "aud");
+        let audience = format!("{authority}{}", parts.uri.path());
+        let result = validator.validate(
+            wpt_token,
+            &wit,
+            &wpt::WptRequest {
                 audience: &audience,
                 ..request
-            };
-            result = validator.validate(wpt_token, &wit, &req);
-            if result != Err(JoseError::AudienceMismatch) {
-                break;
-            }
-        }
+            },
+        );
         match result {
             Ok(_) => {}
             Err(JoseError::ReplayCacheFull) => return Err(GuardError::ReplayUnavailable),
@@ -352,19 +349,12 @@ impl Guard {
         };
         let (guard, pending) = i.cfg.replay.begin();
         let validator = self.dpop_validator(guard);
-        let path = parts.uri.path();
-        let method = parts.method.as_str();
-        let mut result = Err(JoseError::BindingMismatch("htu"));
-        for authority in &i.cfg.authorities {
-            let uri = format!("{authority}{path}");
-            result = validator.validate(
-                proof,
-                &dpop::DpopRequest::new(method, &uri).with_access_token(token),
-            );
-            if !matches!(result, Err(JoseError::BindingMismatch("htu"))) {
-                break;
-            }
-        }
+        let authority = pick_authority(&i.cfg.authorities, proof, "htu");
+        let uri = format!("{authority}{}", parts.uri.path());
+        let result = validator.validate(
+            proof,
+            &dpop::DpopRequest::new(parts.method.as_str(), &uri).with_access_token(token),
+        );
         let proof = match result {
             Ok(p) => p,
             Err(JoseError::NonceRequired | JoseError::BindingMismatch("nonce")) => {
@@ -453,4 +443,34 @@ impl Guard {
             delegated_subject: None,
         })
     }
+}
+
+/// The configured authority a proof names in `claim` (WPT `aud`, DPoP `htu`), so that its
+/// one signature is verified against the right target. The claim is read unverified and
+/// only *selects* among configured authorities (never adds one); the validator then
+/// checks the claim exactly. When no configured authority matches, the first one is
+/// used and validation fails with the profile's own mismatch error.
+fn pick_authority<'a>(authorities: &'a [String], token: &str, claim: &str) -> &'a str {
+    let named = aims_jose::Jws::decode(token)
+        .ok()
+        .and_then(|jws| serde_json::from_slice::<serde_json::Value>(jws.payload()).ok())
+        .and_then(|claims| match claims.get(claim)? {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Array(values) => {
+                values.first().and_then(|v| v.as_str()).map(str::to_owned)
+            }
+            _ => None,
+        })
+        .and_then(|uri| aims_jose::dpop::normalize_http_uri(&uri));
+    let matching = named.as_deref().and_then(|named| {
+        authorities.iter().find(|a| {
+            named
+                .strip_prefix(a.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+    });
+    matching
+        .or_else(|| authorities.first())
+        .map(String::as_str)
+        .unwrap_or_default()
 }

@@ -10,7 +10,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use aims_core::{Clock, SpiffeId};
-use aims_pki::tls::{Authorizer, ClientAuth, SpiffeClientCertVerifier};
+use aims_pki::tls::{Authorizer, ClientAuth};
 use aims_pki::{TlsError, TrustStore, X509Svid};
 use axum::{Extension, Router};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -18,11 +18,9 @@ use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use rustls::ServerConfig;
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::pki_types::CertificateDer;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use rustls::time_provider::TimeProvider;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -33,31 +31,24 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long shutdown waits for open connections.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
-}
-
 /// The server's current X509-SVID; replace it with [`ServerIdentity::update`].
 #[derive(Debug)]
 pub struct ServerIdentity {
-    provider: Arc<CryptoProvider>,
     current: RwLock<(SpiffeId, Arc<CertifiedKey>)>,
 }
 
 impl ServerIdentity {
     /// An identity presenting `svid`.
     pub fn new(svid: &X509Svid) -> Result<Self, TlsError> {
-        let provider = provider();
-        let key = certified(&provider, svid)?;
+        let key = aims_pki::tls::certified_key(svid)?;
         Ok(Self {
-            provider,
             current: RwLock::new((svid.spiffe_id().clone(), key)),
         })
     }
 
     /// Presents `svid` from the next handshake on.
     pub fn update(&self, svid: &X509Svid) -> Result<(), TlsError> {
-        let key = certified(&self.provider, svid)?;
+        let key = aims_pki::tls::certified_key(svid)?;
         *self.current.write().unwrap_or_else(PoisonError::into_inner) =
             (svid.spiffe_id().clone(), key);
         Ok(())
@@ -81,30 +72,12 @@ impl ServerIdentity {
     }
 }
 
-fn certified(provider: &CryptoProvider, svid: &X509Svid) -> Result<Arc<CertifiedKey>, TlsError> {
-    let key = provider
-        .key_provider
-        .load_private_key(svid.private_key_der())?;
-    Ok(Arc::new(CertifiedKey::new(svid.chain().to_vec(), key)))
-}
-
 #[derive(Debug)]
 struct Resolver(Arc<ServerIdentity>);
 
 impl ResolvesServerCert for Resolver {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         Some(self.0.certified_key())
-    }
-}
-
-#[derive(Debug)]
-struct ClockTime(Arc<dyn Clock>);
-
-impl TimeProvider for ClockTime {
-    fn current_time(&self) -> Option<UnixTime> {
-        u64::try_from(self.0.now())
-            .ok()
-            .map(|s| UnixTime::since_unix_epoch(Duration::from_secs(s)))
     }
 }
 
@@ -116,11 +89,13 @@ pub fn server_config(
     authorizer: Authorizer,
     clock: Arc<dyn Clock>,
 ) -> Result<Arc<ServerConfig>, TlsError> {
-    let verifier = SpiffeClientCertVerifier::new(trust, authorizer, ClientAuth::Optional);
-    let mut config = ServerConfig::builder_with_details(provider(), Arc::new(ClockTime(clock)))
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_client_cert_verifier(Arc::new(verifier))
-        .with_cert_resolver(Arc::new(Resolver(identity)));
+    let mut config = aims_pki::tls::server_config_with_resolver(
+        Arc::new(Resolver(identity)),
+        trust,
+        authorizer,
+        ClientAuth::Optional,
+        clock,
+    )?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

@@ -383,6 +383,76 @@ pub fn client_config_with_clock(
     Ok(config)
 }
 
+/// The rustls key of an X509-SVID (chain and private key), loaded by the aws-lc-rs
+/// provider; for certificate resolvers that present a rotating SVID.
+pub fn certified_key(svid: &X509Svid) -> Result<Arc<rustls::sign::CertifiedKey>, TlsError> {
+    let key = provider()
+        .key_provider
+        .load_private_key(svid.private_key_der())?;
+    Ok(Arc::new(rustls::sign::CertifiedKey::new(
+        svid.chain().to_vec(),
+        key,
+    )))
+}
+
+/// A server configuration whose certificate `resolver` gives at every handshake (an SVID
+/// that rotates without a restart), verifying client SVIDs against `bundles` (read live)
+/// with `authorizer`.
+pub fn server_config_with_resolver(
+    resolver: Arc<dyn rustls::server::ResolvesServerCert>,
+    bundles: Arc<TrustStore>,
+    authorizer: Authorizer,
+    client_auth: ClientAuth,
+    clock: Arc<dyn Clock>,
+) -> Result<ServerConfig, TlsError> {
+    let verifier = SpiffeClientCertVerifier::new(bundles, authorizer, client_auth);
+    Ok(
+        ServerConfig::builder_with_details(provider(), Arc::new(ClockTime(clock)))
+            .with_protocol_versions(VERSIONS)?
+            .with_client_cert_verifier(Arc::new(verifier))
+            .with_cert_resolver(resolver),
+    )
+}
+
+/// How a client verifies servers.
+#[derive(Debug, Clone)]
+pub enum ServerTrust {
+    /// As SPIFFE workloads: SVIDs chaining to their trust domain's bundle, passing the
+    /// authorizer.
+    Spiffe(Arc<TrustStore>, Authorizer),
+    /// As ordinary web servers: these roots and the DNS name or IP in the URL.
+    WebPki(Vec<CertificateDer<'static>>),
+}
+
+/// A client configuration verifying servers per `trust` and presenting the certificate
+/// `resolver` gives at each handshake (a rotating SVID), or none.
+pub fn client_config_with_resolver(
+    resolver: Option<Arc<dyn rustls::client::ResolvesClientCert>>,
+    trust: ServerTrust,
+    clock: Arc<dyn Clock>,
+) -> Result<ClientConfig, TlsError> {
+    let builder = ClientConfig::builder_with_details(provider(), Arc::new(ClockTime(clock)))
+        .with_protocol_versions(VERSIONS)?;
+    let builder = match trust {
+        ServerTrust::Spiffe(store, authorizer) => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(SpiffeServerCertVerifier::new(
+                store, authorizer,
+            ))),
+        ServerTrust::WebPki(roots) => {
+            let mut store = rustls::RootCertStore::empty();
+            for root in roots {
+                store.add(root)?;
+            }
+            builder.with_root_certificates(store)
+        }
+    };
+    Ok(match resolver {
+        Some(r) => builder.with_client_cert_resolver(r),
+        None => builder.with_no_client_auth(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
