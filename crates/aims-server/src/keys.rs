@@ -80,7 +80,7 @@ impl KeyPolicy {
                 let stage = self.ca_ttl / 2;
                 (stage, (self.ca_ttl / 6 * 5).max(stage + self.prepublish))
             }
-            KeyKind::JwtSvid | KeyKind::WitSvid => {
+            KeyKind::JwtSvid | KeyKind::WitSvid | KeyKind::OAuthToken => {
                 (self.jws_period, self.jws_period + self.prepublish)
             }
         }
@@ -92,6 +92,10 @@ impl KeyPolicy {
             .saturating_add(self.jws_period.saturating_mul(2))
     }
 }
+
+/// The kinds [`KeyManager::tick`] rotates. OAuth token keys (`KeyKind::OAuthToken`) are
+/// stored but not scheduled here yet: nothing loads or publishes them (issue 5).
+const SCHEDULED_KINDS: [KeyKind; 3] = [KeyKind::X509Ca, KeyKind::JwtSvid, KeyKind::WitSvid];
 
 /// A key's place in the schedule, without its material.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,7 +245,7 @@ impl KeySet {
         match kind {
             KeyKind::JwtSvid => &self.jwt,
             KeyKind::WitSvid => &self.wit,
-            KeyKind::X509Ca => &[],
+            KeyKind::X509Ca | KeyKind::OAuthToken => &[],
         }
     }
     /// The trust domain's bundle: every published CA and key.
@@ -316,7 +320,7 @@ impl KeyManager {
     /// the store. Returns whether the published key set changed.
     pub async fn tick(&self) -> Result<bool, ServerError> {
         let _guard = self.tick_lock.lock().await;
-        for kind in KeyKind::ALL {
+        for kind in SCHEDULED_KINDS {
             let records = self.store.list_keys(kind).await?;
             let infos: Vec<KeyInfo> = records.iter().map(KeyInfo::of).collect();
             let now = self.clock.now();
@@ -399,7 +403,7 @@ impl KeyManager {
                     created_at: now,
                 })
             }
-            KeyKind::JwtSvid | KeyKind::WitSvid => {
+            KeyKind::JwtSvid | KeyKind::WitSvid | KeyKind::OAuthToken => {
                 let key = SigningKey::generate(self.policy.jws_alg)?;
                 Ok(KeyRecord {
                     kind,

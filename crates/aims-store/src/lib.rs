@@ -1,5 +1,6 @@
-//! Persistence for AIMS: registration entries, signing keys, federated bundles and
-//! single-use values, on SQLite or PostgreSQL.
+//! Persistence for AIMS: registration entries, signing keys, federated bundles,
+//! single-use values, and the OAuth authorization server's clients, grants and users, on
+//! SQLite or PostgreSQL.
 //!
 //! [`Store`] is the one entry point. [`Store::connect`] takes a `sqlite:` or `postgres://`
 //! URL and applies the embedded migrations (`migrations/sqlite`, `migrations/postgres`).
@@ -10,6 +11,9 @@
 //! | Signing keys | `put_key`, `get_key`, `list_keys`, `set_key_states`, `rotate_keys`, `delete_key` | at most one `Current` and one `Next` per kind; rotations all or nothing; private keys zeroised on drop and never in `Debug` |
 //! | Federated bundles | `put_bundle`, `get_bundle`, `list_bundles`, `delete_bundle` | a bundle never replaced by a lower sequence number |
 //! | Single use | `use_once`, `sweep_expired` | exactly one `true` per (scope, item) while unexpired, across nodes |
+//! | OAuth clients | `create_client`, `get_client`, `list_clients`, `update_client`, `delete_client` | an opaque JSON document per client id, optimistic revisions; deleting a client revokes its grants in the same transaction |
+//! | OAuth grants | `put_grant`, `get_grant`, `consume_grant`, `revoke_grant`, `revoke_family`, `revoke_client_grants`, `sweep_grants` | keyed by a hash the caller computes (never a secret); exactly one `Consumed` per grant across nodes, later uses reported as `Reused`; families revoked in one statement |
+//! | Users | `create_user`, `get_user`, `list_users`, `set_user_password`, `set_user_attributes`, `set_user_disabled`, `delete_user` | the caller's PHC hash, never a password, and never in `Debug` |
 //!
 //! # Design
 //!
@@ -25,6 +29,9 @@
 //!   arrays in the entry's row (JSONB on PostgreSQL), so an entry is written and read
 //!   atomically without joins, and the in-memory matcher receives whole entries. Uniqueness
 //!   of (SPIFFE ID, selector set) is a unique index on a SHA-256 of both.
+//! * **OAuth without OAuth.** Clients, grants and users carry JSON documents defined by
+//!   `aims-oauth`, kept exactly as written (TEXT on both databases); the store checks only
+//!   that they are JSON objects, and knows states and expiry times, not protocol rules.
 //! * **Durability.** SQLite runs in WAL mode with `synchronous=FULL`: a commit that
 //!   returned survives `kill -9` and power loss, and a crash mid-transaction leaves nothing.
 //!   The database file is created owner-only (0600).
@@ -40,5 +47,8 @@ mod repo;
 mod store;
 
 pub use error::StoreError;
-pub use model::{BundleRecord, EntryChange, EntryChanges, KeyKind, KeyRecord, KeyState};
+pub use model::{
+    BundleRecord, ConsumeOutcome, EntryChange, EntryChanges, GrantKind, GrantRecord, GrantState,
+    KeyKind, KeyRecord, KeyState, NewGrant, OAuthClientRecord, UserRecord,
+};
 pub use store::Store;

@@ -1,5 +1,5 @@
 //! Records the store keeps besides [`RegistrationEntry`]: signing keys, federated bundles,
-//! and the entry change feed.
+//! the entry change feed, and the OAuth authorization server's clients, grants and users.
 
 use std::fmt;
 
@@ -17,18 +17,27 @@ pub enum KeyKind {
     JwtSvid,
     /// A WIT-SVID signing key.
     WitSvid,
+    /// An OAuth authorization server key: signs JWT access tokens and introspection
+    /// responses.
+    OAuthToken,
 }
 
 impl KeyKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [KeyKind; 3] = [KeyKind::X509Ca, KeyKind::JwtSvid, KeyKind::WitSvid];
+    pub const ALL: [KeyKind; 4] = [
+        KeyKind::X509Ca,
+        KeyKind::JwtSvid,
+        KeyKind::WitSvid,
+        KeyKind::OAuthToken,
+    ];
 
-    /// The stored name: `x509_ca`, `jwt_svid` or `wit_svid`.
+    /// The stored name: `x509_ca`, `jwt_svid`, `wit_svid` or `oauth_token`.
     pub fn as_str(self) -> &'static str {
         match self {
             KeyKind::X509Ca => "x509_ca",
             KeyKind::JwtSvid => "jwt_svid",
             KeyKind::WitSvid => "wit_svid",
+            KeyKind::OAuthToken => "oauth_token",
         }
     }
 
@@ -248,4 +257,213 @@ pub struct EntryChanges {
     pub changes: Vec<EntryChange>,
     /// The position these changes bring the caller to: pass it to the next call.
     pub seq: u64,
+}
+
+/// A registered OAuth client: an opaque JSON document (defined by `aims-oauth`) under a
+/// client id, with an optimistic revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthClientRecord {
+    /// The client id: 1 to 255 bytes of printable ASCII (space included, as RFC 6749's
+    /// `VSCHAR`).
+    pub client_id: String,
+    /// The client's metadata, a JSON object, kept exactly as written.
+    pub document: String,
+    /// 1 when created, + 1 at each update.
+    pub revision: i64,
+    /// When the client was created (Unix seconds).
+    pub created_at: i64,
+    /// When the client was last written (Unix seconds).
+    pub updated_at: i64,
+}
+
+/// What an OAuth grant record stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GrantKind {
+    /// An authorization code (RFC 6749 §4.1).
+    AuthorizationCode,
+    /// A refresh token.
+    RefreshToken,
+    /// An opaque access token.
+    AccessToken,
+    /// A pushed authorization request's `request_uri` (RFC 9126).
+    PushedRequest,
+    /// A device code (RFC 8628).
+    DeviceCode,
+}
+
+impl GrantKind {
+    /// Every kind, in a fixed order.
+    pub const ALL: [GrantKind; 5] = [
+        GrantKind::AuthorizationCode,
+        GrantKind::RefreshToken,
+        GrantKind::AccessToken,
+        GrantKind::PushedRequest,
+        GrantKind::DeviceCode,
+    ];
+
+    /// The stored name: `authorization_code`, `refresh_token`, `access_token`,
+    /// `pushed_request` or `device_code`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantKind::AuthorizationCode => "authorization_code",
+            GrantKind::RefreshToken => "refresh_token",
+            GrantKind::AccessToken => "access_token",
+            GrantKind::PushedRequest => "pushed_request",
+            GrantKind::DeviceCode => "device_code",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Result<Self, StoreError> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| StoreError::corrupt(format!("unknown grant kind `{s}`")))
+    }
+}
+
+impl fmt::Display for GrantKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a grant is in its life. Expiry is not a state: the caller compares
+/// [`GrantRecord::expires_at`] with its clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GrantState {
+    /// Usable until it expires.
+    Active,
+    /// Used once by [`crate::Store::consume_grant`]; a second use is a replay.
+    Consumed,
+    /// Revoked; never usable again.
+    Revoked,
+}
+
+impl GrantState {
+    /// Every state, in a fixed order.
+    pub const ALL: [GrantState; 3] = [
+        GrantState::Active,
+        GrantState::Consumed,
+        GrantState::Revoked,
+    ];
+
+    /// The stored name: `active`, `consumed` or `revoked`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantState::Active => "active",
+            GrantState::Consumed => "consumed",
+            GrantState::Revoked => "revoked",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Result<Self, StoreError> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| StoreError::corrupt(format!("unknown grant state `{s}`")))
+    }
+}
+
+impl fmt::Display for GrantState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A grant to store with [`crate::Store::put_grant`]; it starts [`GrantState::Active`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewGrant {
+    /// The lookup key: a hash of the secret (e.g. SHA-256, encoded), never the secret.
+    /// 16 to 128 printable ASCII characters.
+    pub handle: String,
+    /// What the grant is.
+    pub kind: GrantKind,
+    /// The client it was issued to (same rule as [`OAuthClientRecord::client_id`]; the
+    /// client need not be stored).
+    pub client_id: String,
+    /// The resource owner, if any: 1 to 2048 bytes without control characters.
+    pub subject: Option<String>,
+    /// The family the grant belongs to (a code and the tokens issued from it), revoked
+    /// together by [`crate::Store::revoke_family`]: 1 to 255 printable ASCII characters.
+    pub family: String,
+    /// When the grant stops being usable (Unix seconds); after `created_at`.
+    pub expires_at: i64,
+    /// When the grant was issued (Unix seconds).
+    pub created_at: i64,
+    /// What the caller needs back (scopes, PKCE challenge, …), a JSON object, kept exactly
+    /// as written.
+    pub data: String,
+}
+
+/// A stored grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantRecord {
+    /// See [`NewGrant::handle`].
+    pub handle: String,
+    /// See [`NewGrant::kind`].
+    pub kind: GrantKind,
+    /// See [`NewGrant::client_id`].
+    pub client_id: String,
+    /// See [`NewGrant::subject`].
+    pub subject: Option<String>,
+    /// See [`NewGrant::family`].
+    pub family: String,
+    /// See [`NewGrant::expires_at`].
+    pub expires_at: i64,
+    /// See [`NewGrant::created_at`].
+    pub created_at: i64,
+    /// The state as stored (an `Active` grant may have expired).
+    pub state: GrantState,
+    /// See [`NewGrant::data`].
+    pub data: String,
+}
+
+/// The answer of [`crate::Store::consume_grant`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsumeOutcome {
+    /// This call used the grant: it was active, unexpired and of the asked kind. It is now
+    /// [`GrantState::Consumed`] (the record shows that state).
+    Consumed(GrantRecord),
+    /// The grant had already been consumed: a replay. The caller should revoke
+    /// [`GrantRecord::family`]. Reported even if the grant has expired since.
+    Reused(GrantRecord),
+    /// The grant is revoked.
+    Revoked,
+    /// The grant is active but expired at `now`.
+    Expired,
+    /// No grant with this handle and kind.
+    NotFound,
+}
+
+/// A user of the built-in user store.
+///
+/// `Debug` does not print the password hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// The user name: 1 to 128 bytes without control characters, compared bytewise.
+    pub username: String,
+    /// The password hash as made by the caller (a PHC string such as `$argon2id$…`):
+    /// 1 to 1024 printable ASCII characters.
+    pub password_hash: String,
+    /// Claims and other attributes, a JSON object, kept exactly as written.
+    pub attributes: String,
+    /// A disabled user cannot log in.
+    pub disabled: bool,
+    /// When the user was created (Unix seconds).
+    pub created_at: i64,
+    /// When the user was last written (Unix seconds).
+    pub updated_at: i64,
+}
+
+impl fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("username", &self.username)
+            .field("password_hash", &"<redacted>")
+            .field("attributes", &self.attributes)
+            .field("disabled", &self.disabled)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .finish()
+    }
 }

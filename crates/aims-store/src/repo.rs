@@ -32,7 +32,8 @@ use zeroize::Zeroizing;
 
 use crate::StoreError;
 use crate::model::{
-    BundleRecord, EntryChange, EntryChanges, KeyKind, KeyRecord, KeyState, check_kid,
+    BundleRecord, ConsumeOutcome, EntryChange, EntryChanges, GrantKind, GrantRecord, GrantState,
+    KeyKind, KeyRecord, KeyState, NewGrant, OAuthClientRecord, UserRecord, check_kid,
 };
 
 /// What differs between the two databases once the schema is in place.
@@ -106,6 +107,27 @@ macro_rules! key_columns {
 macro_rules! bundle_columns {
     () => {
         "trust_domain, bundle, sequence_number, refresh_hint, endpoint_url, updated_at"
+    };
+}
+
+/// The column list of `oauth_clients`.
+macro_rules! client_columns {
+    () => {
+        "client_id, document, revision, created_at, updated_at"
+    };
+}
+
+/// The column list of `oauth_grants`.
+macro_rules! grant_columns {
+    () => {
+        "handle, kind, client_id, subject, family, expires_at, created_at, state, data"
+    };
+}
+
+/// The column list of `users`.
+macro_rules! user_columns {
+    () => {
+        "username, password_hash, attributes, disabled, created_at, updated_at"
     };
 }
 
@@ -247,6 +269,90 @@ fn check_bundle(b: &BundleRecord) -> Result<(), StoreError> {
         return Err(StoreError::Invalid(format!(
             "bundle for {td}: endpoint URL must be 1 to 2048 bytes"
         )));
+    }
+    Ok(())
+}
+
+/// Revokes one grant (consumed ones included, so a replay is then `Revoked`).
+const REVOKE_BY_HANDLE: &str =
+    "UPDATE oauth_grants SET state = 'revoked' WHERE handle = $1 AND state <> 'revoked'";
+/// Revokes a grant family.
+const REVOKE_BY_FAMILY: &str =
+    "UPDATE oauth_grants SET state = 'revoked' WHERE family = $1 AND state <> 'revoked'";
+/// Revokes every grant of a client.
+const REVOKE_BY_CLIENT: &str =
+    "UPDATE oauth_grants SET state = 'revoked' WHERE client_id = $1 AND state <> 'revoked'";
+
+/// `what` must be a JSON object (the documents of clients, grants and users).
+fn check_json_object(what: &dyn std::fmt::Display, json: &str) -> Result<(), StoreError> {
+    match serde_json::from_str::<serde_json::Value>(json) {
+        Ok(v) if v.is_object() => Ok(()),
+        _ => Err(StoreError::Invalid(format!("{what}: not a JSON object"))),
+    }
+}
+
+/// RFC 6749 `client_id`: 1 to 255 `VSCHAR` (printable ASCII, space included).
+fn check_client_id(client_id: &str) -> Result<(), StoreError> {
+    if client_id.is_empty()
+        || client_id.len() > 255
+        || !client_id.bytes().all(|b| (0x20..=0x7e).contains(&b))
+    {
+        return Err(StoreError::Invalid(
+            "a client id must be 1 to 255 printable ASCII characters".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_grant(g: &NewGrant) -> Result<(), StoreError> {
+    check_handle(&g.handle)?;
+    check_client_id(&g.client_id)?;
+    if let Some(subject) = &g.subject
+        && (subject.is_empty() || subject.len() > 2048 || subject.chars().any(char::is_control))
+    {
+        return Err(StoreError::Invalid(
+            "a grant subject must be 1 to 2048 bytes without control characters".to_owned(),
+        ));
+    }
+    if g.family.is_empty()
+        || g.family.len() > 255
+        || !g.family.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(StoreError::Invalid(
+            "a grant family must be 1 to 255 printable ASCII characters".to_owned(),
+        ));
+    }
+    if g.expires_at <= g.created_at {
+        return Err(StoreError::Invalid(
+            "a grant must expire after it is created".to_owned(),
+        ));
+    }
+    check_json_object(&format_args!("{} data", g.kind), &g.data)
+}
+
+fn check_handle(handle: &str) -> Result<(), StoreError> {
+    if !(16..=128).contains(&handle.len()) || !handle.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(StoreError::Invalid(
+            "a grant handle must be 16 to 128 printable ASCII characters".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_username(username: &str) -> Result<(), StoreError> {
+    if username.is_empty() || username.len() > 128 || username.chars().any(char::is_control) {
+        return Err(StoreError::Invalid(
+            "a user name must be 1 to 128 bytes without control characters".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_password_hash(hash: &str) -> Result<(), StoreError> {
+    if hash.is_empty() || hash.len() > 1024 || !hash.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(StoreError::Invalid(
+            "a password hash must be 1 to 1024 printable ASCII characters".to_owned(),
+        ));
     }
     Ok(())
 }
@@ -816,6 +922,410 @@ where
             .execute(&self.pool)
             .await?;
         Ok(DB::rows_affected(&done))
+    }
+
+    // ----- OAuth clients -----
+
+    fn client_from_row(row: &DB::Row) -> Result<OAuthClientRecord, StoreError> {
+        Ok(OAuthClientRecord {
+            client_id: row.try_get("client_id")?,
+            document: row.try_get("document")?,
+            revision: row.try_get("revision")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+
+    pub(crate) async fn create_client(
+        &self,
+        client_id: &str,
+        document: &str,
+        now: i64,
+    ) -> Result<OAuthClientRecord, StoreError> {
+        check_client_id(client_id)?;
+        check_json_object(&format_args!("client `{client_id}`"), document)?;
+        sqlx::query(concat!(
+            "INSERT INTO oauth_clients (",
+            client_columns!(),
+            ") VALUES ($1, $2, 1, $3, $3)"
+        ))
+        .bind(client_id)
+        .bind(document)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict_as(|| format!("client `{client_id}` exists")))?;
+        Ok(OAuthClientRecord {
+            client_id: client_id.to_owned(),
+            document: document.to_owned(),
+            revision: 1,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    pub(crate) async fn get_client(
+        &self,
+        client_id: &str,
+    ) -> Result<OAuthClientRecord, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            client_columns!(),
+            " FROM oauth_clients WHERE client_id = $1"
+        ))
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("client `{client_id}`")))?;
+        Self::client_from_row(&row)
+    }
+
+    pub(crate) async fn list_clients(&self) -> Result<Vec<OAuthClientRecord>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            client_columns!(),
+            " FROM oauth_clients ORDER BY client_id"
+        ))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(Self::client_from_row)
+        .collect()
+    }
+
+    pub(crate) async fn update_client(
+        &self,
+        client_id: &str,
+        document: &str,
+        expected_revision: Option<i64>,
+        now: i64,
+    ) -> Result<OAuthClientRecord, StoreError> {
+        check_json_object(&format_args!("client `{client_id}`"), document)?;
+        // One statement: the revision check and the write cannot be separated by another
+        // writer (PostgreSQL re-checks the WHERE clause on the latest row version).
+        let updated = sqlx::query(concat!(
+            "UPDATE oauth_clients SET document = $2, revision = revision + 1, updated_at = $3 \
+             WHERE client_id = $1 AND revision = COALESCE($4, revision) RETURNING ",
+            client_columns!()
+        ))
+        .bind(client_id)
+        .bind(document)
+        .bind(now)
+        .bind(expected_revision)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = updated {
+            return Self::client_from_row(&row);
+        }
+        let current = sqlx::query("SELECT revision FROM oauth_clients WHERE client_id = $1")
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Err(match current {
+            None => StoreError::not_found(format!("client `{client_id}`")),
+            Some(r) => StoreError::Conflict(format!(
+                "client `{client_id}` is at revision {}, not {}",
+                r.try_get::<i64, _>("revision")?,
+                expected_revision.unwrap_or_default()
+            )),
+        })
+    }
+
+    pub(crate) async fn delete_client(&self, client_id: &str) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let done = sqlx::query("DELETE FROM oauth_clients WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?;
+        if DB::rows_affected(&done) == 0 {
+            return Err(StoreError::not_found(format!("client `{client_id}`")));
+        }
+        let revoked = Self::revoke_grants(&mut tx, REVOKE_BY_CLIENT, client_id).await?;
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    // ----- OAuth grants -----
+
+    fn grant_from_row(row: &DB::Row) -> Result<GrantRecord, StoreError> {
+        Ok(GrantRecord {
+            handle: row.try_get("handle")?,
+            kind: GrantKind::parse(&row.try_get::<String, _>("kind")?)?,
+            client_id: row.try_get("client_id")?,
+            subject: row.try_get("subject")?,
+            family: row.try_get("family")?,
+            expires_at: row.try_get("expires_at")?,
+            created_at: row.try_get("created_at")?,
+            state: GrantState::parse(&row.try_get::<String, _>("state")?)?,
+            data: row.try_get("data")?,
+        })
+    }
+
+    pub(crate) async fn put_grant(&self, grant: &NewGrant) -> Result<(), StoreError> {
+        check_grant(grant)?;
+        sqlx::query(concat!(
+            "INSERT INTO oauth_grants (",
+            grant_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8)"
+        ))
+        .bind(grant.handle.as_str())
+        .bind(grant.kind.as_str())
+        .bind(grant.client_id.as_str())
+        .bind(grant.subject.clone())
+        .bind(grant.family.as_str())
+        .bind(grant.expires_at)
+        .bind(grant.created_at)
+        .bind(grant.data.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(conflict_as(|| "a grant with this handle exists".to_owned()))?;
+        Ok(())
+    }
+
+    async fn find_grant(&self, handle: &str) -> Result<Option<GrantRecord>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            grant_columns!(),
+            " FROM oauth_grants WHERE handle = $1"
+        ))
+        .bind(handle)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(Self::grant_from_row)
+        .transpose()
+    }
+
+    pub(crate) async fn get_grant(&self, handle: &str) -> Result<GrantRecord, StoreError> {
+        // The handle is a hash of a secret: not repeated in the message.
+        self.find_grant(handle)
+            .await?
+            .ok_or_else(|| StoreError::not_found("grant"))
+    }
+
+    pub(crate) async fn consume_grant(
+        &self,
+        handle: &str,
+        kind: GrantKind,
+        now: i64,
+    ) -> Result<ConsumeOutcome, StoreError> {
+        // The single use is this one statement. On PostgreSQL at READ COMMITTED, a second
+        // concurrent UPDATE of the row waits for the first to commit and then re-evaluates
+        // its WHERE clause on the new row version (`consumed`), so it matches nothing; on
+        // SQLite writers are serialised. Either way exactly one caller gets the row back.
+        let consumed = sqlx::query(concat!(
+            "UPDATE oauth_grants SET state = 'consumed' \
+             WHERE handle = $1 AND kind = $2 AND state = 'active' AND expires_at > $3 \
+             RETURNING ",
+            grant_columns!()
+        ))
+        .bind(handle)
+        .bind(kind.as_str())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = consumed {
+            return Ok(ConsumeOutcome::Consumed(Self::grant_from_row(&row)?));
+        }
+        // Why not: a plain read. States only move away from `active`, so what it sees
+        // explains the failed update (an `active` row can only be one stored after it).
+        Ok(match self.find_grant(handle).await? {
+            Some(g) if g.kind == kind => match g.state {
+                GrantState::Consumed => ConsumeOutcome::Reused(g),
+                GrantState::Revoked => ConsumeOutcome::Revoked,
+                GrantState::Active if g.expires_at <= now => ConsumeOutcome::Expired,
+                GrantState::Active => ConsumeOutcome::NotFound,
+            },
+            _ => ConsumeOutcome::NotFound,
+        })
+    }
+
+    /// Runs one of the `REVOKE_BY_*` statements: revokes every grant that matches `$1`
+    /// and is not revoked yet, and returns how many.
+    async fn revoke_grants(
+        conn: &mut DB::Connection,
+        sql: &'static str,
+        value: &str,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(sql).bind(value).execute(&mut *conn).await?;
+        Ok(DB::rows_affected(&done))
+    }
+
+    pub(crate) async fn revoke_grant(&self, handle: &str) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(Self::revoke_grants(&mut conn, REVOKE_BY_HANDLE, handle).await? > 0)
+    }
+
+    pub(crate) async fn revoke_family(&self, family: &str) -> Result<u64, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Self::revoke_grants(&mut conn, REVOKE_BY_FAMILY, family).await
+    }
+
+    pub(crate) async fn revoke_client_grants(&self, client_id: &str) -> Result<u64, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Self::revoke_grants(&mut conn, REVOKE_BY_CLIENT, client_id).await
+    }
+
+    pub(crate) async fn sweep_grants(&self, now: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM oauth_grants WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(DB::rows_affected(&done))
+    }
+
+    // ----- users -----
+
+    fn user_from_row(row: &DB::Row) -> Result<UserRecord, StoreError> {
+        Ok(UserRecord {
+            username: row.try_get("username")?,
+            password_hash: row.try_get("password_hash")?,
+            attributes: row.try_get("attributes")?,
+            disabled: row.try_get("disabled")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+
+    pub(crate) async fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        attributes: &str,
+        now: i64,
+    ) -> Result<UserRecord, StoreError> {
+        check_username(username)?;
+        check_password_hash(password_hash)?;
+        check_json_object(&format_args!("attributes of user `{username}`"), attributes)?;
+        sqlx::query(concat!(
+            "INSERT INTO users (",
+            user_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $5)"
+        ))
+        .bind(username)
+        .bind(password_hash)
+        .bind(attributes)
+        .bind(false)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict_as(|| format!("user `{username}` exists")))?;
+        Ok(UserRecord {
+            username: username.to_owned(),
+            password_hash: password_hash.to_owned(),
+            attributes: attributes.to_owned(),
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    pub(crate) async fn get_user(&self, username: &str) -> Result<UserRecord, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE username = $1"
+        ))
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("user `{username}`")))?;
+        Self::user_from_row(&row)
+    }
+
+    pub(crate) async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users ORDER BY username"
+        ))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(Self::user_from_row)
+        .collect()
+    }
+
+    /// Runs a one-row `UPDATE users … WHERE username = $1` binding `value` as `$2` and
+    /// `now` as `$3`; NotFound if no row.
+    async fn update_user<V>(
+        &self,
+        sql: &'static str,
+        username: &str,
+        value: V,
+        now: i64,
+    ) -> Result<(), StoreError>
+    where
+        V: for<'q> Encode<'q, DB> + Type<DB> + Send + 'static,
+    {
+        let done = sqlx::query(sql)
+            .bind(username)
+            .bind(value)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        if DB::rows_affected(&done) == 0 {
+            return Err(StoreError::not_found(format!("user `{username}`")));
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn set_user_password(
+        &self,
+        username: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        check_password_hash(password_hash)?;
+        self.update_user(
+            "UPDATE users SET password_hash = $2, updated_at = $3 WHERE username = $1",
+            username,
+            password_hash.to_owned(),
+            now,
+        )
+        .await
+    }
+
+    pub(crate) async fn set_user_attributes(
+        &self,
+        username: &str,
+        attributes: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        check_json_object(&format_args!("attributes of user `{username}`"), attributes)?;
+        self.update_user(
+            "UPDATE users SET attributes = $2, updated_at = $3 WHERE username = $1",
+            username,
+            attributes.to_owned(),
+            now,
+        )
+        .await
+    }
+
+    pub(crate) async fn set_user_disabled(
+        &self,
+        username: &str,
+        disabled: bool,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.update_user(
+            "UPDATE users SET disabled = $2, updated_at = $3 WHERE username = $1",
+            username,
+            disabled,
+            now,
+        )
+        .await
+    }
+
+    pub(crate) async fn delete_user(&self, username: &str) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM users WHERE username = $1")
+            .bind(username)
+            .execute(&self.pool)
+            .await?;
+        if DB::rows_affected(&done) == 0 {
+            return Err(StoreError::not_found(format!("user `{username}`")));
+        }
+        Ok(())
     }
 }
 

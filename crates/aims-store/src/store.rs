@@ -9,22 +9,39 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::StoreError;
-use crate::model::{BundleRecord, EntryChanges, KeyKind, KeyRecord, KeyState};
+use crate::model::{
+    BundleRecord, ConsumeOutcome, EntryChanges, GrantKind, GrantRecord, KeyKind, KeyRecord,
+    KeyState, NewGrant, OAuthClientRecord, UserRecord,
+};
 use crate::repo::{Repo, migrator};
 
 /// Migrations for SQLite, compiled into the binary.
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../migrations/sqlite/0001_init.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "oauth",
+        include_str!("../migrations/sqlite/0002_oauth.sql"),
+    ),
+];
 
 /// Migrations for PostgreSQL, compiled into the binary.
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../migrations/postgres/0001_init.sql"),
-)];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "oauth",
+        include_str!("../migrations/postgres/0002_oauth.sql"),
+    ),
+];
 
 /// How long a SQLite writer waits for the write lock before failing.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,8 +55,9 @@ const POSTGRES_MAX_CONNECTIONS: u32 = 10;
 /// How long to wait for a free pooled connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The AIMS database: registration entries, signing keys, federated bundles and single-use
-/// values, on SQLite or PostgreSQL.
+/// The AIMS database: registration entries, signing keys, federated bundles, single-use
+/// values, and the OAuth authorization server's clients, grants and users, on SQLite or
+/// PostgreSQL.
 ///
 /// Cloning is cheap (a pool handle); clones share the connection pool.
 #[derive(Clone)]
@@ -274,6 +292,183 @@ impl Store {
     /// Deletes single-use records that expired at or before `now`; returns how many.
     pub async fn sweep_expired(&self, now: i64) -> Result<u64, StoreError> {
         dispatch!(self.sweep_expired(now))
+    }
+    // ----- OAuth clients -----
+
+    /// Stores a new OAuth client and returns it as stored (revision 1, both times `now`).
+    ///
+    /// `client_id` is 1 to 255 printable ASCII characters (RFC 6749 `VSCHAR`) and
+    /// `document` a JSON object, kept exactly as written ([`StoreError::Invalid`]
+    /// otherwise); [`StoreError::Conflict`] if the id is taken.
+    pub async fn create_client(
+        &self,
+        client_id: &str,
+        document: &str,
+        now: i64,
+    ) -> Result<OAuthClientRecord, StoreError> {
+        dispatch!(self.create_client(client_id, document, now))
+    }
+
+    /// One client ([`StoreError::NotFound`] if none).
+    pub async fn get_client(&self, client_id: &str) -> Result<OAuthClientRecord, StoreError> {
+        dispatch!(self.get_client(client_id))
+    }
+
+    /// Every client, by client id (bytewise order on both databases).
+    pub async fn list_clients(&self) -> Result<Vec<OAuthClientRecord>, StoreError> {
+        dispatch!(self.list_clients())
+    }
+
+    /// Replaces a client's document and returns the client as stored: revision + 1,
+    /// `updated_at = now`.
+    ///
+    /// With `Some(revision)` the write happens only if the stored revision is that one, in
+    /// the same statement (optimistic concurrency: of concurrent updates from one
+    /// revision, one wins); `None` writes unconditionally. [`StoreError::NotFound`] if
+    /// there is no such client, [`StoreError::Conflict`] if the revision moved on,
+    /// [`StoreError::Invalid`] if `document` is not a JSON object.
+    pub async fn update_client(
+        &self,
+        client_id: &str,
+        document: &str,
+        expected_revision: Option<i64>,
+        now: i64,
+    ) -> Result<OAuthClientRecord, StoreError> {
+        dispatch!(self.update_client(client_id, document, expected_revision, now))
+    }
+
+    /// Deletes a client and, in the same transaction, revokes every grant issued to it;
+    /// returns how many grants were revoked. All or nothing: [`StoreError::NotFound`] (no
+    /// such client) revokes nothing.
+    ///
+    /// Grants are not tied to stored clients: one stored for this client id by a
+    /// concurrent [`Store::put_grant`] that commits after the deletion stays active, so the
+    /// caller checks the client when a grant is used.
+    pub async fn delete_client(&self, client_id: &str) -> Result<u64, StoreError> {
+        dispatch!(self.delete_client(client_id))
+    }
+
+    // ----- OAuth grants -----
+
+    /// Stores a new grant, [`GrantState::Active`](crate::GrantState::Active).
+    ///
+    /// The handle is what the caller looks the grant up by (a hash of the secret; the store
+    /// never sees secrets). [`StoreError::Conflict`] if the handle exists;
+    /// [`StoreError::Invalid`] if a field breaks its rule (see [`NewGrant`]).
+    pub async fn put_grant(&self, grant: &NewGrant) -> Result<(), StoreError> {
+        dispatch!(self.put_grant(grant))
+    }
+
+    /// One grant, in its stored state ([`StoreError::NotFound`] if none). An `Active`
+    /// grant may have expired: compare [`GrantRecord::expires_at`] with the clock.
+    pub async fn get_grant(&self, handle: &str) -> Result<GrantRecord, StoreError> {
+        dispatch!(self.get_grant(handle))
+    }
+
+    /// Uses a grant once: an active, unexpired (`expires_at > now`) grant of `kind`
+    /// becomes consumed and comes back as [`ConsumeOutcome::Consumed`].
+    ///
+    /// Atomic across tasks, processes and nodes: the check and the state change are one
+    /// `UPDATE`, so of many concurrent calls for one handle exactly one gets `Consumed`
+    /// (correct at PostgreSQL's default READ COMMITTED). Otherwise a read tells why:
+    /// [`ConsumeOutcome::Reused`] (already consumed: a replay, the caller revokes the
+    /// family), [`ConsumeOutcome::Revoked`], [`ConsumeOutcome::Expired`], or
+    /// [`ConsumeOutcome::NotFound`] (no such handle, or a grant of another kind).
+    pub async fn consume_grant(
+        &self,
+        handle: &str,
+        kind: GrantKind,
+        now: i64,
+    ) -> Result<ConsumeOutcome, StoreError> {
+        dispatch!(self.consume_grant(handle, kind, now))
+    }
+
+    /// Revokes one grant (active or consumed); `false` if there is none or it was already
+    /// revoked.
+    pub async fn revoke_grant(&self, handle: &str) -> Result<bool, StoreError> {
+        dispatch!(self.revoke_grant(handle))
+    }
+
+    /// Revokes every grant of a family in one statement; returns how many were not
+    /// revoked before.
+    pub async fn revoke_family(&self, family: &str) -> Result<u64, StoreError> {
+        dispatch!(self.revoke_family(family))
+    }
+
+    /// Revokes every grant issued to a client in one statement; returns how many were not
+    /// revoked before.
+    pub async fn revoke_client_grants(&self, client_id: &str) -> Result<u64, StoreError> {
+        dispatch!(self.revoke_client_grants(client_id))
+    }
+
+    /// Deletes the grants that expired at or before `now` (whatever their state); returns
+    /// how many. A consumed grant is kept until it expires, so its replay is reported as
+    /// [`ConsumeOutcome::Reused`] until then.
+    pub async fn sweep_grants(&self, now: i64) -> Result<u64, StoreError> {
+        dispatch!(self.sweep_grants(now))
+    }
+
+    // ----- users -----
+
+    /// Stores a new user, enabled, and returns it as stored (both times `now`).
+    ///
+    /// `username` is 1 to 128 bytes without control characters, `password_hash` the hash
+    /// the caller made (a PHC string, 1 to 1024 printable ASCII characters; the store never
+    /// sees passwords), `attributes` a JSON object ([`StoreError::Invalid`] otherwise).
+    /// [`StoreError::Conflict`] if the name is taken.
+    pub async fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        attributes: &str,
+        now: i64,
+    ) -> Result<UserRecord, StoreError> {
+        dispatch!(self.create_user(username, password_hash, attributes, now))
+    }
+
+    /// One user ([`StoreError::NotFound`] if none). Names compare bytewise.
+    pub async fn get_user(&self, username: &str) -> Result<UserRecord, StoreError> {
+        dispatch!(self.get_user(username))
+    }
+
+    /// Every user, by name (bytewise order on both databases).
+    pub async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        dispatch!(self.list_users())
+    }
+
+    /// Replaces a user's password hash ([`StoreError::NotFound`] if none).
+    pub async fn set_user_password(
+        &self,
+        username: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        dispatch!(self.set_user_password(username, password_hash, now))
+    }
+
+    /// Replaces a user's attributes, a JSON object ([`StoreError::NotFound`] if none).
+    pub async fn set_user_attributes(
+        &self,
+        username: &str,
+        attributes: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        dispatch!(self.set_user_attributes(username, attributes, now))
+    }
+
+    /// Disables or enables a user ([`StoreError::NotFound`] if none).
+    pub async fn set_user_disabled(
+        &self,
+        username: &str,
+        disabled: bool,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        dispatch!(self.set_user_disabled(username, disabled, now))
+    }
+
+    /// Deletes a user ([`StoreError::NotFound`] if none).
+    pub async fn delete_user(&self, username: &str) -> Result<(), StoreError> {
+        dispatch!(self.delete_user(username))
     }
 }
 

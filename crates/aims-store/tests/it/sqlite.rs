@@ -340,3 +340,98 @@ async fn kill_9_loses_no_committed_write() {
     assert_eq!(keys.iter().filter(|k| k.state == KeyState::Next).count(), 1);
     store.close().await;
 }
+
+/// A database made by migration 0001 alone, with keys in it, upgrades to 0002: the
+/// `signing_keys` rebuild keeps every row and both partial unique indexes, and the new
+/// `oauth_token` kind is accepted.
+#[tokio::test]
+async fn migration_0002_keeps_signing_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let only_0001 = dir.path().join("migrations");
+    std::fs::create_dir(&only_0001).unwrap();
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/migrations/sqlite/0001_init.sql"
+        ),
+        only_0001.join("0001_init.sql"),
+    )
+    .unwrap();
+    let url = sqlite_url(&dir.path().join("aims.db"));
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::migrate::Migrator::new(only_0001.as_path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    let r = sqlx::query("INSERT INTO signing_keys VALUES ('oauth_token', 'x', 'ES256', x'01', '[]', 'current', 0, 1, 0)")
+        .execute(&pool)
+        .await;
+    assert!(r.is_err(), "0001 refuses the new kind");
+    pool.close().await;
+
+    // Keys written through the store before the upgrade (the store's own statements
+    // match the 0001 columns).
+    let before = [
+        key(KeyKind::X509Ca, "ca", KeyState::Current),
+        key(KeyKind::JwtSvid, "j1", KeyState::Current),
+        key(KeyKind::JwtSvid, "j2", KeyState::Next),
+        key(KeyKind::WitSvid, "w1", KeyState::Previous),
+    ];
+    let mut raw = SqliteConnection::connect(&url).await.unwrap();
+    for k in &before {
+        let chain: Vec<String> = k
+            .cert_chain_der
+            .iter()
+            .map(|c| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, c))
+            .collect();
+        sqlx::query("INSERT INTO signing_keys VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+            .bind(k.kind.as_str())
+            .bind(k.kid.as_str())
+            .bind(k.alg.as_str())
+            .bind(k.pkcs8.to_vec())
+            .bind(serde_json::to_string(&chain).unwrap())
+            .bind(k.state.as_str())
+            .bind(k.not_before)
+            .bind(k.not_after)
+            .bind(k.created_at)
+            .execute(&mut raw)
+            .await
+            .unwrap();
+    }
+    raw.close().await.unwrap();
+
+    let store = Store::connect(&url).await.unwrap();
+    for k in &before {
+        assert_eq!(&store.get_key(k.kind, &k.kid).await.unwrap(), k);
+    }
+    // The one-current and one-next indexes came back with the table.
+    assert!(matches!(
+        store
+            .put_key(&key(KeyKind::JwtSvid, "j3", KeyState::Current))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store
+            .put_key(&key(KeyKind::JwtSvid, "j3", KeyState::Next))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    store
+        .put_key(&key(KeyKind::OAuthToken, "at", KeyState::Current))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .put_key(&key(KeyKind::OAuthToken, "at2", KeyState::Current))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    store.close().await;
+    // Reopening does not run anything again.
+    let store = Store::connect(&url).await.unwrap();
+    assert_eq!(store.list_keys(KeyKind::OAuthToken).await.unwrap().len(), 1);
+    store.close().await;
+}

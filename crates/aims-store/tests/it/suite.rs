@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use aims_core::{RegistrationEntry, Selector, SpiffeId, TrustDomain};
-use aims_store::{BundleRecord, EntryChange, KeyKind, KeyRecord, KeyState, Store, StoreError};
+use aims_store::{
+    BundleRecord, ConsumeOutcome, EntryChange, GrantKind, GrantRecord, GrantState, KeyKind,
+    KeyRecord, KeyState, NewGrant, OAuthClientRecord, Store, StoreError,
+};
 use zeroize::Zeroizing;
 
 use crate::fixtures::Db;
@@ -944,4 +947,675 @@ pub async fn futures_are_send(db: &Db) {
     assert_send(store.rotate_keys(KeyKind::X509Ca, Some(&k), &[]))
         .await
         .unwrap();
+    let g = grant("send", GrantKind::AuthorizationCode, "app", "fam");
+    assert_send(store.put_grant(&g)).await.unwrap();
+    assert_send(store.consume_grant(&g.handle, g.kind, T0))
+        .await
+        .unwrap();
+    assert_send(store.delete_client("app")).await.unwrap_err();
+    assert_send(store.set_user_disabled("u", true, T0))
+        .await
+        .unwrap_err();
+}
+
+// ----- OAuth signing keys -----
+
+/// The `oauth_token` kind added by migration 0002: stored, listed apart from the other
+/// kinds, rotated with the same one-current / one-next rules.
+pub async fn key_oauth_token_kind(db: &Db) {
+    use KeyState::{Current, Next, Previous};
+    let store = &db.store;
+    let kind = KeyKind::OAuthToken;
+    assert_eq!(kind.as_str(), "oauth_token");
+    assert!(KeyKind::ALL.contains(&kind));
+    let mut k1 = key(kind, "at-1", Current);
+    k1.cert_chain_der.clear();
+    store.put_key(&k1).await.unwrap();
+    assert_eq!(store.get_key(kind, "at-1").await.unwrap(), k1);
+    // The same kid under a JWT-SVID key is another key.
+    store
+        .put_key(&key(KeyKind::JwtSvid, "at-1", Current))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.put_key(&key(kind, "at-x", Current)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let mut k2 = key(kind, "at-2", Next);
+    k2.created_at = T0 + 1;
+    store.put_key(&k2).await.unwrap();
+    let mut k3 = key(kind, "at-3", Next);
+    k3.created_at = T0 + 2;
+    store
+        .rotate_keys(kind, Some(&k3), &[("at-1", Previous), ("at-2", Current)])
+        .await
+        .unwrap();
+    assert_eq!(
+        states(&store.list_keys(kind).await.unwrap()),
+        vec![s("at-1", Previous), s("at-2", Current), s("at-3", Next)]
+    );
+    assert_eq!(
+        states(&store.list_keys(KeyKind::JwtSvid).await.unwrap()),
+        vec![s("at-1", Current)]
+    );
+    store.delete_key(kind, "at-1").await.unwrap();
+    assert_eq!(store.list_keys(kind).await.unwrap().len(), 2);
+}
+
+// ----- OAuth clients -----
+
+fn doc(name: &str) -> String {
+    format!(r#"{{"client_name":"{name}","redirect_uris":["https://app.test/cb"]}}"#)
+}
+
+pub async fn client_crud(db: &Db) {
+    let store = &db.store;
+    let a = store.create_client("app-a", &doc("A"), T0).await.unwrap();
+    assert_eq!(
+        a,
+        OAuthClientRecord {
+            client_id: "app-a".into(),
+            document: doc("A"),
+            revision: 1,
+            created_at: T0,
+            updated_at: T0,
+        }
+    );
+    assert_eq!(store.get_client("app-a").await.unwrap(), a);
+    assert!(matches!(
+        store.create_client("app-a", &doc("again"), T0).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Ids sort bytewise on both databases (upper case before lower case), and the
+    // document comes back byte for byte.
+    let spaced = "{ \"b\": 1,\n  \"a\": [ ] }";
+    let upper = store.create_client("Zeta", spaced, T0 + 1).await.unwrap();
+    let url = store
+        .create_client("https://app.test/client metadata", "{}", T0 + 2)
+        .await
+        .unwrap();
+    assert_eq!(store.get_client("Zeta").await.unwrap().document, spaced);
+    assert_eq!(
+        store.list_clients().await.unwrap(),
+        vec![upper.clone(), a.clone(), url.clone()]
+    );
+
+    // Updates: with the expected revision, stale, unconditional, unknown.
+    let a2 = store
+        .update_client("app-a", &doc("A2"), Some(1), T0 + 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            a2.revision,
+            a2.created_at,
+            a2.updated_at,
+            a2.document.clone()
+        ),
+        (2, T0, T0 + 10, doc("A2"))
+    );
+    let r = store
+        .update_client("app-a", &doc("lost"), Some(1), T0 + 11)
+        .await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+    let a3 = store
+        .update_client("app-a", &doc("A3"), None, T0 + 12)
+        .await
+        .unwrap();
+    assert_eq!(a3.revision, 3);
+    assert_eq!(store.get_client("app-a").await.unwrap(), a3);
+    assert!(matches!(
+        store.update_client("nope", "{}", None, T0).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.update_client("app-a", "[]", None, T0).await,
+        Err(StoreError::Invalid(_))
+    ));
+
+    // Concurrent updates from one revision: exactly one wins.
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .update_client("app-a", &doc(&format!("w{i}")), Some(3), T0 + 20)
+                .await
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(c) => {
+                wins += 1;
+                assert_eq!(c.revision, 4);
+            }
+            Err(StoreError::Conflict(_)) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(wins, 1);
+
+    assert_eq!(store.delete_client("Zeta").await.unwrap(), 0);
+    assert!(matches!(
+        store.get_client("Zeta").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.delete_client("Zeta").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.list_clients().await.unwrap().len(), 2);
+}
+
+pub async fn client_validation(db: &Db) {
+    let store = &db.store;
+    for id in ["", &"x".repeat(256), "tab\there", "nl\n", "ünï"] {
+        let r = store.create_client(id, "{}", T0).await;
+        assert!(matches!(r, Err(StoreError::Invalid(_))), "{id:?}: {r:?}");
+    }
+    store
+        .create_client(&"x".repeat(255), "{}", T0)
+        .await
+        .unwrap();
+    for document in ["", "[]", "\"s\"", "{", "{} {}", "null"] {
+        let r = store.create_client("c", document, T0).await;
+        assert!(
+            matches!(r, Err(StoreError::Invalid(_))),
+            "{document:?}: {r:?}"
+        );
+    }
+    assert!(matches!(
+        store.get_client("c").await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+// ----- OAuth grants -----
+
+/// A handle as the caller makes it: hex SHA-256 of the secret.
+fn handle(name: &str) -> String {
+    aims_crypto::sha256(name.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn grant(name: &str, kind: GrantKind, client_id: &str, family: &str) -> NewGrant {
+    NewGrant {
+        handle: handle(name),
+        kind,
+        client_id: client_id.to_owned(),
+        subject: Some("alice".to_owned()),
+        family: family.to_owned(),
+        expires_at: T0 + 60,
+        created_at: T0,
+        data: format!(r#"{{"scope":"openid","name":"{name}"}}"#),
+    }
+}
+
+fn stored(g: &NewGrant, state: GrantState) -> GrantRecord {
+    GrantRecord {
+        handle: g.handle.clone(),
+        kind: g.kind,
+        client_id: g.client_id.clone(),
+        subject: g.subject.clone(),
+        family: g.family.clone(),
+        expires_at: g.expires_at,
+        created_at: g.created_at,
+        state,
+        data: g.data.clone(),
+    }
+}
+
+pub async fn grant_put_get_consume(db: &Db) {
+    use GrantKind::{AccessToken, AuthorizationCode, DeviceCode, PushedRequest, RefreshToken};
+    let store = &db.store;
+    let code = grant("code-1", AuthorizationCode, "app", "fam-1");
+    store.put_grant(&code).await.unwrap();
+    assert_eq!(
+        store.get_grant(&code.handle).await.unwrap(),
+        stored(&code, GrantState::Active)
+    );
+    assert!(matches!(
+        store.put_grant(&code).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.get_grant(&handle("missing")).await,
+        Err(StoreError::NotFound(_))
+    ));
+    // Every kind is stored; no subject and a large data document round-trip.
+    for (i, kind) in [RefreshToken, AccessToken, PushedRequest, DeviceCode]
+        .into_iter()
+        .enumerate()
+    {
+        let mut g = grant(&format!("k{i}"), kind, "app", "fam-k");
+        g.subject = None;
+        g.data = format!(r#"{{ "blob": "{}" }}"#, "é".repeat(10_000));
+        store.put_grant(&g).await.unwrap();
+        assert_eq!(
+            store.get_grant(&g.handle).await.unwrap(),
+            stored(&g, GrantState::Active)
+        );
+    }
+
+    // A wrong kind is NotFound and changes nothing.
+    assert_eq!(
+        store
+            .consume_grant(&code.handle, RefreshToken, T0 + 1)
+            .await
+            .unwrap(),
+        ConsumeOutcome::NotFound
+    );
+    assert_eq!(
+        store
+            .consume_grant(&handle("missing"), AuthorizationCode, T0 + 1)
+            .await
+            .unwrap(),
+        ConsumeOutcome::NotFound
+    );
+    // First use: Consumed, with the record in its new state; then Reused, even later.
+    let consumed = stored(&code, GrantState::Consumed);
+    assert_eq!(
+        store
+            .consume_grant(&code.handle, AuthorizationCode, T0 + 1)
+            .await
+            .unwrap(),
+        ConsumeOutcome::Consumed(consumed.clone())
+    );
+    assert_eq!(store.get_grant(&code.handle).await.unwrap(), consumed);
+    assert_eq!(
+        store
+            .consume_grant(&code.handle, AuthorizationCode, T0 + 2)
+            .await
+            .unwrap(),
+        ConsumeOutcome::Reused(consumed.clone())
+    );
+    assert_eq!(
+        store
+            .consume_grant(&code.handle, AuthorizationCode, T0 + 600)
+            .await
+            .unwrap(),
+        ConsumeOutcome::Reused(consumed)
+    );
+    // Wrong kind on a consumed grant: still NotFound (the caller learns nothing).
+    assert_eq!(
+        store
+            .consume_grant(&code.handle, AccessToken, T0 + 2)
+            .await
+            .unwrap(),
+        ConsumeOutcome::NotFound
+    );
+}
+
+pub async fn grant_expiry_and_sweep(db: &Db) {
+    let store = &db.store;
+    let kind = GrantKind::AuthorizationCode;
+    let a = grant("a", kind, "app", "fa");
+    let b = grant("b", kind, "app", "fb");
+    let mut c = grant("c", kind, "app", "fc");
+    c.expires_at = T0 + 120;
+    for g in [&a, &b, &c] {
+        store.put_grant(g).await.unwrap();
+    }
+    // `expires_at` is the first second the grant is unusable.
+    assert_eq!(
+        store.consume_grant(&a.handle, kind, T0 + 60).await.unwrap(),
+        ConsumeOutcome::Expired
+    );
+    assert_eq!(
+        store.get_grant(&a.handle).await.unwrap().state,
+        GrantState::Active
+    );
+    assert!(matches!(
+        store.consume_grant(&b.handle, kind, T0 + 59).await.unwrap(),
+        ConsumeOutcome::Consumed(_)
+    ));
+    // A revoked grant stays Revoked, expired or not.
+    assert!(store.revoke_grant(&c.handle).await.unwrap());
+    assert!(!store.revoke_grant(&c.handle).await.unwrap());
+    assert!(!store.revoke_grant(&handle("missing")).await.unwrap());
+    assert_eq!(
+        store.consume_grant(&c.handle, kind, T0 + 1).await.unwrap(),
+        ConsumeOutcome::Revoked
+    );
+    assert_eq!(
+        store
+            .consume_grant(&c.handle, kind, T0 + 500)
+            .await
+            .unwrap(),
+        ConsumeOutcome::Revoked
+    );
+
+    // Sweeping at T0 + 60 deletes a and b (whatever their state), keeps c.
+    assert_eq!(store.sweep_grants(T0 + 59).await.unwrap(), 0);
+    assert_eq!(store.sweep_grants(T0 + 60).await.unwrap(), 2);
+    assert_eq!(store.sweep_grants(T0 + 60).await.unwrap(), 0);
+    assert!(matches!(
+        store.get_grant(&b.handle).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store.consume_grant(&a.handle, kind, T0 + 61).await.unwrap(),
+        ConsumeOutcome::NotFound
+    );
+    assert_eq!(
+        store.get_grant(&c.handle).await.unwrap().state,
+        GrantState::Revoked
+    );
+    // A swept handle can be stored again.
+    store.put_grant(&a).await.unwrap();
+}
+
+/// Refresh-token reuse: the replay of a consumed grant is reported, and revoking its
+/// family revokes every sibling, consumed or active, and nothing else.
+pub async fn grant_reuse_revokes_family(db: &Db) {
+    use GrantKind::{AccessToken, AuthorizationCode, RefreshToken};
+    let store = &db.store;
+    let code = grant("code", AuthorizationCode, "app", "fam-1");
+    let rt1 = grant("rt1", RefreshToken, "app", "fam-1");
+    let at1 = grant("at1", AccessToken, "app", "fam-1");
+    let rt2 = grant("rt2", RefreshToken, "app", "fam-1");
+    let other = grant("other", RefreshToken, "app", "fam-2");
+    for g in [&code, &rt1, &at1, &rt2, &other] {
+        store.put_grant(g).await.unwrap();
+    }
+    assert!(matches!(
+        store
+            .consume_grant(&code.handle, AuthorizationCode, T0)
+            .await
+            .unwrap(),
+        ConsumeOutcome::Consumed(_)
+    ));
+    // rt1 is rotated into rt2, then rt1 is replayed.
+    assert!(matches!(
+        store
+            .consume_grant(&rt1.handle, RefreshToken, T0 + 1)
+            .await
+            .unwrap(),
+        ConsumeOutcome::Consumed(_)
+    ));
+    let replay = store
+        .consume_grant(&rt1.handle, RefreshToken, T0 + 2)
+        .await
+        .unwrap();
+    let ConsumeOutcome::Reused(reused) = replay else {
+        panic!("expected Reused, got {replay:?}");
+    };
+    assert_eq!(reused.family, "fam-1");
+    assert_eq!(store.revoke_family(&reused.family).await.unwrap(), 4);
+    assert_eq!(store.revoke_family(&reused.family).await.unwrap(), 0);
+    for g in [&code, &rt1, &at1, &rt2] {
+        assert_eq!(
+            store.get_grant(&g.handle).await.unwrap().state,
+            GrantState::Revoked
+        );
+    }
+    assert_eq!(
+        store
+            .consume_grant(&rt2.handle, RefreshToken, T0 + 3)
+            .await
+            .unwrap(),
+        ConsumeOutcome::Revoked
+    );
+    assert_eq!(
+        store
+            .consume_grant(&rt1.handle, RefreshToken, T0 + 3)
+            .await
+            .unwrap(),
+        ConsumeOutcome::Revoked
+    );
+    assert_eq!(
+        store.get_grant(&other.handle).await.unwrap().state,
+        GrantState::Active
+    );
+    assert_eq!(store.revoke_family("no-such-family").await.unwrap(), 0);
+}
+
+/// Many tasks, and a second connection pool (another node) where the backend has one,
+/// consume the same grant: exactly one gets `Consumed`, every other `Reused`.
+pub async fn grant_consume_concurrent(db: &Db) {
+    const N: usize = 16;
+    let other = db.another().await;
+    for round in 0..3 {
+        let g = grant(
+            &format!("race-{round}"),
+            GrantKind::RefreshToken,
+            "app",
+            "fam",
+        );
+        db.store.put_grant(&g).await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..N {
+            let store = match (&other, i % 2) {
+                (Some(o), 1) => o.clone(),
+                _ => db.store.clone(),
+            };
+            let h = g.handle.clone();
+            tasks.push(tokio::spawn(async move {
+                store
+                    .consume_grant(&h, GrantKind::RefreshToken, T0 + 1)
+                    .await
+            }));
+        }
+        let (mut consumed, mut reused) = (0, 0);
+        for t in tasks {
+            match t.await.unwrap().unwrap() {
+                ConsumeOutcome::Consumed(r) => {
+                    consumed += 1;
+                    assert_eq!(r, stored(&g, GrantState::Consumed));
+                }
+                ConsumeOutcome::Reused(r) => {
+                    reused += 1;
+                    assert_eq!(r, stored(&g, GrantState::Consumed));
+                }
+                other => panic!("round {round}: unexpected {other:?}"),
+            }
+        }
+        assert_eq!((consumed, reused), (1, N - 1), "round {round}");
+    }
+    if let Some(o) = other {
+        o.close().await;
+    }
+}
+
+/// Deleting a client revokes its grants in the same transaction; a failed deletion
+/// revokes nothing.
+pub async fn grant_client_deletion_revokes(db: &Db) {
+    use GrantKind::{AccessToken, AuthorizationCode, RefreshToken};
+    let store = &db.store;
+    store.create_client("app-a", "{}", T0).await.unwrap();
+    store.create_client("app-b", "{}", T0).await.unwrap();
+    let a1 = grant("a1", AuthorizationCode, "app-a", "f1");
+    let a2 = grant("a2", RefreshToken, "app-a", "f2");
+    let a3 = grant("a3", AccessToken, "app-a", "f2");
+    let b1 = grant("b1", RefreshToken, "app-b", "f3");
+    let ghost = grant("ghost", RefreshToken, "ghost", "f4");
+    for g in [&a1, &a2, &a3, &b1, &ghost] {
+        store.put_grant(g).await.unwrap();
+    }
+    // a2 already revoked: not counted again.
+    assert!(store.revoke_grant(&a2.handle).await.unwrap());
+    assert_eq!(store.delete_client("app-a").await.unwrap(), 2);
+    for g in [&a1, &a2, &a3] {
+        assert_eq!(
+            store.get_grant(&g.handle).await.unwrap().state,
+            GrantState::Revoked
+        );
+    }
+    assert_eq!(
+        store
+            .consume_grant(&a1.handle, AuthorizationCode, T0 + 1)
+            .await
+            .unwrap(),
+        ConsumeOutcome::Revoked
+    );
+    assert_eq!(
+        store.get_grant(&b1.handle).await.unwrap().state,
+        GrantState::Active
+    );
+    // No stored client "ghost": NotFound, and its grant stays active (all or nothing).
+    assert!(matches!(
+        store.delete_client("ghost").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store.get_grant(&ghost.handle).await.unwrap().state,
+        GrantState::Active
+    );
+    // Revoking by client works without deleting it.
+    assert_eq!(store.revoke_client_grants("app-b").await.unwrap(), 1);
+    assert_eq!(store.revoke_client_grants("app-b").await.unwrap(), 0);
+    assert!(store.get_client("app-b").await.is_ok());
+    assert_eq!(store.revoke_client_grants("ghost").await.unwrap(), 1);
+}
+
+pub async fn grant_validation(db: &Db) {
+    let store = &db.store;
+    let ok = grant("ok", GrantKind::AccessToken, "app", "fam");
+    type Change = fn(&mut NewGrant);
+    let cases: Vec<(&str, Change)> = vec![
+        ("short handle", |g| g.handle = "x".repeat(15)),
+        ("long handle", |g| g.handle = "x".repeat(129)),
+        ("space in handle", |g| {
+            g.handle = format!("{} ", "x".repeat(20))
+        }),
+        ("non-ASCII handle", |g| g.handle = "é".repeat(10)),
+        ("empty client", |g| g.client_id.clear()),
+        ("long client", |g| g.client_id = "c".repeat(256)),
+        ("empty subject", |g| g.subject = Some(String::new())),
+        ("control in subject", |g| g.subject = Some("a\u{7}".into())),
+        ("empty family", |g| g.family.clear()),
+        ("space in family", |g| g.family = "a b".into()),
+        ("expires at creation", |g| g.expires_at = g.created_at),
+        ("data not JSON", |g| g.data = "{".into()),
+        ("data not an object", |g| g.data = "[1]".into()),
+    ];
+    for (what, change) in cases {
+        let mut g = ok.clone();
+        change(&mut g);
+        let r = store.put_grant(&g).await;
+        assert!(matches!(r, Err(StoreError::Invalid(_))), "{what}: {r:?}");
+    }
+    let mut edge = ok.clone();
+    edge.handle = "h".repeat(128);
+    store.put_grant(&edge).await.unwrap();
+    edge.handle = "h".repeat(16);
+    store.put_grant(&edge).await.unwrap();
+    store.put_grant(&ok).await.unwrap();
+}
+
+// ----- users -----
+
+const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+
+pub async fn user_crud(db: &Db) {
+    let store = &db.store;
+    let alice = store
+        .create_user("alice", HASH, r#"{"email":"alice@example.org"}"#, T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        (alice.disabled, alice.created_at, alice.updated_at),
+        (false, T0, T0)
+    );
+    assert_eq!(store.get_user("alice").await.unwrap(), alice);
+    assert!(matches!(
+        store.create_user("alice", HASH, "{}", T0).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Names are bytewise: case matters, and the order is the same on both databases.
+    let bob = store.create_user("Bob", HASH, "{}", T0 + 1).await.unwrap();
+    let zoe = store.create_user("zoë", HASH, "{}", T0 + 2).await.unwrap();
+    let spaced = store
+        .create_user("Alice Smith", HASH, "{}", T0 + 3)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.get_user("ALICE").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store.list_users().await.unwrap(),
+        vec![spaced, bob, alice.clone(), zoe]
+    );
+
+    let debug = format!("{alice:?}");
+    assert!(
+        !debug.contains("argon2") && debug.contains("redacted"),
+        "{debug}"
+    );
+
+    let new_hash = "$argon2id$v=19$m=19456,t=2,p=1$bmV3c2FsdA$bmV3aGFzaA";
+    store
+        .set_user_password("alice", new_hash, T0 + 10)
+        .await
+        .unwrap();
+    store
+        .set_user_disabled("alice", true, T0 + 11)
+        .await
+        .unwrap();
+    store
+        .set_user_attributes("alice", r#"{"email":"a@example.org"}"#, T0 + 12)
+        .await
+        .unwrap();
+    let got = store.get_user("alice").await.unwrap();
+    assert_eq!(got.password_hash, new_hash);
+    assert!(got.disabled);
+    assert_eq!(got.attributes, r#"{"email":"a@example.org"}"#);
+    assert_eq!((got.created_at, got.updated_at), (T0, T0 + 12));
+    store
+        .set_user_disabled("alice", false, T0 + 13)
+        .await
+        .unwrap();
+    assert!(!store.get_user("alice").await.unwrap().disabled);
+
+    for r in [
+        store.set_user_password("nobody", HASH, T0).await,
+        store.set_user_disabled("nobody", true, T0).await,
+        store.set_user_attributes("nobody", "{}", T0).await,
+        store.delete_user("nobody").await,
+    ] {
+        assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
+    }
+    store.delete_user("alice").await.unwrap();
+    assert!(matches!(
+        store.get_user("alice").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.list_users().await.unwrap().len(), 3);
+}
+
+pub async fn user_validation(db: &Db) {
+    let store = &db.store;
+    for name in ["", &"u".repeat(129), "a\nb", "nul\0", "del\u{7f}"] {
+        let r = store.create_user(name, HASH, "{}", T0).await;
+        assert!(matches!(r, Err(StoreError::Invalid(_))), "{name:?}: {r:?}");
+    }
+    store
+        .create_user(&"u".repeat(128), HASH, "{}", T0)
+        .await
+        .unwrap();
+    for hash in ["", "has space", "é", &"h".repeat(1025)] {
+        let r = store.create_user("carol", hash, "{}", T0).await;
+        assert!(matches!(r, Err(StoreError::Invalid(_))), "{hash:?}: {r:?}");
+    }
+    for attributes in ["", "[]", "{"] {
+        let r = store.create_user("carol", HASH, attributes, T0).await;
+        assert!(
+            matches!(r, Err(StoreError::Invalid(_))),
+            "{attributes:?}: {r:?}"
+        );
+    }
+    let carol = store.create_user("carol", HASH, "{}", T0).await.unwrap();
+    assert!(matches!(
+        store.set_user_password("carol", "", T0 + 1).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        store.set_user_attributes("carol", "1", T0 + 1).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert_eq!(store.get_user("carol").await.unwrap(), carol);
 }
