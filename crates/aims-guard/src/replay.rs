@@ -37,7 +37,7 @@ impl ReplayCache {
     }
 
     /// A guard for one request's validation, and what must happen after it.
-    pub(crate) fn begin(&self) -> (Arc<dyn ReplayGuard>, PendingReplay) {
+    pub fn begin(&self) -> (Arc<dyn ReplayGuard>, PendingReplay) {
         match self {
             ReplayCache::Memory(m) => (m.clone(), PendingReplay::Done),
             ReplayCache::Store(s) => {
@@ -62,7 +62,7 @@ impl Default for ReplayCache {
 
 /// Why recording a key failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ReplayFailure {
+pub enum ReplayFailure {
     /// The key was used before within its window.
     Replayed,
     /// The cache cannot record (full, or the store failed): fail closed.
@@ -71,19 +71,21 @@ pub(crate) enum ReplayFailure {
 
 /// What is left to do after a validation that used [`ReplayCache::begin`].
 #[derive(Debug)]
-pub(crate) enum PendingReplay {
+pub enum PendingReplay {
     /// Nothing: the memory guard already recorded.
     Done,
     /// Record the captured keys in the store.
     Store {
+        /// Where to record.
         store: Arc<Store>,
+        /// What the validation captured.
         captured: Arc<DeferringGuard>,
     },
 }
 
 impl PendingReplay {
     /// Records the captured keys; a key already recorded is a replay.
-    pub(crate) async fn commit(self, now: i64) -> Result<(), ReplayFailure> {
+    pub async fn commit(self, now: i64) -> Result<(), ReplayFailure> {
         let PendingReplay::Store { store, captured } = self else {
             return Ok(());
         };

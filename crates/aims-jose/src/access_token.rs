@@ -258,7 +258,9 @@ impl AuthorizationDetail {
     }
 }
 
-fn parse_authorization_details(v: Value) -> Result<Vec<AuthorizationDetail>, JoseError> {
+/// Parses an RFC 9396 `authorization_details` value: an array of objects, each with a
+/// non-empty string `type` and well-typed common members.
+pub fn parse_authorization_details(v: Value) -> Result<Vec<AuthorizationDetail>, JoseError> {
     let Value::Array(items) = v else {
         return Err(JoseError::InvalidClaim {
             claim: "authorization_details",

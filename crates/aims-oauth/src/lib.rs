@@ -1,0 +1,34 @@
+//! The OAuth 2.0 authorization server logic of AIMS, for agents.
+//!
+//! Agents are OAuth clients that authenticate with their runtime credential (a JWT-SVID,
+//! an X509-SVID over mTLS, or a key of their registered JWKS; never a static secret by
+//! default) and receive short-lived, audience-bound, sender-constrained access tokens.
+//!
+//! This crate holds the rules and no HTTP types: the server's handlers parse the
+//! request into [`Params`] (and the TLS peer, the `DPoP` header), call a service here,
+//! and map [`OAuthError`] to the status and JSON body its RFC names.
+//!
+//! | Module | Standard |
+//! |---|---|
+//! | [`issuer`] | RFC 8414 §2 issuer identifier |
+//! | [`metadata`] | RFC 8414 metadata |
+//! | [`client`] | RFC 7591 client metadata, AIMS rules |
+//! | [`authn`] | RFC 7523, draft-ietf-oauth-spiffe-client-auth, RFC 8705 |
+//! | [`token`] | RFC 6749 §4.4, RFC 9068, RFC 8707, RFC 9449, RFC 8705, RFC 9396 |
+//! | [`rar`] | RFC 9396 type schemas |
+#![forbid(unsafe_code)]
+
+pub mod authn;
+pub mod client;
+mod directory;
+mod error;
+pub mod form;
+pub mod issuer;
+pub mod metadata;
+pub mod rar;
+pub mod token;
+
+pub use directory::StoreClients;
+pub use error::{ErrorCode, OAuthError};
+pub use form::Params;
+pub use issuer::{Issuer, IssuerError};

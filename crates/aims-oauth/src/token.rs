@@ -1,0 +1,448 @@
+//! The token endpoint (RFC 6749 §3.2) and the access tokens it issues.
+//!
+//! Grants today: `client_credentials`. Every token is short-lived, audience-bound by the
+//! RFC 8707 `resource` parameter (checked against the client's registered resources:
+//! `invalid_target`), carries the granted `scope` and RFC 9396 `authorization_details`,
+//! and is sender-constrained when the client proves a key: DPoP (`cnf.jkt`, RFC 9449) or
+//! its TLS client certificate (`cnf.x5t#S256`, RFC 8705).
+//!
+//! JWT access tokens follow RFC 9068: `typ` `at+jwt`, `client_id` = the agent's
+//! SPIFFE/WIMSE ID when its credential proved one, `sub` = the agent (no user is
+//! involved in client credentials). Opaque tokens are random handles whose claims the
+//! store keeps under their SHA-256, served by introspection.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use aims_core::Clock;
+use aims_crypto::{Jwks, Signer, random_token, sha256_b64url};
+use aims_guard::{NonceIssuer, ReplayCache};
+use aims_jose::access_token::{self, AccessTokenClaims, AuthorizationDetail, Confirmation, Scope};
+use aims_jose::{Audience, JoseError, dpop};
+use aims_store::{GrantKind, NewGrant, Store};
+use serde::Serialize;
+
+use crate::authn::{AuthenticatedClient, ClientAuthenticator, ClientDirectory, TlsPeer};
+use crate::client::{GrantType, TokenFormat, is_resource_indicator};
+use crate::form::Params;
+use crate::rar::RarTypes;
+use crate::{ErrorCode, Issuer, OAuthError};
+
+/// Where the current token-signing key and the published key set come from (the server's
+/// key manager, rotating with overlap).
+pub trait TokenKeys: Send + Sync {
+    /// The key that signs new tokens.
+    fn signer(&self) -> Option<Arc<dyn Signer>>;
+    /// Every key a resource server may meet (next, current, previous), public parts.
+    fn jwks(&self) -> Jwks;
+}
+
+/// What the HTTP layer passes in for one token request.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenRequest<'a> {
+    /// The form parameters.
+    pub params: &'a Params,
+    /// The verified TLS client certificate, if any.
+    pub tls: Option<&'a TlsPeer>,
+    /// Whether an `Authorization: Basic` header was sent.
+    pub basic_auth: bool,
+    /// The `DPoP` header, if exactly one was sent.
+    pub dpop: Option<&'a str>,
+}
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TokenResponse {
+    /// The access token.
+    pub access_token: String,
+    /// `Bearer` or `DPoP`.
+    pub token_type: &'static str,
+    /// Seconds until expiry.
+    pub expires_in: i64,
+    /// The granted scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// RFC 9396 granted details.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization_details: Option<Vec<AuthorizationDetail>>,
+    /// Refresh token, when issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+/// An error of the token endpoint, with the `DPoP-Nonce` to send when the client must
+/// retry with a nonce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenError {
+    /// The OAuth error.
+    pub error: OAuthError,
+    /// A fresh `DPoP-Nonce` value to return with the error.
+    pub dpop_nonce: Option<String>,
+}
+
+impl From<OAuthError> for TokenError {
+    fn from(error: OAuthError) -> Self {
+        Self {
+            error,
+            dpop_nonce: None,
+        }
+    }
+}
+
+/// One issuance, for the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issued {
+    /// The registered client.
+    pub client_id: String,
+    /// The agent (token `client_id`).
+    pub agent: String,
+    /// The delegated user, if any.
+    pub subject: Option<String>,
+    /// The grant type.
+    pub grant_type: &'static str,
+    /// The audiences.
+    pub audience: Vec<String>,
+    /// The granted scope.
+    pub scope: String,
+    /// The token's `jti` (never the token).
+    pub jti: String,
+    /// How the token is bound (`dpop`, `mtls`, `bearer`).
+    pub binding: &'static str,
+}
+
+/// The authorization server's token logic.
+pub struct TokenService<D> {
+    issuer: Issuer,
+    clock: Arc<dyn Clock>,
+    clients: D,
+    authn: ClientAuthenticator,
+    keys: Arc<dyn TokenKeys>,
+    store: Arc<Store>,
+    dpop_replay: ReplayCache,
+    nonces: Arc<NonceIssuer>,
+    require_dpop_nonce: bool,
+    rar: RarTypes,
+}
+
+impl<D> std::fmt::Debug for TokenService<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenService")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<D: ClientDirectory> TokenService<D> {
+    /// A token service.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        issuer: Issuer,
+        clock: Arc<dyn Clock>,
+        clients: D,
+        authn: ClientAuthenticator,
+        keys: Arc<dyn TokenKeys>,
+        store: Arc<Store>,
+        dpop_replay: ReplayCache,
+        nonces: Arc<NonceIssuer>,
+        rar: RarTypes,
+    ) -> Self {
+        Self {
+            issuer,
+            clock,
+            clients,
+            authn,
+            keys,
+            store,
+            dpop_replay,
+            nonces,
+            require_dpop_nonce: false,
+            rar,
+        }
+    }
+
+    /// Requires server-provided nonces in DPoP proofs (RFC 9449 §8).
+    pub fn require_dpop_nonce(mut self, yes: bool) -> Self {
+        self.require_dpop_nonce = yes;
+        self
+    }
+
+    /// The issuer.
+    pub fn issuer(&self) -> &Issuer {
+        &self.issuer
+    }
+
+    /// The client directory.
+    pub fn clients(&self) -> &D {
+        &self.clients
+    }
+
+    /// The client authenticator.
+    pub fn authenticator(&self) -> &ClientAuthenticator {
+        &self.authn
+    }
+
+    /// The published key set.
+    pub fn jwks(&self) -> Jwks {
+        self.keys.jwks()
+    }
+
+    /// The current DPoP nonce (sent on every token response).
+    pub fn dpop_nonce(&self) -> String {
+        self.nonces.current()
+    }
+
+    /// Handles a token request.
+    pub async fn token(
+        &self,
+        req: TokenRequest<'_>,
+    ) -> Result<(TokenResponse, Issued), TokenError> {
+        let params = req.params;
+        let grant = params.require("grant_type")?;
+        let grant = GrantType::parse(grant).ok_or_else(|| {
+            OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                format!("grant_type {grant} is not supported"),
+            )
+        })?;
+        let client = self
+            .authn
+            .authenticate(params, req.tls, req.basic_auth, &self.clients)
+            .await?;
+        if !client.client.may_use(grant) {
+            return Err(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                format!("this client may not use {}", grant.as_str()),
+            )
+            .into());
+        }
+        match grant {
+            GrantType::ClientCredentials => self.client_credentials(&client, &req).await,
+            other => Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                format!("grant_type {} is not served yet", other.as_str()),
+            )
+            .into()),
+        }
+    }
+
+    async fn client_credentials(
+        &self,
+        client: &AuthenticatedClient,
+        req: &TokenRequest<'_>,
+    ) -> Result<(TokenResponse, Issued), TokenError> {
+        let scope = granted_scope(client, req.params.get("scope"))?;
+        let audience = audience(client, req.params.get_all("resource"))?;
+        let details = self.rar.parse(
+            req.params.get("authorization_details"),
+            &client.client.metadata().authorization_details_types,
+        )?;
+        let jkt = self.dpop_proof(req.dpop).await?;
+        if client.client.requires_dpop() && jkt.is_none() {
+            return Err(OAuthError::invalid_request(
+                "this client's tokens must be DPoP-bound: send a DPoP proof",
+            )
+            .into());
+        }
+        let agent = client.token_client_id().to_owned();
+        self.issue(
+            client,
+            agent,
+            None,
+            audience,
+            scope,
+            details,
+            jkt,
+            GrantType::ClientCredentials,
+        )
+        .await
+    }
+
+    /// Validates the DPoP proof of a token request; `Ok(Some(jkt))` when one was sent.
+    async fn dpop_proof(&self, proof: Option<&str>) -> Result<Option<String>, TokenError> {
+        let Some(proof) = proof else {
+            return Ok(None);
+        };
+        let (guard, pending) = self.dpop_replay.begin();
+        let mut validator = dpop::Validator::new(self.clock.clone(), guard);
+        if self.require_dpop_nonce {
+            let nonces = self.nonces.clone();
+            validator = validator.require_nonce(move |n| nonces.accepts(n));
+        }
+        let token_endpoint = self.issuer.endpoint(crate::metadata::paths::TOKEN);
+        match validator.validate(proof, &dpop::DpopRequest::new("POST", &token_endpoint)) {
+            Ok(v) => {
+                pending.commit(self.clock.now()).await.map_err(|_| {
+                    OAuthError::new(ErrorCode::InvalidDpopProof, "DPoP proof replayed")
+                })?;
+                Ok(Some(v.jkt().to_owned()))
+            }
+            Err(JoseError::NonceRequired | JoseError::BindingMismatch("nonce")) => {
+                Err(TokenError {
+                    error: OAuthError::new(
+                        ErrorCode::UseDpopNonce,
+                        "the authorization server requires a DPoP nonce",
+                    ),
+                    dpop_nonce: Some(self.nonces.current()),
+                })
+            }
+            Err(e) => Err(OAuthError::new(
+                ErrorCode::InvalidDpopProof,
+                format!("DPoP proof rejected: {e}"),
+            )
+            .into()),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn issue(
+        &self,
+        client: &AuthenticatedClient,
+        agent: String,
+        subject: Option<String>,
+        audience: Vec<String>,
+        scope: Scope,
+        details: Option<Vec<AuthorizationDetail>>,
+        jkt: Option<String>,
+        grant: GrantType,
+    ) -> Result<(TokenResponse, Issued), TokenError> {
+        let now = self.clock.now();
+        let lifetime = client.client.access_token_lifetime();
+        let first_aud = audience.first().cloned().unwrap_or_default();
+        let mut claims = AccessTokenClaims::new(
+            self.issuer.as_str(),
+            subject.clone().unwrap_or_else(|| agent.clone()),
+            agent.clone(),
+            first_aud,
+            now,
+            lifetime,
+        )
+        .map_err(|e| OAuthError::server_error("access token claims", &e))?;
+        if audience.len() > 1 {
+            claims.aud = Audience::Many(audience.clone());
+        }
+        claims.scope = scope.clone();
+        claims.authorization_details = details.clone();
+        let binding = match (&jkt, &client.cert_thumbprint) {
+            (Some(jkt), _) => {
+                claims.cnf = Some(Confirmation {
+                    jkt: Some(jkt.clone()),
+                    ..Confirmation::default()
+                });
+                "dpop"
+            }
+            (None, Some(x5t))
+                if client
+                    .client
+                    .metadata()
+                    .tls_client_certificate_bound_access_tokens =>
+            {
+                claims.cnf = Some(Confirmation {
+                    x5t_s256: Some(x5t.clone()),
+                    ..Confirmation::default()
+                });
+                "mtls"
+            }
+            _ => "bearer",
+        };
+        let access_token = match client.client.metadata().access_token_format {
+            TokenFormat::Jwt => {
+                let signer = self.keys.signer().ok_or_else(|| {
+                    OAuthError::server_error("token signing", &"no current signing key")
+                })?;
+                access_token::issue(&claims, signer.as_ref())
+                    .map_err(|e| OAuthError::server_error("token signing", &e))?
+            }
+            TokenFormat::Opaque => {
+                let token = random_token().map_err(|e| OAuthError::server_error("random", &e))?;
+                let data = serde_json::to_string(&claims)
+                    .map_err(|e| OAuthError::server_error("token claims", &e))?;
+                self.store
+                    .put_grant(&NewGrant {
+                        handle: sha256_b64url(&token),
+                        kind: GrantKind::AccessToken,
+                        client_id: client.client.id().to_owned(),
+                        subject: subject.clone(),
+                        family: claims.jti.clone(),
+                        expires_at: claims.exp,
+                        created_at: now,
+                        data,
+                    })
+                    .await
+                    .map_err(|e| OAuthError::server_error("store opaque token", &e))?;
+                token
+            }
+        };
+        let scope_str = scope.iter().collect::<Vec<_>>().join(" ");
+        let issued = Issued {
+            client_id: client.client.id().to_owned(),
+            agent,
+            subject,
+            grant_type: grant.as_str(),
+            audience,
+            scope: scope_str.clone(),
+            jti: claims.jti.clone(),
+            binding,
+        };
+        Ok((
+            TokenResponse {
+                access_token,
+                token_type: if jkt.is_some() { "DPoP" } else { "Bearer" },
+                expires_in: lifetime,
+                scope: (!scope_str.is_empty()).then_some(scope_str),
+                authorization_details: details,
+                refresh_token: None,
+            },
+            issued,
+        ))
+    }
+}
+
+/// The granted scope: the requested scopes, each allowed to the client; without a
+/// `scope` parameter, everything the client may have (RFC 6749 §3.3 default).
+fn granted_scope(
+    client: &AuthenticatedClient,
+    requested: Option<&str>,
+) -> Result<Scope, OAuthError> {
+    let allowed = client.client.allowed_scopes();
+    let wanted: BTreeSet<&str> = match requested {
+        Some(s) => s.split(' ').filter(|t| !t.is_empty()).collect(),
+        None => allowed.iter().map(String::as_str).collect(),
+    };
+    if let Some(bad) = wanted.iter().find(|s| !allowed.contains(**s)) {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            format!("scope {bad} is not allowed for this client"),
+        ));
+    }
+    Scope::from_tokens(wanted).map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))
+}
+
+/// The audiences (RFC 8707): each requested resource must be registered for the client;
+/// without one, the client's single registered resource.
+fn audience(client: &AuthenticatedClient, requested: &[String]) -> Result<Vec<String>, OAuthError> {
+    let registered = &client.client.metadata().resources;
+    if requested.is_empty() {
+        return match registered.as_slice() {
+            [one] => Ok(vec![one.clone()]),
+            _ => Err(OAuthError::new(
+                ErrorCode::InvalidTarget,
+                "name the resource the token is for (resource parameter)",
+            )),
+        };
+    }
+    for r in requested {
+        if !is_resource_indicator(r) {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidTarget,
+                format!("resource {r} must be an absolute URI without a fragment"),
+            ));
+        }
+        if !registered.contains(r) {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidTarget,
+                format!("resource {r} is not allowed for this client"),
+            ));
+        }
+    }
+    Ok(requested.to_vec())
+}
