@@ -6,7 +6,10 @@ use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 
+use std::sync::Arc;
+
 use crate::GuardError;
+use crate::token::AccessTokenInfo;
 
 /// An inbound authentication mechanism.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -22,14 +25,19 @@ pub enum Mechanism {
     Dpop,
     /// `Authorization: Bearer <JWT-SVID>`.
     JwtSvid,
+    /// `Authorization: Bearer <access token>` (RFC 6750): an RFC 9068 JWT or an opaque
+    /// token introspected (RFC 7662); a certificate-bound token (`cnf.x5t#S256`,
+    /// RFC 8705) only with the matching client certificate on [`crate::tls::serve`].
+    Bearer,
 }
 
 impl Mechanism {
     /// Every mechanism, in the order the guard looks for credentials.
-    pub const ALL: [Mechanism; 5] = [
+    pub const ALL: [Mechanism; 6] = [
         Mechanism::WitWpt,
         Mechanism::WitHttpSig,
         Mechanism::Dpop,
+        Mechanism::Bearer,
         Mechanism::JwtSvid,
         Mechanism::Mtls,
     ];
@@ -42,6 +50,7 @@ impl Mechanism {
             Mechanism::WitHttpSig => "wit-httpsig",
             Mechanism::Dpop => "dpop",
             Mechanism::JwtSvid => "jwt-svid",
+            Mechanism::Bearer => "bearer",
         }
     }
 }
@@ -53,6 +62,8 @@ pub enum BoundKey {
     JwkThumbprint(String),
     /// base64url SHA-256 of the client certificate's SubjectPublicKeyInfo (mTLS).
     SpkiSha256(String),
+    /// base64url SHA-256 of the client certificate's DER (`cnf.x5t#S256`, RFC 8705).
+    CertificateSha256(String),
 }
 
 /// A caller the guard authenticated. Handlers take it as an extractor (rejects with 401
@@ -64,6 +75,7 @@ pub struct AuthenticatedAgent {
     pub(crate) expires_at: i64,
     pub(crate) bound_key: Option<BoundKey>,
     pub(crate) delegated_subject: Option<String>,
+    pub(crate) access_token: Option<Arc<AccessTokenInfo>>,
 }
 
 impl AuthenticatedAgent {
@@ -94,9 +106,15 @@ impl AuthenticatedAgent {
     }
 
     /// The subject the agent acts for: the access token's `sub` when it differs from
-    /// the agent (`client_id`). The `act` chain is not exposed yet.
+    /// the agent (`client_id`). The `act` chain is in [`AuthenticatedAgent::access_token`].
     pub fn delegated_subject(&self) -> Option<&str> {
         self.delegated_subject.as_deref()
+    }
+
+    /// The access token the agent presented (DPoP and Bearer mechanisms): scope,
+    /// authorization details, `acr`, `auth_time`, `act` chain.
+    pub fn access_token(&self) -> Option<&AccessTokenInfo> {
+        self.access_token.as_deref()
     }
 }
 

@@ -41,8 +41,11 @@ pub struct AuditEvent {
     pub agent: String,
     /// 1b. The mechanism the agent used, if authenticated.
     pub mechanism: Option<&'static str>,
-    /// 2. The subject the agent acts for, if any.
+    /// 2. The subject the agent acts for, if any (a token `sub` that is not the agent).
     pub delegated_subject: Option<String>,
+    /// 2b. The RFC 8693 `act` chain of the access token (actor `sub`s, current actor
+    /// first); empty without one.
+    pub actors: Vec<String>,
     /// 3. The resource: the request path.
     pub resource: String,
     /// 4. The action: the HTTP method.
@@ -56,7 +59,8 @@ pub struct AuditEvent {
     pub correlation_id: String,
     /// 7a. The risk state (`unknown` until risk signals are wired).
     pub risk_state: String,
-    /// 7b. The remediation taken (`none`, `reject`, `reject; new DPoP nonce issued`, ...).
+    /// 7b. The remediation taken (`none`, `reject`, `reject; new DPoP nonce issued`,
+    /// `reject; step-up required`, ...).
     pub remediation: String,
 }
 
@@ -78,6 +82,7 @@ impl AuditSink for LogSink {
             agent = %e.agent,
             mechanism = e.mechanism.unwrap_or("none"),
             delegated_subject = e.delegated_subject.as_deref().unwrap_or("none"),
+            actors = %e.actors.join(" "),
             resource = %e.resource,
             action = %e.action,
             decision = e.decision.as_str(),

@@ -12,6 +12,8 @@ use aims_jose::wit::WitProfile;
 use aims_pki::TrustStore;
 
 use crate::audit::{AuditSink, LogSink};
+use crate::introspection::Introspector;
+use crate::jwks::JwksCache;
 use crate::{Mechanism, ReplayCache};
 
 /// Default request body limit when a body must be buffered (HTTP signatures): 1 MiB.
@@ -33,20 +35,74 @@ pub enum ConfigError {
     /// No mechanism enabled.
     #[error("no authentication mechanism enabled")]
     NoMechanism,
-    /// DPoP enabled without an access token issuer.
-    #[error("the DPoP mechanism needs an access token issuer (access_tokens)")]
+    /// DPoP or Bearer enabled without an access token issuer.
+    #[error("the DPoP and Bearer mechanisms need an access token issuer (access_tokens)")]
     MissingIssuer,
+    /// The access token issuer has no validation source (keys, JWKS, introspection).
+    #[error("the access token issuer needs keys, a JWKS cache or an introspector")]
+    NoTokenSource,
+    /// The resource metadata URL is not an absolute https URL.
+    #[error("`{0}` is not a valid resource metadata URL")]
+    InvalidResourceMetadata(String),
     /// The random generator failed while creating the first DPoP nonce.
     #[error("random generator failed")]
     Random,
 }
 
-/// The access tokens the DPoP mechanism accepts (RFC 9068).
+/// The access tokens the DPoP and Bearer mechanisms accept: issued by one
+/// authorization server for this resource, validated locally as RFC 9068 JWTs (static
+/// keys or a [`JwksCache`]) and/or by RFC 7662 introspection (opaque tokens).
 #[derive(Clone)]
 pub struct AccessTokenIssuer {
     pub(crate) issuer: String,
     pub(crate) audience: String,
-    pub(crate) keys: Arc<dyn KeyResolver>,
+    pub(crate) keys: Option<Arc<dyn KeyResolver>>,
+    pub(crate) jwks: Option<JwksCache>,
+    pub(crate) introspection: Option<Introspector>,
+}
+
+impl AccessTokenIssuer {
+    /// Tokens whose `iss` is `issuer` and whose `aud` contains `audience` (the
+    /// resource identifier). Add at least one source.
+    pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            audience: audience.into(),
+            keys: None,
+            jwks: None,
+            introspection: None,
+        }
+    }
+
+    /// Validates JWTs locally with `keys` (looked up under the issuer).
+    pub fn keys(mut self, keys: Arc<dyn KeyResolver>) -> Self {
+        self.keys = Some(keys);
+        self.jwks = None;
+        self
+    }
+
+    /// Validates JWTs locally with the AS's JWKS, refreshed on rotation.
+    pub fn jwks(mut self, cache: JwksCache) -> Self {
+        self.keys = Some(Arc::new(cache.clone()));
+        self.jwks = Some(cache);
+        self
+    }
+
+    /// Introspects tokens that are not `at+jwt` JWTs (all tokens when no local keys).
+    pub fn introspection(mut self, introspector: Introspector) -> Self {
+        self.introspection = Some(introspector);
+        self
+    }
+
+    /// The issuer.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The audience (resource identifier) tokens must carry.
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
 }
 
 impl std::fmt::Debug for AccessTokenIssuer {
@@ -54,6 +110,9 @@ impl std::fmt::Debug for AccessTokenIssuer {
         f.debug_struct("AccessTokenIssuer")
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
+            .field("local", &self.keys.is_some())
+            .field("jwks", &self.jwks.is_some())
+            .field("introspection", &self.introspection.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -101,6 +160,7 @@ pub struct GuardConfig {
     pub(crate) trust: Arc<TrustStore>,
     pub(crate) wit_profile: WitProfile,
     pub(crate) access_tokens: Option<AccessTokenIssuer>,
+    pub(crate) resource_metadata: Option<String>,
     pub(crate) jwt_svid_audience: Option<String>,
     pub(crate) replay: ReplayCache,
     pub(crate) nonce_interval: i64,
@@ -124,6 +184,7 @@ impl GuardConfig {
                 trust,
                 wit_profile: WitProfile::WitSvid,
                 access_tokens: None,
+                resource_metadata: None,
                 jwt_svid_audience: None,
                 replay: ReplayCache::default(),
                 nonce_interval: DEFAULT_NONCE_INTERVAL,
@@ -191,19 +252,29 @@ impl GuardConfigBuilder {
         self
     }
 
-    /// The access tokens accepted with DPoP: issued by `issuer` for `audience`, verified
-    /// with `keys` (looked up under the issuer).
+    /// The access tokens accepted with DPoP and Bearer: issued by `issuer` for
+    /// `audience`, verified with `keys` (looked up under the issuer). Shorthand for
+    /// [`GuardConfigBuilder::access_token_issuer`] with [`AccessTokenIssuer::keys`].
     pub fn access_tokens(
-        mut self,
+        self,
         issuer: impl Into<String>,
         audience: impl Into<String>,
         keys: Arc<dyn KeyResolver>,
     ) -> Self {
-        self.cfg.access_tokens = Some(AccessTokenIssuer {
-            issuer: issuer.into(),
-            audience: audience.into(),
-            keys,
-        });
+        self.access_token_issuer(AccessTokenIssuer::new(issuer, audience).keys(keys))
+    }
+
+    /// The access tokens accepted with DPoP and Bearer.
+    pub fn access_token_issuer(mut self, issuer: AccessTokenIssuer) -> Self {
+        self.cfg.access_tokens = Some(issuer);
+        self
+    }
+
+    /// The RFC 9728 protected resource metadata URL put in every OAuth challenge
+    /// (`resource_metadata`); routes may override it
+    /// ([`crate::GuardLayer::resource_metadata`]).
+    pub fn resource_metadata(mut self, url: impl Into<String>) -> Self {
+        self.cfg.resource_metadata = Some(url.into());
         self
     }
 
@@ -271,8 +342,21 @@ impl GuardConfigBuilder {
         if self.cfg.mechanisms.is_empty() {
             return Err(ConfigError::NoMechanism);
         }
-        if self.cfg.mechanisms.contains(&Mechanism::Dpop) && self.cfg.access_tokens.is_none() {
+        let wants_tokens = self.cfg.mechanisms.contains(&Mechanism::Dpop)
+            || self.cfg.mechanisms.contains(&Mechanism::Bearer);
+        if wants_tokens && self.cfg.access_tokens.is_none() {
             return Err(ConfigError::MissingIssuer);
+        }
+        if let Some(a) = &self.cfg.access_tokens
+            && a.keys.is_none()
+            && a.introspection.is_none()
+        {
+            return Err(ConfigError::NoTokenSource);
+        }
+        if let Some(url) = &self.cfg.resource_metadata
+            && (crate::fetch::check_url(url).is_err() || url.contains(['"', '\\']))
+        {
+            return Err(ConfigError::InvalidResourceMetadata(url.clone()));
         }
         Ok(self.cfg)
     }

@@ -7,6 +7,7 @@ use aims_jose::JoseError;
 use http::StatusCode;
 
 use crate::Mechanism;
+use crate::token::TokenScheme;
 
 /// The base of the problem `type` URIs of the guard; the last segment is
 /// [`GuardError::code`].
@@ -61,6 +62,43 @@ pub enum GuardError {
     /// The access token's `client_id` is not a workload identifier.
     #[error("access token client_id is not a workload identifier")]
     ClientIdNotWorkload,
+    /// The access token presented with `Authorization: Bearer` failed validation.
+    #[error("invalid access token: {0}")]
+    BearerToken(JoseError),
+    /// A sender-constrained token (`cnf.jkt`) presented as a bearer token; or a
+    /// certificate-bound token without `Bearer` over mTLS.
+    #[error("sender-constrained access token presented as a bearer token")]
+    BoundTokenAsBearer,
+    /// The token's `cnf.x5t#S256` is not the SHA-256 of the client certificate (or no
+    /// client certificate was presented) (RFC 8705 section 3).
+    #[error("access token not bound to the presented client certificate")]
+    CertificateBinding,
+    /// Introspection answered `active: false` (RFC 7662 section 2.2).
+    #[error("access token is not active")]
+    TokenInactive(TokenScheme),
+    /// The token could not be checked: no keys fetched yet, or introspection failed.
+    /// Refused, fail closed.
+    #[error("access token validation unavailable")]
+    TokenSourceUnavailable,
+    /// The token lacks a scope the route requires (RFC 6750 section 3.1).
+    #[error("insufficient scope: `{scope}` required")]
+    InsufficientScope {
+        /// The scheme the token was presented with.
+        scheme: TokenScheme,
+        /// The scope the route requires (space-separated).
+        scope: String,
+    },
+    /// The user authentication behind the token is not the one the route requires
+    /// (RFC 9470): `acr` not one of `acr_values`, or `auth_time` older than `max_age`.
+    #[error("stronger or more recent user authentication required")]
+    InsufficientUserAuthentication {
+        /// The scheme the token was presented with.
+        scheme: TokenScheme,
+        /// Acceptable `acr` values (space-separated), if the route names some.
+        acr_values: Option<String>,
+        /// Maximum age of the user authentication in seconds, if the route sets one.
+        max_age: Option<i64>,
+    },
     /// The JWT-SVID bearer token failed validation.
     #[error("invalid JWT-SVID: {0}")]
     JwtSvid(JoseError),
@@ -82,15 +120,13 @@ pub enum GuardError {
     Internal,
 }
 
-/// The `WWW-Authenticate` scheme a 401 answers with.
+/// The `WWW-Authenticate` challenge a 401 or 403 answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Challenge {
-    /// One challenge per accepted mechanism.
+    /// One challenge per accepted mechanism, no error code.
     Accepted,
-    /// `DPoP error="…"` (+ `DPoP-Nonce`).
-    Dpop(&'static str),
-    /// `Bearer error="invalid_token"`.
-    Bearer,
+    /// `<scheme> error="…"` (+ `DPoP-Nonce` for DPoP).
+    Oauth(TokenScheme, &'static str),
 }
 
 impl GuardError {
@@ -108,7 +144,14 @@ impl GuardError {
             | GuardError::DpopBinding
             | GuardError::ClientIdNotWorkload
             | GuardError::JwtSvid(_)
+            | GuardError::BearerToken(_)
+            | GuardError::BoundTokenAsBearer
+            | GuardError::CertificateBinding
+            | GuardError::TokenInactive(_)
+            | GuardError::InsufficientUserAuthentication { .. }
             | GuardError::MtlsTrustDomain => StatusCode::UNAUTHORIZED,
+            GuardError::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+            GuardError::TokenSourceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             GuardError::DuplicateHeader(_)
             | GuardError::MalformedHeader(_)
             | GuardError::MissingWit
@@ -142,6 +185,15 @@ impl GuardError {
             GuardError::DpopBinding => "dpop-binding-mismatch".into(),
             GuardError::ClientIdNotWorkload => "access-token-client-id".into(),
             GuardError::JwtSvid(e) => format!("jwt-svid-{}", jose_rule(e)),
+            GuardError::BearerToken(e) => format!("access-token-{}", jose_rule(e)),
+            GuardError::BoundTokenAsBearer => "access-token-bound-as-bearer".into(),
+            GuardError::CertificateBinding => "certificate-binding-mismatch".into(),
+            GuardError::TokenInactive(_) => "access-token-inactive".into(),
+            GuardError::TokenSourceUnavailable => "token-source-unavailable".into(),
+            GuardError::InsufficientScope { .. } => "insufficient-scope".into(),
+            GuardError::InsufficientUserAuthentication { .. } => {
+                "insufficient-user-authentication".into()
+            }
             GuardError::MtlsTrustDomain => "mtls-trust-domain".into(),
             GuardError::BodyTooLarge(_) => "body-too-large".into(),
             GuardError::BodyUnreadable => "body-unreadable".into(),
@@ -169,8 +221,15 @@ impl GuardError {
             GuardError::DpopProof(JoseError::Replayed) => "Replayed DPoP proof",
             GuardError::DpopProof(_) => "Invalid DPoP proof",
             GuardError::AccessToken(_)
+            | GuardError::BearerToken(_)
+            | GuardError::BoundTokenAsBearer
+            | GuardError::CertificateBinding
+            | GuardError::TokenInactive(_)
             | GuardError::DpopBinding
             | GuardError::ClientIdNotWorkload => "Invalid access token",
+            GuardError::TokenSourceUnavailable => "Service temporarily unavailable",
+            GuardError::InsufficientScope { .. } => "Insufficient scope",
+            GuardError::InsufficientUserAuthentication { .. } => "Step-up authentication required",
             GuardError::JwtSvid(_) => "Invalid JWT-SVID",
             GuardError::MtlsTrustDomain => "Client certificate not accepted",
             GuardError::BodyTooLarge(_) => "Request body too large",
@@ -196,12 +255,31 @@ impl GuardError {
             GuardError::MissingCredentials | GuardError::MechanismNotAccepted(_) => {
                 Some(Challenge::Accepted)
             }
-            GuardError::UseDpopNonce => Some(Challenge::Dpop("use_dpop_nonce")),
-            GuardError::DpopProof(_) => Some(Challenge::Dpop("invalid_dpop_proof")),
-            GuardError::AccessToken(_)
-            | GuardError::DpopBinding
-            | GuardError::ClientIdNotWorkload => Some(Challenge::Dpop("invalid_token")),
-            GuardError::JwtSvid(_) => Some(Challenge::Bearer),
+            GuardError::UseDpopNonce => Some(Challenge::Oauth(TokenScheme::Dpop, "use_dpop_nonce")),
+            GuardError::DpopProof(_) => {
+                Some(Challenge::Oauth(TokenScheme::Dpop, "invalid_dpop_proof"))
+            }
+            GuardError::AccessToken(_) | GuardError::DpopBinding => {
+                Some(Challenge::Oauth(TokenScheme::Dpop, "invalid_token"))
+            }
+            // Raised after validation, by either scheme: the mechanism tells which.
+            GuardError::ClientIdNotWorkload => {
+                Some(Challenge::Oauth(TokenScheme::Dpop, "invalid_token"))
+            }
+            GuardError::JwtSvid(_)
+            | GuardError::BearerToken(_)
+            | GuardError::BoundTokenAsBearer
+            | GuardError::CertificateBinding => {
+                Some(Challenge::Oauth(TokenScheme::Bearer, "invalid_token"))
+            }
+            GuardError::TokenInactive(scheme) => Some(Challenge::Oauth(*scheme, "invalid_token")),
+            GuardError::InsufficientScope { scheme, .. } => {
+                Some(Challenge::Oauth(*scheme, "insufficient_scope"))
+            }
+            GuardError::InsufficientUserAuthentication { scheme, .. } => Some(Challenge::Oauth(
+                *scheme,
+                "insufficient_user_authentication",
+            )),
             GuardError::MtlsTrustDomain => Some(Challenge::Accepted),
             GuardError::DuplicateHeader(_)
             | GuardError::MalformedHeader(_)
@@ -213,6 +291,7 @@ impl GuardError {
             | GuardError::BodyTooLarge(_)
             | GuardError::BodyUnreadable
             | GuardError::ReplayUnavailable
+            | GuardError::TokenSourceUnavailable
             | GuardError::Internal => None,
         }
     }
@@ -220,7 +299,13 @@ impl GuardError {
     /// The remediation recorded in the audit event.
     pub(crate) fn remediation(&self) -> &'static str {
         match self.challenge() {
-            Some(Challenge::Dpop("use_dpop_nonce")) => "reject; new DPoP nonce issued",
+            Some(Challenge::Oauth(_, "use_dpop_nonce")) => "reject; new DPoP nonce issued",
+            Some(Challenge::Oauth(_, "insufficient_scope")) => {
+                "reject; token with the required scope needed"
+            }
+            Some(Challenge::Oauth(_, "insufficient_user_authentication")) => {
+                "reject; step-up required"
+            }
             Some(Challenge::Accepted) => "reject; authentication challenge sent",
             _ if self.status() == StatusCode::SERVICE_UNAVAILABLE => "reject; retry later",
             _ => "reject",

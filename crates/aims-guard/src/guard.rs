@@ -19,6 +19,7 @@ use crate::config::{ConfigError, GuardConfig};
 use crate::keys::{KeyUse, TrustStoreKeys};
 use crate::nonce::NonceIssuer;
 use crate::replay::ReplayFailure;
+use crate::token::{AccessTokenInfo, TokenScheme};
 
 /// The `Workload-Proof-Token` header.
 pub const WPT_HEADER: &str = "workload-proof-token";
@@ -35,6 +36,7 @@ pub const DPOP_NONCE_HEADER: &str = "dpop-nonce";
 pub struct PeerIdentity {
     pub(crate) spiffe_id: SpiffeId,
     pub(crate) spki_sha256: String,
+    pub(crate) cert_sha256: String,
     pub(crate) not_after: i64,
 }
 
@@ -47,6 +49,12 @@ impl PeerIdentity {
     /// base64url SHA-256 of the leaf's SubjectPublicKeyInfo.
     pub fn spki_sha256(&self) -> &str {
         &self.spki_sha256
+    }
+
+    /// base64url SHA-256 of the leaf certificate's DER: what a certificate-bound access
+    /// token's `cnf.x5t#S256` must equal (RFC 8705 section 3.1).
+    pub fn certificate_sha256(&self) -> &str {
+        &self.cert_sha256
     }
 }
 
@@ -151,7 +159,7 @@ pub(crate) fn presented(parts: &Parts) -> Vec<Mechanism> {
         .map(|(s, _)| s.to_ascii_lowercase());
     match scheme.as_deref() {
         Some("dpop") => out.push(Mechanism::Dpop),
-        Some("bearer") => out.push(Mechanism::JwtSvid),
+        Some("bearer") => out.push(bearer_kind(h)),
         _ if h.contains_key(DPOP_HEADER) => out.push(Mechanism::Dpop),
         _ => {}
     }
@@ -159,6 +167,21 @@ pub(crate) fn presented(parts: &Parts) -> Vec<Mechanism> {
         out.push(Mechanism::Mtls);
     }
     out
+}
+
+/// A bearer token is a JWT-SVID when it is a JWS whose `typ` is not `at+jwt` (read
+/// unverified: it only selects the validator, which checks `typ` itself); an `at+jwt`
+/// or opaque token is an OAuth access token.
+fn bearer_kind(h: &HeaderMap) -> Mechanism {
+    let token = h
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .map(|(_, t)| t.trim());
+    match token.and_then(|t| aims_jose::Jws::decode(t).ok()) {
+        Some(jws) if !jws.header.typ_is(access_token::TYP) => Mechanism::JwtSvid,
+        _ => Mechanism::Bearer,
+    }
 }
 
 /// Whether the request's body is needed (an HTTP signature may cover it).
@@ -196,6 +219,7 @@ impl Guard {
             Mechanism::WitHttpSig => return self.wit_httpsig(parts, body).await.map(Some),
             Mechanism::Dpop => self.dpop(parts).await?,
             Mechanism::JwtSvid => self.jwt_svid(parts)?,
+            Mechanism::Bearer => self.bearer(parts).await?,
             Mechanism::Mtls => self.mtls(parts)?,
         };
         Ok(Some(Outcome {
@@ -211,6 +235,7 @@ impl Guard {
             expires_at: wit.exp(),
             bound_key: Some(BoundKey::JwkThumbprint(wit.confirmation_jkt().to_owned())),
             delegated_subject: None,
+            access_token: None,
         }
     }
 
@@ -368,34 +393,65 @@ impl Guard {
             .await
             .map_err(|f| replay_err(f, GuardError::DpopProof(JoseError::Replayed)))?;
 
-        let at = access_token::Validator::new(
-            i.cfg.clock.clone(),
-            issuer.issuer.clone(),
-            issuer.audience.clone(),
-        )
-        .leeway(i.cfg.leeway)
-        .validate(token, issuer.keys.as_ref())
-        .map_err(GuardError::AccessToken)?;
-        let jkt = at
-            .claims
-            .cnf
-            .as_ref()
-            .and_then(|c| c.jkt.as_deref())
-            .ok_or(GuardError::DpopBinding)?;
+        let info = issuer
+            .validate(token, TokenScheme::Dpop, &i.cfg.clock, i.cfg.leeway)
+            .await?;
+        let cnf = info.cnf.as_ref().ok_or(GuardError::DpopBinding)?;
+        let jkt = cnf.jkt.as_deref().ok_or(GuardError::DpopBinding)?;
         proof
             .check_binding(jkt)
             .map_err(|_| GuardError::DpopBinding)?;
-        let id =
-            WorkloadId::parse(&at.claims.client_id).map_err(|_| GuardError::ClientIdNotWorkload)?;
-        let delegated_subject =
-            (at.claims.sub != at.claims.client_id).then(|| at.claims.sub.clone());
-        Ok(AuthenticatedAgent {
+        // Bound to a certificate too: that binding holds as well.
+        if let Some(x5t) = cnf.x5t_s256.as_deref() {
+            check_certificate(parts, x5t)?;
+        }
+        let id = WorkloadId::parse(&info.client_id).map_err(|_| GuardError::ClientIdNotWorkload)?;
+        Ok(token_agent(
             id,
-            mechanism: Mechanism::Dpop,
-            expires_at: at.claims.exp,
-            bound_key: Some(BoundKey::JwkThumbprint(proof.jkt().to_owned())),
-            delegated_subject,
-        })
+            Mechanism::Dpop,
+            BoundKey::JwkThumbprint(proof.jkt().to_owned()),
+            info,
+        ))
+    }
+
+    /// `Authorization: Bearer <access token>`: refused when the token is DPoP-bound;
+    /// a certificate-bound token needs the matching client certificate.
+    async fn bearer(&self, parts: &Parts) -> Result<AuthenticatedAgent, GuardError> {
+        let i = &self.inner;
+        let issuer = i.cfg.access_tokens.as_ref().ok_or(GuardError::Internal)?;
+        let token = match authorization(&parts.headers)? {
+            Some((s, t)) if s == "bearer" => t,
+            _ => return Err(GuardError::MalformedHeader("authorization")),
+        };
+        let info = issuer
+            .validate(token, TokenScheme::Bearer, &i.cfg.clock, i.cfg.leeway)
+            .await?;
+        let bound_key = match info.cnf.as_ref() {
+            None => None,
+            Some(c) if c.jkt.is_some() => return Err(GuardError::BoundTokenAsBearer),
+            Some(c) => {
+                let x5t = c
+                    .x5t_s256
+                    .as_deref()
+                    .ok_or(GuardError::BoundTokenAsBearer)?;
+                check_certificate(parts, x5t)?;
+                Some(BoundKey::CertificateSha256(x5t.to_owned()))
+            }
+        };
+        let id = WorkloadId::parse(&info.client_id).map_err(|_| {
+            GuardError::BearerToken(JoseError::InvalidClaim {
+                claim: "client_id",
+                reason: "not a workload identifier",
+            })
+        })?;
+        let mut agent = token_agent(
+            id,
+            Mechanism::Bearer,
+            BoundKey::SpkiSha256(String::new()),
+            info,
+        );
+        agent.bound_key = bound_key;
+        Ok(agent)
     }
 
     fn jwt_svid(&self, parts: &Parts) -> Result<AuthenticatedAgent, GuardError> {
@@ -423,6 +479,7 @@ impl Guard {
             expires_at: svid.claims.exp,
             bound_key: None,
             delegated_subject: None,
+            access_token: None,
         })
     }
 
@@ -441,7 +498,37 @@ impl Guard {
             expires_at: peer.not_after,
             bound_key: Some(BoundKey::SpkiSha256(peer.spki_sha256.clone())),
             delegated_subject: None,
+            access_token: None,
         })
+    }
+}
+
+/// RFC 8705 section 3: the client certificate of this connection hashes to `x5t`.
+fn check_certificate(parts: &Parts, x5t: &str) -> Result<(), GuardError> {
+    let peer = parts
+        .extensions
+        .get::<PeerIdentity>()
+        .ok_or(GuardError::CertificateBinding)?;
+    if aims_crypto::ct_eq(peer.cert_sha256.as_bytes(), x5t.as_bytes()) {
+        Ok(())
+    } else {
+        Err(GuardError::CertificateBinding)
+    }
+}
+
+fn token_agent(
+    id: WorkloadId,
+    mechanism: Mechanism,
+    bound_key: BoundKey,
+    info: AccessTokenInfo,
+) -> AuthenticatedAgent {
+    AuthenticatedAgent {
+        id,
+        mechanism,
+        expires_at: info.expires_at.unwrap_or(i64::MAX),
+        bound_key: Some(bound_key),
+        delegated_subject: info.delegated_subject().map(str::to_owned),
+        access_token: Some(Arc::new(info)),
     }
 }
 

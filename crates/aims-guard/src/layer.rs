@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use aims_httpsig::RequestMessage;
@@ -17,6 +18,7 @@ use tower::{Layer, Service, ServiceExt};
 use crate::audit::{AuditEvent, Decision};
 use crate::guard::{DPOP_NONCE_HEADER, Guard, Outcome, needs_body};
 use crate::response::{ChallengeContext, error_response};
+use crate::token::TokenScheme;
 use crate::{AuthenticatedAgent, GuardError, Mechanism};
 
 /// The correlation header, read from the request and set on the response.
@@ -28,6 +30,58 @@ pub struct GuardLayer {
     guard: Guard,
     accepted: BTreeSet<Mechanism>,
     required: bool,
+    requirements: Arc<Requirements>,
+}
+
+/// What a route requires of the access token, beyond authentication.
+#[derive(Debug, Clone, Default)]
+struct Requirements {
+    scopes: Vec<String>,
+    acr_values: Vec<String>,
+    max_age: Option<i64>,
+    resource_metadata: Option<String>,
+}
+
+impl Requirements {
+    fn scope(&self) -> Option<String> {
+        (!self.scopes.is_empty()).then(|| self.scopes.join(" "))
+    }
+
+    /// RFC 6750 section 3.1 `insufficient_scope`, then RFC 9470 step-up. A caller
+    /// without an access token (mTLS, WIT) has no scope and no user authentication.
+    fn check(&self, agent: &AuthenticatedAgent, now: i64) -> Result<(), GuardError> {
+        let scheme = match agent.mechanism() {
+            Mechanism::Dpop => TokenScheme::Dpop,
+            _ => TokenScheme::Bearer,
+        };
+        let token = agent.access_token();
+        if let Some(scope) = self.scope() {
+            let granted = token.is_some_and(|t| {
+                t.scope()
+                    .contains_all(self.scopes.iter().map(String::as_str))
+            });
+            if !granted {
+                return Err(GuardError::InsufficientScope { scheme, scope });
+            }
+        }
+        let acr_ok = self.acr_values.is_empty()
+            || token
+                .and_then(|t| t.acr())
+                .is_some_and(|acr| self.acr_values.iter().any(|v| v == acr));
+        let age_ok = self.max_age.is_none_or(|max| {
+            token
+                .and_then(|t| t.auth_time())
+                .is_some_and(|at| now.saturating_sub(at) <= max)
+        });
+        if acr_ok && age_ok {
+            return Ok(());
+        }
+        Err(GuardError::InsufficientUserAuthentication {
+            scheme,
+            acr_values: (!self.acr_values.is_empty()).then(|| self.acr_values.join(" ")),
+            max_age: self.max_age,
+        })
+    }
 }
 
 impl GuardLayer {
@@ -38,7 +92,51 @@ impl GuardLayer {
             guard,
             accepted,
             required: true,
+            requirements: Arc::new(Requirements::default()),
         }
+    }
+
+    /// Requires an access token granting every one of `scopes` (else 403
+    /// `insufficient_scope` with `scope=` in the challenge, RFC 6750 section 3.1).
+    pub fn require_scopes<I, T>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        Arc::make_mut(&mut self.requirements).scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Requires the token's `acr` to be one of `acr_values` (RFC 9470: else 401
+    /// `insufficient_user_authentication` with `acr_values=`).
+    pub fn require_acr<I, T>(mut self, acr_values: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        Arc::make_mut(&mut self.requirements).acr_values =
+            acr_values.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Requires the user authentication (`auth_time`) to be at most `seconds` old
+    /// (RFC 9470: else 401 `insufficient_user_authentication` with `max_age=`).
+    pub fn max_age(mut self, seconds: i64) -> Self {
+        Arc::make_mut(&mut self.requirements).max_age = Some(seconds.max(0));
+        self
+    }
+
+    /// Accepts only DPoP-bound access tokens (`Authorization: DPoP`); a Bearer token
+    /// is answered with a DPoP challenge.
+    pub fn require_dpop_bound(self) -> Self {
+        self.require([Mechanism::Dpop])
+    }
+
+    /// The RFC 9728 metadata URL of this route's resource, for its challenges
+    /// (overrides [`crate::GuardConfigBuilder::resource_metadata`]).
+    pub fn resource_metadata(mut self, url: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.requirements).resource_metadata = Some(url.into());
+        self
     }
 
     /// Accepts only `mechanisms` (intersected with the enabled ones), authentication
@@ -134,6 +232,7 @@ where
         agent: "unauthenticated".to_owned(),
         mechanism: None,
         delegated_subject: None,
+        actors: Vec::new(),
         resource: req.uri().path().to_owned(),
         action: req.method().as_str().to_owned(),
         decision: Decision::Allow,
@@ -179,6 +278,13 @@ where
     let correlation = event.correlation_id.clone();
     let result = match result {
         Ok(None) if layer.required => Err(GuardError::MissingCredentials),
+        Ok(Some(o)) => {
+            fill_agent(&mut event, &o.agent);
+            match layer.requirements.check(&o.agent, cfg.clock.now()) {
+                Ok(()) => Ok(Some(o)),
+                Err(e) => Err(e),
+            }
+        }
         other => other,
     };
     let outcome = match result {
@@ -189,6 +295,7 @@ where
             if e.status().is_server_error() {
                 tracing::warn!(correlation_id = %correlation, error = %e, "request refused");
             }
+            let scope = layer.requirements.scope();
             let ctx = ChallengeContext {
                 accepted: &layer.accepted,
                 dpop_algs: aims_jose::dpop::DEFAULT_ALGORITHMS
@@ -197,6 +304,12 @@ where
                     .collect::<Vec<_>>()
                     .join(" "),
                 nonce: guard.dpop_nonce(),
+                resource_metadata: layer
+                    .requirements
+                    .resource_metadata
+                    .as_deref()
+                    .or(cfg.resource_metadata.as_deref()),
+                scope: scope.as_deref(),
             };
             let mut r = error_response(&e, &ctx);
             set_request_id(&mut r, &correlation);
@@ -205,9 +318,6 @@ where
         Ok(o) => o,
     };
     if let Some(o) = &outcome {
-        event.agent = o.agent.id().as_str().to_owned();
-        event.mechanism = Some(o.agent.mechanism().as_str());
-        event.delegated_subject = o.agent.delegated_subject().map(str::to_owned);
         parts
             .extensions
             .insert::<AuthenticatedAgent>(o.agent.clone());
@@ -277,6 +387,18 @@ async fn sign_response(
         )
         .map_err(|_| GuardError::Internal)?;
     Ok(Response::from_parts(parts, Body::from(bytes)))
+}
+
+/// The agent fields of the audit event: agent (`client_id` for tokens), mechanism,
+/// delegated subject (`sub` when not the agent) and the `act` chain.
+fn fill_agent(event: &mut AuditEvent, agent: &AuthenticatedAgent) {
+    event.agent = agent.id().as_str().to_owned();
+    event.mechanism = Some(agent.mechanism().as_str());
+    event.delegated_subject = agent.delegated_subject().map(str::to_owned);
+    event.actors = agent
+        .access_token()
+        .map(|t| t.actors().iter().map(|a| a.sub.clone()).collect())
+        .unwrap_or_default();
 }
 
 fn set_request_id(r: &mut Response, id: &str) {

@@ -8,6 +8,18 @@
 //! | [`Mechanism::WitHttpSig`] | `Workload-Identity-Token` + `Signature`/`Signature-Input` | aims-httpsig `wimse` (draft-ietf-wimse-http-signature) |
 //! | [`Mechanism::Dpop`] | `Authorization: DPoP <at+jwt>` + `DPoP` | aims-jose `dpop`, `access_token` (RFC 9449, RFC 9068) |
 //! | [`Mechanism::JwtSvid`] | `Authorization: Bearer <JWT-SVID>` | aims-jose `jwt_svid` |
+//! | [`Mechanism::Bearer`] | `Authorization: Bearer <access token>` (+ client certificate when `cnf.x5t#S256`) | RFC 6750, RFC 9068 / RFC 7662, RFC 8705 |
+//!
+//! # Resource server toolkit
+//!
+//! Access tokens come from one authorization server ([`AccessTokenIssuer`]): RFC 9068
+//! JWTs validated locally against a [`JwksCache`] (discovered via RFC 8414, refreshed on
+//! TTL and unknown `kid`, rate-limited and single-flight) or static keys, and opaque
+//! tokens by RFC 7662 [`Introspector`] (`private_key_jwt`, cache bounded by `exp`).
+//! Routes add [`GuardLayer::require_scopes`] (403 `insufficient_scope`),
+//! [`GuardLayer::require_acr`] / [`GuardLayer::max_age`] (RFC 9470 step-up) and
+//! [`GuardLayer::require_dpop_bound`]; every Bearer/DPoP challenge carries the RFC 9728
+//! `resource_metadata` URL, served by [`ProtectedResourceMetadata::router`].
 //!
 //! # Use
 //!
@@ -46,13 +58,18 @@ mod agent;
 pub mod audit;
 mod config;
 mod error;
+mod fetch;
 mod guard;
+pub mod introspection;
+pub mod jwks;
 pub mod keys;
 mod layer;
 mod nonce;
 pub mod replay;
+pub mod resource;
 mod response;
 pub mod tls;
+mod token;
 
 pub use agent::{AuthenticatedAgent, BoundKey, Mechanism};
 pub use audit::{AuditEvent, AuditSink, CollectingSink, Decision, LogSink};
@@ -61,10 +78,15 @@ pub use config::{
     GuardConfigBuilder, ResponseSigning,
 };
 pub use error::{GuardError, PROBLEM_TYPE_BASE};
+pub use fetch::{DEFAULT_MAX_RESPONSE_BYTES, FetchError, as_http_client};
 pub use guard::{
     DPOP_HEADER, DPOP_NONCE_HEADER, Guard, PeerIdentity, TXN_TOKEN_HEADER, WPT_HEADER,
 };
+pub use introspection::{Introspection, Introspector};
+pub use jwks::JwksCache;
 pub use layer::{GuardLayer, GuardService, REQUEST_ID_HEADER};
 pub use nonce::NonceIssuer;
 pub use replay::ReplayCache;
+pub use resource::{ProtectedResourceMetadata, protected_resource_metadata_url};
 pub use response::PROBLEM_CONTENT_TYPE;
+pub use token::{AccessTokenInfo, TokenScheme, TokenSource};

@@ -10,6 +10,7 @@ use http::{HeaderValue, StatusCode};
 use serde::Serialize;
 
 use crate::error::{Challenge, PROBLEM_TYPE_BASE};
+use crate::token::TokenScheme;
 use crate::{GuardError, Mechanism};
 
 /// The media type of problem documents.
@@ -44,25 +45,64 @@ pub(crate) fn problem(e: &GuardError) -> Response {
     r
 }
 
-/// What the challenges of a 401 need.
+/// What the challenges of a 401 / 403 need.
 pub(crate) struct ChallengeContext<'a> {
     pub(crate) accepted: &'a BTreeSet<Mechanism>,
     pub(crate) dpop_algs: String,
     pub(crate) nonce: String,
-}
-
-fn scheme_challenge(m: Mechanism, ctx: &ChallengeContext<'_>) -> String {
-    match m {
-        Mechanism::Dpop => format!("DPoP algs=\"{}\"", ctx.dpop_algs),
-        Mechanism::JwtSvid => "Bearer".to_owned(),
-        Mechanism::WitWpt => "WIMSE-WPT".to_owned(),
-        Mechanism::WitHttpSig => "WIMSE-HTTP-Signature".to_owned(),
-        Mechanism::Mtls => "Mutual-TLS".to_owned(),
-    }
+    /// RFC 9728 `resource_metadata`, on every Bearer and DPoP challenge.
+    pub(crate) resource_metadata: Option<&'a str>,
+    /// The scope the route requires, hinted on challenges without error (RFC 6750
+    /// section 3).
+    pub(crate) scope: Option<&'a str>,
 }
 
 fn escape(s: &str) -> String {
     s.replace(['"', '\\', '\r', '\n'], "'")
+}
+
+/// `Scheme a="b", c="d"` (RFC 7235 auth-params, values quoted).
+fn challenge(scheme: &str, params: &[(&str, String)]) -> String {
+    let params: Vec<String> = params
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+        .collect();
+    if params.is_empty() {
+        scheme.to_owned()
+    } else {
+        format!("{scheme} {}", params.join(", "))
+    }
+}
+
+fn oauth_tail(
+    params: &mut Vec<(&'static str, String)>,
+    scheme: TokenScheme,
+    ctx: &ChallengeContext<'_>,
+) {
+    if scheme == TokenScheme::Dpop {
+        params.push(("algs", ctx.dpop_algs.clone()));
+    }
+    if let Some(url) = ctx.resource_metadata {
+        params.push(("resource_metadata", url.to_owned()));
+    }
+}
+
+fn scheme_challenge(m: Mechanism, ctx: &ChallengeContext<'_>) -> String {
+    let oauth = |scheme| {
+        let mut params = Vec::new();
+        if let Some(scope) = ctx.scope {
+            params.push(("scope", scope.to_owned()));
+        }
+        oauth_tail(&mut params, scheme, ctx);
+        challenge(scheme.as_str(), &params)
+    };
+    match m {
+        Mechanism::Dpop => oauth(TokenScheme::Dpop),
+        Mechanism::JwtSvid | Mechanism::Bearer => oauth(TokenScheme::Bearer),
+        Mechanism::WitWpt => "WIMSE-WPT".to_owned(),
+        Mechanism::WitHttpSig => "WIMSE-HTTP-Signature".to_owned(),
+        Mechanism::Mtls => "Mutual-TLS".to_owned(),
+    }
 }
 
 /// The full error response: problem body, challenges, and a fresh `DPoP-Nonce` when DPoP
@@ -70,27 +110,45 @@ fn escape(s: &str) -> String {
 pub(crate) fn error_response(e: &GuardError, ctx: &ChallengeContext<'_>) -> Response {
     let mut r = problem(e);
     let mut with_nonce = false;
-    let mut challenges = Vec::new();
+    let mut challenges: Vec<String> = Vec::new();
     match e.challenge() {
         None => {}
         Some(Challenge::Accepted) => {
             for m in ctx.accepted {
-                challenges.push(scheme_challenge(*m, ctx));
+                let c = scheme_challenge(*m, ctx);
+                if !challenges.contains(&c) {
+                    challenges.push(c);
+                }
                 with_nonce |= *m == Mechanism::Dpop;
             }
         }
-        Some(Challenge::Dpop(code)) => {
-            with_nonce = true;
-            challenges.push(format!(
-                "DPoP error=\"{code}\", error_description=\"{}\", algs=\"{}\"",
-                escape(&e.detail()),
-                ctx.dpop_algs
-            ));
+        Some(Challenge::Oauth(scheme, code)) => {
+            with_nonce = scheme == TokenScheme::Dpop;
+            let mut params = vec![
+                ("error", code.to_owned()),
+                ("error_description", e.detail()),
+            ];
+            match e {
+                GuardError::InsufficientScope { scope, .. } => {
+                    params.push(("scope", scope.clone()))
+                }
+                GuardError::InsufficientUserAuthentication {
+                    acr_values,
+                    max_age,
+                    ..
+                } => {
+                    if let Some(a) = acr_values {
+                        params.push(("acr_values", a.clone()));
+                    }
+                    if let Some(m) = max_age {
+                        params.push(("max_age", m.to_string()));
+                    }
+                }
+                _ => {}
+            }
+            oauth_tail(&mut params, scheme, ctx);
+            challenges.push(challenge(scheme.as_str(), &params));
         }
-        Some(Challenge::Bearer) => challenges.push(format!(
-            "Bearer error=\"invalid_token\", error_description=\"{}\"",
-            escape(&e.detail())
-        )),
     }
     for c in challenges {
         if let Ok(v) = HeaderValue::from_str(&c) {

@@ -108,6 +108,7 @@ fn peer_identity(certs: &[CertificateDer<'_>]) -> Option<PeerIdentity> {
     Some(PeerIdentity {
         spiffe_id,
         spki_sha256: aims_crypto::sha256_b64url(cert.tbs_certificate.subject_pki.raw),
+        cert_sha256: aims_crypto::sha256_b64url(leaf.as_ref()),
         not_after: cert.validity().not_after.timestamp(),
     })
 }

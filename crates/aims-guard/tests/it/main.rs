@@ -4,5 +4,6 @@
 mod common;
 mod dpop;
 mod mtls;
+mod resource;
 mod shared;
 mod wimse;

@@ -19,13 +19,13 @@ use tokio::sync::oneshot;
 use crate::common::{AGENT, AUTHORITY, Env, app, init};
 use crate::wimse::signed;
 
-fn svid(env: &Env, id: &str) -> X509Svid {
+pub fn svid(env: &Env, id: &str) -> X509Svid {
     env.ca
         .issue_x509_svid(&SpiffeId::parse(id).unwrap(), Duration::from_secs(600), &[])
         .unwrap()
 }
 
-fn tls_client(env: &Env, svid: Option<&X509Svid>, server: &str) -> reqwest::Client {
+pub fn tls_client(env: &Env, svid: Option<&X509Svid>, server: &str) -> reqwest::Client {
     init();
     let cfg = client_config(
         svid,
@@ -39,7 +39,7 @@ fn tls_client(env: &Env, svid: Option<&X509Svid>, server: &str) -> reqwest::Clie
         .unwrap()
 }
 
-async fn start_tls(
+pub async fn start_tls(
     env: &Env,
     identity: Arc<ServerIdentity>,
     router: Router,
@@ -60,7 +60,7 @@ async fn start_tls(
     (addr, tx, task)
 }
 
-const SVC: &str = "spiffe://example.org/svc-b";
+pub const SVC: &str = "spiffe://example.org/svc-b";
 
 #[tokio::test]
 async fn mtls_routes_rotation_and_shutdown() {

@@ -1,0 +1,288 @@
+//! RFC 7662 token introspection for opaque access tokens, with `private_key_jwt`
+//! client authentication (RFC 7523, aims-jose `client_assertion`) and a response cache.
+//!
+//! - **Request.** `POST` form `token`, `token_type_hint=access_token`,
+//!   `client_assertion_type`, `client_assertion` (a fresh assertion per call, `aud` =
+//!   the AS issuer identifier as rfc7523bis asks), `client_id`. No redirects, capped
+//!   body.
+//! - **Cache.** Keyed by the SHA-256 of the token (the token itself is never kept).
+//!   An active response is reused until the token's `exp` or the maximum TTL, whichever
+//!   comes first; an inactive one for the maximum TTL. So a revocation is seen at most
+//!   [`IntrospectorBuilder::max_cache_ttl`] late. The cache is bounded: when full after
+//!   dropping expired entries, new responses are not cached.
+//! - **Response checks** are the guard's ([`crate::AccessTokenIssuer`]): `active`,
+//!   `exp`, `iss`, `aud`, `client_id`, `cnf`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use aims_core::{Clock, SystemClock};
+use aims_crypto::Signer;
+use aims_jose::Audience;
+use aims_jose::access_token::{Actor, AuthorizationDetail, Confirmation, MAX_ACTOR_DEPTH};
+use aims_jose::client_assertion::{self, ASSERTION_TYPE, ClientAssertionClaims};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::fetch::{DEFAULT_MAX_RESPONSE_BYTES, FetchError, check_url, form, send_capped};
+
+/// Default longest time an introspection response is reused: 60 s.
+pub const DEFAULT_INTROSPECTION_CACHE_TTL: i64 = 60;
+/// Default number of cached introspection responses.
+pub const DEFAULT_INTROSPECTION_CACHE_ENTRIES: usize = 10_000;
+/// Lifetime of the client assertions sent to the AS.
+const ASSERTION_LIFETIME: i64 = 60;
+
+/// An RFC 7662 introspection response (the members AIMS uses).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[non_exhaustive]
+pub struct Introspection {
+    /// Whether the token is active.
+    pub active: bool,
+    /// Granted scope, space-separated.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// The client the token was issued to (the agent).
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// The resource owner (the user for delegated tokens).
+    #[serde(default)]
+    pub sub: Option<String>,
+    /// Human-readable resource owner name.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// `Bearer` or `DPoP`.
+    #[serde(default)]
+    pub token_type: Option<String>,
+    /// Expiry (Unix seconds).
+    #[serde(default)]
+    pub exp: Option<i64>,
+    /// Issued at.
+    #[serde(default)]
+    pub iat: Option<i64>,
+    /// Not before.
+    #[serde(default)]
+    pub nbf: Option<i64>,
+    /// Audiences.
+    #[serde(default)]
+    pub aud: Option<Audience>,
+    /// Issuer.
+    #[serde(default)]
+    pub iss: Option<String>,
+    /// Token id.
+    #[serde(default)]
+    pub jti: Option<String>,
+    /// Confirmation (RFC 9449 `jkt`, RFC 8705 `x5t#S256`).
+    #[serde(default)]
+    pub cnf: Option<Confirmation>,
+    /// RFC 9396 authorization details.
+    #[serde(default)]
+    pub authorization_details: Option<Vec<AuthorizationDetail>>,
+    /// Authentication context class (RFC 9470).
+    #[serde(default)]
+    pub acr: Option<String>,
+    /// Time of the user authentication (RFC 9470).
+    #[serde(default)]
+    pub auth_time: Option<i64>,
+    /// RFC 8693 actor chain, as sent.
+    #[serde(default)]
+    pub act: Option<Value>,
+}
+
+impl Introspection {
+    /// The `act` chain, outermost (current actor) first; `None` when malformed.
+    pub fn actors(&self) -> Option<Vec<Actor>> {
+        let mut chain = Vec::new();
+        let mut next = self.act.clone();
+        while let Some(v) = next.take() {
+            if chain.len() == MAX_ACTOR_DEPTH {
+                return None;
+            }
+            let Value::Object(mut o) = v else {
+                return None;
+            };
+            let Some(Value::String(sub)) = o.remove("sub") else {
+                return None;
+            };
+            if sub.is_empty() {
+                return None;
+            }
+            let iss = match o.remove("iss") {
+                None => None,
+                Some(Value::String(s)) => Some(s),
+                Some(_) => return None,
+            };
+            next = o.remove("act");
+            let mut a = Actor::new(sub);
+            a.iss = iss;
+            a.extra = o;
+            chain.push(a);
+        }
+        Some(chain)
+    }
+}
+
+/// A cached response and until when (exclusive) it is reused.
+type Cached = (i64, Arc<Introspection>);
+
+#[derive(Debug)]
+struct Inner {
+    endpoint: reqwest::Url,
+    as_issuer: String,
+    client_id: String,
+    signer: Arc<dyn Signer>,
+    http: reqwest::Client,
+    clock: Arc<dyn Clock>,
+    max_ttl: i64,
+    max_entries: usize,
+    max_bytes: usize,
+    cache: Mutex<HashMap<[u8; 32], Cached>>,
+    calls: std::sync::atomic::AtomicU64,
+}
+
+/// An RFC 7662 client with a response cache. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Introspector {
+    inner: Arc<Inner>,
+}
+
+/// Builds an [`Introspector`].
+#[derive(Debug)]
+pub struct IntrospectorBuilder {
+    endpoint: String,
+    as_issuer: String,
+    client_id: String,
+    signer: Arc<dyn Signer>,
+    http: reqwest::Client,
+    clock: Arc<dyn Clock>,
+    max_ttl: i64,
+    max_entries: usize,
+    max_bytes: usize,
+}
+
+impl IntrospectorBuilder {
+    /// The clock for assertions and the cache (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Longest time a response is reused, in seconds (0: no cache).
+    pub fn max_cache_ttl(mut self, seconds: i64) -> Self {
+        self.max_ttl = seconds.max(0);
+        self
+    }
+
+    /// Most cached responses.
+    pub fn max_cache_entries(mut self, n: usize) -> Self {
+        self.max_entries = n;
+        self
+    }
+
+    /// The largest response body read.
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_bytes = bytes;
+        self
+    }
+
+    /// Checks the endpoint URL.
+    pub fn build(self) -> Result<Introspector, FetchError> {
+        Ok(Introspector {
+            inner: Arc::new(Inner {
+                endpoint: check_url(&self.endpoint)?,
+                as_issuer: self.as_issuer,
+                client_id: self.client_id,
+                signer: self.signer,
+                http: self.http,
+                clock: self.clock,
+                max_ttl: self.max_ttl,
+                max_entries: self.max_entries,
+                max_bytes: self.max_bytes,
+                cache: Mutex::new(HashMap::new()),
+                calls: std::sync::atomic::AtomicU64::new(0),
+            }),
+        })
+    }
+}
+
+impl Introspector {
+    /// Introspects at `endpoint` of the AS `as_issuer` (the assertion audience),
+    /// authenticating as `client_id` with `private_key_jwt` signed by `signer`.
+    pub fn builder(
+        endpoint: impl Into<String>,
+        as_issuer: impl Into<String>,
+        client_id: impl Into<String>,
+        signer: Arc<dyn Signer>,
+        http: reqwest::Client,
+    ) -> IntrospectorBuilder {
+        IntrospectorBuilder {
+            endpoint: endpoint.into(),
+            as_issuer: as_issuer.into(),
+            client_id: client_id.into(),
+            signer,
+            http,
+            clock: Arc::new(SystemClock),
+            max_ttl: DEFAULT_INTROSPECTION_CACHE_TTL,
+            max_entries: DEFAULT_INTROSPECTION_CACHE_ENTRIES,
+            max_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+        }
+    }
+
+    /// How many introspection requests were sent (cache misses).
+    pub fn request_count(&self) -> u64 {
+        self.inner.calls.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The AS's answer for `token`, from the cache when still fresh.
+    pub async fn introspect(&self, token: &str) -> Result<Arc<Introspection>, FetchError> {
+        let i = &self.inner;
+        let key = aims_crypto::sha256(token);
+        let now = i.clock.now();
+        if let Some((until, r)) = i
+            .cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            && now < *until
+        {
+            return Ok(r.clone());
+        }
+        i.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let claims =
+            ClientAssertionClaims::new(&i.client_id, &i.as_issuer, now, ASSERTION_LIFETIME)
+                .map_err(FetchError::Assertion)?;
+        let assertion =
+            client_assertion::create(&claims, i.signer.as_ref()).map_err(FetchError::Assertion)?;
+        let body = form(&[
+            ("token", token),
+            ("token_type_hint", "access_token"),
+            ("client_id", &i.client_id),
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", &assertion),
+        ]);
+        let request = i
+            .http
+            .post(i.endpoint.clone())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "application/json")
+            .body(body);
+        let bytes = send_capped(request, &i.endpoint, i.max_bytes).await?;
+        let r: Introspection = serde_json::from_slice(&bytes)
+            .map_err(|_| FetchError::Malformed("not an RFC 7662 response"))?;
+        let r = Arc::new(r);
+        let until = match (r.active, r.exp) {
+            (true, Some(exp)) => exp.min(now.saturating_add(i.max_ttl)),
+            _ => now.saturating_add(i.max_ttl),
+        };
+        if until > now {
+            let mut cache = i.cache.lock().unwrap_or_else(PoisonError::into_inner);
+            if cache.len() >= i.max_entries {
+                cache.retain(|_, (u, _)| *u > now);
+            }
+            if cache.len() < i.max_entries {
+                cache.insert(key, (until, r.clone()));
+            }
+        }
+        Ok(r)
+    }
+}
