@@ -23,6 +23,7 @@ pub mod client;
 mod directory;
 mod error;
 pub mod form;
+pub mod introspect;
 pub mod issuer;
 pub mod metadata;
 pub mod rar;

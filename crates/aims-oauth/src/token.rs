@@ -18,7 +18,7 @@ use aims_core::Clock;
 use aims_crypto::{Jwks, Signer, random_token, sha256_b64url};
 use aims_guard::{NonceIssuer, ReplayCache};
 use aims_jose::access_token::{self, AccessTokenClaims, AuthorizationDetail, Confirmation, Scope};
-use aims_jose::{Audience, JoseError, dpop};
+use aims_jose::{Audience, JoseError, KeyResolver, dpop};
 use aims_store::{GrantKind, NewGrant, Store};
 use serde::Serialize;
 
@@ -35,6 +35,9 @@ pub trait TokenKeys: Send + Sync {
     fn signer(&self) -> Option<Arc<dyn Signer>>;
     /// Every key a resource server may meet (next, current, previous), public parts.
     fn jwks(&self) -> Jwks;
+    /// The same keys, parsed, under the scope of the issuer identifier: to verify this
+    /// server's own tokens (introspection, revocation).
+    fn verifier(&self) -> Arc<dyn KeyResolver>;
 }
 
 /// What the HTTP layer passes in for one token request.
@@ -179,6 +182,20 @@ impl<D: ClientDirectory> TokenService<D> {
     /// The client authenticator.
     pub fn authenticator(&self) -> &ClientAuthenticator {
         &self.authn
+    }
+
+    /// The token keys.
+    pub fn keys(&self) -> &Arc<dyn TokenKeys> {
+        &self.keys
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub(crate) fn store(&self) -> &Arc<Store> {
+        &self.store
     }
 
     /// The published key set.
