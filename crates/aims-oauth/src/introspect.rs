@@ -27,7 +27,7 @@ pub const INTROSPECTION_JWT_TYP: &str = "token-introspection+jwt";
 pub const INTROSPECTION_JWT_MEDIA_TYPE: &str = "application/token-introspection+jwt";
 
 /// The store handle under which a JWT access token's revocation is recorded.
-fn jwt_handle(jti: &str) -> String {
+pub(crate) fn jwt_handle(jti: &str) -> String {
     sha256_b64url(format!("at-jti:{jti}"))
 }
 

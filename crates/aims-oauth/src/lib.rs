@@ -15,11 +15,14 @@
 //! | [`client`] | RFC 7591 client metadata, AIMS rules |
 //! | [`authn`] | RFC 7523, draft-ietf-oauth-spiffe-client-auth, RFC 8705 |
 //! | [`token`] | RFC 6749 §4.4, RFC 9068, RFC 8707, RFC 9449, RFC 8705, RFC 9396 |
+//! | [`code`] | RFC 6749 §4.1 + RFC 7636 (S256 only), RFC 9126 PAR, RFC 9207 `iss`, refresh rotation with reuse detection |
+//! | [`introspect`] | RFC 7662, RFC 9701, RFC 7009 |
 //! | [`rar`] | RFC 9396 type schemas |
 #![forbid(unsafe_code)]
 
 pub mod authn;
 pub mod client;
+pub mod code;
 mod directory;
 mod error;
 pub mod form;

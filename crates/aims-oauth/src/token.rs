@@ -194,6 +194,10 @@ impl<D: ClientDirectory> TokenService<D> {
         &self.clock
     }
 
+    pub(crate) fn rar(&self) -> &RarTypes {
+        &self.rar
+    }
+
     pub(crate) fn store(&self) -> &Arc<Store> {
         &self.store
     }
@@ -234,6 +238,8 @@ impl<D: ClientDirectory> TokenService<D> {
         }
         match grant {
             GrantType::ClientCredentials => self.client_credentials(&client, &req).await,
+            GrantType::AuthorizationCode => self.authorization_code(&client, &req).await,
+            GrantType::RefreshToken => self.refresh_token(&client, &req).await,
             other => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 format!("grant_type {} is not served yet", other.as_str()),
@@ -263,19 +269,28 @@ impl<D: ClientDirectory> TokenService<D> {
         let agent = client.token_client_id().to_owned();
         self.issue(
             client,
-            agent,
-            None,
-            audience,
-            scope,
-            details,
-            jkt,
-            GrantType::ClientCredentials,
+            Grant {
+                agent,
+                subject: None,
+                audience,
+                scope,
+                details,
+                jkt,
+                grant: GrantType::ClientCredentials,
+                family: None,
+                refresh: None,
+                auth_time: None,
+                acr: None,
+            },
         )
         .await
     }
 
     /// Validates the DPoP proof of a token request; `Ok(Some(jkt))` when one was sent.
-    async fn dpop_proof(&self, proof: Option<&str>) -> Result<Option<String>, TokenError> {
+    pub(crate) async fn dpop_proof(
+        &self,
+        proof: Option<&str>,
+    ) -> Result<Option<String>, TokenError> {
         let Some(proof) = proof else {
             return Ok(None);
         };
@@ -310,18 +325,24 @@ impl<D: ClientDirectory> TokenService<D> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn issue(
+    pub(crate) async fn issue(
         &self,
         client: &AuthenticatedClient,
-        agent: String,
-        subject: Option<String>,
-        audience: Vec<String>,
-        scope: Scope,
-        details: Option<Vec<AuthorizationDetail>>,
-        jkt: Option<String>,
-        grant: GrantType,
+        grant: Grant,
     ) -> Result<(TokenResponse, Issued), TokenError> {
+        let Grant {
+            agent,
+            subject,
+            audience,
+            scope,
+            details,
+            jkt,
+            grant,
+            family,
+            refresh,
+            auth_time,
+            acr,
+        } = grant;
         let now = self.clock.now();
         let lifetime = client.client.access_token_lifetime();
         let first_aud = audience.first().cloned().unwrap_or_default();
@@ -339,6 +360,8 @@ impl<D: ClientDirectory> TokenService<D> {
         }
         claims.scope = scope.clone();
         claims.authorization_details = details.clone();
+        claims.auth_time = auth_time;
+        claims.acr = acr.clone();
         let binding = match (&jkt, &client.cert_thumbprint) {
             (Some(jkt), _) => {
                 claims.cnf = Some(Confirmation {
@@ -379,7 +402,7 @@ impl<D: ClientDirectory> TokenService<D> {
                         kind: GrantKind::AccessToken,
                         client_id: client.client.id().to_owned(),
                         subject: subject.clone(),
-                        family: claims.jti.clone(),
+                        family: family.clone().unwrap_or_else(|| claims.jti.clone()),
                         expires_at: claims.exp,
                         created_at: now,
                         data,
@@ -388,6 +411,32 @@ impl<D: ClientDirectory> TokenService<D> {
                     .map_err(|e| OAuthError::server_error("store opaque token", &e))?;
                 token
             }
+        };
+        if let (Some(family), TokenFormat::Jwt) =
+            (&family, client.client.metadata().access_token_format)
+        {
+            // So that revoking the family (a reused code or refresh token) makes this
+            // JWT inactive at introspection too.
+            self.store
+                .put_grant(&NewGrant {
+                    handle: crate::introspect::jwt_handle(&claims.jti),
+                    kind: GrantKind::AccessToken,
+                    client_id: client.client.id().to_owned(),
+                    subject: subject.clone(),
+                    family: family.clone(),
+                    expires_at: claims.exp,
+                    created_at: now,
+                    data: "{}".to_owned(),
+                })
+                .await
+                .map_err(|e| OAuthError::server_error("record token", &e))?;
+        }
+        let refresh_token = match (refresh, &family) {
+            (Some(data), Some(family)) => Some(
+                self.put_refresh_token(client, family, subject.clone(), &data, now)
+                    .await?,
+            ),
+            _ => None,
         };
         let scope_str = scope.iter().collect::<Vec<_>>().join(" ");
         let issued = Issued {
@@ -407,16 +456,34 @@ impl<D: ClientDirectory> TokenService<D> {
                 expires_in: lifetime,
                 scope: (!scope_str.is_empty()).then_some(scope_str),
                 authorization_details: details,
-                refresh_token: None,
+                refresh_token,
             },
             issued,
         ))
     }
 }
 
+/// What one issuance grants.
+#[derive(Debug, Clone)]
+pub(crate) struct Grant {
+    pub(crate) agent: String,
+    pub(crate) subject: Option<String>,
+    pub(crate) audience: Vec<String>,
+    pub(crate) scope: Scope,
+    pub(crate) details: Option<Vec<AuthorizationDetail>>,
+    pub(crate) jkt: Option<String>,
+    pub(crate) grant: GrantType,
+    /// The code/refresh family the tokens join (revoked together).
+    pub(crate) family: Option<String>,
+    /// Issue a refresh token carrying this.
+    pub(crate) refresh: Option<crate::code::RefreshData>,
+    pub(crate) auth_time: Option<i64>,
+    pub(crate) acr: Option<String>,
+}
+
 /// The granted scope: the requested scopes, each allowed to the client; without a
 /// `scope` parameter, everything the client may have (RFC 6749 §3.3 default).
-fn granted_scope(
+pub(crate) fn granted_scope(
     client: &AuthenticatedClient,
     requested: Option<&str>,
 ) -> Result<Scope, OAuthError> {
@@ -436,7 +503,10 @@ fn granted_scope(
 
 /// The audiences (RFC 8707): each requested resource must be registered for the client;
 /// without one, the client's single registered resource.
-fn audience(client: &AuthenticatedClient, requested: &[String]) -> Result<Vec<String>, OAuthError> {
+pub(crate) fn audience(
+    client: &AuthenticatedClient,
+    requested: &[String],
+) -> Result<Vec<String>, OAuthError> {
     let registered = &client.client.metadata().resources;
     if requested.is_empty() {
         return match registered.as_slice() {
