@@ -521,29 +521,15 @@ impl<D: ClientDirectory> TokenService<D> {
     ) -> Result<(TokenResponse, Issued), TokenError> {
         let invalid_grant = |m: &str| TokenError::from(OAuthError::new(ErrorCode::InvalidGrant, m));
         let token = req.params.require("refresh_token")?;
-        let outcome = self
-            .store()
-            .consume_grant(
-                &sha256_b64url(token),
-                GrantKind::RefreshToken,
-                self.clock().now(),
-            )
-            .await
-            .map_err(|e| OAuthError::server_error("refresh token", &e))?;
-        let record = match outcome {
-            ConsumeOutcome::Consumed(r) => r,
-            ConsumeOutcome::Reused(r) => {
-                if let Err(e) = self.store().revoke_family(&r.family).await {
-                    tracing::error!(error = %e, "could not revoke the family of a reused refresh token");
-                }
-                tracing::warn!(client_id = %r.client_id, "refresh token reused; the whole family is revoked");
-                return Err(invalid_grant("the refresh token was already used"));
+        let handle = sha256_b64url(token);
+        // Checks that need the token's data come first, so a refused request (another
+        // client, a wider scope, a missing DPoP proof) does not use the token up.
+        let record = match self.store().get_grant(&handle).await {
+            Ok(r) if r.kind == GrantKind::RefreshToken => r,
+            Ok(_) | Err(aims_store::StoreError::NotFound(_)) => {
+                return Err(invalid_grant("the refresh token is invalid"));
             }
-            _ => {
-                return Err(invalid_grant(
-                    "the refresh token is invalid, expired or revoked",
-                ));
-            }
+            Err(e) => return Err(OAuthError::server_error("refresh token", &e).into()),
         };
         if record.client_id != client.client.id() {
             return Err(invalid_grant(
@@ -552,16 +538,6 @@ impl<D: ClientDirectory> TokenService<D> {
         }
         let data: RefreshData = serde_json::from_str(&record.data)
             .map_err(|e| OAuthError::server_error("refresh token", &e))?;
-        let jkt = self.dpop_proof(req.dpop).await?;
-        if let Some(bound) = &data.jkt
-            && jkt.as_deref() != Some(bound.as_str())
-        {
-            return Err(OAuthError::new(
-                ErrorCode::InvalidDpopProof,
-                "this refresh token is bound to another DPoP key",
-            )
-            .into());
-        }
         // RFC 6749 §6: a narrower scope may be asked for, never a wider one.
         let original =
             Scope::parse(&data.scope).map_err(|e| OAuthError::server_error("stored scope", &e))?;
@@ -580,6 +556,38 @@ impl<D: ClientDirectory> TokenService<D> {
                 wanted
             }
         };
+        let jkt = self.dpop_proof(req.dpop).await?;
+        if let Some(bound) = &data.jkt
+            && jkt.as_deref() != Some(bound.as_str())
+        {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidDpopProof,
+                "this refresh token is bound to another DPoP key",
+            )
+            .into());
+        }
+        // Then the one atomic use: of two concurrent presentations exactly one wins, the
+        // other is a reuse.
+        let outcome = self
+            .store()
+            .consume_grant(&handle, GrantKind::RefreshToken, self.clock().now())
+            .await
+            .map_err(|e| OAuthError::server_error("refresh token", &e))?;
+        match outcome {
+            ConsumeOutcome::Consumed(_) => {}
+            ConsumeOutcome::Reused(r) => {
+                if let Err(e) = self.store().revoke_family(&r.family).await {
+                    tracing::error!(error = %e, "could not revoke the family of a reused refresh token");
+                }
+                tracing::warn!(client_id = %r.client_id, "refresh token reused; the whole family is revoked");
+                return Err(invalid_grant("the refresh token was already used"));
+            }
+            _ => {
+                return Err(invalid_grant(
+                    "the refresh token is invalid, expired or revoked",
+                ));
+            }
+        }
         let next = RefreshData {
             scope: scope.iter().collect::<Vec<_>>().join(" "),
             ..data.clone()

@@ -1,0 +1,347 @@
+//! The authorization code flow, PAR and refresh tokens, through the service's API.
+
+use aims_crypto::{Algorithm, Signer as _, SigningKey};
+use aims_jose::access_token;
+use aims_oauth::code::{Approval, AuthorizeError};
+use aims_oauth::token::TokenRequest;
+use aims_oauth::{ErrorCode, Params};
+
+use super::common::*;
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+fn authz_params<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut p = vec![
+        ("response_type", "code"),
+        ("client_id", "app"),
+        ("redirect_uri", REDIRECT),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+        ("scope", "api:read"),
+        ("state", "xyz"),
+    ];
+    for (k, v) in extra {
+        p.retain(|(key, _)| key != k);
+        p.push((k, v));
+    }
+    p
+}
+
+fn query(url: &str, name: &str) -> Option<String> {
+    let q = url.split_once('?')?.1;
+    form_urlencoded::parse(q.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+async fn approve(h: &Harness, extra: &[(&str, &str)]) -> String {
+    let (_, request) = h
+        .svc
+        .authorization_request(&Params::from_pairs(authz_params(extra)))
+        .await
+        .unwrap();
+    let url = h
+        .svc
+        .issue_code(
+            &request,
+            &Approval {
+                subject: "alice".into(),
+                auth_time: T0,
+                acr: Some("urn:aims:acr:pwd".into()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(query(&url, "iss").as_deref(), Some(ISSUER), "RFC 9207 iss");
+    assert_eq!(query(&url, "state").as_deref(), Some("xyz"));
+    assert!(url.starts_with(REDIRECT));
+    query(&url, "code").unwrap()
+}
+
+fn code_params<'a>(code: &'a str, extra: &[(&'a str, &'a str)]) -> Params {
+    let mut p = vec![
+        ("grant_type", "authorization_code"),
+        ("client_id", "app"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
+    for (k, v) in extra {
+        p.retain(|(key, _)| key != k);
+        if !v.is_empty() {
+            p.push((k, v));
+        }
+    }
+    Params::from_pairs(p)
+}
+
+fn verify(h: &Harness, token: &str) -> access_token::ValidatedAccessToken {
+    access_token::Validator::new(h.svc.clock().clone(), ISSUER, API)
+        .validate(token, h.svc.keys().verifier().as_ref())
+        .unwrap()
+}
+
+async fn introspect_active(h: &Harness, token: &str) -> bool {
+    let p = Params::from_pairs([("client_id", "app"), ("token", token)]);
+    h.svc.introspect(req(&p)).await.unwrap()["active"] == true
+}
+
+#[tokio::test]
+async fn code_flow_issues_user_tokens_with_pkce_and_iss() {
+    let h = harness(vec![public_client()]).await;
+    let code = approve(&h, &[]).await;
+    let p = code_params(&code, &[]);
+    let (resp, issued) = h.svc.token(req(&p)).await.unwrap();
+    assert_eq!(resp.token_type, "Bearer");
+    assert_eq!(resp.scope.as_deref(), Some("api:read"));
+    assert!(resp.refresh_token.is_some());
+    let at = verify(&h, &resp.access_token);
+    assert_eq!(at.claims.sub, "alice");
+    assert_eq!(at.claims.client_id, "app");
+    assert_eq!(at.claims.acr.as_deref(), Some("urn:aims:acr:pwd"));
+    assert_eq!(at.claims.auth_time, Some(T0));
+    assert_eq!(issued.subject.as_deref(), Some("alice"));
+    assert!(introspect_active(&h, &resp.access_token).await);
+}
+
+#[tokio::test]
+async fn a_reused_code_is_refused_and_revokes_what_it_issued() {
+    let h = harness(vec![public_client()]).await;
+    let code = approve(&h, &[]).await;
+    let p = code_params(&code, &[]);
+    let (first, _) = h.svc.token(req(&p)).await.unwrap();
+    let e = h.svc.token(req(&p)).await.unwrap_err();
+    assert_eq!(e.error.code, ErrorCode::InvalidGrant);
+    assert!(!introspect_active(&h, &first.access_token).await);
+    let rt = first.refresh_token.unwrap();
+    let p = Params::from_pairs([
+        ("grant_type", "refresh_token"),
+        ("client_id", "app"),
+        ("refresh_token", &rt),
+    ]);
+    assert_eq!(
+        h.svc.token(req(&p)).await.unwrap_err().error.code,
+        ErrorCode::InvalidGrant
+    );
+}
+
+#[tokio::test]
+async fn token_request_rules() {
+    let h = harness(vec![public_client()]).await;
+    // Wrong verifier, missing verifier, other redirect_uri, expired code: each its own code.
+    let code = approve(&h, &[]).await;
+    let p = code_params(
+        &code,
+        &[(
+            "code_verifier",
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl",
+        )],
+    );
+    assert_eq!(
+        h.svc.token(req(&p)).await.unwrap_err().error.code,
+        ErrorCode::InvalidGrant
+    );
+    let code = approve(&h, &[]).await;
+    let p = code_params(&code, &[("code_verifier", "")]);
+    assert_eq!(
+        h.svc.token(req(&p)).await.unwrap_err().error.code,
+        ErrorCode::InvalidRequest
+    );
+    let code = approve(&h, &[]).await;
+    let p = code_params(&code, &[("redirect_uri", "https://app.example.test/other")]);
+    assert_eq!(
+        h.svc.token(req(&p)).await.unwrap_err().error.code,
+        ErrorCode::InvalidGrant
+    );
+    let code = approve(&h, &[]).await;
+    h.clock.advance(61);
+    let p = code_params(&code, &[]);
+    assert_eq!(
+        h.svc.token(req(&p)).await.unwrap_err().error.code,
+        ErrorCode::InvalidGrant
+    );
+}
+
+#[tokio::test]
+async fn authorization_request_rules() {
+    let h = harness(vec![public_client()]).await;
+    let run = |extra: Vec<(&'static str, &'static str)>| {
+        let svc = &h.svc;
+        async move {
+            svc.authorization_request(&Params::from_pairs(authz_params(&extra)))
+                .await
+        }
+    };
+    // Not redirected: unknown client, unregistered redirect URI (exact match).
+    for extra in [
+        vec![("client_id", "nobody")],
+        vec![("redirect_uri", "https://app.example.test/cb/")],
+        vec![("redirect_uri", "https://evil.example/cb")],
+    ] {
+        assert!(
+            matches!(run(extra.clone()).await, Err(AuthorizeError::NoRedirect(_))),
+            "{extra:?}"
+        );
+    }
+    // Redirected with the error and state.
+    for (extra, code) in [
+        (vec![("code_challenge", "")], ErrorCode::InvalidRequest),
+        (
+            vec![("code_challenge_method", "plain")],
+            ErrorCode::InvalidRequest,
+        ),
+        (vec![("code_challenge", "short")], ErrorCode::InvalidRequest),
+        (
+            vec![("response_type", "token")],
+            ErrorCode::UnsupportedResponseType,
+        ),
+        (vec![("scope", "admin")], ErrorCode::InvalidScope),
+        (
+            vec![("resource", "https://other.example/")],
+            ErrorCode::InvalidTarget,
+        ),
+        (vec![("max_age", "-1")], ErrorCode::InvalidRequest),
+        (vec![("dpop_jkt", "nope")], ErrorCode::InvalidRequest),
+    ] {
+        match run(extra.clone()).await {
+            Err(AuthorizeError::Redirect {
+                error,
+                redirect_uri,
+                state,
+            }) => {
+                assert_eq!(error.code, code, "{extra:?}");
+                assert_eq!(redirect_uri, REDIRECT);
+                assert_eq!(state.as_deref(), Some("xyz"));
+                let url = h
+                    .svc
+                    .error_redirect(&redirect_uri, state.as_deref(), &error);
+                assert_eq!(query(&url, "iss").as_deref(), Some(ISSUER));
+                assert_eq!(query(&url, "error").as_deref(), Some(code.as_str()));
+            }
+            other => panic!("{extra:?}: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
+    let h = harness(vec![public_client()]).await;
+    let code = approve(&h, &[("scope", "api:read api:write")]).await;
+    let (first, _) = h.svc.token(req(&code_params(&code, &[]))).await.unwrap();
+    let rt1 = first.refresh_token.unwrap();
+    let refresh = |rt: String, scope: Option<&'static str>| {
+        let svc = &h.svc;
+        async move {
+            let mut p = vec![("grant_type", "refresh_token"), ("client_id", "app")];
+            p.push(("refresh_token", Box::leak(rt.into_boxed_str())));
+            if let Some(s) = scope {
+                p.push(("scope", s));
+            }
+            svc.token(req(&Params::from_pairs(p))).await
+        }
+    };
+    // Narrowing is allowed; the new token carries the narrower scope.
+    let (second, _) = refresh(rt1.clone(), Some("api:read")).await.unwrap();
+    assert_eq!(second.scope.as_deref(), Some("api:read"));
+    let rt2 = second.refresh_token.unwrap();
+    assert_ne!(rt1, rt2);
+    // Widening is refused.
+    assert_eq!(
+        refresh(rt2.clone(), Some("api:read api:write"))
+            .await
+            .unwrap_err()
+            .error
+            .code,
+        ErrorCode::InvalidScope
+    );
+    // A refused request does not consume the token. Reuse of rt1: refused, and the whole family is revoked.
+    assert_eq!(
+        refresh(rt1, None).await.unwrap_err().error.code,
+        ErrorCode::InvalidGrant
+    );
+    assert!(!introspect_active(&h, &second.access_token).await);
+    assert_eq!(
+        refresh(rt2, None).await.unwrap_err().error.code,
+        ErrorCode::InvalidGrant
+    );
+}
+
+#[tokio::test]
+async fn pushed_requests_are_used_once() {
+    let h = harness(vec![public_client()]).await;
+    let p = Params::from_pairs(authz_params(&[]));
+    let (uri, expires_in) = h.svc.push_authorization_request(req(&p)).await.unwrap();
+    assert!(uri.starts_with("urn:ietf:params:oauth:request_uri:"));
+    assert_eq!(expires_in, 60);
+    let front = Params::from_pairs([("client_id", "app"), ("request_uri", uri.as_str())]);
+    let (_, request) = h.svc.authorization_request(&front).await.unwrap();
+    assert_eq!(request.code_challenge, CHALLENGE);
+    assert_eq!(request.state.as_deref(), Some("xyz"));
+    assert!(matches!(
+        h.svc.authorization_request(&front).await,
+        Err(AuthorizeError::NoRedirect(_))
+    ));
+    // Another client cannot use it; an unknown reference neither.
+    let (uri, _) = h.svc.push_authorization_request(req(&p)).await.unwrap();
+    let bad = Params::from_pairs([
+        ("client_id", "app"),
+        ("request_uri", "urn:ietf:params:oauth:request_uri:nope"),
+    ]);
+    assert!(matches!(
+        h.svc.authorization_request(&bad).await,
+        Err(AuthorizeError::NoRedirect(_))
+    ));
+    h.clock.advance(61);
+    let late = Params::from_pairs([("client_id", "app"), ("request_uri", uri.as_str())]);
+    assert!(matches!(
+        h.svc.authorization_request(&late).await,
+        Err(AuthorizeError::NoRedirect(_))
+    ));
+}
+
+#[tokio::test]
+async fn dpop_jkt_binds_the_code_to_the_key() {
+    let h = harness(vec![public_client()]).await;
+    let key = SigningKey::generate(Algorithm::ES256).unwrap();
+    let jkt = key.public_jwk().thumbprint().unwrap();
+    let code = approve(&h, &[("dpop_jkt", Box::leak(jkt.clone().into_boxed_str()))]).await;
+    // Without a proof: refused.
+    let p = code_params(&code, &[]);
+    assert_eq!(
+        h.svc.token(req(&p)).await.unwrap_err().error.code,
+        ErrorCode::InvalidDpopProof
+    );
+    // With a proof by that key (a fresh code: the first was consumed).
+    let code = approve(&h, &[("dpop_jkt", Box::leak(jkt.clone().into_boxed_str()))]).await;
+    let proof = aims_jose::dpop::create_proof(
+        &key,
+        "POST",
+        &format!("{ISSUER}/oauth/token"),
+        None,
+        None,
+        T0,
+    )
+    .unwrap();
+    let p = code_params(&code, &[]);
+    let (resp, _) = h
+        .svc
+        .token(TokenRequest {
+            params: &p,
+            tls: None,
+            basic_auth: false,
+            dpop: Some(&proof),
+        })
+        .await
+        .unwrap();
+    assert_eq!(resp.token_type, "DPoP");
+    assert_eq!(
+        verify(&h, &resp.access_token)
+            .claims
+            .cnf
+            .unwrap()
+            .jkt
+            .as_deref(),
+        Some(jkt.as_str())
+    );
+}

@@ -1,0 +1,125 @@
+//! A token service over a temporary SQLite store, with clients held in memory.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aims_core::{Clock, ManualClock};
+use aims_crypto::{Algorithm, Jwks, Signer, SigningKey};
+use aims_guard::{NonceIssuer, ReplayCache};
+use aims_jose::{KeyResolver, StaticKeys};
+use aims_oauth::authn::{ClientAuthenticator, ClientDirectory};
+use aims_oauth::client::Client;
+use aims_oauth::rar::RarTypes;
+use aims_oauth::token::{TokenKeys, TokenRequest, TokenService};
+use aims_oauth::{Issuer, OAuthError, Params};
+use aims_pki::TrustStore;
+use aims_store::Store;
+
+pub const ISSUER: &str = "https://as.example.test";
+pub const API: &str = "https://api.example.test/";
+pub const REDIRECT: &str = "https://app.example.test/cb";
+pub const T0: i64 = 1_800_000_000;
+
+#[derive(Clone, Default)]
+pub struct Clients(pub HashMap<String, Arc<Client>>);
+
+impl ClientDirectory for Clients {
+    async fn get(&self, id: &str) -> Result<Option<Arc<Client>>, OAuthError> {
+        Ok(self.0.get(id).cloned())
+    }
+}
+
+pub struct Keys {
+    key: Arc<SigningKey>,
+    verifier: Arc<StaticKeys>,
+}
+
+impl TokenKeys for Keys {
+    fn signer(&self) -> Option<Arc<dyn Signer>> {
+        Some(self.key.clone())
+    }
+    fn jwks(&self) -> Jwks {
+        Jwks {
+            keys: vec![self.key.public_jwk().clone()],
+        }
+    }
+    fn verifier(&self) -> Arc<dyn KeyResolver> {
+        self.verifier.clone()
+    }
+}
+
+pub struct Harness {
+    pub svc: TokenService<Clients>,
+    pub clock: Arc<ManualClock>,
+    _dir: tempfile::TempDir,
+}
+
+pub fn client(json: serde_json::Value) -> (String, Arc<Client>) {
+    let c = Client::from_json(&json.to_string()).unwrap();
+    (c.id().to_owned(), Arc::new(c))
+}
+
+/// A public client (PKCE, no authentication) allowed the code flow and refresh tokens.
+pub fn public_client() -> serde_json::Value {
+    serde_json::json!({
+        "client_id": "app",
+        "token_endpoint_auth_method": "none",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "scope": "api:read api:write",
+        "resources": [API],
+        "redirect_uris": [REDIRECT]
+    })
+}
+
+pub async fn harness(clients: Vec<serde_json::Value>) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("as.db").display());
+    let store = Arc::new(Store::connect(&url).await.unwrap());
+    let clock = Arc::new(ManualClock::new(T0));
+    let key = Arc::new(SigningKey::generate(Algorithm::ES256).unwrap());
+    let mut verifier = StaticKeys::new();
+    verifier.add_jwks(
+        ISSUER,
+        &Jwks {
+            keys: vec![key.public_jwk().clone()],
+        },
+    );
+    let keys = Arc::new(Keys {
+        key,
+        verifier: Arc::new(verifier),
+    });
+    let issuer = Issuer::parse(ISSUER).unwrap();
+    let dyn_clock: Arc<dyn Clock> = clock.clone();
+    let replay = ReplayCache::store(store.clone());
+    let authn = ClientAuthenticator::new(
+        issuer.clone(),
+        dyn_clock.clone(),
+        Arc::new(TrustStore::new()),
+        replay.clone(),
+    );
+    let svc = TokenService::new(
+        issuer,
+        dyn_clock.clone(),
+        Clients(clients.into_iter().map(client).collect()),
+        authn,
+        keys,
+        store,
+        replay,
+        Arc::new(NonceIssuer::new(dyn_clock, 60).unwrap()),
+        RarTypes::default(),
+    );
+    Harness {
+        svc,
+        clock,
+        _dir: dir,
+    }
+}
+
+pub fn req(params: &Params) -> TokenRequest<'_> {
+    TokenRequest {
+        params,
+        tls: None,
+        basic_auth: false,
+        dpop: None,
+    }
+}

@@ -1,0 +1,301 @@
+//! Client credentials with private_key_jwt, the token rules, introspection and
+//! revocation.
+
+use aims_crypto::{Algorithm, Jwks, Signer as _, SigningKey};
+use aims_jose::client_assertion::{self, ASSERTION_TYPE, ClientAssertionClaims};
+use aims_jose::{Audience, access_token};
+use aims_oauth::{ErrorCode, Params};
+
+use super::common::*;
+
+struct Agent {
+    key: SigningKey,
+}
+
+impl Agent {
+    fn new() -> Self {
+        Self {
+            key: SigningKey::generate(Algorithm::ES256).unwrap(),
+        }
+    }
+
+    fn client(&self, extra: serde_json::Value) -> serde_json::Value {
+        let mut c = serde_json::json!({
+            "client_id": "agent-a",
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": Jwks { keys: vec![self.key.public_jwk().clone()] },
+            "grant_types": ["client_credentials"],
+            "scope": "api:read api:write",
+            "resources": [API, "https://other-api.example.test/"]
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        c
+    }
+
+    fn assertion(&self, aud: &str) -> String {
+        let mut claims = ClientAssertionClaims::new("agent-a", ISSUER, T0, 60).unwrap();
+        claims.aud = Audience::One(aud.to_owned());
+        client_assertion::create(&claims, &self.key).unwrap()
+    }
+}
+
+fn cc<'a>(assertion: &'a str, extra: &[(&'a str, &'a str)]) -> Params {
+    let mut p = vec![
+        ("grant_type", "client_credentials"),
+        ("client_assertion_type", ASSERTION_TYPE),
+        ("client_assertion", assertion),
+        ("resource", API),
+        ("scope", "api:read"),
+    ];
+    for (k, v) in extra {
+        p.retain(|(key, _)| key != k);
+        if !v.is_empty() {
+            p.push((k, v));
+        }
+    }
+    Params::from_pairs(p)
+}
+
+#[tokio::test]
+async fn client_credentials_with_private_key_jwt_issues_an_rfc9068_token() {
+    let agent = Agent::new();
+    let h = harness(vec![agent.client(serde_json::json!({}))]).await;
+    let a = agent.assertion(ISSUER);
+    let (resp, issued) = h.svc.token(req(&cc(&a, &[]))).await.unwrap();
+    assert_eq!(resp.token_type, "Bearer");
+    assert_eq!(resp.expires_in, 300);
+    let at = access_token::Validator::new(h.svc.clock().clone(), ISSUER, API)
+        .validate(&resp.access_token, h.svc.keys().verifier().as_ref())
+        .unwrap();
+    assert_eq!(at.claims.client_id, "agent-a");
+    assert_eq!(at.claims.sub, "agent-a");
+    assert_eq!(at.claims.scope.to_string(), "api:read");
+    assert_eq!(issued.audience, vec![API.to_owned()]);
+    assert_eq!(issued.binding, "bearer");
+
+    // The assertion's jti is single use.
+    let e = h.svc.token(req(&cc(&a, &[]))).await.unwrap_err();
+    assert_eq!(e.error.code, ErrorCode::InvalidClient);
+}
+
+#[tokio::test]
+async fn each_token_rule_has_its_error() {
+    let agent = Agent::new();
+    let h = harness(vec![agent.client(serde_json::json!({})), public_client()]).await;
+    let cases: Vec<(&str, Params, ErrorCode)> = vec![
+        (
+            "aud = token endpoint",
+            cc(&agent.assertion(&format!("{ISSUER}/oauth/token")), &[]),
+            ErrorCode::InvalidClient,
+        ),
+        (
+            "unknown resource",
+            cc(
+                &agent.assertion(ISSUER),
+                &[("resource", "https://evil.example/")],
+            ),
+            ErrorCode::InvalidTarget,
+        ),
+        (
+            "resource with fragment",
+            cc(
+                &agent.assertion(ISSUER),
+                &[("resource", "https://api.example.test/#x")],
+            ),
+            ErrorCode::InvalidTarget,
+        ),
+        (
+            "no resource, two registered",
+            cc(&agent.assertion(ISSUER), &[("resource", "")]),
+            ErrorCode::InvalidTarget,
+        ),
+        (
+            "scope not allowed",
+            cc(&agent.assertion(ISSUER), &[("scope", "admin")]),
+            ErrorCode::InvalidScope,
+        ),
+        (
+            "grant not allowed",
+            cc(
+                &agent.assertion(ISSUER),
+                &[("grant_type", "refresh_token"), ("refresh_token", "x")],
+            ),
+            ErrorCode::UnauthorizedClient,
+        ),
+        (
+            "unknown grant",
+            cc(&agent.assertion(ISSUER), &[("grant_type", "password")]),
+            ErrorCode::UnsupportedGrantType,
+        ),
+        (
+            "assertion type only",
+            Params::from_pairs([
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", ASSERTION_TYPE),
+            ]),
+            ErrorCode::InvalidRequest,
+        ),
+        (
+            "unknown assertion type",
+            cc(
+                &agent.assertion(ISSUER),
+                &[("client_assertion_type", "urn:x")],
+            ),
+            ErrorCode::InvalidClient,
+        ),
+        (
+            "public client",
+            Params::from_pairs([("grant_type", "client_credentials"), ("client_id", "app")]),
+            ErrorCode::UnauthorizedClient,
+        ),
+        (
+            "no client at all",
+            Params::from_pairs([("grant_type", "client_credentials")]),
+            ErrorCode::InvalidClient,
+        ),
+        (
+            "RAR without types",
+            cc(
+                &agent.assertion(ISSUER),
+                &[("authorization_details", "[{\"type\":\"x\"}]")],
+            ),
+            ErrorCode::InvalidAuthorizationDetails,
+        ),
+    ];
+    for (name, params, code) in cases {
+        let e = h.svc.token(req(&params)).await.unwrap_err();
+        assert_eq!(e.error.code, code, "{name}: {e:?}");
+        assert_eq!(
+            e.error.code.status(),
+            if code == ErrorCode::InvalidClient {
+                401
+            } else {
+                400
+            }
+        );
+    }
+    // The same client, right request: works (the rules above were the only difference).
+    h.svc
+        .token(req(&cc(&agent.assertion(ISSUER), &[])))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn dpop_bound_client_credentials_and_the_dpop_requirement() {
+    let agent = Agent::new();
+    let h = harness(vec![
+        agent.client(serde_json::json!({"dpop_bound_access_tokens": true})),
+    ])
+    .await;
+    let e = h
+        .svc
+        .token(req(&cc(&agent.assertion(ISSUER), &[])))
+        .await
+        .unwrap_err();
+    assert_eq!(e.error.code, ErrorCode::InvalidRequest);
+    let dpop_key = SigningKey::generate(Algorithm::ES256).unwrap();
+    let proof = aims_jose::dpop::create_proof(
+        &dpop_key,
+        "POST",
+        &format!("{ISSUER}/oauth/token"),
+        None,
+        None,
+        T0,
+    )
+    .unwrap();
+    let a = agent.assertion(ISSUER);
+    let p = cc(&a, &[]);
+    let (resp, issued) = h
+        .svc
+        .token(aims_oauth::token::TokenRequest {
+            params: &p,
+            tls: None,
+            basic_auth: false,
+            dpop: Some(&proof),
+        })
+        .await
+        .unwrap();
+    assert_eq!(resp.token_type, "DPoP");
+    assert_eq!(issued.binding, "dpop");
+    // A proof for another URI is refused.
+    let bad = aims_jose::dpop::create_proof(
+        &dpop_key,
+        "POST",
+        "https://as.example.test/other",
+        None,
+        None,
+        T0,
+    )
+    .unwrap();
+    let a = agent.assertion(ISSUER);
+    let p = cc(&a, &[]);
+    let e = h
+        .svc
+        .token(aims_oauth::token::TokenRequest {
+            params: &p,
+            tls: None,
+            basic_auth: false,
+            dpop: Some(&bad),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.error.code, ErrorCode::InvalidDpopProof);
+}
+
+#[tokio::test]
+async fn introspection_and_revocation_of_jwt_and_opaque_tokens() {
+    let agent = Agent::new();
+    for format in ["jwt", "opaque"] {
+        let h = harness(vec![
+            agent.client(serde_json::json!({"access_token_format": format})),
+            // A resource server allowed to introspect tokens for API.
+            serde_json::json!({
+                "client_id": "rs",
+                "token_endpoint_auth_method": "none",
+                "grant_types": ["authorization_code"],
+                "redirect_uris": ["https://rs.example.test/cb"],
+                "resources": [API]
+            }),
+        ])
+        .await;
+        let (resp, _) = h
+            .svc
+            .token(req(&cc(&agent.assertion(ISSUER), &[])))
+            .await
+            .unwrap();
+        let tok = resp.access_token.as_str();
+        let rs = Params::from_pairs([("client_id", "rs"), ("token", tok)]);
+        let body = h.svc.introspect(req(&rs)).await.unwrap();
+        assert_eq!(body["active"], true, "{format}");
+        assert_eq!(body["client_id"], "agent-a");
+        assert_eq!(body["scope"], "api:read");
+        assert_eq!(body["token_type"], "Bearer");
+        assert_eq!(body["iss"], ISSUER);
+        // RFC 9701 form.
+        let jwt = h.svc.introspect_jwt(req(&rs)).await.unwrap();
+        assert_eq!(jwt.split('.').count(), 3);
+        // Revoked by its holder: inactive from then on.
+        let a = agent.assertion(ISSUER);
+        let revoke = cc(
+            &a,
+            &[
+                ("token", tok),
+                ("grant_type", ""),
+                ("resource", ""),
+                ("scope", ""),
+            ],
+        );
+        h.svc.revoke(req(&revoke)).await.unwrap();
+        let body = h.svc.introspect(req(&rs)).await.unwrap();
+        assert_eq!(body, serde_json::json!({"active": false}), "{format}");
+        // Garbage and expired tokens are just inactive.
+        let garbage = Params::from_pairs([("client_id", "rs"), ("token", "not-a-token")]);
+        assert_eq!(
+            h.svc.introspect(req(&garbage)).await.unwrap()["active"],
+            false
+        );
+    }
+}
