@@ -31,6 +31,7 @@ pub mod issuer;
 pub mod metadata;
 pub mod rar;
 pub mod token;
+pub mod users;
 
 pub use directory::StoreClients;
 pub use error::{ErrorCode, OAuthError};
