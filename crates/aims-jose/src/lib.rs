@@ -14,6 +14,7 @@ pub mod client_assertion;
 pub mod dpop;
 mod error;
 pub mod jws;
+pub mod jwt_grant;
 pub mod jwt_svid;
 pub mod keys;
 pub mod replay;

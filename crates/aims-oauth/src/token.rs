@@ -125,6 +125,7 @@ pub struct TokenService<D> {
     nonces: Arc<NonceIssuer>,
     require_dpop_nonce: bool,
     rar: RarTypes,
+    grant_issuers: Option<(Vec<String>, Arc<dyn KeyResolver>)>,
 }
 
 impl<D> std::fmt::Debug for TokenService<D> {
@@ -160,7 +161,15 @@ impl<D: ClientDirectory> TokenService<D> {
             nonces,
             require_dpop_nonce: false,
             rar,
+            grant_issuers: None,
         }
+    }
+
+    /// Trusts these issuers' JWTs as authorization grants (RFC 7523 §2.1); their keys
+    /// are looked up in `keys` under the issuer identifier.
+    pub fn jwt_grant_issuers(mut self, issuers: Vec<String>, keys: Arc<dyn KeyResolver>) -> Self {
+        self.grant_issuers = Some((issuers, keys));
+        self
     }
 
     /// Requires server-provided nonces in DPoP proofs (RFC 9449 §8).
@@ -240,6 +249,7 @@ impl<D: ClientDirectory> TokenService<D> {
             GrantType::ClientCredentials => self.client_credentials(&client, &req).await,
             GrantType::AuthorizationCode => self.authorization_code(&client, &req).await,
             GrantType::RefreshToken => self.refresh_token(&client, &req).await,
+            GrantType::JwtBearer => self.jwt_bearer(&client, &req).await,
             other => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 format!("grant_type {} is not served yet", other.as_str()),
@@ -281,6 +291,83 @@ impl<D: ClientDirectory> TokenService<D> {
                 refresh: None,
                 auth_time: None,
                 acr: None,
+            },
+        )
+        .await
+    }
+
+    /// RFC 7523 §2.1: a trusted issuer's assertion about a user, for an access token
+    /// whose `sub` is that user and `client_id` the agent. No refresh token: the client
+    /// presents a fresh assertion instead.
+    async fn jwt_bearer(
+        &self,
+        client: &AuthenticatedClient,
+        req: &TokenRequest<'_>,
+    ) -> Result<(TokenResponse, Issued), TokenError> {
+        let assertion = req.params.require("assertion")?;
+        let Some((issuers, keys)) = &self.grant_issuers else {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidGrant,
+                "this server trusts no assertion issuers",
+            )
+            .into());
+        };
+        let (guard, pending) = self.dpop_replay.begin();
+        let grant = aims_jose::jwt_grant::Validator::new(
+            self.clock.clone(),
+            [
+                self.issuer.as_str().to_owned(),
+                self.issuer.endpoint(crate::metadata::paths::TOKEN),
+            ],
+            issuers.iter().cloned(),
+        )
+        .replay_guard(guard)
+        .validate(assertion, keys.as_ref())
+        .map_err(|e| {
+            OAuthError::new(ErrorCode::InvalidGrant, format!("assertion rejected: {e}"))
+        })?;
+        pending.commit(self.clock.now()).await.map_err(|_| {
+            OAuthError::new(
+                ErrorCode::InvalidGrant,
+                "assertion rejected: jti already used",
+            )
+        })?;
+        let scope = granted_scope(client, req.params.get("scope"))?;
+        let audience = audience(client, req.params.get_all("resource"))?;
+        let details = self.rar.parse(
+            req.params.get("authorization_details"),
+            &client.client.metadata().authorization_details_types,
+        )?;
+        let jkt = self.dpop_proof(req.dpop).await?;
+        if client.client.requires_dpop() && jkt.is_none() {
+            return Err(OAuthError::invalid_request(
+                "this client's tokens must be DPoP-bound: send a DPoP proof",
+            )
+            .into());
+        }
+        let acr = grant
+            .extra
+            .get("acr")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        let auth_time = grant
+            .extra
+            .get("auth_time")
+            .and_then(serde_json::Value::as_i64);
+        self.issue(
+            client,
+            Grant {
+                agent: client.token_client_id().to_owned(),
+                subject: Some(grant.sub),
+                audience,
+                scope,
+                details,
+                jkt,
+                grant: GrantType::JwtBearer,
+                family: None,
+                refresh: None,
+                auth_time,
+                acr,
             },
         )
         .await

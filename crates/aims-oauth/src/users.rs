@@ -7,10 +7,10 @@
 
 use std::sync::Arc;
 
+use aims_store::{Store, StoreError, UserRecord};
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use aims_store::{Store, StoreError, UserRecord};
 use zeroize::Zeroizing;
 
 /// Why a login or a user operation failed.
@@ -153,8 +153,14 @@ mod tests {
         assert_ne!(a, b);
         assert!(verify_password("correct horse battery", &a));
         assert!(!verify_password("correct horse battery!", &a));
-        assert!(!verify_password("correct horse battery", "not a phc string"));
-        assert!(matches!(hash_password("short"), Err(UserError::WeakPassword(_))));
+        assert!(!verify_password(
+            "correct horse battery",
+            "not a phc string"
+        ));
+        assert!(matches!(
+            hash_password("short"),
+            Err(UserError::WeakPassword(_))
+        ));
     }
 
     #[tokio::test]
@@ -164,12 +170,23 @@ mod tests {
         let store = Arc::new(Store::connect(&url).await.unwrap());
         let users = UserStore::new(store.clone()).unwrap();
         users
-            .create("alice", "alice's long password", &serde_json::json!({"name": "Alice"}), 1)
+            .create(
+                "alice",
+                "alice's long password",
+                &serde_json::json!({"name": "Alice"}),
+                1,
+            )
             .await
             .unwrap();
-        let u = users.authenticate("alice", "alice's long password").await.unwrap();
+        let u = users
+            .authenticate("alice", "alice's long password")
+            .await
+            .unwrap();
         assert_eq!(u.attributes["name"], "Alice");
-        for (name, pw) in [("alice", "wrong password here"), ("bob", "alice's long password")] {
+        for (name, pw) in [
+            ("alice", "wrong password here"),
+            ("bob", "alice's long password"),
+        ] {
             assert!(matches!(
                 users.authenticate(name, pw).await,
                 Err(UserError::BadCredentials)

@@ -72,6 +72,13 @@ pub fn public_client() -> serde_json::Value {
 }
 
 pub async fn harness(clients: Vec<serde_json::Value>) -> Harness {
+    harness_with(clients, |s| s).await
+}
+
+pub async fn harness_with(
+    clients: Vec<serde_json::Value>,
+    adjust: impl FnOnce(TokenService<Clients>) -> TokenService<Clients>,
+) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("as.db").display());
     let store = Arc::new(Store::connect(&url).await.unwrap());
@@ -109,7 +116,7 @@ pub async fn harness(clients: Vec<serde_json::Value>) -> Harness {
         RarTypes::default(),
     );
     Harness {
-        svc,
+        svc: adjust(svc),
         clock,
         _dir: dir,
     }

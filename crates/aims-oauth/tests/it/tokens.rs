@@ -299,3 +299,77 @@ async fn introspection_and_revocation_of_jwt_and_opaque_tokens() {
         );
     }
 }
+
+#[tokio::test]
+async fn jwt_bearer_grant_from_a_trusted_issuer() {
+    use aims_jose::StaticKeys;
+    const IDP: &str = "https://idp.example.test";
+    let agent = Agent::new();
+    let idp_key = SigningKey::generate(Algorithm::ES256)
+        .unwrap()
+        .with_kid("idp-1");
+    let mut keys = StaticKeys::new();
+    keys.add_key(IDP, Some("idp-1".into()), idp_key.verifying_key().clone());
+    let keys: std::sync::Arc<dyn aims_jose::KeyResolver> = std::sync::Arc::new(keys);
+    let h = harness_with(
+        vec![agent.client(serde_json::json!({
+            "grant_types": ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
+        }))],
+        |s| s.jwt_grant_issuers(vec![IDP.to_owned()], keys),
+    )
+    .await;
+    let grant = |iss: &str, jti: &str| {
+        let claims = serde_json::json!({
+            "iss": iss, "sub": "alice", "aud": ISSUER, "exp": T0 + 300, "iat": T0,
+            "jti": jti, "acr": "urn:aims:acr:mfa"
+        });
+        aims_jose::sign(
+            &aims_jose::HeaderSpec {
+                typ: Some("JWT"),
+                kid: true,
+                jwk: false,
+            },
+            &claims,
+            &idp_key,
+        )
+        .unwrap()
+    };
+    let run = |assertion: String| {
+        let svc = &h.svc;
+        let client_assertion = agent.assertion(ISSUER);
+        async move {
+            let p = Params::from_pairs([
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                ("assertion", assertion.as_str()),
+                ("client_assertion_type", ASSERTION_TYPE),
+                ("client_assertion", client_assertion.as_str()),
+                ("resource", API),
+            ]);
+            svc.token(req(&p)).await
+        }
+    };
+    let (resp, issued) = run(grant(IDP, "j1")).await.unwrap();
+    assert!(resp.refresh_token.is_none());
+    assert_eq!(issued.subject.as_deref(), Some("alice"));
+    let at = access_token::Validator::new(h.svc.clock().clone(), ISSUER, API)
+        .validate(&resp.access_token, h.svc.keys().verifier().as_ref())
+        .unwrap();
+    assert_eq!(
+        (at.claims.sub.as_str(), at.claims.client_id.as_str()),
+        ("alice", "agent-a")
+    );
+    assert_eq!(at.claims.acr.as_deref(), Some("urn:aims:acr:mfa"));
+    // Replayed assertion, untrusted issuer: invalid_grant.
+    assert_eq!(
+        run(grant(IDP, "j1")).await.unwrap_err().error.code,
+        ErrorCode::InvalidGrant
+    );
+    assert_eq!(
+        run(grant("https://evil.example", "j2"))
+            .await
+            .unwrap_err()
+            .error
+            .code,
+        ErrorCode::InvalidGrant
+    );
+}
