@@ -5,6 +5,7 @@ mod cmd_bundle;
 mod cmd_ca;
 mod cmd_config;
 mod cmd_entry;
+mod cmd_policy;
 mod cmd_serve;
 mod cmd_token;
 mod duration;
@@ -45,6 +46,9 @@ enum Command {
     /// Show or set trust bundles through the server's admin socket.
     #[command(subcommand)]
     Bundle(cmd_bundle::BundleCommand),
+    /// Check Cedar policies (for the AuthZEN policy decision point).
+    #[command(subcommand)]
+    Policy(cmd_policy::PolicyCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -173,6 +177,7 @@ fn main() -> ExitCode {
         Command::Config(cmd) => cmd_config::run(&cmd),
         Command::Entry(cmd) => cmd_entry::run(&cmd),
         Command::Bundle(cmd) => cmd_bundle::run(&cmd),
+        Command::Policy(cmd) => cmd_policy::run(&cmd),
     };
     match result {
         Ok(code) => code,
