@@ -5,6 +5,7 @@ mod cmd_bundle;
 mod cmd_ca;
 mod cmd_config;
 mod cmd_entry;
+mod cmd_policy;
 mod cmd_request;
 mod cmd_serve;
 mod cmd_token;
@@ -49,6 +50,9 @@ enum Command {
     /// Send one HTTP request authenticated with this process's own identity (from the
     /// Workload API): mTLS, WIT + WPT, WIT + HTTP signature or a JWT-SVID.
     Request(cmd_request::RequestArgs),
+    /// Check Cedar policies (for the AuthZEN policy decision point).
+    #[command(subcommand)]
+    Policy(cmd_policy::PolicyCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -178,6 +182,7 @@ fn main() -> ExitCode {
         Command::Entry(cmd) => cmd_entry::run(&cmd),
         Command::Bundle(cmd) => cmd_bundle::run(&cmd),
         Command::Request(args) => cmd_request::run(&args),
+        Command::Policy(cmd) => cmd_policy::run(&cmd),
     };
     match result {
         Ok(code) => code,

@@ -15,6 +15,8 @@ mod ca;
 mod cli;
 #[path = "it/daemon.rs"]
 mod daemon;
+#[path = "it/policy.rs"]
+mod policy;
 #[path = "it/serve.rs"]
 mod serve;
 #[path = "it/support.rs"]
