@@ -1,4 +1,4 @@
-//! The admin API (JSON over HTTP): registration entries and bundles.
+//! The admin API (JSON over HTTP): registration entries, bundles and OAuth clients.
 //!
 //! Served on a Unix socket (mode 0600: the file permission is the authentication) and,
 //! optionally, on an mTLS listener where the caller's X509-SVID must belong to an entry
@@ -17,7 +17,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 
-use crate::api::{BundleInfo, BundleList, EntryList, EntrySpec, ErrorBody, KeyList, KeyView};
+use crate::api::{
+    BundleInfo, BundleList, ClientList, ClientMetadata, ClientView, EntryList, EntrySpec,
+    ErrorBody, KeyList, KeyView,
+};
 use crate::federation::{FederationError, MAX_BUNDLE_BYTES};
 use crate::state::AppState;
 
@@ -122,6 +125,11 @@ pub fn router(state: AppState) -> Router {
             put(set_bundle).delete(delete_bundle),
         )
         .route("/v1/keys", get(list_keys))
+        .route("/v1/clients", get(list_clients).post(create_client))
+        .route(
+            "/v1/clients/{client_id}",
+            get(get_client).put(update_client).delete(delete_client),
+        )
         .fallback(not_found)
         .with_state(state)
 }
@@ -346,4 +354,144 @@ async fn list_keys(State(state): State<AppState>) -> Result<Json<KeyList>, ApiEr
         }
     }
     Ok(Json(KeyList { keys: out }))
+}
+
+/// JWK members that only a private key has.
+const PRIVATE_JWK_MEMBERS: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "k"];
+
+/// Parses and checks a client document with the authorization server's rules, plus the
+/// server's own: no legacy secrets, public keys only.
+fn check_client(body: &[u8]) -> Result<(ClientMetadata, String), ApiError> {
+    let meta: ClientMetadata = parse_json(body)?;
+    let client = aims_oauth::client::Client::new(meta)
+        .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
+    let meta = client.metadata().clone();
+    if client.uses_legacy_secret() {
+        return Err(ApiError::InvalidRequest(
+            "client secrets are disabled on this server: register the client's public keys (private_key_jwt) or its SPIFFE ID (spiffe_jwt)".to_owned(),
+        ));
+    }
+    if let Some(jwks) = &meta.jwks
+        && jwks
+            .keys
+            .iter()
+            .any(|k| PRIVATE_JWK_MEMBERS.iter().any(|m| k.extra.contains_key(*m)))
+    {
+        return Err(ApiError::InvalidRequest(
+            "jwks holds a private key: register only the public keys (drop d, p, q, dp, dq, qi, k)"
+                .to_owned(),
+        ));
+    }
+    let doc = serde_json::to_string(&meta)
+        .map_err(|e| ApiError::Internal(format!("client document: {e}")))?;
+    Ok((meta, doc))
+}
+
+fn client_view(r: aims_store::OAuthClientRecord) -> Result<ClientView, ApiError> {
+    let metadata: ClientMetadata = serde_json::from_str(&r.document)
+        .map_err(|e| ApiError::Internal(format!("stored client {}: {e}", r.client_id)))?;
+    Ok(ClientView {
+        client_id: r.client_id,
+        revision: r.revision,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+        metadata,
+    })
+}
+
+async fn create_client(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<ClientView>), ApiError> {
+    let (meta, doc) = check_client(&body)?;
+    let r = match state
+        .store
+        .create_client(&meta.client_id, &doc, state.clock.now())
+        .await
+    {
+        Err(StoreError::Conflict(_)) => {
+            return Err(ApiError::Conflict(format!(
+                "client `{}` already exists: change it with PUT /v1/clients/{{client_id}} (`aims client update`)",
+                meta.client_id
+            )));
+        }
+        other => other?,
+    };
+    tracing::info!(client_id = %r.client_id, method = meta.token_endpoint_auth_method.as_str(), "OAuth client created");
+    Ok((StatusCode::CREATED, Json(client_view(r)?)))
+}
+
+async fn list_clients(State(state): State<AppState>) -> Result<Json<ClientList>, ApiError> {
+    let clients = state
+        .store
+        .list_clients()
+        .await?
+        .into_iter()
+        .map(client_view)
+        .collect::<Result<_, _>>()?;
+    Ok(Json(ClientList { clients }))
+}
+
+async fn get_client(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+) -> Result<Json<ClientView>, ApiError> {
+    client_view(state.store.get_client(&client_id).await?).map(Json)
+}
+
+/// `If-Match: "N"` (or `N`) as an expected revision.
+fn if_match(headers: &axum::http::HeaderMap) -> Result<Option<i64>, ApiError> {
+    let Some(v) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    v.to_str()
+        .ok()
+        .map(|s| s.trim().trim_start_matches("W/").trim_matches('"'))
+        .and_then(|s| s.parse::<i64>().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::InvalidRequest(
+                "If-Match must be the revision read, e.g. If-Match: \"3\"".to_owned(),
+            )
+        })
+}
+
+async fn update_client(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Result<Json<ClientView>, ApiError> {
+    let (meta, doc) = check_client(&body)?;
+    if meta.client_id != client_id {
+        return Err(ApiError::InvalidRequest(format!(
+            "the document's client_id `{}` differs from the path's `{client_id}`; a client id cannot change (create a new client instead)",
+            meta.client_id
+        )));
+    }
+    let revision = if_match(&headers)?;
+    let r = match state
+        .store
+        .update_client(&client_id, &doc, revision, state.clock.now())
+        .await
+    {
+        Err(StoreError::Conflict(_)) => {
+            return Err(ApiError::Conflict(format!(
+                "client `{client_id}` changed since revision {}: read it again and retry",
+                revision.unwrap_or_default()
+            )));
+        }
+        other => other?,
+    };
+    tracing::info!(client_id = %r.client_id, revision = r.revision, "OAuth client updated");
+    Ok(Json(client_view(r)?))
+}
+
+async fn delete_client(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let revoked = state.store.delete_client(&client_id).await?;
+    tracing::info!(%client_id, revoked_grants = revoked, "OAuth client deleted");
+    Ok(StatusCode::NO_CONTENT)
 }

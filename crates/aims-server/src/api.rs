@@ -12,10 +12,20 @@
 //! | `PUT /v1/bundles/{trust_domain}` | a SPIFFE bundle document | [`BundleInfo`] |
 //! | `DELETE /v1/bundles/{trust_domain}` | | 204 |
 //! | `GET /v1/keys` | | [`KeyList`] |
+//! | `POST /v1/clients` | [`ClientMetadata`] | 201, the stored [`ClientView`] |
+//! | `GET /v1/clients` | | [`ClientList`] |
+//! | `GET /v1/clients/{client_id}` | | the [`ClientView`] |
+//! | `PUT /v1/clients/{client_id}` | [`ClientMetadata`]; optional `If-Match: "<revision>"` | the client, revision + 1 |
+//! | `DELETE /v1/clients/{client_id}` | | 204 (its grants are revoked) |
+//!
+//! OAuth client ids may hold any printable ASCII: clients percent-encode them in the path.
 //!
 //! Errors are `4xx`/`5xx` with an [`ErrorBody`].
 
 use aims_core::{RegistrationEntry, Selector, SpiffeId, TrustDomain};
+pub use aims_oauth::client::{
+    AuthMethod, ClientMetadata, GrantType, MAX_ACCESS_TOKEN_LIFETIME, TokenFormat,
+};
 use serde::{Deserialize, Serialize};
 
 /// Default X509-SVID lifetime of a new entry (1 hour).
@@ -146,7 +156,7 @@ pub struct BundleList {
 /// A key's place in its rotation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyView {
-    /// `x509_ca`, `jwt_svid` or `wit_svid`.
+    /// `x509_ca`, `jwt_svid`, `wit_svid` or `oauth_token`.
     pub kind: String,
     /// Key id.
     pub kid: String,
@@ -173,4 +183,26 @@ pub struct ErrorBody {
     pub error: String,
     /// What went wrong and what to do, for people.
     pub detail: String,
+}
+
+/// An OAuth client as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientView {
+    /// The client identifier.
+    pub client_id: String,
+    /// 1 when created, + 1 at each update.
+    pub revision: i64,
+    /// When it was created (Unix seconds).
+    pub created_at: i64,
+    /// When it was last written (Unix seconds).
+    pub updated_at: i64,
+    /// The registered metadata.
+    pub metadata: ClientMetadata,
+}
+
+/// `GET /v1/clients`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientList {
+    /// Every client, by client id.
+    pub clients: Vec<ClientView>,
 }

@@ -11,7 +11,10 @@ use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
 
-use crate::api::{BundleInfo, BundleList, EntryList, EntrySpec, ErrorBody, KeyList};
+use crate::api::{
+    BundleInfo, BundleList, ClientList, ClientMetadata, ClientView, EntryList, EntrySpec,
+    ErrorBody, KeyList,
+};
 
 /// Why an admin call failed.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +95,16 @@ impl AdminClient {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<Bytes, ClientError> {
+        self.call_with(method, path, body, None).await
+    }
+
+    async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        if_match: Option<i64>,
+    ) -> Result<Bytes, ClientError> {
         let stream =
             UnixStream::connect(&self.socket)
                 .await
@@ -109,6 +122,9 @@ impl AdminClient {
             .header(header::HOST, "aims-admin");
         if body.is_some() {
             req = req.header(header::CONTENT_TYPE, "application/json");
+        }
+        if let Some(r) = if_match {
+            req = req.header(header::IF_MATCH, format!("\"{r}\""));
         }
         let req = req
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
@@ -227,4 +243,62 @@ impl AdminClient {
     pub async fn keys(&self) -> Result<KeyList, ClientError> {
         self.json(Method::GET, "/v1/keys", None).await
     }
+
+    /// `POST /v1/clients`.
+    pub async fn create_client(&self, meta: &ClientMetadata) -> Result<ClientView, ClientError> {
+        self.json(Method::POST, "/v1/clients", Some(Self::encode(meta)?))
+            .await
+    }
+
+    /// `GET /v1/clients`.
+    pub async fn list_clients(&self) -> Result<Vec<ClientView>, ClientError> {
+        let l: ClientList = self.json(Method::GET, "/v1/clients", None).await?;
+        Ok(l.clients)
+    }
+
+    /// `GET /v1/clients/{client_id}`.
+    pub async fn get_client(&self, client_id: &str) -> Result<ClientView, ClientError> {
+        let path = format!("/v1/clients/{}", percent_encode(client_id)?);
+        self.json(Method::GET, &path, None).await
+    }
+
+    /// `PUT /v1/clients/{client_id}`; with `revision`, only if the stored client is still
+    /// at that revision.
+    pub async fn update_client(
+        &self,
+        meta: &ClientMetadata,
+        revision: Option<i64>,
+    ) -> Result<ClientView, ClientError> {
+        let path = format!("/v1/clients/{}", percent_encode(&meta.client_id)?);
+        let bytes = self
+            .call_with(Method::PUT, &path, Some(Self::encode(meta)?), revision)
+            .await?;
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    /// `DELETE /v1/clients/{client_id}` (the client's grants are revoked).
+    pub async fn delete_client(&self, client_id: &str) -> Result<(), ClientError> {
+        let path = format!("/v1/clients/{}", percent_encode(client_id)?);
+        self.call(Method::DELETE, &path, None).await.map(drop)
+    }
+}
+
+/// A client id as one path segment: unreserved characters kept, everything else
+/// percent-encoded (OAuth client ids may be any printable ASCII, e.g. a SPIFFE ID).
+fn percent_encode(s: &str) -> Result<String, ClientError> {
+    if s.is_empty() || !s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Err(ClientError::BadPathSegment(s.to_owned()));
+    }
+    // `.` and `..` would be path navigation: encode their dots.
+    let dots_only = s.bytes().all(|c| c == b'.');
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'~') || (b == b'.' && !dots_only)
+        {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    Ok(out)
 }

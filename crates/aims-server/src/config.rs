@@ -37,6 +37,18 @@
 //! level = "info"                                    # a tracing filter, e.g. "info,aims_server=debug"
 //! format = "text"                                   # text or json
 //!
+//! [oauth]                                          # the OAuth 2.0 authorization server (on [http] listen)
+//! enabled = true
+//! issuer = "https://as.example.org"                 # default: http://<[http] listen as bound> (loopback only)
+//! require_dpop_nonce = false                        # RFC 9449 §8 server nonces at the token endpoint
+//! scopes = ["api:read", "api:write"]                # scopes_supported in the metadata
+//! replay = "store"                                  # store (shared by every node) or memory
+//!
+//! [oauth.authorization_details_types.payment]       # RFC 9396 types clients may request
+//! required = ["actions"]
+//! allowed = ["amount"]                              # extra members allowed (default: any)
+//! actions = ["initiate"]                            # allowed actions (default: any)
+//!
 //! [[federation.trust_domains]]
 //! name = "partner.example"
 //! bundle_endpoint_url = "https://partner.example:8443/"
@@ -113,6 +125,9 @@ pub struct Config {
     /// Federated trust domains.
     #[serde(default)]
     pub federation: FederationSection,
+    /// The OAuth 2.0 authorization server.
+    #[serde(default)]
+    pub oauth: OAuthSection,
 }
 
 impl fmt::Debug for Config {
@@ -308,6 +323,56 @@ pub struct FederatedTrustDomain {
     pub endpoint_spiffe_id: Option<SpiffeId>,
 }
 
+/// `[oauth]`: the OAuth 2.0 authorization server served on the HTTP listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthSection {
+    /// Serve the authorization server (default true).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// The issuer identifier (RFC 8414 §2): `https://…`, or `http://` on a loopback host.
+    /// Default: `http://<[http] listen address as bound>`, which needs a loopback listen
+    /// address.
+    #[serde(default)]
+    pub issuer: Option<Spanned<String>>,
+    /// Require server-provided nonces in DPoP proofs at the token endpoint (RFC 9449 §8).
+    #[serde(default)]
+    pub require_dpop_nonce: bool,
+    /// `scopes_supported` in the metadata.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// RFC 9396 `authorization_details` types, by name.
+    #[serde(default)]
+    pub authorization_details_types: std::collections::BTreeMap<String, aims_oauth::rar::RarType>,
+    /// Where client-assertion and DPoP proof `jti`s are remembered.
+    #[serde(default)]
+    pub replay: ReplayBackend,
+}
+
+impl Default for OAuthSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            issuer: None,
+            require_dpop_nonce: false,
+            scopes: Vec::new(),
+            authorization_details_types: std::collections::BTreeMap::new(),
+            replay: ReplayBackend::default(),
+        }
+    }
+}
+
+/// Where one-time `jti`s are recorded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplayBackend {
+    /// In the shared store: a replay to any node sharing the database is refused.
+    #[default]
+    Store,
+    /// In this process only (a single node).
+    Memory,
+}
+
 /// SPIFFE bundle endpoint profiles (SPIFFE Federation §5).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -468,6 +533,9 @@ fn default_rotation_period() -> Spanned<Seconds> {
 fn default_refresh_hint() -> Seconds {
     Seconds(300)
 }
+fn default_true() -> bool {
+    true
+}
 fn default_log_level() -> String {
     "info".to_owned()
 }
@@ -581,6 +649,7 @@ const SECTIONS: &[(&str, SectionCheck)] = &[
     ("bundle", check_as::<BundleSection>),
     ("log", check_as::<LogSection>),
     ("federation", check_as::<FederationSection>),
+    ("oauth", check_as::<OAuthSection>),
 ];
 
 impl Config {
@@ -690,6 +759,7 @@ impl Config {
             bundle: BundleSection::default(),
             log: LogSection::default(),
             federation: FederationSection::default(),
+            oauth: OAuthSection::default(),
         }
     }
 
@@ -745,6 +815,7 @@ impl Config {
                 Some("raise [ca] ttl (e.g. \"365d\") or lower refresh_hint".into()),
             ));
         }
+        self.check_oauth(src, &at, &mut out);
         let mut seen = std::collections::BTreeSet::new();
         for ftd in &self.federation.trust_domains {
             let span = at(ftd.span());
@@ -812,6 +883,70 @@ impl Config {
             }
         }
         out
+    }
+
+    fn check_oauth(
+        &self,
+        src: &str,
+        at: &dyn Fn(Range<usize>) -> Option<Range<usize>>,
+        out: &mut Vec<Diagnostic>,
+    ) {
+        let o = &self.oauth;
+        if !o.enabled {
+            return;
+        }
+        match &o.issuer {
+            Some(i) => {
+                if let Err(e) = aims_oauth::Issuer::parse(i.get_ref()) {
+                    out.push(located(
+                        src,
+                        at(i.span()),
+                        format!("[oauth] issuer: {e}"),
+                        Some("write the URL clients use to reach this server, e.g. \"https://as.example.org\" (http only on a loopback host)".into()),
+                    ));
+                }
+            }
+            None if !self.http.listen.ip().is_loopback() => out.push(located(
+                src,
+                None,
+                format!(
+                    "[oauth] issuer is not set and [http] listen {} is not a loopback address: the default issuer http://{} would be plain HTTP on the network",
+                    self.http.listen, self.http.listen
+                ),
+                Some("set [oauth] issuer = \"https://…\" (the URL clients reach, e.g. through a TLS proxy), or [oauth] enabled = false".into()),
+            )),
+            None => {}
+        }
+        for s in &o.scopes {
+            if s.is_empty()
+                || !s
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+            {
+                out.push(located(
+                    src,
+                    None,
+                    format!("[oauth] scopes: {s:?} is not a valid scope token (RFC 6749 §3.3)"),
+                    Some("use printable ASCII without spaces, quotes or backslashes, e.g. \"api:read\"".into()),
+                ));
+            }
+        }
+    }
+
+    /// The OAuth issuer for an HTTP listener bound at `bound`: the configured one, or
+    /// `http://<bound>`.
+    pub fn oauth_issuer(&self, bound: SocketAddr) -> Result<aims_oauth::Issuer, ConfigErrors> {
+        let raw = match &self.oauth.issuer {
+            Some(i) => i.get_ref().clone(),
+            None => format!("http://{bound}"),
+        };
+        aims_oauth::Issuer::parse(&raw).map_err(|e| {
+            ConfigErrors(vec![Diagnostic {
+                location: None,
+                message: format!("[oauth] issuer: {e}"),
+                help: Some("set [oauth] issuer to the https URL clients reach".into()),
+            }])
+        })
     }
 
     /// The data directory.
@@ -950,6 +1085,50 @@ endpoint_spiffe_id = "spiffe://partner.example/aims/server"
             text.contains("line 8, column 12: [jwt] key_type \"ed25519\" is not allowed"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn oauth_section() {
+        let base = "version = 1\n[server]\ntrust_domain = \"a.org\"\ndata_dir = \"/d\"\n";
+        let c = Config::parse(&format!(
+            "{base}[oauth]\nissuer = \"https://as.a.org\"\nrequire_dpop_nonce = true\nscopes = [\"api:read\"]\nreplay = \"memory\"\n[oauth.authorization_details_types.payment]\nrequired = [\"actions\"]\n"
+        ))
+        .unwrap();
+        assert!(c.oauth.enabled && c.oauth.require_dpop_nonce);
+        assert_eq!(c.oauth.replay, ReplayBackend::Memory);
+        assert_eq!(
+            c.oauth.authorization_details_types["payment"].required,
+            ["actions"]
+        );
+        let bound = "127.0.0.1:9".parse().unwrap();
+        assert_eq!(c.oauth_issuer(bound).unwrap().as_str(), "https://as.a.org");
+        let d = Config::parse(base).unwrap();
+        assert_eq!(d.oauth.replay, ReplayBackend::Store);
+        assert_eq!(
+            d.oauth_issuer(bound).unwrap().as_str(),
+            "http://127.0.0.1:9"
+        );
+
+        let text = Config::parse(&format!("{base}[oauth]\nissuer = \"http://as.a.org\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("line 6, column 10: [oauth] issuer"), "{text}");
+        let text = Config::parse(&format!("{base}[oauth]\nreplay = \"redis\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("unknown variant"), "{text}");
+        let text = Config::parse(&format!("{base}[oauth]\nissuers = \"x\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("unknown field `issuers`"), "{text}");
+        let text = Config::parse(&format!("{base}[http]\nlisten = \"0.0.0.0:8080\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("[oauth] issuer is not set"), "{text}");
+        Config::parse(&format!(
+            "{base}[http]\nlisten = \"0.0.0.0:8080\"\n[oauth]\nenabled = false\n"
+        ))
+        .unwrap();
     }
 
     #[test]

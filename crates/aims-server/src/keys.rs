@@ -1,5 +1,10 @@
-//! The key manager: the trust domain's CA and its JWT-SVID and WIT-SVID signing keys,
-//! persisted in the store and rotated on a schedule with overlap.
+//! The key manager: the trust domain's CA, its JWT-SVID and WIT-SVID signing keys and the
+//! OAuth authorization server's token-signing keys, persisted in the store and rotated on
+//! a schedule with overlap.
+//!
+//! OAuth token keys (ES256) follow the JWT/WIT schedule but are published only in the
+//! authorization server's JWKS (`/oauth/jwks`), never in the SPIFFE bundle: an access
+//! token must not verify as an SVID, nor an SVID as an access token.
 //!
 //! # Life of a key
 //!
@@ -93,9 +98,17 @@ impl KeyPolicy {
     }
 }
 
-/// The kinds [`KeyManager::tick`] rotates. OAuth token keys (`KeyKind::OAuthToken`) are
-/// stored but not scheduled here yet: nothing loads or publishes them (issue 5).
-const SCHEDULED_KINDS: [KeyKind; 3] = [KeyKind::X509Ca, KeyKind::JwtSvid, KeyKind::WitSvid];
+/// The kinds [`KeyManager::tick`] rotates.
+const SCHEDULED_KINDS: [KeyKind; 4] = [
+    KeyKind::X509Ca,
+    KeyKind::JwtSvid,
+    KeyKind::WitSvid,
+    KeyKind::OAuthToken,
+];
+
+/// The algorithm of OAuth token-signing keys (RFC 9068 access tokens, RFC 9701
+/// introspection responses).
+pub const OAUTH_TOKEN_ALG: Algorithm = Algorithm::ES256;
 
 /// A key's place in the schedule, without its material.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,6 +233,7 @@ pub struct KeySet {
     cas: Vec<HeldCa>,
     jwt: Vec<HeldKey>,
     wit: Vec<HeldKey>,
+    oauth: Vec<HeldKey>,
     bundle: Arc<SpiffeBundle>,
 }
 
@@ -236,6 +250,12 @@ impl KeySet {
     pub fn wit(&self) -> Option<&HeldKey> {
         self.wit.iter().find(|k| k.info.state == KeyState::Current)
     }
+    /// The OAuth token-signing key.
+    pub fn oauth(&self) -> Option<&HeldKey> {
+        self.oauth
+            .iter()
+            .find(|k| k.info.state == KeyState::Current)
+    }
     /// Every published CA (next, current, previous).
     pub fn cas(&self) -> &[HeldCa] {
         &self.cas
@@ -245,7 +265,8 @@ impl KeySet {
         match kind {
             KeyKind::JwtSvid => &self.jwt,
             KeyKind::WitSvid => &self.wit,
-            KeyKind::X509Ca | KeyKind::OAuthToken => &[],
+            KeyKind::OAuthToken => &self.oauth,
+            KeyKind::X509Ca => &[],
         }
     }
     /// The trust domain's bundle: every published CA and key.
@@ -404,11 +425,16 @@ impl KeyManager {
                 })
             }
             KeyKind::JwtSvid | KeyKind::WitSvid | KeyKind::OAuthToken => {
-                let key = SigningKey::generate(self.policy.jws_alg)?;
+                let alg = if kind == KeyKind::OAuthToken {
+                    OAUTH_TOKEN_ALG
+                } else {
+                    self.policy.jws_alg
+                };
+                let key = SigningKey::generate(alg)?;
                 Ok(KeyRecord {
                     kind,
                     kid: key.kid().to_owned(),
-                    alg: self.policy.jws_alg.name().to_owned(),
+                    alg: alg.name().to_owned(),
                     pkcs8: key.to_pkcs8()?,
                     cert_chain_der: Vec::new(),
                     state,
@@ -472,8 +498,16 @@ impl KeyManager {
                 old.as_deref().map(|o| o.wit.as_slice()),
             )
             .await?;
+        let oauth = self
+            .load_jws(
+                KeyKind::OAuthToken,
+                now,
+                old.as_deref().map(|o| o.oauth.as_slice()),
+            )
+            .await?;
 
-        let fingerprint = |s: &KeySet| -> Vec<(String, KeyState)> {
+        // The bundle's keys, and the OAuth keys (published apart, in the JWKS).
+        let bundle_keys = |s: &KeySet| -> Vec<(String, KeyState)> {
             s.cas
                 .iter()
                 .map(|c| &c.info)
@@ -482,21 +516,37 @@ impl KeyManager {
                 .map(|i| (i.kid.clone(), i.state))
                 .collect()
         };
+        let oauth_keys = |s: &KeySet| -> Vec<(String, KeyState)> {
+            s.oauth
+                .iter()
+                .map(|k| (k.info.kid.clone(), k.info.state))
+                .collect()
+        };
         let mut set = KeySet {
             cas,
             jwt,
             wit,
+            oauth,
             bundle: Arc::new(SpiffeBundle::new(self.trust_domain.clone())),
         };
-        let changed = old
+        let bundle_changed = old
             .as_deref()
-            .is_none_or(|o| fingerprint(o) != fingerprint(&set));
-        if !changed {
+            .is_none_or(|o| bundle_keys(o) != bundle_keys(&set));
+        let oauth_changed = old
+            .as_deref()
+            .is_none_or(|o| oauth_keys(o) != oauth_keys(&set));
+        if !bundle_changed && !oauth_changed {
             return Ok(false);
         }
-        set.bundle = Arc::new(self.build_bundle(&set, now)?);
+        set.bundle = match old.as_deref() {
+            Some(o) if !bundle_changed => Arc::clone(&o.bundle),
+            _ => Arc::new(self.build_bundle(&set, now)?),
+        };
         *self.set.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(set));
-        self.changes.bump();
+        // Only a bundle change concerns the Workload API streams.
+        if bundle_changed {
+            self.changes.bump();
+        }
         Ok(true)
     }
 
@@ -672,6 +722,10 @@ pub fn describe(set: &KeySet) -> BTreeMap<&'static str, Vec<KeyInfo>> {
     m.insert(
         KeyKind::WitSvid.as_str(),
         set.wit.iter().map(|k| k.info.clone()).collect(),
+    );
+    m.insert(
+        KeyKind::OAuthToken.as_str(),
+        set.oauth.iter().map(|k| k.info.clone()).collect(),
     );
     m
 }

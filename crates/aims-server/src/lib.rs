@@ -12,6 +12,7 @@
 //! | [`admin`], [`api`] | the admin API (Unix socket, optional mTLS) and its wire types |
 //! | [`client`] | an admin API client over the Unix socket |
 //! | [`public`] | `/healthz`, `/readyz`, `/metrics`, the bundle endpoint |
+//! | [`oauth`] | the OAuth 2.0 authorization server's endpoints (`[oauth]`) |
 //! | [`tls`] | the server's own X509-SVID and TLS configurations |
 //! | [`listen`] | Unix sockets with owner-only modes, the TLS accept loop |
 //! | [`telemetry`] | structured logs and the Prometheus recorder |
@@ -24,7 +25,7 @@
 //! | Workload API | `<data_dir>/workload.sock` | attestation of the caller (`SO_PEERCRED`) |
 //! | Admin API | `<data_dir>/admin.sock` | mode 0600 |
 //! | Admin API over mTLS | off (`[admin] mtls_listen`) | client X509-SVID of an `admin = true` entry |
-//! | HTTP | `127.0.0.1:8080` | public information only |
+//! | HTTP | `127.0.0.1:8080` | public information; the OAuth endpoints authenticate clients themselves |
 //! | Bundle endpoint (`https_spiffe`) | off (`[http] bundle_endpoint_listen`) | server X509-SVID |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -40,6 +41,7 @@ pub mod identity;
 pub mod keys;
 pub mod listen;
 pub mod notify;
+pub mod oauth;
 pub mod public;
 pub mod server;
 pub mod state;

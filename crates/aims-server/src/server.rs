@@ -29,7 +29,7 @@ use crate::listen::{self, DRAIN_TIMEOUT};
 use crate::notify::Changes;
 use crate::state::AppState;
 use crate::tls::TlsIdentity;
-use crate::{ServerError, admin, public, telemetry};
+use crate::{ServerError, admin, oauth, public, telemetry};
 
 /// Where a running server listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +48,8 @@ pub struct Endpoints {
     pub workload_socket: PathBuf,
     /// The `https_spiffe` bundle endpoint, if configured.
     pub bundle_endpoint: Option<SocketAddr>,
+    /// The OAuth authorization server's issuer identifier, when it is enabled.
+    pub oauth_issuer: Option<String>,
     /// The data directory (absolute).
     pub data_dir: PathBuf,
     /// `sqlite` or `postgres`.
@@ -64,6 +66,12 @@ impl fmt::Display for Endpoints {
             "  HTTP             http://{}  (/healthz /readyz /metrics /bundle)",
             self.http
         )?;
+        if let Some(i) = &self.oauth_issuer {
+            writeln!(
+                f,
+                "  OAuth issuer     {i}  (/.well-known/oauth-authorization-server)"
+            )?;
+        }
         if let Some(b) = self.bundle_endpoint {
             writeln!(f, "  bundle endpoint  https://{b}  (https_spiffe)")?;
         }
@@ -277,7 +285,17 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
     };
     let mut tasks = JoinSet::new();
 
-    let public_app = public::router(state.clone()).layer(axum::middleware::from_fn(|r, n| {
+    let oauth_server = if config.oauth.enabled {
+        let issuer = config.oauth_issuer(http_addr)?;
+        Some(Arc::new(oauth::OAuthServer::new(&state, issuer)?))
+    } else {
+        None
+    };
+    let mut public_app = public::router(state.clone());
+    if let Some(o) = &oauth_server {
+        public_app = public_app.merge(oauth::router(Arc::clone(o)));
+    }
+    let public_app = public_app.layer(axum::middleware::from_fn(|r, n| {
         public::record_metrics("http", r, n)
     }));
     tasks.spawn({
@@ -416,6 +434,9 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         admin_mtls: admin_mtls_addr,
         workload_socket,
         bundle_endpoint: bundle_ep_addr,
+        oauth_issuer: oauth_server
+            .as_ref()
+            .map(|o| o.issuer().as_str().to_owned()),
         data_dir: config.server.data_dir.clone(),
         storage: state.store.backend_name(),
     };

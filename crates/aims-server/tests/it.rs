@@ -21,5 +21,7 @@ mod interop_python;
 mod keys;
 #[path = "it/mtls.rs"]
 mod mtls;
+#[path = "it/oauth.rs"]
+mod oauth;
 #[path = "it/workload.rs"]
 mod workload;

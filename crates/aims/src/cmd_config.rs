@@ -47,6 +47,27 @@ pub(crate) fn run(cmd: &ConfigCommand) -> Result<ExitCode> {
                 c.server.trust_domain,
                 c.server.data_dir.display()
             );
+            if c.oauth.enabled {
+                let issuer = c.oauth.issuer.as_ref().map_or_else(
+                    || format!("http://{} (default: the HTTP listener)", c.http.listen),
+                    |i| i.get_ref().clone(),
+                );
+                println!(
+                    "  OAuth authorization server: issuer {issuer}, DPoP nonces {}, jti replay cache in {}",
+                    if c.oauth.require_dpop_nonce {
+                        "required"
+                    } else {
+                        "optional"
+                    },
+                    match c.oauth.replay {
+                        aims_server::config::ReplayBackend::Store =>
+                            "the store (shared by every node)",
+                        aims_server::config::ReplayBackend::Memory => "memory (this node only)",
+                    }
+                );
+            } else {
+                println!("  OAuth authorization server: disabled");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {

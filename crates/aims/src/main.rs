@@ -3,6 +3,7 @@
 
 mod cmd_bundle;
 mod cmd_ca;
+mod cmd_client;
 mod cmd_config;
 mod cmd_entry;
 mod cmd_policy;
@@ -44,6 +45,9 @@ enum Command {
     /// Manage registration entries through the server's admin socket.
     #[command(subcommand)]
     Entry(cmd_entry::EntryCommand),
+    /// Manage OAuth clients (agents) of the authorization server through the admin socket.
+    #[command(subcommand)]
+    Client(cmd_client::ClientCommand),
     /// Show or set trust bundles through the server's admin socket.
     #[command(subcommand)]
     Bundle(cmd_bundle::BundleCommand),
@@ -181,6 +185,7 @@ fn main() -> ExitCode {
         Command::Config(cmd) => cmd_config::run(&cmd),
         Command::Entry(cmd) => cmd_entry::run(&cmd),
         Command::Bundle(cmd) => cmd_bundle::run(&cmd),
+        Command::Client(cmd) => cmd_client::run(&cmd),
         Command::Request(args) => cmd_request::run(&args),
         Command::Policy(cmd) => cmd_policy::run(&cmd),
     };

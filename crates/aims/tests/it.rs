@@ -13,6 +13,8 @@ mod agent_e2e;
 mod ca;
 #[path = "it/cli.rs"]
 mod cli;
+#[path = "it/client.rs"]
+mod client;
 #[path = "it/daemon.rs"]
 mod daemon;
 #[path = "it/policy.rs"]

@@ -1,0 +1,609 @@
+//! The OAuth 2.0 authorization server's HTTP endpoints, on the plain HTTP listener.
+//!
+//! Thin handlers: each one parses the request (form body, `DPoP` header, `Authorization:
+//! Basic` presence, `Accept`), calls [`aims_oauth::token::TokenService`] and maps the
+//! result to the response its RFC names.
+//!
+//! | Route | Standard | Answer |
+//! |---|---|---|
+//! | `GET /.well-known/oauth-authorization-server[/issuer path]` | RFC 8414 | metadata |
+//! | `GET [/issuer path]/.well-known/openid-configuration` | OIDC Discovery | the same document |
+//! | `GET /oauth/jwks` | RFC 7517 | the token-signing keys (next, current, previous) |
+//! | `POST /oauth/token` | RFC 6749 §3.2, §4.4; RFC 9449 | token or error; `Cache-Control: no-store`; `DPoP-Nonce` |
+//! | `POST /oauth/introspect` | RFC 7662, RFC 9701 | JSON, or a signed JWT with `Accept: application/token-introspection+jwt` |
+//! | `POST /oauth/revoke` | RFC 7009 | 200 |
+//! | `GET\|POST /oauth/authorize`, `POST /oauth/par` | RFC 6749 §4.1, RFC 9126 | not served yet: `unsupported_response_type` / `invalid_request` |
+//!
+//! When the issuer has a path (`https://as.example/tenant`), every endpoint is also
+//! served under it, so a proxy may forward the path as is.
+//!
+//! Client authentication served: `private_key_jwt` and `spiffe_jwt`. `spiffe_x509` and
+//! `tls_client_auth` need a TLS listener for the token endpoint, which does not exist
+//! yet, so the metadata does not advertise them.
+//!
+//! Every token issuance and every refused token request is an audit event
+//! ([`aims_guard::AuditEvent`], target `aims::audit`).
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use aims_core::Clock;
+use aims_crypto::{Jwks, Signer};
+use aims_guard::{AuditEvent, AuditSink, Decision, NonceIssuer, ReplayCache};
+use aims_jose::{KeyResolver, StaticKeys};
+use aims_oauth::client::{AuthMethod, GrantType};
+use aims_oauth::introspect::INTROSPECTION_JWT_MEDIA_TYPE;
+use aims_oauth::metadata::{ServerMetadata, paths};
+use aims_oauth::rar::RarTypes;
+use aims_oauth::token::{Issued, TokenError, TokenKeys, TokenRequest, TokenService};
+use aims_oauth::{ErrorCode, Issuer, OAuthError, Params, StoreClients};
+use aims_store::KeyState;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::ServerError;
+use crate::config::ReplayBackend;
+use crate::keys::{KeyManager, KeySet, OAUTH_TOKEN_ALG};
+use crate::state::AppState;
+
+/// The largest request body the endpoints read.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// How often the DPoP nonce changes (the previous one stays accepted one interval more).
+pub const DPOP_NONCE_INTERVAL: i64 = 300;
+
+/// Live entries of the in-memory replay cache (`[oauth] replay = "memory"`).
+const MEMORY_REPLAY_ENTRIES: usize = 100_000;
+
+const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
+const REQUEST_ID: HeaderName = HeaderName::from_static(aims_guard::REQUEST_ID_HEADER);
+
+/// [`TokenKeys`] over the [`KeyManager`]: the current `oauth_token` key signs; next,
+/// current and previous are published and verify.
+pub struct OAuthKeys {
+    keys: Arc<KeyManager>,
+    scope: String,
+    /// The verifier of the last key set seen (rebuilt only when the set changes).
+    cache: Mutex<Option<(Arc<KeySet>, Arc<StaticKeys>)>>,
+}
+
+impl std::fmt::Debug for OAuthKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthKeys")
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OAuthKeys {
+    /// Keys of `keys`, verified under the scope of `issuer`.
+    pub fn new(keys: Arc<KeyManager>, issuer: &Issuer) -> Self {
+        Self {
+            keys,
+            scope: issuer.as_str().to_owned(),
+            cache: Mutex::new(None),
+        }
+    }
+
+    fn jwks_of(set: &KeySet) -> Jwks {
+        let rank = |s: KeyState| match s {
+            KeyState::Current => 0,
+            KeyState::Next => 1,
+            KeyState::Previous => 2,
+            KeyState::Retired => 3,
+        };
+        let mut held: Vec<_> = set.keys(aims_store::KeyKind::OAuthToken).iter().collect();
+        held.sort_by_key(|k| rank(k.info.state));
+        let keys = held
+            .into_iter()
+            .map(|k| {
+                let mut jwk = k.key.public_jwk().clone();
+                jwk.kid = Some(k.key.kid().to_owned());
+                jwk.alg = Some(k.key.algorithm().name().to_owned());
+                jwk.use_ = Some("sig".to_owned());
+                jwk
+            })
+            .collect();
+        Jwks { keys }
+    }
+}
+
+impl TokenKeys for OAuthKeys {
+    fn signer(&self) -> Option<Arc<dyn Signer>> {
+        let set = self.keys.current()?;
+        let key = set.oauth()?;
+        Some(Arc::clone(&key.key) as Arc<dyn Signer>)
+    }
+
+    fn jwks(&self) -> Jwks {
+        self.keys
+            .current()
+            .map(|s| Self::jwks_of(&s))
+            .unwrap_or(Jwks { keys: Vec::new() })
+    }
+
+    fn verifier(&self) -> Arc<dyn KeyResolver> {
+        let Some(set) = self.keys.current() else {
+            return Arc::new(StaticKeys::new());
+        };
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((seen, keys)) = cache.as_ref()
+            && Arc::ptr_eq(seen, &set)
+        {
+            return Arc::clone(keys) as Arc<dyn KeyResolver>;
+        }
+        let mut keys = StaticKeys::new();
+        keys.add_jwks(self.scope.clone(), &Self::jwks_of(&set));
+        let keys = Arc::new(keys);
+        *cache = Some((set, Arc::clone(&keys)));
+        keys
+    }
+}
+
+/// The authorization server: the token service, its metadata, the audit sink.
+pub struct OAuthServer {
+    service: TokenService<StoreClients>,
+    metadata: Bytes,
+    require_dpop_nonce: bool,
+    audit: Arc<dyn AuditSink>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for OAuthServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthServer")
+            .field("issuer", self.service.issuer())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Client authentication methods served (no TLS listener for the token endpoint yet, so
+/// no `spiffe_x509` / `tls_client_auth`).
+pub const AUTH_METHODS: [AuthMethod; 2] = [AuthMethod::PrivateKeyJwt, AuthMethod::SpiffeJwt];
+
+/// Grant types served.
+pub const GRANT_TYPES: [GrantType; 1] = [GrantType::ClientCredentials];
+
+impl OAuthServer {
+    /// The authorization server of `state` under `issuer`.
+    pub fn new(state: &AppState, issuer: Issuer) -> Result<Self, ServerError> {
+        let cfg = &state.config.oauth;
+        let clock = Arc::clone(&state.clock);
+        let store = Arc::new(state.store.clone());
+        let replay = match cfg.replay {
+            ReplayBackend::Store => ReplayCache::store(Arc::clone(&store)),
+            ReplayBackend::Memory => ReplayCache::memory(MEMORY_REPLAY_ENTRIES),
+        };
+        let nonces = Arc::new(NonceIssuer::new(Arc::clone(&clock), DPOP_NONCE_INTERVAL)?);
+        let rar = RarTypes::new(cfg.authorization_details_types.clone());
+        let mut metadata = ServerMetadata::new(
+            &issuer,
+            &AUTH_METHODS,
+            &GRANT_TYPES,
+            OAUTH_TOKEN_ALG.name(),
+            rar.names(),
+            cfg.scopes.clone(),
+        );
+        // Only what is served: no authorization endpoint flow and no certificate-bound
+        // tokens yet (no TLS listener for the token endpoint).
+        metadata.response_types_supported = Vec::new();
+        metadata.tls_client_certificate_bound_access_tokens = false;
+        let metadata = serde_json::to_vec(&metadata)
+            .map_err(|e| ServerError::Workload(format!("OAuth metadata: {e}")))?;
+        let authn = aims_oauth::authn::ClientAuthenticator::new(
+            issuer.clone(),
+            Arc::clone(&clock),
+            Arc::clone(state.tls.trust_store()),
+            replay.clone(),
+        );
+        let keys = Arc::new(OAuthKeys::new(Arc::clone(&state.keys), &issuer));
+        let service = TokenService::new(
+            issuer,
+            Arc::clone(&clock),
+            StoreClients(Arc::clone(&store)),
+            authn,
+            keys,
+            store,
+            replay,
+            nonces,
+            rar,
+        )
+        .require_dpop_nonce(cfg.require_dpop_nonce);
+        Ok(Self {
+            service,
+            metadata: Bytes::from(metadata),
+            require_dpop_nonce: cfg.require_dpop_nonce,
+            audit: Arc::new(aims_guard::LogSink),
+            clock,
+        })
+    }
+
+    /// Replaces the audit sink (tests collect events).
+    pub fn with_audit(mut self, audit: Arc<dyn AuditSink>) -> Self {
+        self.audit = audit;
+        self
+    }
+
+    /// The issuer identifier.
+    pub fn issuer(&self) -> &Issuer {
+        self.service.issuer()
+    }
+
+    /// The token service.
+    pub fn service(&self) -> &TokenService<StoreClients> {
+        &self.service
+    }
+}
+
+/// The authorization server's routes (at the root, and under the issuer's path if it has
+/// one).
+pub fn router(server: Arc<OAuthServer>) -> Router {
+    let issuer = server.issuer().clone();
+    let endpoints = || -> Router<Arc<OAuthServer>> {
+        Router::new()
+            .route(paths::JWKS, get(jwks))
+            .route(paths::TOKEN, post(token))
+            .route(paths::INTROSPECT, post(introspect))
+            .route(paths::REVOKE, post(revoke))
+            .route(paths::AUTHORIZE, get(authorize).post(authorize))
+            .route(paths::PAR, post(par))
+            .route("/.well-known/openid-configuration", get(metadata))
+    };
+    let mut app = endpoints().route("/.well-known/oauth-authorization-server", get(metadata));
+    let path = issuer_path(&issuer);
+    if !path.is_empty() {
+        app = app
+            .route(&issuer.metadata_path(), get(metadata))
+            .nest(&path, endpoints());
+    }
+    app.with_state(server)
+}
+
+/// The issuer's path without a trailing `/` (empty for none).
+fn issuer_path(issuer: &Issuer) -> String {
+    let s = issuer.as_str();
+    let after = s.split_once("://").map_or(s, |x| x.1);
+    after
+        .find('/')
+        .and_then(|i| after.get(i..))
+        .unwrap_or("")
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+/// What the handlers read from one request.
+struct Parsed {
+    params: Params,
+    basic_auth: bool,
+    dpop: Option<String>,
+}
+
+/// Headers every answer of these endpoints carries.
+fn base_headers(request_id: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert(REQUEST_ID, v);
+    }
+    h
+}
+
+fn correlation_id(headers: &HeaderMap) -> String {
+    headers
+        .get(aims_guard::REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .or_else(|| aims_crypto::random_token().ok())
+        .unwrap_or_else(|| "unavailable".to_owned())
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+fn is_basic(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.get(..6))
+        .is_some_and(|s| s.eq_ignore_ascii_case("basic "))
+}
+
+/// Reads the form body and the headers the token logic needs.
+async fn parse(headers: &HeaderMap, body: Body) -> Result<Parsed, OAuthError> {
+    let basic_auth = is_basic(headers);
+    let mut dpop = headers.get_all("dpop").iter();
+    let first = dpop.next();
+    if dpop.next().is_some() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidDpopProof,
+            "send exactly one DPoP header",
+        ));
+    }
+    let dpop = match first {
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| {
+                    OAuthError::new(ErrorCode::InvalidDpopProof, "the DPoP header is not ASCII")
+                })?
+                .to_owned(),
+        ),
+        None => None,
+    };
+    if !is_form(headers) {
+        return Err(OAuthError::invalid_request(
+            "send the parameters as application/x-www-form-urlencoded",
+        ));
+    }
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            OAuthError::invalid_request(format!(
+                "request body unreadable or larger than {MAX_BODY_BYTES} bytes"
+            ))
+        })?;
+    let params = Params::parse(&bytes)?;
+    Ok(Parsed {
+        params,
+        basic_auth,
+        dpop,
+    })
+}
+
+/// An OAuth error response (RFC 6749 §5.2): status by code, JSON body, `WWW-Authenticate`
+/// on 401 only when the client used HTTP Basic.
+fn error_response(
+    e: &OAuthError,
+    basic_auth: bool,
+    nonce: Option<&str>,
+    request_id: &str,
+) -> Response {
+    let status = StatusCode::from_u16(e.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut h = base_headers(request_id);
+    if status == StatusCode::UNAUTHORIZED && basic_auth {
+        h.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"aims\""),
+        );
+    }
+    if let Some(n) = nonce.and_then(|n| HeaderValue::from_str(n).ok()) {
+        h.insert(DPOP_NONCE, n);
+    }
+    (status, h, axum::Json(e.to_json())).into_response()
+}
+
+async fn metadata(State(s): State<Arc<OAuthServer>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        s.metadata.clone(),
+    )
+        .into_response()
+}
+
+async fn jwks(State(s): State<Arc<OAuthServer>>) -> Response {
+    match serde_json::to_vec(&s.service.jwks()) {
+        Ok(b) => (
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::CACHE_CONTROL, "max-age=60"),
+            ],
+            b,
+        )
+            .into_response(),
+        Err(e) => {
+            let e = OAuthError::server_error("jwks", &e);
+            error_response(&e, false, None, "jwks")
+        }
+    }
+}
+
+/// The mechanism named by the request's client assertion type (for the audit event).
+fn mechanism(params: &Params) -> Option<&'static str> {
+    match params.get("client_assertion_type") {
+        Some(aims_jose::client_assertion::ASSERTION_TYPE) => Some("private_key_jwt"),
+        Some(aims_jose::client_assertion::SPIFFE_ASSERTION_TYPE) => Some("spiffe_jwt"),
+        _ => None,
+    }
+}
+
+async fn token(State(s): State<Arc<OAuthServer>>, headers: HeaderMap, body: Body) -> Response {
+    let request_id = correlation_id(&headers);
+    let parsed = match parse(&headers, body).await {
+        Ok(p) => p,
+        Err(e) => {
+            s.audit_refusal(None, &e, &request_id, false);
+            return error_response(&e, is_basic(&headers), None, &request_id);
+        }
+    };
+    let req = TokenRequest {
+        params: &parsed.params,
+        tls: None,
+        basic_auth: parsed.basic_auth,
+        dpop: parsed.dpop.as_deref(),
+    };
+    // A nonce goes out when the server requires them, or the client uses DPoP.
+    let nonce_used = s.require_dpop_nonce || parsed.dpop.is_some();
+    match s.service.token(req).await {
+        Ok((resp, issued)) => {
+            s.audit_issued(&issued, &parsed.params, &request_id);
+            let mut h = base_headers(&request_id);
+            if nonce_used && let Ok(v) = HeaderValue::from_str(&s.service.dpop_nonce()) {
+                h.insert(DPOP_NONCE, v);
+            }
+            (StatusCode::OK, h, axum::Json(resp)).into_response()
+        }
+        Err(TokenError { error, dpop_nonce }) => {
+            let nonce_sent = dpop_nonce.is_some();
+            s.audit_refusal(Some(&parsed.params), &error, &request_id, nonce_sent);
+            let nonce = dpop_nonce.or_else(|| nonce_used.then(|| s.service.dpop_nonce()));
+            error_response(&error, parsed.basic_auth, nonce.as_deref(), &request_id)
+        }
+    }
+}
+
+impl OAuthServer {
+    fn audit_issued(&self, issued: &Issued, params: &Params, request_id: &str) {
+        tracing::info!(
+            target: "aims::oauth",
+            client_id = %issued.client_id,
+            agent = %issued.agent,
+            jti = %issued.jti,
+            binding = issued.binding,
+            scope = %issued.scope,
+            correlation_id = %request_id,
+            "access token issued"
+        );
+        self.audit.record(&AuditEvent {
+            agent: issued.agent.clone(),
+            mechanism: mechanism(params),
+            delegated_subject: issued.subject.clone(),
+            actors: Vec::new(),
+            resource: issued.audience.join(" "),
+            action: issued.grant_type.to_owned(),
+            decision: Decision::Allow,
+            time: self.clock.now(),
+            correlation_id: request_id.to_owned(),
+            risk_state: "unknown".to_owned(),
+            remediation: "none".to_owned(),
+        });
+    }
+
+    fn audit_refusal(
+        &self,
+        params: Option<&Params>,
+        e: &OAuthError,
+        request_id: &str,
+        nonce_issued: bool,
+    ) {
+        // The client is not authenticated (or the request failed after it was): name
+        // the client_id it claimed, marked as such.
+        let agent = params.and_then(|p| p.get("client_id")).map_or_else(
+            || "unauthenticated".to_owned(),
+            |c| format!("unverified:{c}"),
+        );
+        let resource = params
+            .map(|p| p.get_all("resource").join(" "))
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| paths::TOKEN.to_owned());
+        let action = params
+            .and_then(|p| p.get("grant_type"))
+            .unwrap_or("token")
+            .chars()
+            .take(128)
+            .collect();
+        let remediation = if nonce_issued {
+            "reject; new DPoP nonce issued"
+        } else {
+            "reject"
+        };
+        tracing::info!(
+            target: "aims::oauth",
+            error = e.code.as_str(),
+            description = %e.description,
+            correlation_id = %request_id,
+            "token request refused"
+        );
+        self.audit.record(&AuditEvent {
+            agent,
+            mechanism: params.and_then(mechanism),
+            delegated_subject: None,
+            actors: Vec::new(),
+            resource,
+            action,
+            decision: Decision::Deny {
+                reason: e.code.as_str().to_owned(),
+            },
+            time: self.clock.now(),
+            correlation_id: request_id.to_owned(),
+            risk_state: "unknown".to_owned(),
+            remediation: remediation.to_owned(),
+        });
+    }
+}
+
+fn wants_jwt(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|m| m.split(';').next())
+        .any(|m| m.trim().eq_ignore_ascii_case(INTROSPECTION_JWT_MEDIA_TYPE))
+}
+
+async fn introspect(State(s): State<Arc<OAuthServer>>, headers: HeaderMap, body: Body) -> Response {
+    let request_id = correlation_id(&headers);
+    let parsed = match parse(&headers, body).await {
+        Ok(p) => p,
+        Err(e) => return error_response(&e, is_basic(&headers), None, &request_id),
+    };
+    let req = TokenRequest {
+        params: &parsed.params,
+        tls: None,
+        basic_auth: parsed.basic_auth,
+        dpop: None,
+    };
+    let h = base_headers(&request_id);
+    if wants_jwt(&headers) {
+        match s.service.introspect_jwt(req).await {
+            Ok(jwt) => (
+                StatusCode::OK,
+                h,
+                [(header::CONTENT_TYPE, INTROSPECTION_JWT_MEDIA_TYPE)],
+                jwt,
+            )
+                .into_response(),
+            Err(e) => error_response(&e, parsed.basic_auth, None, &request_id),
+        }
+    } else {
+        match s.service.introspect(req).await {
+            Ok(v) => (StatusCode::OK, h, axum::Json(v)).into_response(),
+            Err(e) => error_response(&e, parsed.basic_auth, None, &request_id),
+        }
+    }
+}
+
+async fn revoke(State(s): State<Arc<OAuthServer>>, headers: HeaderMap, body: Body) -> Response {
+    let request_id = correlation_id(&headers);
+    let parsed = match parse(&headers, body).await {
+        Ok(p) => p,
+        Err(e) => return error_response(&e, is_basic(&headers), None, &request_id),
+    };
+    let req = TokenRequest {
+        params: &parsed.params,
+        tls: None,
+        basic_auth: parsed.basic_auth,
+        dpop: None,
+    };
+    match s.service.revoke(req).await {
+        Ok(()) => (StatusCode::OK, base_headers(&request_id)).into_response(),
+        Err(e) => error_response(&e, parsed.basic_auth, None, &request_id),
+    }
+}
+
+async fn authorize(headers: HeaderMap) -> Response {
+    let e = OAuthError::new(
+        ErrorCode::UnsupportedResponseType,
+        "the authorization endpoint does not serve a flow yet: agents use client_credentials at the token endpoint",
+    );
+    error_response(&e, false, None, &correlation_id(&headers))
+}
+
+async fn par(headers: HeaderMap) -> Response {
+    let e = OAuthError::invalid_request(
+        "pushed authorization requests are not served yet (no authorization code flow): agents use client_credentials at the token endpoint",
+    );
+    error_response(&e, false, None, &correlation_id(&headers))
+}
