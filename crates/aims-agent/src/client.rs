@@ -243,15 +243,12 @@ impl AgentClient {
                     .unwrap_or_else(PoisonError::into_inner)
                     .get(&origin)
                     .cloned();
-                let proof = dpop::create_proof(
-                    self.dpop_key.as_ref(),
+                let proof = self.dpop_proof(
                     request.method().as_str(),
                     &url,
                     Some(access_token),
                     nonce.as_deref(),
-                    self.source.clock().now(),
-                )
-                .map_err(|e| AgentError::Signing(e.to_string()))?;
+                )?;
                 set(&mut request, AUTHORIZATION, &format!("DPoP {access_token}"))?;
                 set(&mut request, HeaderName::from_static(DPOP_HEADER), &proof)?;
             }
@@ -282,6 +279,25 @@ impl AgentClient {
         *out.headers_mut() = headers;
         *out.version_mut() = version;
         Ok(out)
+    }
+
+    /// A DPoP proof by this client's key.
+    pub(crate) fn dpop_proof(
+        &self,
+        method: &str,
+        url: &str,
+        access_token: Option<&str>,
+        nonce: Option<&str>,
+    ) -> Result<String, AgentError> {
+        dpop::create_proof(
+            self.dpop_key.as_ref(),
+            method,
+            url,
+            access_token,
+            nonce,
+            self.source.clock().now(),
+        )
+        .map_err(|e| AgentError::Signing(e.to_string()))
     }
 
     fn add_wpt(&self, request: &mut http::Request<Bytes>, target: &str) -> Result<(), AgentError> {

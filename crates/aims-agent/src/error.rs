@@ -66,6 +66,19 @@ pub enum AgentError {
     /// TLS configuration failed.
     #[error("TLS configuration failed: {0}")]
     Tls(String),
+    /// The authorization server refused the token request.
+    #[error("the authorization server refused the token request ({status} {error}): {description}")]
+    TokenRefused {
+        /// HTTP status.
+        status: u16,
+        /// The OAuth `error`.
+        error: String,
+        /// The `error_description`.
+        description: String,
+    },
+    /// The token response could not be read.
+    #[error("unusable token response: {0}")]
+    BadToken(String),
     /// The HTTP exchange failed.
     #[error("HTTP request failed: {0}")]
     Http(#[from] reqwest::Error),

@@ -26,6 +26,7 @@
 mod client;
 mod endpoint;
 mod error;
+pub mod oauth;
 mod source;
 mod tls;
 

@@ -521,3 +521,133 @@ async fn an_expired_wit_and_a_wit_of_an_untrusted_trust_domain_are_rejected() {
         "{denied:?}"
     );
 }
+
+/// Issue 4 part 7 (DPoP in the signing client) with issue 5's authorization server:
+/// the agent gets a DPoP-bound access token from AIMS by client credentials,
+/// authenticated with its JWT-SVID (never a secret), then calls B with `Auth::Dpop`;
+/// B (aims-guard, keys from the AS's JWKS) sees the agent's SPIFFE ID. A token for
+/// another resource and a plain Bearer use of the bound token are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_gets_a_dpop_bound_token_by_its_jwt_svid_and_calls_b_with_dpop() {
+    use aims_agent::oauth::TokenRequestSpec;
+    use aims_agent::{AgentClient, Auth};
+    use aims_guard::{AccessTokenIssuer, JwksCache};
+    use aims_oauth::client::{AuthMethod, ClientMetadata, GrantType, TokenFormat};
+
+    let ts = testkit::start_default(TD).await.unwrap();
+    let issuer = ts.server.endpoints().oauth_issuer.clone().unwrap();
+    let test_exe = std::env::current_exe().unwrap();
+    ts.admin()
+        .create_entry(&spec(A, &[uid_selector(), path_selector(&test_exe)], 600))
+        .await
+        .unwrap();
+    let source = WorkloadSource::connect(WorkloadEndpoint::unix(ts.workload_socket()))
+        .await
+        .unwrap();
+
+    // B: a plain listener whose resource identifier is its origin + "/".
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let resource = format!("{origin}/");
+    ts.admin()
+        .create_client(&ClientMetadata {
+            client_id: A.to_owned(),
+            client_name: Some("agent a".into()),
+            token_endpoint_auth_method: AuthMethod::SpiffeJwt,
+            jwks: None,
+            jwks_uri: None,
+            spiffe_id: Some(A.to_owned()),
+            tls_client_auth_san_uri: None,
+            grant_types: vec![GrantType::ClientCredentials],
+            scope: "orders:read".into(),
+            resources: vec![resource.clone(), "https://elsewhere.example.test/".into()],
+            redirect_uris: vec![],
+            authorization_details_types: vec![],
+            access_token_lifetime: None,
+            refresh_token_lifetime: None,
+            dpop_bound_access_tokens: true,
+            tls_client_certificate_bound_access_tokens: false,
+            access_token_format: TokenFormat::Jwt,
+            client_secret_hash: None,
+        })
+        .await
+        .unwrap();
+    let jwks = JwksCache::builder(&issuer, reqwest::Client::new())
+        .build()
+        .unwrap();
+    let audit = Arc::new(CollectingSink::default());
+    let guard = Guard::new(
+        GuardConfig::builder(source.trust_store())
+            .authority(&origin)
+            .enable(Mechanism::Dpop)
+            .access_token_issuer(AccessTokenIssuer::new(&issuer, &resource).jwks(jwks))
+            .audit_sink(audit.clone())
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let router = Router::new().route("/whoami", get(whoami).layer(GuardLayer::new(guard)));
+    tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+
+    let client = AgentClient::new(&source).unwrap();
+    let spec = |resource: &str| TokenRequestSpec {
+        issuer: issuer.clone(),
+        token_endpoint: format!("{issuer}/oauth/token"),
+        client_id: None,
+        resource: Some(resource.to_owned()),
+        scope: Some("orders:read".into()),
+        dpop: true,
+    };
+    let token = client.client_credentials(&spec(&resource)).await.unwrap();
+    assert_eq!(token.token_type, "DPoP");
+    let call = |auth: Auth| {
+        let client = client.clone();
+        let url = format!("{origin}/whoami");
+        async move {
+            client
+                .send(http::Request::get(url).body(Bytes::new()).unwrap(), &auth)
+                .await
+                .unwrap()
+        }
+    };
+    let resp = call(Auth::Dpop {
+        access_token: token.access_token.clone(),
+    })
+    .await;
+    assert_eq!(
+        resp.status(),
+        200,
+        "{:?}",
+        String::from_utf8_lossy(resp.body())
+    );
+    assert_eq!(&resp.body()[..], format!("{A} dpop").as_bytes());
+
+    // A token for another resource (audience confusion) is refused.
+    let other = client
+        .client_credentials(&spec("https://elsewhere.example.test/"))
+        .await
+        .unwrap();
+    let resp = call(Auth::Dpop {
+        access_token: other.access_token,
+    })
+    .await;
+    assert_eq!(resp.status(), 401);
+    // The DPoP-bound token without its proof, as a Bearer token: refused.
+    let mut req = http::Request::get(format!("{origin}/whoami"))
+        .body(Bytes::new())
+        .unwrap();
+    req.headers_mut().insert(
+        http::header::AUTHORIZATION,
+        format!("Bearer {}", token.access_token).parse().unwrap(),
+    );
+    let resp = client.send(req, &Auth::None).await.unwrap();
+    assert_eq!(resp.status(), 401);
+    assert!(
+        audit
+            .events()
+            .iter()
+            .any(|e| e.agent == A && e.decision == Decision::Allow && e.mechanism == Some("dpop"))
+    );
+}
