@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod access_token;
+pub mod attestation;
 pub mod claims;
 pub mod client_assertion;
 pub mod dpop;
