@@ -3,15 +3,25 @@
 //! The token profiles call a synchronous [`ReplayGuard`] as their very last check. The
 //! shared [`Store`] is asynchronous, so with a store the guard validates with a
 //! [`DeferringGuard`] that only captures the `(key, expires_at)` the profile would record,
-//! then records it with [`Store::use_once`]; a key already used there is a replay, the
-//! same outcome as with the memory guard.
+//! then records it in the store; a key already used there is a replay, the same outcome
+//! as with the memory guard.
+//!
+//! **Group commit.** Each record is a durable write (with SQLite, an fsync per commit),
+//! so the keys of concurrent requests are written together: one task per cache takes
+//! every key waiting and records them with one [`Store::use_once_many`] statement, then
+//! answers each request with its own outcome. A request is answered only after the
+//! commit holding its key returned, and a key given twice in a batch counts once (the
+//! later request is a replay), so protection is exactly that of one
+//! [`Store::use_once`] per key; it only saves commits. Without a runtime for the task
+//! (or if it stopped) a request records its key alone.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use aims_crypto::sha256_b64url;
 use aims_jose::JoseError;
 use aims_jose::replay::{MemoryReplayGuard, ReplayGuard};
-use aims_store::Store;
+use aims_store::{Store, USE_ONCE_MAX_BATCH};
+use tokio::sync::{mpsc, oneshot};
 
 /// The `use_once` scope of the guard's records.
 pub const STORE_SCOPE: &str = "aims-guard-replay";
@@ -22,7 +32,98 @@ pub enum ReplayCache {
     /// In this process only: bounded, fail closed when full.
     Memory(Arc<MemoryReplayGuard>),
     /// In the shared store: a replay to any node sharing it is refused.
-    Store(Arc<Store>),
+    Store(Arc<StoreReplay>),
+}
+
+/// The store side of a [`ReplayCache`]: the store, and the task that writes keys in
+/// batches (started on first use).
+#[derive(Debug)]
+pub struct StoreReplay {
+    store: Arc<Store>,
+    batcher: OnceLock<Option<mpsc::UnboundedSender<Job>>>,
+}
+
+/// One key waiting to be recorded.
+#[derive(Debug)]
+struct Job {
+    item: String,
+    expires_at: i64,
+    now: i64,
+    reply: oneshot::Sender<Result<bool, ()>>,
+}
+
+impl StoreReplay {
+    /// The batching task's queue, started on first use in a Tokio runtime.
+    fn queue(&self) -> Option<&mpsc::UnboundedSender<Job>> {
+        self.batcher
+            .get_or_init(|| {
+                let handle = tokio::runtime::Handle::try_current().ok()?;
+                let (tx, rx) = mpsc::unbounded_channel();
+                handle.spawn(write_batches(Arc::clone(&self.store), rx));
+                Some(tx)
+            })
+            .as_ref()
+    }
+
+    /// Records `item` until `expires_at`: `Ok(true)` the first time.
+    async fn use_once(&self, item: String, expires_at: i64, now: i64) -> Result<bool, ()> {
+        if let Some(queue) = self.queue() {
+            let (reply, answer) = oneshot::channel();
+            match queue.send(Job {
+                item,
+                expires_at,
+                now,
+                reply,
+            }) {
+                // No answer (the task stopped mid-batch): fail closed.
+                Ok(()) => return answer.await.unwrap_or(Err(())),
+                Err(mpsc::error::SendError(job)) => {
+                    return self
+                        .use_once_alone(&job.item, job.expires_at, job.now)
+                        .await;
+                }
+            }
+        }
+        self.use_once_alone(&item, expires_at, now).await
+    }
+
+    async fn use_once_alone(&self, item: &str, expires_at: i64, now: i64) -> Result<bool, ()> {
+        self.store
+            .use_once(STORE_SCOPE, item, expires_at, now)
+            .await
+            .map_err(|e| tracing::warn!(error = %e, "replay store unavailable; request refused"))
+    }
+}
+
+/// The batching task: records every waiting key in one statement, one batch at a time
+/// (the keys arriving meanwhile make the next batch). Ends when the cache is dropped.
+async fn write_batches(store: Arc<Store>, mut rx: mpsc::UnboundedReceiver<Job>) {
+    let mut jobs: Vec<Job> = Vec::new();
+    while rx.recv_many(&mut jobs, USE_ONCE_MAX_BATCH).await > 0 {
+        // The latest `now` of the batch decides whether a stored key has expired (every
+        // request in it is concurrent; an expired key may be taken over a moment later).
+        let now = jobs.iter().map(|j| j.now).max().unwrap_or_default();
+        let items: Vec<(&str, i64)> = jobs
+            .iter()
+            .map(|j| (j.item.as_str(), j.expires_at.max(now.saturating_add(1))))
+            .collect();
+        let outcome = store.use_once_many(STORE_SCOPE, &items, now).await;
+        drop(items);
+        match outcome {
+            Ok(won) => {
+                for (job, won) in jobs.drain(..).zip(won) {
+                    let _ = job.reply.send(Ok(won));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, keys = jobs.len(), "replay store unavailable; requests refused");
+                for job in jobs.drain(..) {
+                    let _ = job.reply.send(Err(()));
+                }
+            }
+        }
+        jobs.clear();
+    }
 }
 
 impl ReplayCache {
@@ -33,7 +134,10 @@ impl ReplayCache {
 
     /// A cache in the shared store.
     pub fn store(store: Arc<Store>) -> Self {
-        ReplayCache::Store(store)
+        ReplayCache::Store(Arc::new(StoreReplay {
+            store,
+            batcher: OnceLock::new(),
+        }))
     }
 
     /// A guard for one request's validation, and what must happen after it.
@@ -45,7 +149,7 @@ impl ReplayCache {
                 (
                     d.clone(),
                     PendingReplay::Store {
-                        store: s.clone(),
+                        replay: s.clone(),
                         captured: d,
                     },
                 )
@@ -77,7 +181,7 @@ pub enum PendingReplay {
     /// Record the captured keys in the store.
     Store {
         /// Where to record.
-        store: Arc<Store>,
+        replay: Arc<StoreReplay>,
         /// What the validation captured.
         captured: Arc<DeferringGuard>,
     },
@@ -86,7 +190,7 @@ pub enum PendingReplay {
 impl PendingReplay {
     /// Records the captured keys; a key already recorded is a replay.
     pub async fn commit(self, now: i64) -> Result<(), ReplayFailure> {
-        let PendingReplay::Store { store, captured } = self else {
+        let PendingReplay::Store { replay, captured } = self else {
             return Ok(());
         };
         for (key, expires_at) in captured.take() {
@@ -97,13 +201,10 @@ impl PendingReplay {
             // Keys carry attacker-chosen `jti`s of any length: store their digest.
             let item = sha256_b64url(key.as_bytes());
             let expires_at = expires_at.max(now.saturating_add(1));
-            match store.use_once(STORE_SCOPE, &item, expires_at, now).await {
+            match replay.use_once(item, expires_at, now).await {
                 Ok(true) => {}
                 Ok(false) => return Err(ReplayFailure::Replayed),
-                Err(e) => {
-                    tracing::warn!(error = %e, "replay store unavailable; request refused");
-                    return Err(ReplayFailure::Unavailable);
-                }
+                Err(()) => return Err(ReplayFailure::Unavailable),
             }
         }
         Ok(())

@@ -33,7 +33,7 @@ pub mod rar;
 pub mod token;
 pub mod users;
 
-pub use directory::StoreClients;
+pub use directory::{CLIENT_CACHE_TTL, StoreClients};
 pub use error::{ErrorCode, OAuthError};
 pub use form::Params;
 pub use issuer::{Issuer, IssuerError};

@@ -203,7 +203,7 @@ impl OAuthServer {
         let service = TokenService::new(
             issuer,
             Arc::clone(&clock),
-            StoreClients(Arc::clone(&store)),
+            StoreClients::new(Arc::clone(&store)),
             authn,
             keys,
             store,

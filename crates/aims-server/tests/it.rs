@@ -15,6 +15,8 @@ mod admin;
 mod federation;
 #[path = "it/http.rs"]
 mod http;
+#[path = "it/interop_oauth.rs"]
+mod interop_oauth;
 #[path = "it/interop_python.rs"]
 mod interop_python;
 #[path = "it/keys.rs"]

@@ -51,4 +51,4 @@ pub use model::{
     BundleRecord, ConsumeOutcome, EntryChange, EntryChanges, GrantKind, GrantRecord, GrantState,
     KeyKind, KeyRecord, KeyState, NewGrant, OAuthClientRecord, UserRecord,
 };
-pub use store::Store;
+pub use store::{Store, USE_ONCE_MAX_BATCH};

@@ -916,6 +916,58 @@ where
         Ok(DB::rows_affected(&done) == 1)
     }
 
+    pub(crate) async fn use_once_many(
+        &self,
+        scope: &str,
+        items: &[(&str, i64)],
+        now: i64,
+    ) -> Result<Vec<bool>, StoreError> {
+        // Distinct items, in order of first appearance: a later duplicate is a replay of
+        // the first (and one statement must not touch a row twice).
+        let mut first: std::collections::HashMap<&str, usize> =
+            std::collections::HashMap::with_capacity(items.len());
+        let mut distinct: Vec<(&str, i64)> = Vec::with_capacity(items.len());
+        for (i, &(item, expires_at)) in items.iter().enumerate() {
+            check_use_once_input(scope, item, expires_at, now)?;
+            if let std::collections::hash_map::Entry::Vacant(v) = first.entry(item) {
+                v.insert(i);
+                distinct.push((item, expires_at));
+            }
+        }
+        let mut won = vec![false; items.len()];
+        if distinct.is_empty() {
+            return Ok(won);
+        }
+        // One statement (one commit, one fsync) for the whole batch, with the semantics of
+        // `use_once` per row: a row comes back from RETURNING only if it was inserted or
+        // took over an expired record.
+        let mut sql = String::from("INSERT INTO used_once (scope, item, expires_at) VALUES ");
+        for i in 0..distinct.len() {
+            let p = 3 + 2 * i;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("($1, ${p}, ${})", p + 1));
+        }
+        sql.push_str(
+            " ON CONFLICT (scope, item) DO UPDATE SET expires_at = excluded.expires_at \
+             WHERE used_once.expires_at <= $2 RETURNING item",
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(scope).bind(now);
+        for &(item, expires_at) in &distinct {
+            q = q.bind(item).bind(expires_at);
+        }
+        for row in q.fetch_all(&self.pool).await? {
+            let item: String = row.try_get("item")?;
+            if let Some(&i) = first.get(item.as_str())
+                && let Some(w) = won.get_mut(i)
+            {
+                *w = true;
+            }
+        }
+        Ok(won)
+    }
+
     pub(crate) async fn sweep_expired(&self, now: i64) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM used_once WHERE expires_at <= $1")
             .bind(now)

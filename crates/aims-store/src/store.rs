@@ -1,8 +1,10 @@
 //! [`Store`]: the facade the server uses, and how it connects.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use aims_core::{RegistrationEntry, TrustDomain};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -49,6 +51,10 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections per pool for a SQLite file (one writer at a time anyway; the rest read).
 const SQLITE_MAX_CONNECTIONS: u32 = 4;
 
+/// The most items [`Store::use_once_many`] takes in one call (2 bind parameters each,
+/// well below SQLite's and PostgreSQL's limits).
+pub const USE_ONCE_MAX_BATCH: usize = 512;
+
 /// Connections per pool for PostgreSQL.
 const POSTGRES_MAX_CONNECTIONS: u32 = 10;
 
@@ -63,6 +69,36 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
+    clients: Arc<ClientCache>,
+}
+
+/// Recently read OAuth clients, for [`Store::get_client_cached`]. Every write of a
+/// client through this store (or a clone) invalidates it at once.
+#[derive(Debug, Default)]
+struct ClientCache {
+    inner: Mutex<ClientCacheInner>,
+}
+
+#[derive(Debug, Default)]
+struct ClientCacheInner {
+    /// Moves at every invalidation, so a read that raced with a write is not cached.
+    generation: u64,
+    entries: HashMap<String, (Instant, OAuthClientRecord)>,
+}
+
+/// The most clients [`Store::get_client_cached`] keeps (it starts over when full).
+const CLIENT_CACHE_ENTRIES: usize = 10_000;
+
+impl ClientCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ClientCacheInner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn invalidate(&self, client_id: &str) {
+        let mut c = self.lock();
+        c.generation = c.generation.wrapping_add(1);
+        c.entries.remove(client_id);
+    }
 }
 
 #[derive(Clone)]
@@ -289,6 +325,25 @@ impl Store {
         dispatch!(self.use_once(scope, item, expires_at, now))
     }
 
+    /// [`Store::use_once`] for many items of one scope in one statement (one commit): for
+    /// each `(item, expires_at)`, in order, `true` if this call recorded it. An item given
+    /// twice counts once: its first occurrence may get `true`, the later ones get
+    /// `false`. At most [`USE_ONCE_MAX_BATCH`] items; every item is checked as by
+    /// [`Store::use_once`] and none is recorded if one is invalid.
+    pub async fn use_once_many(
+        &self,
+        scope: &str,
+        items: &[(&str, i64)],
+        now: i64,
+    ) -> Result<Vec<bool>, StoreError> {
+        if items.len() > USE_ONCE_MAX_BATCH {
+            return Err(StoreError::Invalid(format!(
+                "at most {USE_ONCE_MAX_BATCH} single-use values per call"
+            )));
+        }
+        dispatch!(self.use_once_many(scope, items, now))
+    }
+
     /// Deletes single-use records that expired at or before `now`; returns how many.
     pub async fn sweep_expired(&self, now: i64) -> Result<u64, StoreError> {
         dispatch!(self.sweep_expired(now))
@@ -306,12 +361,44 @@ impl Store {
         document: &str,
         now: i64,
     ) -> Result<OAuthClientRecord, StoreError> {
-        dispatch!(self.create_client(client_id, document, now))
+        let r = dispatch!(self.create_client(client_id, document, now));
+        self.clients.invalidate(client_id);
+        r
     }
 
     /// One client ([`StoreError::NotFound`] if none).
     pub async fn get_client(&self, client_id: &str) -> Result<OAuthClientRecord, StoreError> {
         dispatch!(self.get_client(client_id))
+    }
+
+    /// [`Store::get_client`], answered from memory when this store (or a clone) read the
+    /// client less than `max_age` ago. A write through this store or its clones is seen
+    /// at once; a write by another process or node sharing the database within
+    /// `max_age`. Unknown clients are not cached (a new client is found at once).
+    pub async fn get_client_cached(
+        &self,
+        client_id: &str,
+        max_age: Duration,
+    ) -> Result<OAuthClientRecord, StoreError> {
+        let generation = {
+            let c = self.clients.lock();
+            if let Some((at, record)) = c.entries.get(client_id)
+                && at.elapsed() < max_age
+            {
+                return Ok(record.clone());
+            }
+            c.generation
+        };
+        let record = dispatch!(self.get_client(client_id))?;
+        let mut c = self.clients.lock();
+        if c.generation == generation {
+            if c.entries.len() >= CLIENT_CACHE_ENTRIES {
+                c.entries.clear();
+            }
+            c.entries
+                .insert(client_id.to_owned(), (Instant::now(), record.clone()));
+        }
+        Ok(record)
     }
 
     /// Every client, by client id (bytewise order on both databases).
@@ -334,7 +421,9 @@ impl Store {
         expected_revision: Option<i64>,
         now: i64,
     ) -> Result<OAuthClientRecord, StoreError> {
-        dispatch!(self.update_client(client_id, document, expected_revision, now))
+        let r = dispatch!(self.update_client(client_id, document, expected_revision, now));
+        self.clients.invalidate(client_id);
+        r
     }
 
     /// Deletes a client and, in the same transaction, revokes every grant issued to it;
@@ -345,7 +434,9 @@ impl Store {
     /// concurrent [`Store::put_grant`] that commits after the deletion stays active, so the
     /// caller checks the client when a grant is used.
     pub async fn delete_client(&self, client_id: &str) -> Result<u64, StoreError> {
-        dispatch!(self.delete_client(client_id))
+        let r = dispatch!(self.delete_client(client_id));
+        self.clients.invalidate(client_id);
+        r
     }
 
     // ----- OAuth grants -----
@@ -522,6 +613,7 @@ async fn connect_sqlite(url: &str) -> Result<Store, StoreError> {
     migrator(SQLITE_MIGRATIONS).run(&pool).await?;
     Ok(Store {
         backend: Backend::Sqlite(Repo::new(pool)),
+        clients: Arc::default(),
     })
 }
 
@@ -600,6 +692,7 @@ async fn connect_postgres(url: &str) -> Result<Store, StoreError> {
     migrator(POSTGRES_MIGRATIONS).run(&pool).await?;
     Ok(Store {
         backend: Backend::Postgres(Repo::new(pool)),
+        clients: Arc::default(),
     })
 }
 

@@ -31,7 +31,7 @@ use crate::common::{exe_selector, own_bundle, spec, system_clock, uid_selector};
 const AUD: &str = "spiffe://example.org/interop";
 
 /// The interpreter to use: `$AIMS_INTEROP_PYTHON`, else `python3` on `PATH`.
-fn python_command() -> String {
+pub(crate) fn python_command() -> String {
     std::env::var("AIMS_INTEROP_PYTHON").unwrap_or_else(|_| "python3".into())
 }
 
@@ -41,7 +41,7 @@ fn script() -> PathBuf {
 
 /// A required interoperability tool is missing: fail under `CI=true`, else say so and
 /// let the test pass.
-fn unavailable(what: &str) {
+pub(crate) fn unavailable(what: &str) {
     assert!(
         std::env::var("CI").as_deref() != Ok("true"),
         "{what}; CI=true requires it (install with `bash scripts/interop-setup`)"
@@ -53,14 +53,14 @@ fn unavailable(what: &str) {
 }
 
 /// Output of a finished child process.
-struct Finished {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Finished {
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 /// Runs `cmd`, killing it after `limit`.
-fn run(mut cmd: Command, limit: Duration) -> std::io::Result<Finished> {
+pub(crate) fn run(mut cmd: Command, limit: Duration) -> std::io::Result<Finished> {
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -50,6 +50,7 @@ conformance!(
     key_concurrent_promotions,
     bundle_sequence,
     use_once_and_sweep,
+    use_once_many_batches,
     use_once_concurrent,
     futures_are_send,
     key_oauth_token_kind,

@@ -839,6 +839,53 @@ pub async fn bundle_sequence(db: &Db) {
 
 // ----- single use -----
 
+pub async fn use_once_many_batches(db: &Db) {
+    let store = &db.store;
+    assert!(store.use_once("jti", "old", T0 + 10, T0).await.unwrap());
+    assert!(store.use_once("jti", "live", T0 + 600, T0).await.unwrap());
+    // New, a duplicate within the batch, an expired record (taken over), a live one.
+    let won = store
+        .use_once_many(
+            "jti",
+            &[
+                ("a", T0 + 60),
+                ("b", T0 + 60),
+                ("a", T0 + 60),
+                ("old", T0 + 60),
+                ("live", T0 + 60),
+            ],
+            T0 + 20,
+        )
+        .await
+        .unwrap();
+    assert_eq!(won, [true, true, false, true, false]);
+    // Recorded exactly as by use_once.
+    for item in ["a", "b", "old", "live"] {
+        assert!(!store.use_once("jti", item, T0 + 60, T0 + 21).await.unwrap());
+    }
+    assert!(
+        store
+            .use_once_many("jti", &[], T0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Bad input anywhere refuses the whole batch.
+    let r = store
+        .use_once_many("jti", &[("fresh", T0 + 60), ("", T0 + 60)], T0)
+        .await;
+    assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
+    assert!(store.use_once("jti", "fresh", T0 + 60, T0).await.unwrap());
+    let many: Vec<String> = (0..=aims_store::USE_ONCE_MAX_BATCH)
+        .map(|i| format!("m{i}"))
+        .collect();
+    let items: Vec<(&str, i64)> = many.iter().map(|m| (m.as_str(), T0 + 60)).collect();
+    let r = store.use_once_many("jti", &items, T0).await;
+    assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
+    let won = store.use_once_many("jti", &items[1..], T0).await.unwrap();
+    assert!(won.iter().all(|w| *w));
+}
+
 pub async fn use_once_and_sweep(db: &Db) {
     let store = &db.store;
     assert!(store.use_once("jti", "abc", T0 + 60, T0).await.unwrap());
