@@ -58,6 +58,9 @@ pub struct AuthorizationRequest {
     pub acr_values: Vec<String>,
     /// RFC 9470 / OIDC: the maximum age of the user's authentication, in seconds.
     pub max_age: Option<i64>,
+    /// OIDC `prompt` values (`none`, `login`, `consent`); `none` stands alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prompt: Vec<String>,
 }
 
 /// Why an authorization request failed, and whether the error may be sent to the
@@ -258,6 +261,7 @@ impl<D: ClientDirectory> TokenService<D> {
             dpop_jkt: None,
             acr_values: Vec::new(),
             max_age: None,
+            prompt: Vec::new(),
         };
         // From here on errors go back to the client.
         if !client.may_use(GrantType::AuthorizationCode) {
@@ -351,6 +355,24 @@ impl<D: ClientDirectory> TokenService<D> {
                     "max_age must be a number of seconds",
                 )
             })?);
+        }
+        if let Some(p) = params.get("prompt") {
+            let values: Vec<String> = p
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+            let known = values
+                .iter()
+                .all(|v| matches!(v.as_str(), "none" | "login" | "consent"));
+            if !known || (values.len() > 1 && values.iter().any(|v| v == "none")) {
+                return Err(redirect_error(
+                    &request,
+                    ErrorCode::InvalidRequest,
+                    "prompt must be none, or login and/or consent",
+                ));
+            }
+            request.prompt = values;
         }
         Ok(request)
     }

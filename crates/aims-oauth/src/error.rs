@@ -32,6 +32,10 @@ pub enum ErrorCode {
     AccessDenied,
     /// RFC 6749 §4.1.2.1 (authorization endpoint).
     UnsupportedResponseType,
+    /// OpenID Connect Core §3.1.2.6: `prompt=none` but the user must log in.
+    LoginRequired,
+    /// OpenID Connect Core §3.1.2.6: `prompt=none` but the user must consent.
+    ConsentRequired,
     /// RFC 6749 §5.2 / §4.1.2.1: the server failed.
     ServerError,
 }
@@ -53,6 +57,8 @@ impl ErrorCode {
             ErrorCode::UnsupportedTokenType => "unsupported_token_type",
             ErrorCode::AccessDenied => "access_denied",
             ErrorCode::UnsupportedResponseType => "unsupported_response_type",
+            ErrorCode::LoginRequired => "login_required",
+            ErrorCode::ConsentRequired => "consent_required",
             ErrorCode::ServerError => "server_error",
         }
     }

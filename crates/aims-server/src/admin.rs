@@ -1,4 +1,4 @@
-//! The admin API (JSON over HTTP): registration entries, bundles and OAuth clients.
+//! The admin API (JSON over HTTP): registration entries, bundles, OAuth clients and users.
 //!
 //! Served on a Unix socket (mode 0600: the file permission is the authentication) and,
 //! optionally, on an mTLS listener where the caller's X509-SVID must belong to an entry
@@ -18,8 +18,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 
 use crate::api::{
-    BundleInfo, BundleList, ClientList, ClientMetadata, ClientView, EntryList, EntrySpec,
-    ErrorBody, KeyList, KeyView,
+    BundleInfo, BundleList, ClientList, ClientMetadata, ClientView, DisabledChange, EntryList,
+    EntrySpec, ErrorBody, KeyList, KeyView, NewUser, PasswordChange, UserList, UserView,
 };
 use crate::federation::{FederationError, MAX_BUNDLE_BYTES};
 use crate::state::AppState;
@@ -130,6 +130,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/clients/{client_id}",
             get(get_client).put(update_client).delete(delete_client),
         )
+        .route("/v1/users", get(list_users).post(create_user))
+        .route("/v1/users/{username}", get(get_user).delete(delete_user))
+        .route("/v1/users/{username}/password", put(set_password))
+        .route("/v1/users/{username}/disabled", put(set_disabled))
         .fallback(not_found)
         .with_state(state)
 }
@@ -494,4 +498,121 @@ async fn delete_client(
     let revoked = state.store.delete_client(&client_id).await?;
     tracing::info!(%client_id, revoked_grants = revoked, "OAuth client deleted");
     Ok(StatusCode::NO_CONTENT)
+}
+
+// ----- users -----
+
+fn user_view(r: aims_store::UserRecord) -> Result<UserView, ApiError> {
+    let attributes = serde_json::from_str(&r.attributes)
+        .map_err(|e| ApiError::Internal(format!("stored user {}: {e}", r.username)))?;
+    Ok(UserView {
+        username: r.username,
+        attributes,
+        disabled: r.disabled,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    })
+}
+
+/// argon2id off the async threads.
+async fn hash(password: String) -> Result<String, ApiError> {
+    let password = zeroize::Zeroizing::new(password);
+    tokio::task::spawn_blocking(move || aims_oauth::users::hash_password(&password))
+        .await
+        .map_err(|e| ApiError::Internal(format!("hashing task: {e}")))?
+        .map_err(|e| match e {
+            aims_oauth::users::UserError::WeakPassword(_) => {
+                ApiError::InvalidRequest(e.to_string())
+            }
+            other => ApiError::Internal(other.to_string()),
+        })
+}
+
+async fn create_user(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<UserView>), ApiError> {
+    let new: NewUser = parse_json(&body)?;
+    if !new.attributes.is_object() {
+        return Err(ApiError::InvalidRequest(
+            "attributes must be a JSON object, e.g. {\"name\": \"Alice\"}".to_owned(),
+        ));
+    }
+    let hash = hash(new.password).await?;
+    let r = match state
+        .store
+        .create_user(
+            &new.username,
+            &hash,
+            &new.attributes.to_string(),
+            state.clock.now(),
+        )
+        .await
+    {
+        Err(StoreError::Conflict(_)) => {
+            return Err(ApiError::Conflict(format!(
+                "user `{}` already exists",
+                new.username
+            )));
+        }
+        other => other?,
+    };
+    tracing::info!(username = %r.username, "user created");
+    Ok((StatusCode::CREATED, Json(user_view(r)?)))
+}
+
+async fn list_users(State(state): State<AppState>) -> Result<Json<UserList>, ApiError> {
+    let users = state
+        .store
+        .list_users()
+        .await?
+        .into_iter()
+        .map(user_view)
+        .collect::<Result<_, _>>()?;
+    Ok(Json(UserList { users }))
+}
+
+async fn get_user(
+    State(state): State<AppState>,
+    Path(username): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
+    user_view(state.store.get_user(&username).await?).map(Json)
+}
+
+async fn delete_user(
+    State(state): State<AppState>,
+    Path(username): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.store.delete_user(&username).await?;
+    tracing::info!(%username, "user deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn set_password(
+    State(state): State<AppState>,
+    Path(username): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let change: PasswordChange = parse_json(&body)?;
+    let hash = hash(change.password).await?;
+    state
+        .store
+        .set_user_password(&username, &hash, state.clock.now())
+        .await?;
+    tracing::info!(%username, "user password changed");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn set_disabled(
+    State(state): State<AppState>,
+    Path(username): Path<String>,
+    body: Bytes,
+) -> Result<Json<UserView>, ApiError> {
+    let change: DisabledChange = parse_json(&body)?;
+    state
+        .store
+        .set_user_disabled(&username, change.disabled, state.clock.now())
+        .await?;
+    tracing::info!(%username, disabled = change.disabled, "user disabled flag changed");
+    user_view(state.store.get_user(&username).await?).map(Json)
 }

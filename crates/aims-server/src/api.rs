@@ -18,6 +18,16 @@
 //! | `PUT /v1/clients/{client_id}` | [`ClientMetadata`]; optional `If-Match: "<revision>"` | the client, revision + 1 |
 //! | `DELETE /v1/clients/{client_id}` | | 204 (its grants are revoked) |
 //!
+//! | `POST /v1/users` | [`NewUser`] | 201, the [`UserView`] |
+//! | `GET /v1/users` | | [`UserList`] |
+//! | `GET /v1/users/{username}` | | the [`UserView`] |
+//! | `DELETE /v1/users/{username}` | | 204 |
+//! | `PUT /v1/users/{username}/password` | [`PasswordChange`] | 204 |
+//! | `PUT /v1/users/{username}/disabled` | [`DisabledChange`] | the [`UserView`] |
+//!
+//! Users are the people agents act for (the login page of the authorization endpoint);
+//! passwords are stored as argon2id hashes and never returned.
+//!
 //! OAuth client ids may hold any printable ASCII: clients percent-encode them in the path.
 //!
 //! Errors are `4xx`/`5xx` with an [`ErrorBody`].
@@ -205,4 +215,74 @@ pub struct ClientView {
 pub struct ClientList {
     /// Every client, by client id.
     pub clients: Vec<ClientView>,
+}
+
+/// `POST /v1/users`.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    /// The user name (token `sub`): 1 to 128 bytes, no control characters.
+    pub username: String,
+    /// The password (at least 12 characters); hashed with argon2id, never stored.
+    pub password: String,
+    /// Attributes, a JSON object (e.g. `name`, `email`).
+    #[serde(default = "empty_object")]
+    pub attributes: serde_json::Value,
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("username", &self.username)
+            .field("attributes", &self.attributes)
+            .finish_non_exhaustive()
+    }
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
+}
+
+/// A user as the admin API shows it (never the password hash).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserView {
+    /// The user name.
+    pub username: String,
+    /// Attributes, a JSON object.
+    pub attributes: serde_json::Value,
+    /// A disabled user cannot log in.
+    pub disabled: bool,
+    /// When the user was created (Unix seconds).
+    pub created_at: i64,
+    /// When the user was last written (Unix seconds).
+    pub updated_at: i64,
+}
+
+/// `GET /v1/users`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserList {
+    /// Every user, by name.
+    pub users: Vec<UserView>,
+}
+
+/// `PUT /v1/users/{username}/password`.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    /// The new password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for PasswordChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordChange { .. }")
+    }
+}
+
+/// `PUT /v1/users/{username}/disabled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisabledChange {
+    /// Whether the user is disabled.
+    pub disabled: bool,
 }

@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
 
 use crate::api::{
-    BundleInfo, BundleList, ClientList, ClientMetadata, ClientView, EntryList, EntrySpec,
-    ErrorBody, KeyList,
+    BundleInfo, BundleList, ClientList, ClientMetadata, ClientView, DisabledChange, EntryList,
+    EntrySpec, ErrorBody, KeyList, NewUser, PasswordChange, UserList, UserView,
 };
 
 /// Why an admin call failed.
@@ -280,6 +280,54 @@ impl AdminClient {
     pub async fn delete_client(&self, client_id: &str) -> Result<(), ClientError> {
         let path = format!("/v1/clients/{}", percent_encode(client_id)?);
         self.call(Method::DELETE, &path, None).await.map(drop)
+    }
+
+    /// `POST /v1/users`.
+    pub async fn create_user(&self, user: &NewUser) -> Result<UserView, ClientError> {
+        self.json(Method::POST, "/v1/users", Some(Self::encode(user)?))
+            .await
+    }
+
+    /// `GET /v1/users`.
+    pub async fn list_users(&self) -> Result<Vec<UserView>, ClientError> {
+        let l: UserList = self.json(Method::GET, "/v1/users", None).await?;
+        Ok(l.users)
+    }
+
+    /// `GET /v1/users/{username}`.
+    pub async fn get_user(&self, username: &str) -> Result<UserView, ClientError> {
+        let path = format!("/v1/users/{}", percent_encode(username)?);
+        self.json(Method::GET, &path, None).await
+    }
+
+    /// `DELETE /v1/users/{username}`.
+    pub async fn delete_user(&self, username: &str) -> Result<(), ClientError> {
+        let path = format!("/v1/users/{}", percent_encode(username)?);
+        self.call(Method::DELETE, &path, None).await.map(drop)
+    }
+
+    /// `PUT /v1/users/{username}/password`.
+    pub async fn set_user_password(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<(), ClientError> {
+        let path = format!("/v1/users/{}/password", percent_encode(username)?);
+        let body = Self::encode(&PasswordChange {
+            password: password.to_owned(),
+        })?;
+        self.call(Method::PUT, &path, Some(body)).await.map(drop)
+    }
+
+    /// `PUT /v1/users/{username}/disabled`.
+    pub async fn set_user_disabled(
+        &self,
+        username: &str,
+        disabled: bool,
+    ) -> Result<UserView, ClientError> {
+        let path = format!("/v1/users/{}/disabled", percent_encode(username)?);
+        let body = Self::encode(&DisabledChange { disabled })?;
+        self.json(Method::PUT, &path, Some(body)).await
     }
 }
 

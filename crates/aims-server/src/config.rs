@@ -43,6 +43,11 @@
 //! require_dpop_nonce = false                        # RFC 9449 §8 server nonces at the token endpoint
 //! scopes = ["api:read", "api:write"]                # scopes_supported in the metadata
 //! replay = "store"                                  # store (shared by every node) or memory
+//! require_pushed_authorization_requests = false     # RFC 9126: refuse front-channel requests
+//!
+//! [oauth.trusted_issuers.idp]                       # RFC 7523 §2.1 JWT authorization grants
+//! issuer = "https://idp.example.org"                # the assertions' `iss`
+//! jwks_file = "/etc/aims/idp.jwks"                  # its public keys (or inline: jwks = { keys = [...] })
 //!
 //! [oauth.authorization_details_types.payment]       # RFC 9396 types clients may request
 //! required = ["actions"]
@@ -347,6 +352,42 @@ pub struct OAuthSection {
     /// Where client-assertion and DPoP proof `jti`s are remembered.
     #[serde(default)]
     pub replay: ReplayBackend,
+    /// RFC 9126 §5: accept authorization requests only through PAR (default false).
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
+    /// Issuers whose JWTs are accepted as authorization grants (RFC 7523 §2.1), by name.
+    #[serde(default)]
+    pub trusted_issuers: std::collections::BTreeMap<String, TrustedIssuer>,
+}
+
+/// `[oauth.trusted_issuers.<name>]`: an issuer of JWT authorization grants and its keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedIssuer {
+    /// The `iss` of its assertions.
+    pub issuer: String,
+    /// A file holding its public JWKS (read at start).
+    #[serde(default)]
+    pub jwks_file: Option<PathBuf>,
+    /// Its public JWKS, inline.
+    #[serde(default)]
+    pub jwks: Option<aims_crypto::Jwks>,
+}
+
+impl TrustedIssuer {
+    /// The issuer's key set: inline, or read from `jwks_file`.
+    pub fn load_jwks(&self) -> Result<aims_crypto::Jwks, String> {
+        match (&self.jwks, &self.jwks_file) {
+            (Some(j), None) => Ok(j.clone()),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                serde_json::from_str(&text)
+                    .map_err(|e| format!("{} is not a JWKS: {e}", path.display()))
+            }
+            _ => Err("set exactly one of jwks_file and jwks".to_owned()),
+        }
+    }
 }
 
 impl Default for OAuthSection {
@@ -358,6 +399,8 @@ impl Default for OAuthSection {
             scopes: Vec::new(),
             authorization_details_types: std::collections::BTreeMap::new(),
             replay: ReplayBackend::default(),
+            require_pushed_authorization_requests: false,
+            trusted_issuers: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -931,6 +974,26 @@ impl Config {
                 ));
             }
         }
+        for (name, t) in &o.trusted_issuers {
+            if t.issuer.is_empty() {
+                out.push(located(
+                    src,
+                    None,
+                    format!("[oauth.trusted_issuers.{name}] issuer is empty"),
+                    Some("write the `iss` value of that issuer's assertions".into()),
+                ));
+            }
+            if t.jwks.is_some() == t.jwks_file.is_some() {
+                out.push(located(
+                    src,
+                    None,
+                    format!(
+                        "[oauth.trusted_issuers.{name}]: set exactly one of jwks_file and jwks"
+                    ),
+                    Some("jwks_file = \"/path/to/issuer.jwks\" (public keys only)".into()),
+                ));
+            }
+        }
     }
 
     /// The OAuth issuer for an HTTP listener bound at `bound`: the configured one, or
@@ -1129,6 +1192,30 @@ endpoint_spiffe_id = "spiffe://partner.example/aims/server"
             "{base}[http]\nlisten = \"0.0.0.0:8080\"\n[oauth]\nenabled = false\n"
         ))
         .unwrap();
+    }
+
+    #[test]
+    fn oauth_par_and_trusted_issuers() {
+        let base = "version = 1\n[server]\ntrust_domain = \"a.org\"\ndata_dir = \"/d\"\n[oauth]\nissuer = \"https://as.a.org\"\n";
+        let c = Config::parse(&format!(
+            "{base}require_pushed_authorization_requests = true\n[oauth.trusted_issuers.idp]\nissuer = \"https://idp.a.org\"\njwks = {{ keys = [{{ kty = \"EC\", crv = \"P-256\", x = \"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU\", y = \"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0\" }}] }}\n"
+        ))
+        .unwrap();
+        assert!(c.oauth.require_pushed_authorization_requests);
+        let t = &c.oauth.trusted_issuers["idp"];
+        assert_eq!(t.issuer, "https://idp.a.org");
+        assert_eq!(t.load_jwks().unwrap().keys.len(), 1);
+        assert!(!OAuthSection::default().require_pushed_authorization_requests);
+        // Neither or both key sources: refused.
+        let text = Config::parse(&format!(
+            "{base}[oauth.trusted_issuers.idp]\nissuer = \"https://idp.a.org\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            text.contains("set exactly one of jwks_file and jwks"),
+            "{text}"
+        );
     }
 
     #[test]

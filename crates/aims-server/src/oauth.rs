@@ -12,7 +12,9 @@
 //! | `POST /oauth/token` | RFC 6749 §3.2, §4.4; RFC 9449 | token or error; `Cache-Control: no-store`; `DPoP-Nonce` |
 //! | `POST /oauth/introspect` | RFC 7662, RFC 9701 | JSON, or a signed JWT with `Accept: application/token-introspection+jwt` |
 //! | `POST /oauth/revoke` | RFC 7009 | 200 |
-//! | `GET\|POST /oauth/authorize`, `POST /oauth/par` | RFC 6749 §4.1, RFC 9126 | not served yet: `unsupported_response_type` / `invalid_request` |
+//! | `GET\|POST /oauth/authorize` | RFC 6749 §4.1, RFC 7636, RFC 9126 §4, RFC 9207 | the login or consent page; errors: an HTML page (400) when the client or redirect URI is not trusted, else a 303 to the redirect URI with `error`, `state`, `iss` |
+//! | `POST /oauth/login`, `POST /oauth/consent` | (forms of those pages) | the consent page; a 303 with `code`, `state`, `iss` |
+//! | `POST /oauth/par` | RFC 9126 | 201 `{"request_uri","expires_in"}`, client-authenticated like the token endpoint |
 //!
 //! When the issuer has a path (`https://as.example/tenant`), every endpoint is also
 //! served under it, so a proxy may forward the path as is.
@@ -23,6 +25,11 @@
 //!
 //! Every token issuance and every refused token request is an audit event
 //! ([`aims_guard::AuditEvent`], target `aims::audit`).
+//!
+//! Grants served: `client_credentials`, `authorization_code` (PKCE S256 required),
+//! `refresh_token` (rotation, reuse revokes the family) and, when
+//! `[oauth.trusted_issuers]` are configured, the RFC 7523 JWT bearer grant. The front
+//! channel (sessions, CSRF, pages) is in `oauth_pages.rs`.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -48,6 +55,9 @@ use crate::ServerError;
 use crate::config::ReplayBackend;
 use crate::keys::{KeyManager, KeySet, OAUTH_TOKEN_ALG};
 use crate::state::AppState;
+
+#[path = "oauth_pages.rs"]
+mod pages;
 
 /// The largest request body the endpoints read.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -150,6 +160,7 @@ pub struct OAuthServer {
     require_dpop_nonce: bool,
     audit: Arc<dyn AuditSink>,
     clock: Arc<dyn Clock>,
+    pages: pages::Pages,
 }
 
 impl std::fmt::Debug for OAuthServer {
@@ -164,8 +175,12 @@ impl std::fmt::Debug for OAuthServer {
 /// no `spiffe_x509` / `tls_client_auth`).
 pub const AUTH_METHODS: [AuthMethod; 2] = [AuthMethod::PrivateKeyJwt, AuthMethod::SpiffeJwt];
 
-/// Grant types served.
-pub const GRANT_TYPES: [GrantType; 1] = [GrantType::ClientCredentials];
+/// Grant types served (plus the JWT bearer grant when trusted issuers are configured).
+pub const GRANT_TYPES: [GrantType; 3] = [
+    GrantType::ClientCredentials,
+    GrantType::AuthorizationCode,
+    GrantType::RefreshToken,
+];
 
 impl OAuthServer {
     /// The authorization server of `state` under `issuer`.
@@ -179,17 +194,30 @@ impl OAuthServer {
         };
         let nonces = Arc::new(NonceIssuer::new(Arc::clone(&clock), DPOP_NONCE_INTERVAL)?);
         let rar = RarTypes::new(cfg.authorization_details_types.clone());
+        let mut grant_types = GRANT_TYPES.to_vec();
+        let mut grant_keys = StaticKeys::new();
+        let mut grant_issuers = Vec::new();
+        for (name, t) in &cfg.trusted_issuers {
+            let jwks = t.load_jwks().map_err(|e| {
+                ServerError::Workload(format!("[oauth.trusted_issuers.{name}]: {e}"))
+            })?;
+            grant_keys.add_jwks(t.issuer.clone(), &jwks);
+            grant_issuers.push(t.issuer.clone());
+        }
+        if !grant_issuers.is_empty() {
+            grant_types.push(GrantType::JwtBearer);
+        }
         let mut metadata = ServerMetadata::new(
             &issuer,
             &AUTH_METHODS,
-            &GRANT_TYPES,
+            &grant_types,
             OAUTH_TOKEN_ALG.name(),
             rar.names(),
             cfg.scopes.clone(),
         );
-        // Only what is served: no authorization endpoint flow and no certificate-bound
-        // tokens yet (no TLS listener for the token endpoint).
-        metadata.response_types_supported = Vec::new();
+        metadata.require_pushed_authorization_requests = cfg.require_pushed_authorization_requests;
+        // Only what is served: no certificate-bound tokens yet (no TLS listener for the
+        // token endpoint).
         metadata.tls_client_certificate_bound_access_tokens = false;
         let metadata = serde_json::to_vec(&metadata)
             .map_err(|e| ServerError::Workload(format!("OAuth metadata: {e}")))?;
@@ -200,7 +228,14 @@ impl OAuthServer {
             replay.clone(),
         );
         let keys = Arc::new(OAuthKeys::new(Arc::clone(&state.keys), &issuer));
-        let service = TokenService::new(
+        let users = aims_oauth::users::UserStore::new(Arc::clone(&store))
+            .map_err(|e| ServerError::Workload(format!("user store: {e}")))?;
+        let pages = pages::Pages::new(
+            users,
+            issuer.as_str().starts_with("https://"),
+            cfg.require_pushed_authorization_requests,
+        );
+        let mut service = TokenService::new(
             issuer,
             Arc::clone(&clock),
             StoreClients::new(Arc::clone(&store)),
@@ -212,12 +247,16 @@ impl OAuthServer {
             rar,
         )
         .require_dpop_nonce(cfg.require_dpop_nonce);
+        if !grant_issuers.is_empty() {
+            service = service.jwt_grant_issuers(grant_issuers, Arc::new(grant_keys));
+        }
         Ok(Self {
             service,
             metadata: Bytes::from(metadata),
             require_dpop_nonce: cfg.require_dpop_nonce,
             audit: Arc::new(aims_guard::LogSink),
             clock,
+            pages,
         })
     }
 
@@ -248,7 +287,12 @@ pub fn router(server: Arc<OAuthServer>) -> Router {
             .route(paths::TOKEN, post(token))
             .route(paths::INTROSPECT, post(introspect))
             .route(paths::REVOKE, post(revoke))
-            .route(paths::AUTHORIZE, get(authorize).post(authorize))
+            .route(
+                paths::AUTHORIZE,
+                get(pages::authorize).post(pages::authorize),
+            )
+            .route(pages::LOGIN, post(pages::login))
+            .route(pages::CONSENT, post(pages::consent))
             .route(paths::PAR, post(par))
             .route("/.well-known/openid-configuration", get(metadata))
     };
@@ -593,17 +637,38 @@ async fn revoke(State(s): State<Arc<OAuthServer>>, headers: HeaderMap, body: Bod
     }
 }
 
-async fn authorize(headers: HeaderMap) -> Response {
-    let e = OAuthError::new(
-        ErrorCode::UnsupportedResponseType,
-        "the authorization endpoint does not serve a flow yet: agents use client_credentials at the token endpoint",
-    );
-    error_response(&e, false, None, &correlation_id(&headers))
-}
-
-async fn par(headers: HeaderMap) -> Response {
-    let e = OAuthError::invalid_request(
-        "pushed authorization requests are not served yet (no authorization code flow): agents use client_credentials at the token endpoint",
-    );
-    error_response(&e, false, None, &correlation_id(&headers))
+/// `POST /oauth/par` (RFC 9126 §2): the client authenticates as at the token endpoint.
+async fn par(State(s): State<Arc<OAuthServer>>, headers: HeaderMap, body: Body) -> Response {
+    let request_id = correlation_id(&headers);
+    let parsed = match parse(&headers, body).await {
+        Ok(p) => p,
+        Err(e) => return error_response(&e, is_basic(&headers), None, &request_id),
+    };
+    let req = TokenRequest {
+        params: &parsed.params,
+        tls: None,
+        basic_auth: parsed.basic_auth,
+        dpop: parsed.dpop.as_deref(),
+    };
+    match s.service.push_authorization_request(req).await {
+        Ok((request_uri, expires_in)) => (
+            StatusCode::CREATED,
+            base_headers(&request_id),
+            axum::Json(serde_json::json!({
+                "request_uri": request_uri,
+                "expires_in": expires_in,
+            })),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::info!(
+                target: "aims::oauth",
+                error = e.code.as_str(),
+                description = %e.description,
+                correlation_id = %request_id,
+                "pushed authorization request refused"
+            );
+            error_response(&e, parsed.basic_auth, None, &request_id)
+        }
+    }
 }

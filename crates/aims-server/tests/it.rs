@@ -25,5 +25,9 @@ mod keys;
 mod mtls;
 #[path = "it/oauth.rs"]
 mod oauth;
+#[path = "it/oauth_code.rs"]
+mod oauth_code;
+#[path = "it/oauth_rs.rs"]
+mod oauth_rs;
 #[path = "it/workload.rs"]
 mod workload;

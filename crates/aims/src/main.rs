@@ -10,6 +10,7 @@ mod cmd_policy;
 mod cmd_request;
 mod cmd_serve;
 mod cmd_token;
+mod cmd_user;
 mod duration;
 
 use std::path::PathBuf;
@@ -48,6 +49,10 @@ enum Command {
     /// Manage OAuth clients (agents) of the authorization server through the admin socket.
     #[command(subcommand)]
     Client(cmd_client::ClientCommand),
+    /// Manage users (the people agents act for, who log in at the authorization
+    /// endpoint) through the admin socket.
+    #[command(subcommand)]
+    User(cmd_user::UserCommand),
     /// Show or set trust bundles through the server's admin socket.
     #[command(subcommand)]
     Bundle(cmd_bundle::BundleCommand),
@@ -186,6 +191,7 @@ fn main() -> ExitCode {
         Command::Entry(cmd) => cmd_entry::run(&cmd),
         Command::Bundle(cmd) => cmd_bundle::run(&cmd),
         Command::Client(cmd) => cmd_client::run(&cmd),
+        Command::User(cmd) => cmd_user::run(&cmd),
         Command::Request(args) => cmd_request::run(&args),
         Command::Policy(cmd) => cmd_policy::run(&cmd),
     };

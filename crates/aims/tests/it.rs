@@ -25,3 +25,5 @@ mod serve;
 mod support;
 #[path = "it/token.rs"]
 mod token;
+#[path = "it/user.rs"]
+mod user;

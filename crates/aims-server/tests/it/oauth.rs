@@ -18,14 +18,14 @@ use crate::common::{exe_selector, spec, system_clock, uid_selector};
 const API: &str = "https://api.example.test/";
 
 /// A test authorization server and an HTTP client for it.
-struct As {
-    ts: TestServer,
-    base: String,
-    issuer: String,
-    http: reqwest::Client,
+pub(crate) struct As {
+    pub(crate) ts: TestServer,
+    pub(crate) base: String,
+    pub(crate) issuer: String,
+    pub(crate) http: reqwest::Client,
 }
 
-async fn start(adjust: impl FnOnce(&mut aims_server::Config)) -> As {
+pub(crate) async fn start(adjust: impl FnOnce(&mut aims_server::Config)) -> As {
     let ts = testkit::start_with("example.org", system_clock(), adjust)
         .await
         .unwrap();
@@ -39,7 +39,7 @@ async fn start(adjust: impl FnOnce(&mut aims_server::Config)) -> As {
     }
 }
 
-fn form(pairs: &[(&str, &str)]) -> String {
+pub(crate) fn form(pairs: &[(&str, &str)]) -> String {
     form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs)
         .finish()
@@ -50,7 +50,7 @@ fn now() -> i64 {
 }
 
 /// A private_key_jwt client's metadata with `key`'s public JWK.
-fn pkjwt_client(id: &str, key: &SigningKey) -> ClientMetadata {
+pub(crate) fn pkjwt_client(id: &str, key: &SigningKey) -> ClientMetadata {
     ClientMetadata {
         client_id: id.to_owned(),
         client_name: None,
@@ -76,7 +76,7 @@ fn pkjwt_client(id: &str, key: &SigningKey) -> ClientMetadata {
 }
 
 impl As {
-    async fn get(&self, path: &str) -> reqwest::Response {
+    pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
         self.http
             .get(format!("{}{path}", self.base))
             .send()
@@ -84,7 +84,7 @@ impl As {
             .unwrap()
     }
 
-    async fn post(
+    pub(crate) async fn post(
         &self,
         path: &str,
         pairs: &[(&str, &str)],
@@ -101,13 +101,13 @@ impl As {
         req.send().await.unwrap()
     }
 
-    fn assertion(&self, client_id: &str, key: &SigningKey) -> String {
+    pub(crate) fn assertion(&self, client_id: &str, key: &SigningKey) -> String {
         let claims = ClientAssertionClaims::new(client_id, &self.issuer, now(), 60).unwrap();
         client_assertion::create(&claims, key).unwrap()
     }
 
     /// A client_credentials request authenticated by `assertion`.
-    async fn token(
+    pub(crate) async fn token(
         &self,
         assertion: &str,
         extra: &[(&str, &str)],
@@ -122,12 +122,16 @@ impl As {
         self.post("/oauth/token", &pairs, headers).await
     }
 
-    async fn jwks(&self) -> Jwks {
+    pub(crate) async fn jwks(&self) -> Jwks {
         self.get("/oauth/jwks").await.json().await.unwrap()
     }
 
     /// The access token's claims, verified with the served JWKS.
-    async fn verify(&self, token: &str, audience: &str) -> access_token::AccessTokenClaims {
+    pub(crate) async fn verify(
+        &self,
+        token: &str,
+        audience: &str,
+    ) -> access_token::AccessTokenClaims {
         let mut keys = StaticKeys::new();
         keys.add_jwks(self.issuer.clone(), &self.jwks().await);
         access_token::Validator::new(system_clock(), &self.issuer, audience)
@@ -136,7 +140,7 @@ impl As {
             .claims
     }
 
-    async fn introspect(&self, caller: &str, key: &SigningKey, token: &str) -> Value {
+    pub(crate) async fn introspect(&self, caller: &str, key: &SigningKey, token: &str) -> Value {
         let a = self.assertion(caller, key);
         let r = self
             .post(
@@ -154,7 +158,7 @@ impl As {
     }
 }
 
-async fn error_of(r: reqwest::Response) -> (u16, String, reqwest::header::HeaderMap) {
+pub(crate) async fn error_of(r: reqwest::Response) -> (u16, String, reqwest::header::HeaderMap) {
     let status = r.status().as_u16();
     let headers = r.headers().clone();
     let body: Value = r.json().await.unwrap();
@@ -186,7 +190,7 @@ async fn metadata_tokens_introspection_and_revocation() {
     assert_eq!(m["jwks_uri"], format!("{}/oauth/jwks", a.issuer));
     assert_eq!(
         m["grant_types_supported"],
-        serde_json::json!(["client_credentials"])
+        serde_json::json!(["client_credentials", "authorization_code", "refresh_token"])
     );
     assert_eq!(
         m["token_endpoint_auth_methods_supported"],
@@ -385,15 +389,15 @@ async fn metadata_tokens_introspection_and_revocation() {
         error_of(a.post("/oauth/introspect", &[("token", &at)], &[]).await).await;
     assert_eq!((status, error.as_str()), (401, "invalid_client"));
 
-    // The code flow is not served yet, but its endpoints answer clearly.
-    let (status, error, _) = error_of(
-        a.get("/oauth/authorize?response_type=code&client_id=x")
-            .await,
-    )
-    .await;
-    assert_eq!((status, error.as_str()), (400, "unsupported_response_type"));
+    // The code flow's endpoints: an unknown client gets an HTML error page (no
+    // redirect), an unauthenticated PAR request a 401 (tests in oauth_code.rs).
+    let r = a
+        .get("/oauth/authorize?response_type=code&client_id=x")
+        .await;
+    assert_eq!(r.status(), 400);
+    assert!(r.headers().get("location").is_none());
     let (status, error, _) = error_of(a.post("/oauth/par", &[("client_id", "x")], &[]).await).await;
-    assert_eq!((status, error.as_str()), (400, "invalid_request"));
+    assert_eq!((status, error.as_str()), (401, "invalid_client"));
 
     a.ts.server.shutdown().await;
 }

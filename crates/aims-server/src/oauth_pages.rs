@@ -1,0 +1,753 @@
+//! The authorization endpoint's front channel: `/oauth/authorize` (GET and POST), the
+//! login page and the consent page (RFC 6749 §4.1, RFC 9126 §4, RFC 9207, RFC 9470).
+//!
+//! - **What the user approves is kept here, not in the page.** A validated request is
+//!   stored server-side under a random id ([`Pending`]), bound to the browser session
+//!   that started it; the forms carry only that id and the CSRF token, so no hidden field
+//!   can change the client, redirect URI, scope, resources or PKCE challenge.
+//! - **Sessions** are in memory: an opaque random cookie (`__Host-aims-session`, `Secure`,
+//!   when the issuer is https; `aims-session` on a loopback http issuer), `HttpOnly`,
+//!   `SameSite=Lax`, `Path=/`. The session id changes at login (no fixation). Nodes
+//!   behind one issuer need sticky sessions for the few seconds of a login.
+//! - **CSRF**: each session has a random token; every POST must echo it (compared in
+//!   constant time) or gets 403 and nothing happens.
+//! - **Pages** are askama templates (HTML auto-escaped), sent with `Cache-Control:
+//!   no-store`, `X-Frame-Options: DENY` and a CSP with `frame-ancestors 'none'`.
+//! - **Authentication**: the built-in password login ([`UserStore::authenticate`], one
+//!   generic message for an unknown user, a wrong password or a disabled account)
+//!   reaches one authentication context class, [`PASSWORD_ACR`]. A request whose
+//!   `acr_values` do not list it is answered `access_denied` before any login (the
+//!   server cannot meet it). `max_age` and `prompt=login` force a new login when the
+//!   session's is older (or always, for `prompt=login`); `prompt=none` is answered
+//!   `login_required` or, since consent is asked every time, `consent_required`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use aims_crypto::{ct_eq, random_token};
+use aims_oauth::client::Client;
+use aims_oauth::code::{Approval, AuthorizationRequest, AuthorizeError};
+use aims_oauth::users::{UserError, UserStore};
+use aims_oauth::{ErrorCode, OAuthError, Params};
+use askama::Template;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+
+use super::{MAX_BODY_BYTES, OAuthServer, is_form};
+
+/// The login form's target.
+pub const LOGIN: &str = "/oauth/login";
+/// The consent form's target.
+pub const CONSENT: &str = "/oauth/consent";
+/// The authentication context class of the built-in password login.
+pub const PASSWORD_ACR: &str = "urn:aims:acr:password";
+/// How long a browser session lasts (seconds).
+pub const SESSION_LIFETIME: i64 = 3_600;
+/// How long a validated authorization request waits for login and consent (seconds).
+pub const PENDING_LIFETIME: i64 = 600;
+/// At most this many sessions and as many pending requests are held; the oldest go first.
+const MAX_ENTRIES: usize = 10_000;
+
+const CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
+
+/// A logged-in user of a session.
+#[derive(Debug, Clone)]
+struct LoggedIn {
+    username: String,
+    auth_time: i64,
+}
+
+#[derive(Debug, Clone)]
+struct Session {
+    csrf: String,
+    user: Option<LoggedIn>,
+    expires_at: i64,
+}
+
+/// An authorization request waiting for login and consent.
+#[derive(Debug, Clone)]
+struct Pending {
+    session: String,
+    client: Arc<Client>,
+    request: AuthorizationRequest,
+    /// A login must happen for this request (no user, `prompt=login`, `max_age` passed).
+    needs_login: bool,
+    /// The user logged in for this very request (so `max_age` is met by that login).
+    logged_in_here: bool,
+    expires_at: i64,
+}
+
+/// Sessions and pending requests of the front channel.
+pub(super) struct Pages {
+    users: UserStore,
+    sessions: Mutex<HashMap<String, Session>>,
+    pending: Mutex<HashMap<String, Pending>>,
+    cookie: &'static str,
+    secure: bool,
+    require_par: bool,
+}
+
+impl std::fmt::Debug for Pages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pages")
+            .field("cookie", &self.cookie)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Drops expired entries; when still full, the one expiring first.
+fn make_room<V>(map: &mut HashMap<String, V>, now: i64, expiry: impl Fn(&V) -> i64) {
+    if map.len() < MAX_ENTRIES {
+        return;
+    }
+    map.retain(|_, v| expiry(v) > now);
+    if map.len() >= MAX_ENTRIES
+        && let Some(oldest) = map
+            .iter()
+            .min_by_key(|(_, v)| expiry(v))
+            .map(|(k, _)| k.clone())
+    {
+        map.remove(&oldest);
+    }
+}
+
+impl Pages {
+    pub(super) fn new(users: UserStore, https: bool, require_par: bool) -> Self {
+        Self {
+            users,
+            sessions: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
+            cookie: if https {
+                "__Host-aims-session"
+            } else {
+                "aims-session"
+            },
+            secure: https,
+            require_par,
+        }
+    }
+
+    fn session_id(&self, headers: &HeaderMap) -> Option<String> {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|c| c.trim().split_once('='))
+            .find(|(k, _)| *k == self.cookie)
+            .map(|(_, v)| v.to_owned())
+    }
+
+    /// The live session named by the request's cookie.
+    fn session(&self, headers: &HeaderMap, now: i64) -> Option<(String, Session)> {
+        let id = self.session_id(headers)?;
+        let sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        sessions
+            .get(&id)
+            .filter(|s| s.expires_at > now)
+            .map(|s| (id, s.clone()))
+    }
+
+    /// A new session (optionally already logged in).
+    fn new_session(&self, user: Option<LoggedIn>, now: i64) -> Result<(String, Session), Page> {
+        let id = random_token().map_err(|_| Page::internal())?;
+        let csrf = random_token().map_err(|_| Page::internal())?;
+        let session = Session {
+            csrf,
+            user,
+            expires_at: now.saturating_add(SESSION_LIFETIME),
+        };
+        let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        make_room(&mut sessions, now, |s| s.expires_at);
+        sessions.insert(id.clone(), session.clone());
+        Ok((id, session))
+    }
+
+    fn set_cookie(&self, id: &str) -> Option<HeaderValue> {
+        let secure = if self.secure { "; Secure" } else { "" };
+        HeaderValue::from_str(&format!(
+            "{}={id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={SESSION_LIFETIME}{secure}",
+            self.cookie
+        ))
+        .ok()
+    }
+
+    fn put_pending(&self, pending: Pending, now: i64) -> Result<String, Page> {
+        let id = random_token().map_err(|_| Page::internal())?;
+        let mut map = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        make_room(&mut map, now, |p| p.expires_at);
+        map.insert(id.clone(), pending);
+        Ok(id)
+    }
+
+    fn get_pending(&self, id: &str, session: &str, now: i64) -> Option<Pending> {
+        let map = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        map.get(id)
+            .filter(|p| p.expires_at > now && p.session == session)
+            .cloned()
+    }
+}
+
+/// An HTML answer of the front channel.
+#[derive(Debug)]
+struct Page {
+    status: StatusCode,
+    html: String,
+    cookie: Option<HeaderValue>,
+}
+
+#[derive(Template)]
+#[template(path = "oauth/error.html")]
+struct ErrorTemplate<'a> {
+    message: &'a str,
+    hint: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "oauth/login.html")]
+struct LoginTemplate<'a> {
+    action: &'a str,
+    request: &'a str,
+    csrf: &'a str,
+    client: &'a str,
+    username: &'a str,
+    error: Option<&'a str>,
+}
+
+/// One authorization details entry as shown: its type and its members.
+#[derive(Debug)]
+struct DetailView {
+    type_: String,
+    fields: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "oauth/consent.html")]
+struct ConsentTemplate<'a> {
+    action: &'a str,
+    request: &'a str,
+    csrf: &'a str,
+    user: &'a str,
+    client_id: &'a str,
+    client_name: Option<&'a str>,
+    spiffe_id: Option<&'a str>,
+    redirect_host: &'a str,
+    scopes: Vec<&'a str>,
+    details: Vec<DetailView>,
+    resources: &'a [String],
+}
+
+/// The one message of every failed login (no user enumeration).
+pub const LOGIN_FAILED: &str = "Wrong user name or password.";
+
+const START_AGAIN: &str = "Go back to the application and start again.";
+
+impl Page {
+    fn render(status: StatusCode, t: &impl Template) -> Self {
+        match t.render() {
+            Ok(html) => Self {
+                status,
+                html,
+                cookie: None,
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "page template failed");
+                Self {
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    html: "internal error".to_owned(),
+                    cookie: None,
+                }
+            }
+        }
+    }
+
+    fn error(status: StatusCode, message: &str, hint: &str) -> Self {
+        Self::render(status, &ErrorTemplate { message, hint })
+    }
+
+    fn internal() -> Self {
+        Self::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The server failed (its log has the cause).",
+            START_AGAIN,
+        )
+    }
+
+    fn expired() -> Self {
+        Self::error(
+            StatusCode::BAD_REQUEST,
+            "This authorization request is unknown, expired or belongs to another browser session.",
+            START_AGAIN,
+        )
+    }
+
+    fn forbidden() -> Self {
+        Self::error(
+            StatusCode::FORBIDDEN,
+            "The form was not sent from this server's page (missing or wrong CSRF token).",
+            START_AGAIN,
+        )
+    }
+
+    fn with_cookie(mut self, cookie: Option<HeaderValue>) -> Self {
+        self.cookie = cookie;
+        self
+    }
+}
+
+fn page_headers() -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h
+}
+
+impl IntoResponse for Page {
+    fn into_response(self) -> Response {
+        let mut h = page_headers();
+        if let Some(c) = self.cookie {
+            h.insert(header::SET_COOKIE, c);
+        }
+        (self.status, h, self.html).into_response()
+    }
+}
+
+/// 303 to `location` (the client's redirect URI with a code or an error).
+fn redirect(location: &str, cookie: Option<HeaderValue>) -> Response {
+    let mut h = page_headers();
+    match HeaderValue::from_str(location) {
+        Ok(v) => {
+            h.insert(header::LOCATION, v);
+        }
+        Err(_) => return Page::internal().into_response(),
+    }
+    if let Some(c) = cookie {
+        h.insert(header::SET_COOKIE, c);
+    }
+    (StatusCode::SEE_OTHER, h).into_response()
+}
+
+impl OAuthServer {
+    fn error_to_client(&self, request: &AuthorizationRequest, error: &OAuthError) -> Response {
+        let url =
+            self.service
+                .error_redirect(&request.redirect_uri, request.state.as_deref(), error);
+        redirect(&url, None)
+    }
+
+    fn login_page(&self, pending_id: &str, csrf: &str, p: &Pending, error: Option<&str>) -> Page {
+        let action = self.issuer().endpoint(LOGIN);
+        let client = p
+            .client
+            .metadata()
+            .client_name
+            .as_deref()
+            .unwrap_or(p.client.id());
+        Page::render(
+            StatusCode::OK,
+            &LoginTemplate {
+                action: &action,
+                request: pending_id,
+                csrf,
+                client,
+                username: "",
+                error,
+            },
+        )
+    }
+
+    fn consent_page(&self, pending_id: &str, csrf: &str, user: &str, p: &Pending) -> Page {
+        let action = self.issuer().endpoint(CONSENT);
+        let meta = p.client.metadata();
+        let redirect_host = redirect_origin(&p.request.redirect_uri);
+        let details = p
+            .request
+            .authorization_details
+            .iter()
+            .flatten()
+            .map(|d| {
+                let mut fields = Vec::new();
+                let list = |v: &Option<Vec<String>>| v.as_ref().map(|v| v.join(", "));
+                for (name, value) in [
+                    ("actions", list(&d.actions)),
+                    ("locations", list(&d.locations)),
+                    ("datatypes", list(&d.datatypes)),
+                    ("identifier", d.identifier.clone()),
+                    ("privileges", list(&d.privileges)),
+                ] {
+                    if let Some(v) = value {
+                        fields.push((name.to_owned(), v));
+                    }
+                }
+                for (k, v) in &d.extra {
+                    let shown = match v {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    fields.push((k.clone(), shown));
+                }
+                DetailView {
+                    type_: d.type_.clone(),
+                    fields,
+                }
+            })
+            .collect();
+        Page::render(
+            StatusCode::OK,
+            &ConsentTemplate {
+                action: &action,
+                request: pending_id,
+                csrf,
+                user,
+                client_id: p.client.id(),
+                client_name: meta.client_name.as_deref(),
+                spiffe_id: meta.spiffe_id.as_deref(),
+                redirect_host: &redirect_host,
+                scopes: p
+                    .request
+                    .scope
+                    .split(' ')
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+                details,
+                resources: &p.request.resources,
+            },
+        )
+    }
+}
+
+/// `scheme://host[:port]` of a redirect URI, for the consent page.
+fn redirect_origin(uri: &str) -> String {
+    let (scheme, rest) = uri.split_once("://").unwrap_or(("", uri));
+    let host = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    if scheme.is_empty() {
+        uri.to_owned()
+    } else {
+        format!("{scheme}://{host}")
+    }
+}
+
+/// Reads a form body (login, consent, POST authorize).
+async fn read_form(headers: &HeaderMap, body: Body) -> Result<Params, OAuthError> {
+    if !is_form(headers) {
+        return Err(OAuthError::invalid_request(
+            "send the form as application/x-www-form-urlencoded",
+        ));
+    }
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| OAuthError::invalid_request("request body unreadable or too large"))?;
+    Params::parse(&bytes)
+}
+
+/// `GET|POST /oauth/authorize`.
+pub(super) async fn authorize(
+    State(s): State<Arc<OAuthServer>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let params = if method == Method::POST {
+        read_form(&headers, body).await
+    } else {
+        Params::parse(uri.query().unwrap_or("").as_bytes())
+    };
+    let params = match params {
+        Ok(p) => p,
+        Err(e) => return bad_request(&e),
+    };
+    let (client, request) = match s.service.authorization_request(&params).await {
+        Ok(x) => x,
+        Err(AuthorizeError::NoRedirect(e)) => return bad_request(&e),
+        Err(AuthorizeError::Redirect {
+            error,
+            redirect_uri,
+            state,
+        }) => {
+            let url = s
+                .service
+                .error_redirect(&redirect_uri, state.as_deref(), &error);
+            return redirect(&url, None);
+        }
+    };
+    if s.pages.require_par && params.get("request_uri").is_none() {
+        return s.error_to_client(
+            &request,
+            &OAuthError::invalid_request(
+                "this server accepts authorization requests only through PAR (RFC 9126)",
+            ),
+        );
+    }
+    if !request.acr_values.is_empty() && !request.acr_values.iter().any(|a| a == PASSWORD_ACR) {
+        return s.error_to_client(
+            &request,
+            &OAuthError::new(
+                ErrorCode::AccessDenied,
+                format!(
+                    "none of the requested acr_values can be met: this server authenticates users with {PASSWORD_ACR}"
+                ),
+            ),
+        );
+    }
+    let now = s.clock.now();
+    let (session_id, session, cookie) = match s.pages.session(&headers, now) {
+        Some((id, session)) => (id, session, None),
+        None => match s.pages.new_session(None, now) {
+            Ok((id, session)) => {
+                let c = s.pages.set_cookie(&id);
+                (id, session, c)
+            }
+            Err(p) => return p.into_response(),
+        },
+    };
+    let prompt = |v: &str| request.prompt.iter().any(|p| p == v);
+    let needs_login = match &session.user {
+        None => true,
+        Some(u) => {
+            prompt("login")
+                || request
+                    .max_age
+                    .is_some_and(|m| now.saturating_sub(u.auth_time) > m)
+        }
+    };
+    if prompt("none") {
+        let code = if needs_login {
+            ErrorCode::LoginRequired
+        } else {
+            ErrorCode::ConsentRequired
+        };
+        return s.error_to_client(
+            &request,
+            &OAuthError::new(code, "this server needs the user's interaction"),
+        );
+    }
+    let pending = Pending {
+        session: session_id,
+        client,
+        request,
+        needs_login,
+        logged_in_here: false,
+        expires_at: now.saturating_add(PENDING_LIFETIME),
+    };
+    let id = match s.pages.put_pending(pending.clone(), now) {
+        Ok(id) => id,
+        Err(p) => return p.into_response(),
+    };
+    let page = match (&session.user, needs_login) {
+        (Some(u), false) => s.consent_page(&id, &session.csrf, &u.username, &pending),
+        _ => s.login_page(&id, &session.csrf, &pending, None),
+    };
+    page.with_cookie(cookie).into_response()
+}
+
+fn bad_request(e: &OAuthError) -> Response {
+    Page::error(
+        StatusCode::BAD_REQUEST,
+        &format!("{}: {}", e.code.as_str(), e.description),
+        "The application's request is invalid, or its identity or return address could not be confirmed, so it was not sent back to the application. Go back and start again.",
+    )
+    .into_response()
+}
+
+/// The session of a form POST whose CSRF token matches, and the form.
+async fn checked_form(
+    s: &OAuthServer,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(String, Session, Params), Response> {
+    let params = read_form(headers, body)
+        .await
+        .map_err(|e| bad_request(&e))?;
+    let now = s.clock.now();
+    let Some((id, session)) = s.pages.session(headers, now) else {
+        return Err(Page::forbidden().into_response());
+    };
+    let sent = params.get("csrf").unwrap_or("");
+    if !ct_eq(sent.as_bytes(), session.csrf.as_bytes()) {
+        tracing::warn!(target: "aims::oauth", "form refused: CSRF token missing or wrong");
+        return Err(Page::forbidden().into_response());
+    }
+    Ok((id, session, params))
+}
+
+/// `POST /oauth/login`.
+pub(super) async fn login(
+    State(s): State<Arc<OAuthServer>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let (session_id, session, params) = match checked_form(&s, &headers, body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let now = s.clock.now();
+    let pending_id = params.get("request").unwrap_or("");
+    let Some(pending) = s.pages.get_pending(pending_id, &session_id, now) else {
+        return Page::expired().into_response();
+    };
+    let username = params.get("username").unwrap_or("");
+    let password = params.get("password").unwrap_or("");
+    let user = match s.pages.users.authenticate(username, password).await {
+        Ok(u) => u,
+        Err(UserError::Store(e)) => {
+            tracing::error!(error = %e, "login: user store failed");
+            return Page::internal().into_response();
+        }
+        Err(e) => {
+            tracing::info!(target: "aims::oauth", client_id = %pending.client.id(), "login failed");
+            drop(e);
+            return s
+                .login_page(pending_id, &session.csrf, &pending, Some(LOGIN_FAILED))
+                .into_response();
+        }
+    };
+    // A new session id at login: a session fixed before login is worth nothing.
+    let logged_in = LoggedIn {
+        username: user.username.clone(),
+        auth_time: now,
+    };
+    let (new_id, new_session) = match s.pages.new_session(Some(logged_in), now) {
+        Ok(x) => x,
+        Err(p) => return p.into_response(),
+    };
+    {
+        let mut sessions = s
+            .pages
+            .sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        sessions.remove(&session_id);
+    }
+    let moved = {
+        let mut map = s
+            .pages
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        map.get_mut(pending_id).map(|p| {
+            p.session.clone_from(&new_id);
+            p.needs_login = false;
+            p.clone()
+        })
+    };
+    let Some(pending) = moved else {
+        return Page::expired().into_response();
+    };
+    tracing::info!(target: "aims::oauth", user = %user.username, client_id = %pending.client.id(), "user logged in");
+    s.consent_page(pending_id, &new_session.csrf, &user.username, &pending)
+        .with_cookie(s.pages.set_cookie(&new_id))
+        .into_response()
+}
+
+/// `POST /oauth/consent`.
+pub(super) async fn consent(
+    State(s): State<Arc<OAuthServer>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let (session_id, session, params) = match checked_form(&s, &headers, body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let now = s.clock.now();
+    let pending_id = params.get("request").unwrap_or("");
+    // Taken out: one decision per request.
+    let pending = {
+        let mut map = s
+            .pages
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match map.get(pending_id) {
+            Some(p) if p.expires_at > now && p.session == session_id => map.remove(pending_id),
+            _ => None,
+        }
+    };
+    let Some(pending) = pending else {
+        return Page::expired().into_response();
+    };
+    let user = match (&session.user, pending.needs_login) {
+        (Some(u), false) => u.clone(),
+        _ => {
+            return Page::error(
+                StatusCode::BAD_REQUEST,
+                "Sign in before approving this request.",
+                START_AGAIN,
+            )
+            .into_response();
+        }
+    };
+    // The consent page may have waited: an earlier login must still meet max_age now.
+    if !pending.logged_in_here
+        && pending
+            .request
+            .max_age
+            .is_some_and(|m| now.saturating_sub(user.auth_time) > m)
+    {
+        let again = Pending {
+            needs_login: true,
+            ..pending
+        };
+        let page = s.login_page(pending_id, &session.csrf, &again, None);
+        let mut map = s
+            .pages
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        map.insert(pending_id.to_owned(), again);
+        return page.into_response();
+    }
+    match params.get("decision") {
+        Some("approve") => {
+            let approval = Approval {
+                subject: user.username.clone(),
+                auth_time: user.auth_time,
+                acr: Some(PASSWORD_ACR.to_owned()),
+            };
+            match s.service.issue_code(&pending.request, &approval).await {
+                Ok(url) => {
+                    tracing::info!(target: "aims::oauth", user = %user.username, client_id = %pending.client.id(), "authorization code issued");
+                    redirect(&url, None)
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "could not issue a code");
+                    s.error_to_client(&pending.request, &e)
+                }
+            }
+        }
+        Some("deny") => {
+            tracing::info!(target: "aims::oauth", user = %user.username, client_id = %pending.client.id(), "authorization denied by the user");
+            s.error_to_client(
+                &pending.request,
+                &OAuthError::new(ErrorCode::AccessDenied, "the user denied the request"),
+            )
+        }
+        _ => Page::error(
+            StatusCode::BAD_REQUEST,
+            "Choose Approve or Deny.",
+            START_AGAIN,
+        )
+        .into_response(),
+    }
+}

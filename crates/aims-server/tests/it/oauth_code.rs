@@ -1,0 +1,998 @@
+//! The authorization code flow over HTTP (issue 5 part 4): `/oauth/authorize`, the login
+//! and consent pages driven like a browser (forms parsed from the HTML and posted back,
+//! the session cookie kept), PAR, the code exchange with the `oauth2` crate, refresh
+//! rotation, and one test per RFC 9700 attack that applies.
+
+use aims_crypto::{Algorithm, Signer as _, SigningKey, random_token, sha256_b64url};
+use aims_jose::client_assertion::ASSERTION_TYPE;
+use aims_server::api::{GrantType, NewUser};
+use serde_json::Value;
+
+use crate::oauth::{As, error_of, pkjwt_client, start};
+
+const API: &str = "https://api.example.test/";
+const REDIRECT: &str = "https://agent.example.test/cb";
+const USER: &str = "alice";
+const PASSWORD: &str = "alice's long password";
+
+/// A browser: no automatic redirects, one session cookie kept by hand (the cookie jar
+/// of the test; reqwest's `cookies` feature is not enabled in this workspace).
+pub(crate) struct Browser {
+    http: reqwest::Client,
+    cookie: Option<String>,
+}
+
+/// What a page's form holds.
+#[derive(Debug)]
+pub(crate) struct Form {
+    action: String,
+    request: String,
+    csrf: String,
+}
+
+/// Undoes askama's HTML escaping of attribute values.
+fn unescape(s: &str) -> String {
+    s.replace("&#x2f;", "/")
+        .replace("&#34;", "\"")
+        .replace("&#60;", "<")
+        .replace("&#62;", ">")
+        .replace("&#47;", "/")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+        .replace("&#38;", "&")
+}
+
+fn attr(html: &str, after: &str, name: &str) -> String {
+    let start = html
+        .find(after)
+        .unwrap_or_else(|| panic!("{after} in {html}"));
+    let rest = &html[start..];
+    let key = format!("{name}=\"");
+    let i = rest.find(&key).unwrap() + key.len();
+    let j = rest[i..].find('"').unwrap();
+    unescape(&rest[i..i + j])
+}
+
+impl Form {
+    fn parse(html: &str) -> Form {
+        Form {
+            action: attr(html, "<form", "action"),
+            request: attr(html, "name=\"request\"", "value"),
+            csrf: attr(html, "name=\"csrf\"", "value"),
+        }
+    }
+}
+
+/// The `role="alert"` message of a page, if any.
+fn alert(html: &str) -> Option<String> {
+    let i = html.find("role=\"alert\">")? + "role=\"alert\">".len();
+    let j = html[i..].find('<')?;
+    Some(html[i..i + j].to_owned())
+}
+
+/// The query parameters of a redirect.
+fn query(location: &str) -> std::collections::HashMap<String, String> {
+    let q = location.split_once('?').map_or("", |x| x.1);
+    form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+}
+
+impl Browser {
+    pub(crate) fn new() -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookie: None,
+        }
+    }
+
+    fn keep_cookie(&mut self, r: &reqwest::Response) {
+        if let Some(c) = r.headers().get("set-cookie") {
+            let c = c.to_str().unwrap();
+            self.cookie = Some(c.split(';').next().unwrap().to_owned());
+        }
+    }
+
+    async fn get(&mut self, url: &str) -> reqwest::Response {
+        let mut req = self.http.get(url);
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        let r = req.send().await.unwrap();
+        self.keep_cookie(&r);
+        r
+    }
+
+    async fn post(&mut self, url: &str, pairs: &[(&str, &str)]) -> reqwest::Response {
+        let mut req = self
+            .http
+            .post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(crate::oauth::form(pairs));
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        let r = req.send().await.unwrap();
+        self.keep_cookie(&r);
+        r
+    }
+
+    /// GET the authorization endpoint with `pairs`.
+    async fn authorize(&mut self, a: &As, pairs: &[(&str, &str)]) -> reqwest::Response {
+        let url = format!("{}/oauth/authorize?{}", a.base, crate::oauth::form(pairs));
+        self.get(&url).await
+    }
+
+    async fn login(&mut self, page: &str, user: &str, password: &str) -> reqwest::Response {
+        let f = Form::parse(page);
+        self.post(
+            &f.action,
+            &[
+                ("request", &f.request),
+                ("csrf", &f.csrf),
+                ("username", user),
+                ("password", password),
+            ],
+        )
+        .await
+    }
+
+    async fn decide(&mut self, page: &str, decision: &str) -> reqwest::Response {
+        let f = Form::parse(page);
+        self.post(
+            &f.action,
+            &[
+                ("request", &f.request),
+                ("csrf", &f.csrf),
+                ("decision", decision),
+            ],
+        )
+        .await
+    }
+
+    /// Authorize, log in, approve: the redirect's query.
+    async fn run_flow(
+        &mut self,
+        a: &As,
+        pairs: &[(&str, &str)],
+    ) -> std::collections::HashMap<String, String> {
+        let r = self.authorize(a, pairs).await;
+        assert_eq!(r.status(), 200);
+        let page = r.text().await.unwrap();
+        let page = if page.contains("name=\"password\"") {
+            let r = self.login(&page, USER, PASSWORD).await;
+            assert_eq!(r.status(), 200);
+            r.text().await.unwrap()
+        } else {
+            page
+        };
+        assert!(page.contains("value=\"approve\""), "{page}");
+        let r = self.decide(&page, "approve").await;
+        assert_eq!(r.status(), 303);
+        query(r.headers()["location"].to_str().unwrap())
+    }
+}
+
+/// A PKCE verifier and its S256 challenge.
+pub(crate) fn pkce() -> (String, String) {
+    let verifier = format!("{}{}", random_token().unwrap(), random_token().unwrap());
+    let challenge = sha256_b64url(&verifier);
+    (verifier, challenge)
+}
+
+/// A code-flow client: private_key_jwt, code + refresh, one redirect URI.
+pub(crate) fn code_client(id: &str, key: &SigningKey) -> aims_server::api::ClientMetadata {
+    let mut m = pkjwt_client(id, key);
+    m.client_name = Some(format!("Agent {id}"));
+    m.grant_types = vec![GrantType::AuthorizationCode, GrantType::RefreshToken];
+    m.redirect_uris = vec![REDIRECT.to_owned()];
+    m
+}
+
+/// A server with user alice and the code client `agent-a`.
+async fn setup(adjust: impl FnOnce(&mut aims_server::Config)) -> (As, SigningKey) {
+    let a = start(adjust).await;
+    let key = SigningKey::generate(Algorithm::ES256).unwrap();
+    a.ts.admin()
+        .create_client(&code_client("agent-a", &key))
+        .await
+        .unwrap();
+    a.ts.admin()
+        .create_user(&NewUser {
+            username: USER.to_owned(),
+            password: PASSWORD.to_owned(),
+            attributes: serde_json::json!({"name": "Alice"}),
+        })
+        .await
+        .unwrap();
+    (a, key)
+}
+
+fn code_params<'a>(client_id: &'a str, challenge: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", REDIRECT),
+        ("scope", "api:read"),
+        ("resource", API),
+        ("state", "st-123"),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+    ]
+}
+
+/// The token request of a code, authenticated as `client_id`.
+async fn redeem(
+    a: &As,
+    client_id: &str,
+    key: &SigningKey,
+    code: &str,
+    verifier: Option<&str>,
+    redirect_uri: &str,
+) -> reqwest::Response {
+    let assertion = a.assertion(client_id, key);
+    let mut pairs = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect_uri),
+        ("client_assertion_type", ASSERTION_TYPE),
+        ("client_assertion", &assertion),
+    ];
+    if let Some(v) = verifier {
+        pairs.push(("code_verifier", v));
+    }
+    a.post("/oauth/token", &pairs, &[]).await
+}
+
+async fn refresh(a: &As, key: &SigningKey, token: &str) -> reqwest::Response {
+    let assertion = a.assertion("agent-a", key);
+    a.post(
+        "/oauth/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", token),
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", &assertion),
+        ],
+        &[],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn code_flow_with_pkce_login_consent_and_the_oauth2_crate() {
+    use oauth2::TokenResponse as _;
+
+    let (a, key) = setup(|_| {}).await;
+    let m: Value = a
+        .get("/.well-known/oauth-authorization-server")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(m["response_types_supported"], serde_json::json!(["code"]));
+    assert_eq!(
+        m["grant_types_supported"],
+        serde_json::json!(["client_credentials", "authorization_code", "refresh_token"])
+    );
+    assert_eq!(
+        m["pushed_authorization_request_endpoint"],
+        format!("{}/oauth/par", a.issuer)
+    );
+    assert_eq!(m["require_pushed_authorization_requests"], false);
+    assert_eq!(m["authorization_response_iss_parameter_supported"], true);
+
+    let (verifier, challenge) = pkce();
+    let mut b = Browser::new();
+    let r = b.authorize(&a, &code_params("agent-a", &challenge)).await;
+    assert_eq!(r.status(), 200);
+    let h = r.headers().clone();
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert!(
+        h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    let cookie = h["set-cookie"].to_str().unwrap();
+    assert!(cookie.starts_with("aims-session="), "{cookie}");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
+    assert!(
+        !cookie.contains("Secure"),
+        "http loopback issuer: no Secure"
+    );
+    let login = r.text().await.unwrap();
+    assert!(login.contains("Agent agent-a"));
+    let before = b.cookie.clone();
+    let r = b.login(&login, USER, PASSWORD).await;
+    assert_eq!(r.status(), 200);
+    assert_ne!(b.cookie, before, "the session id changes at login");
+    let consent = r.text().await.unwrap();
+    assert!(consent.contains("agent-a") && consent.contains("api:read"));
+    assert!(consent.contains(API));
+    let r = b.decide(&consent, "approve").await;
+    assert_eq!(r.status(), 303);
+    let q = query(r.headers()["location"].to_str().unwrap());
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with(REDIRECT)
+    );
+    // RFC 9207 (mix-up defence): iss is the metadata's issuer, byte for byte.
+    assert_eq!(q["iss"], m["issuer"].as_str().unwrap());
+    assert_eq!(q["state"], "st-123");
+
+    // The exchange with a third-party OAuth library.
+    let client = oauth2::basic::BasicClient::new(oauth2::ClientId::new("agent-a".into()))
+        .set_auth_type(oauth2::AuthType::RequestBody)
+        .set_token_uri(oauth2::TokenUrl::new(format!("{}/oauth/token", a.base)).unwrap())
+        .set_redirect_uri(oauth2::RedirectUrl::new(REDIRECT.into()).unwrap());
+    let http = a.http.clone();
+    let send = move |req: oauth2::HttpRequest| {
+        let http = http.clone();
+        async move {
+            let resp = http.execute(reqwest::Request::try_from(req)?).await?;
+            let mut out = http::Response::builder().status(resp.status());
+            for (k, v) in resp.headers() {
+                out = out.header(k, v);
+            }
+            let body = resp.bytes().await?.to_vec();
+            Ok::<_, reqwest::Error>(out.body(body).unwrap())
+        }
+    };
+    let token = client
+        .exchange_code(oauth2::AuthorizationCode::new(q["code"].clone()))
+        .set_pkce_verifier(oauth2::PkceCodeVerifier::new(verifier))
+        .add_extra_param("client_assertion_type", ASSERTION_TYPE)
+        .add_extra_param("client_assertion", a.assertion("agent-a", &key))
+        .request_async(&send)
+        .await
+        .unwrap();
+    let claims = a.verify(token.access_token().secret(), API).await;
+    assert_eq!(claims.sub, USER);
+    assert_eq!(claims.client_id, "agent-a");
+    assert_eq!(claims.iss, a.issuer);
+    assert_eq!(claims.acr.as_deref(), Some("urn:aims:acr:password"));
+    let auth_time = claims.auth_time.unwrap();
+    assert!((crate::common::now() - auth_time).abs() < 30);
+
+    // A second authorization in the same session goes straight to consent.
+    let (_, challenge) = pkce();
+    let r = b.authorize(&a, &code_params("agent-a", &challenge)).await;
+    let page = r.text().await.unwrap();
+    assert!(page.contains("value=\"approve\"") && !page.contains("name=\"password\""));
+    // prompt=login (and max_age exceeded) ask for the password again.
+    let mut p = code_params("agent-a", &challenge);
+    p.push(("prompt", "login"));
+    let page = b.authorize(&a, &p).await.text().await.unwrap();
+    assert!(page.contains("name=\"password\""));
+    // prompt=none cannot be met: consent is asked each time.
+    let mut p = code_params("agent-a", &challenge);
+    p.push(("prompt", "none"));
+    let r = b.authorize(&a, &p).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        query(r.headers()["location"].to_str().unwrap())["error"],
+        "consent_required"
+    );
+
+    // Refresh rotation over HTTP, then replay of the first refresh token: the family dies.
+    let rt1 = token.refresh_token().unwrap().secret().clone();
+    let r = refresh(&a, &key, &rt1).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    let rt2 = body["refresh_token"].as_str().unwrap().to_owned();
+    let at2 = body["access_token"].as_str().unwrap().to_owned();
+    assert_ne!(rt1, rt2);
+    assert_eq!(a.verify(&at2, API).await.sub, USER);
+    let (status, error, _) = error_of(refresh(&a, &key, &rt1).await).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_grant"));
+    let (status, error, _) = error_of(refresh(&a, &key, &rt2).await).await;
+    assert_eq!(
+        (status, error.as_str()),
+        (400, "invalid_grant"),
+        "refresh replay revokes the whole family"
+    );
+    assert_eq!(a.introspect("agent-a", &key, &at2).await["active"], false);
+    a.ts.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn code_injection_code_of_client_a_redeemed_by_client_b() {
+    let (a, _) = setup(|_| {}).await;
+    let key_b = SigningKey::generate(Algorithm::ES256).unwrap();
+    a.ts.admin()
+        .create_client(&code_client("agent-b", &key_b))
+        .await
+        .unwrap();
+    let (verifier, challenge) = pkce();
+    let q = Browser::new()
+        .run_flow(&a, &code_params("agent-a", &challenge))
+        .await;
+    let (status, error, _) =
+        error_of(redeem(&a, "agent-b", &key_b, &q["code"], Some(&verifier), REDIRECT).await).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_grant"));
+    a.ts.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn code_reuse_is_refused_and_revokes_the_first_token() {
+    let (a, key) = setup(|_| {}).await;
+    let (verifier, challenge) = pkce();
+    let q = Browser::new()
+        .run_flow(&a, &code_params("agent-a", &challenge))
+        .await;
+    let r = redeem(&a, "agent-a", &key, &q["code"], Some(&verifier), REDIRECT).await;
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let body: Value = r.json().await.unwrap();
+    let at = body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(a.introspect("agent-a", &key, &at).await["active"], true);
+    let (status, error, _) =
+        error_of(redeem(&a, "agent-a", &key, &q["code"], Some(&verifier), REDIRECT).await).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_grant"));
+    assert_eq!(a.introspect("agent-a", &key, &at).await["active"], false);
+    a.ts.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn pkce_downgrade_is_refused() {
+    let (a, key) = setup(|_| {}).await;
+    let mut b = Browser::new();
+    // No challenge: an error redirect, no login page.
+    let params: Vec<_> = code_params("agent-a", "x")
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("code_challenge"))
+        .collect();
+    let r = b.authorize(&a, &params).await;
+    assert_eq!(r.status(), 303);
+    let q = query(r.headers()["location"].to_str().unwrap());
+    assert_eq!(q["error"], "invalid_request");
+    assert_eq!(q["state"], "st-123");
+    assert_eq!(q["iss"], a.issuer);
+    // `plain`.
+    let (verifier, _) = pkce();
+    let mut params = code_params("agent-a", &verifier);
+    params.retain(|(k, _)| *k != "code_challenge_method");
+    params.push(("code_challenge_method", "plain"));
+    let r = b.authorize(&a, &params).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        query(r.headers()["location"].to_str().unwrap())["error"],
+        "invalid_request"
+    );
+    // A code with S256, redeemed without a verifier, then with a wrong one.
+    let (verifier, challenge) = pkce();
+    let q = b.run_flow(&a, &code_params("agent-a", &challenge)).await;
+    let (status, error, _) =
+        error_of(redeem(&a, "agent-a", &key, &q["code"], None, REDIRECT).await).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_request"));
+    let (other, _) = pkce();
+    let (status, error, _) =
+        error_of(redeem(&a, "agent-a", &key, &q["code"], Some(&other), REDIRECT).await).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_grant"));
+    // The code was used by that attempt: even the right verifier fails now.
+    let (status, _, _) =
+        error_of(redeem(&a, "agent-a", &key, &q["code"], Some(&verifier), REDIRECT).await).await;
+    assert_eq!(status, 400);
+    a.ts.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn redirect_uri_mismatch() {
+    let (a, key) = setup(|_| {}).await;
+    let mut b = Browser::new();
+    let (verifier, challenge) = pkce();
+    // Not registered: an error page, never a redirect to the attacker's URI.
+    let mut params = code_params("agent-a", &challenge);
+    params.retain(|(k, _)| *k != "redirect_uri");
+    params.push(("redirect_uri", "https://attacker.example/cb"));
+    let r = b.authorize(&a, &params).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.headers().get("location").is_none());
+    let page = r.text().await.unwrap();
+    assert!(page.contains("redirect_uri is not registered"), "{page}");
+    assert!(!page.contains("attacker.example"));
+    // A prefix of the registered URI is not it either (exact match).
+    let mut params = code_params("agent-a", &challenge);
+    params.retain(|(k, _)| *k != "redirect_uri");
+    params.push(("redirect_uri", "https://agent.example.test/cb/../x"));
+    assert_eq!(b.authorize(&a, &params).await.status(), 400);
+    // Unknown client: the same.
+    let r = b.authorize(&a, &code_params("nobody", &challenge)).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.headers().get("location").is_none());
+    // At the token endpoint, another redirect_uri than the request's.
+    let q = b.run_flow(&a, &code_params("agent-a", &challenge)).await;
+    let (status, error, _) = error_of(
+        redeem(
+            &a,
+            "agent-a",
+            &key,
+            &q["code"],
+            Some(&verifier),
+            "https://agent.example.test/other",
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, error.as_str()), (400, "invalid_grant"));
+    a.ts.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn consent_without_or_with_a_wrong_csrf_token_is_forbidden() {
+    let (a, key) = setup(|_| {}).await;
+    let mut b = Browser::new();
+    let (verifier, challenge) = pkce();
+    let r = b.authorize(&a, &code_params("agent-a", &challenge)).await;
+    let login = r.text().await.unwrap();
+    // The login form checks the token too.
+    let f = Form::parse(&login);
+    let r = b
+        .post(
+            &f.action,
+            &[
+                ("request", &f.request),
+                ("username", USER),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    let consent = b.login(&login, USER, PASSWORD).await.text().await.unwrap();
+    let f = Form::parse(&consent);
+    for csrf in [None, Some("wrong"), Some(f.csrf.as_str()).map(|_| "")] {
+        let mut pairs = vec![("request", f.request.as_str()), ("decision", "approve")];
+        if let Some(c) = csrf {
+            pairs.push(("csrf", c));
+        }
+        let r = b.post(&f.action, &pairs).await;
+        assert_eq!(r.status(), 403, "csrf {csrf:?}");
+        assert!(r.headers().get("location").is_none(), "no code");
+    }
+    // Another browser (no session cookie) with the right token: 403 as well.
+    let mut other = Browser::new();
+    let r = other
+        .post(
+            &f.action,
+            &[
+                ("request", &f.request),
+                ("csrf", &f.csrf),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    // The request is still pending and the real form works.
+    let r = b.decide(&consent, "approve").await;
+    assert_eq!(r.status(), 303);
+    let q = query(r.headers()["location"].to_str().unwrap());
+    assert_eq!(
+        redeem(&a, "agent-a", &key, &q["code"], Some(&verifier), REDIRECT)
+            .await
+            .status(),
+        200
+    );
+    // A decision is taken once.
+    assert_eq!(b.decide(&consent, "approve").await.status(), 400);
+    a.ts.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn login_failure_says_the_same_for_unknown_user_and_wrong_password() {
+    let (a, _) = setup(|_| {}).await;
+    let mut b = Browser::new();
+    let (_, challenge) = pkce();
+    let login = b
+        .authorize(&a, &code_params("agent-a", &challenge))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let unknown = b.login(&login, "mallory", PASSWORD).await;
+    assert_eq!(unknown.status(), 200);
+    let unknown = unknown.text().await.unwrap();
+    let wrong = b.login(&login, USER, "not alice's password").await;
+    assert_eq!(wrong.status(), 200);
+    let wrong = wrong.text().await.unwrap();
+    assert_eq!(alert(&unknown), alert(&wrong));
+    assert_eq!(
+        alert(&unknown).as_deref(),
+        Some("Wrong user name or password.")
+    );
+    // Apart from the echoed nothing (the user name is not echoed), the pages are equal.
+    assert_eq!(unknown, wrong);
+    // A disabled user gets the same answer.
+    a.ts.admin().set_user_disabled(USER, true).await.unwrap();
+    let disabled = b.login(&login, USER, PASSWORD).await.text().await.unwrap();
+    assert_eq!(disabled, wrong);
+    a.ts.server.shutdown().await;
+}
+
+/// askama's escaping of `<script>alert(1)</script>`.
+const ESCAPED: &str = "&#60;script&#62;alert(1)&#60;/script&#62;";
+
+#[tokio::test]
+async fn consent_page_escapes_the_client_name_and_shows_the_agent() {
+    let a = start(|c| {
+        c.oauth.authorization_details_types.insert(
+            "payment".into(),
+            serde_json::from_value(serde_json::json!({})).unwrap(),
+        );
+    })
+    .await;
+    let key = SigningKey::generate(Algorithm::ES256).unwrap();
+    let mut m = code_client("agent-x", &key);
+    m.client_name = Some("<script>alert(1)</script>".into());
+    m.authorization_details_types = vec!["payment".into()];
+    a.ts.admin().create_client(&m).await.unwrap();
+    a.ts.admin()
+        .create_user(&NewUser {
+            username: USER.to_owned(),
+            password: PASSWORD.to_owned(),
+            attributes: serde_json::json!({}),
+        })
+        .await
+        .unwrap();
+    let (_, challenge) = pkce();
+    let mut params = code_params("agent-x", &challenge);
+    let details = r#"[{"type":"payment","actions":["initiate"],"locations":["https://bank.example/"],"amount":"<b>42</b>"}]"#;
+    params.push(("authorization_details", details));
+    let mut b = Browser::new();
+    let login = b.authorize(&a, &params).await.text().await.unwrap();
+    assert!(!login.contains("<script>alert"), "{login}");
+    assert!(login.contains(ESCAPED), "{login}");
+    let consent = b.login(&login, USER, PASSWORD).await.text().await.unwrap();
+    assert!(!consent.contains("<script>alert"), "{consent}");
+    assert!(consent.contains(ESCAPED), "{consent}");
+    assert!(consent.contains("payment") && consent.contains("initiate"));
+    assert!(consent.contains("bank.example"));
+    assert!(!consent.contains("<b>42</b>") && consent.contains("&#60;b&#62;42"));
+    a.ts.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn pushed_authorization_requests() {
+    let (a, key) = setup(|c| c.oauth.require_pushed_authorization_requests = true).await;
+    let m: Value = a
+        .get("/.well-known/oauth-authorization-server")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(m["require_pushed_authorization_requests"], true);
+    let (verifier, challenge) = pkce();
+    // Front-channel requests are refused when PAR is required.
+    let mut b = Browser::new();
+    let r = b.authorize(&a, &code_params("agent-a", &challenge)).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        query(r.headers()["location"].to_str().unwrap())["error"],
+        "invalid_request"
+    );
+    // PAR needs client authentication.
+    let mut pairs = code_params("agent-a", &challenge);
+    let (status, error, _) = error_of(a.post("/oauth/par", &pairs, &[]).await).await;
+    assert_eq!((status, error.as_str()), (401, "invalid_client"));
+    let assertion = a.assertion("agent-a", &key);
+    pairs.push(("client_assertion_type", ASSERTION_TYPE));
+    pairs.push(("client_assertion", &assertion));
+    let r = a.post("/oauth/par", &pairs, &[]).await;
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let body: Value = r.json().await.unwrap();
+    let uri = body["request_uri"].as_str().unwrap().to_owned();
+    assert!(uri.starts_with("urn:ietf:params:oauth:request_uri:"));
+    assert_eq!(body["expires_in"], 60);
+    let q = b
+        .run_flow(&a, &[("client_id", "agent-a"), ("request_uri", &uri)])
+        .await;
+    assert_eq!(q["state"], "st-123");
+    assert_eq!(
+        redeem(&a, "agent-a", &key, &q["code"], Some(&verifier), REDIRECT)
+            .await
+            .status(),
+        200
+    );
+    // A request_uri is used once.
+    let r = b
+        .authorize(&a, &[("client_id", "agent-a"), ("request_uri", &uri)])
+        .await;
+    assert_eq!(r.status(), 400);
+    a.ts.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn acr_values_the_login_cannot_meet_are_refused() {
+    let (a, _) = setup(|_| {}).await;
+    let (_, challenge) = pkce();
+    let mut b = Browser::new();
+    let mut params = code_params("agent-a", &challenge);
+    params.push(("acr_values", "urn:example:acr:hwk"));
+    let r = b.authorize(&a, &params).await;
+    assert_eq!(r.status(), 303);
+    let q = query(r.headers()["location"].to_str().unwrap());
+    assert_eq!(q["error"], "access_denied");
+    assert_eq!(q["iss"], a.issuer);
+    // The password class is met.
+    let mut params = code_params("agent-a", &challenge);
+    params.push(("acr_values", "urn:example:acr:hwk urn:aims:acr:password"));
+    params.push(("max_age", "0"));
+    let q = b.run_flow(&a, &params).await;
+    assert!(q.contains_key("code"));
+    // Deny: access_denied to the client.
+    let (_, challenge) = pkce();
+    let r = b.authorize(&a, &code_params("agent-a", &challenge)).await;
+    let page = r.text().await.unwrap();
+    let r = b.decide(&page, "deny").await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        query(r.headers()["location"].to_str().unwrap())["error"],
+        "access_denied"
+    );
+    a.ts.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn users_admin_api_round_trip() {
+    let (a, _) = setup(|_| {}).await;
+    let admin = a.ts.admin();
+    let users = admin.list_users().await.unwrap();
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0].attributes["name"], "Alice");
+    let json = serde_json::to_string(&users[0]).unwrap();
+    assert!(!json.contains("argon2"), "no hash in the API: {json}");
+    // Weak passwords and duplicates are refused.
+    let e = admin
+        .create_user(&NewUser {
+            username: "bob".into(),
+            password: "short".into(),
+            attributes: serde_json::json!({}),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(400));
+    let e = admin
+        .create_user(&NewUser {
+            username: USER.into(),
+            password: PASSWORD.into(),
+            attributes: serde_json::json!({}),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(409));
+    assert!(admin.set_user_disabled(USER, true).await.unwrap().disabled);
+    assert!(!admin.set_user_disabled(USER, false).await.unwrap().disabled);
+    admin
+        .set_user_password(USER, "a brand new password")
+        .await
+        .unwrap();
+    // The new password logs in.
+    let (_, challenge) = pkce();
+    let mut b = Browser::new();
+    let login = b
+        .authorize(&a, &code_params("agent-a", &challenge))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let page = b
+        .login(&login, USER, "a brand new password")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("value=\"approve\""));
+    admin.delete_user(USER).await.unwrap();
+    assert_eq!(admin.get_user(USER).await.unwrap_err().status(), Some(404));
+    a.ts.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn jwt_bearer_grant_from_a_trusted_issuer() {
+    use aims_jose::{HeaderSpec, sign};
+
+    const IDP: &str = "https://idp.example.test";
+    let idp_key = SigningKey::generate(Algorithm::ES256).unwrap();
+    let idp_jwks = aims_crypto::Jwks {
+        keys: vec![idp_key.public_jwk().clone()],
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let jwks_file = dir.path().join("idp.jwks");
+    std::fs::write(&jwks_file, serde_json::to_vec(&idp_jwks).unwrap()).unwrap();
+    let owned = start(|c| {
+        c.oauth.trusted_issuers.insert(
+            "idp".into(),
+            aims_server::config::TrustedIssuer {
+                issuer: IDP.into(),
+                jwks_file: Some(jwks_file.clone()),
+                jwks: None,
+            },
+        );
+    })
+    .await;
+    let a = &owned;
+    let m: Value = a
+        .get("/.well-known/oauth-authorization-server")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        m["grant_types_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("urn:ietf:params:oauth:grant-type:jwt-bearer"))
+    );
+    let key = SigningKey::generate(Algorithm::ES256).unwrap();
+    let mut client = pkjwt_client("agent-j", &key);
+    client.grant_types = vec![GrantType::JwtBearer];
+    a.ts.admin().create_client(&client).await.unwrap();
+    let now = crate::common::now();
+    let grant = |iss: &str, signer: &SigningKey| {
+        sign(
+            &HeaderSpec {
+                typ: Some("JWT"),
+                kid: true,
+                jwk: false,
+            },
+            &serde_json::json!({
+                "iss": iss, "sub": "carol", "aud": a.issuer, "iat": now, "exp": now + 120,
+                "jti": random_token().unwrap(),
+            }),
+            signer,
+        )
+        .unwrap()
+    };
+    let exchange = |assertion: String| {
+        let client_assertion = a.assertion("agent-j", &key);
+        async move {
+            a.post(
+                "/oauth/token",
+                &[
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                    ("assertion", &assertion),
+                    ("resource", API),
+                    ("client_assertion_type", ASSERTION_TYPE),
+                    ("client_assertion", &client_assertion),
+                ],
+                &[],
+            )
+            .await
+        }
+    };
+    let assertion = grant(IDP, &idp_key);
+    let r = exchange(assertion.clone()).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    let claims = a.verify(body["access_token"].as_str().unwrap(), API).await;
+    assert_eq!(
+        (claims.sub.as_str(), claims.client_id.as_str()),
+        ("carol", "agent-j")
+    );
+    // Replayed, from an untrusted issuer, or signed by another key: invalid_grant.
+    let other = SigningKey::generate(Algorithm::ES256).unwrap();
+    for bad in [
+        assertion,
+        grant("https://evil.example", &idp_key),
+        grant(IDP, &other),
+    ] {
+        let (status, error, _) = error_of(exchange(bad).await).await;
+        assert_eq!((status, error.as_str()), (400, "invalid_grant"));
+    }
+    owned.ts.server.shutdown().await;
+}
+
+/// `AIMS_TEST_PG_URL`, or `None` (with a notice) outside CI; under `CI=true` a missing
+/// variable fails.
+fn pg_url() -> Option<String> {
+    match std::env::var("AIMS_TEST_PG_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
+        Some(u) => Some(u),
+        None => {
+            assert_ne!(
+                std::env::var("CI").as_deref(),
+                Ok("true"),
+                "CI=true but AIMS_TEST_PG_URL is not set: run `eval \"$(bash scripts/pg-start)\"` first"
+            );
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "NOTICE: AIMS_TEST_PG_URL is not set: the two-instance PostgreSQL replay test is skipped"
+            );
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn client_assertion_replay_across_two_instances_sharing_postgresql() {
+    let Some(url) = pg_url() else {
+        return;
+    };
+    let issuer = "http://localhost:9";
+    let shared = |c: &mut aims_server::Config| {
+        c.oauth.issuer = Some(toml::Spanned::new(0..0, issuer.into()));
+        c.storage.url = Some(url.clone());
+    };
+    let one = start(shared).await;
+    let two = start(shared).await;
+    let key = SigningKey::generate(Algorithm::ES256).unwrap();
+    // A fresh client id: the database may hold earlier runs' clients.
+    let id = format!("agent-pg-{}", random_token().unwrap());
+    one.ts
+        .admin()
+        .create_client(&pkjwt_client(&id, &key))
+        .await
+        .unwrap();
+    let assertion = one.assertion(&id, &key);
+    assert_eq!(one.token(&assertion, &[], &[]).await.status(), 200);
+    let (status, error, _) = error_of(two.token(&assertion, &[], &[]).await).await;
+    assert_eq!((status, error.as_str()), (401, "invalid_client"));
+    // Instance two accepts a fresh assertion of the same client.
+    assert_eq!(
+        two.token(&two.assertion(&id, &key), &[], &[])
+            .await
+            .status(),
+        200
+    );
+    two.ts.server.shutdown().await;
+    one.ts.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn max_age_is_checked_again_when_the_consent_is_given() {
+    let clock = std::sync::Arc::new(aims_core::ManualClock::new(crate::common::now()));
+    let ts = aims_server::testkit::start_with("example.org", clock.clone(), |_| {})
+        .await
+        .unwrap();
+    let base = format!("http://{}", ts.server.endpoints().http);
+    let issuer = ts.server.endpoints().oauth_issuer.clone().unwrap();
+    let a = As {
+        ts,
+        base,
+        issuer,
+        http: reqwest::Client::new(),
+    };
+    let key = SigningKey::generate(Algorithm::ES256).unwrap();
+    a.ts.admin()
+        .create_client(&code_client("agent-a", &key))
+        .await
+        .unwrap();
+    a.ts.admin()
+        .create_user(&NewUser {
+            username: USER.to_owned(),
+            password: PASSWORD.to_owned(),
+            attributes: serde_json::json!({}),
+        })
+        .await
+        .unwrap();
+    let mut b = Browser::new();
+    let (_, challenge) = pkce();
+    b.run_flow(&a, &code_params("agent-a", &challenge)).await;
+    // Logged in a moment ago: max_age=60 goes straight to consent...
+    let mut params = code_params("agent-a", &challenge);
+    params.push(("max_age", "60"));
+    let consent = b.authorize(&a, &params).await.text().await.unwrap();
+    assert!(consent.contains("value=\"approve\""), "{consent}");
+    // ...but approved two minutes later, the login is too old: log in again.
+    clock.advance(120);
+    let r = b.decide(&consent, "approve").await;
+    assert_eq!(r.status(), 200);
+    let login = r.text().await.unwrap();
+    assert!(login.contains("name=\"password\""), "{login}");
+    let consent = b.login(&login, USER, PASSWORD).await.text().await.unwrap();
+    let r = b.decide(&consent, "approve").await;
+    assert_eq!(r.status(), 303);
+    assert!(query(r.headers()["location"].to_str().unwrap()).contains_key("code"));
+    a.ts.server.shutdown().await;
+}
