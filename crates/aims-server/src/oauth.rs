@@ -477,6 +477,7 @@ impl OAuthServer {
             correlation_id: request_id.to_owned(),
             risk_state: "unknown".to_owned(),
             remediation: "none".to_owned(),
+            policies: Vec::new(),
         });
     }
 
@@ -529,6 +530,7 @@ impl OAuthServer {
             correlation_id: request_id.to_owned(),
             risk_state: "unknown".to_owned(),
             remediation: remediation.to_owned(),
+            policies: Vec::new(),
         });
     }
 }

@@ -23,5 +23,7 @@ mod keys;
 mod mtls;
 #[path = "it/oauth.rs"]
 mod oauth;
+#[path = "it/pdp.rs"]
+mod pdp;
 #[path = "it/workload.rs"]
 mod workload;
