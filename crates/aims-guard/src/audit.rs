@@ -1,6 +1,8 @@
 //! Audit events: one per accepted or denied request, with the seven fields of the
 //! framework (agent, delegated subject, resource, action, decision, time and
-//! correlation id, risk state, remediation). Never tokens or keys.
+//! correlation id, risk state, remediation) and, under enforcement
+//! ([`crate::GuardLayer::authorize`]), the ids of the determining policies. Never
+//! tokens or keys.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -46,9 +48,9 @@ pub struct AuditEvent {
     /// 2b. The RFC 8693 `act` chain of the access token (actor `sub`s, current actor
     /// first); empty without one.
     pub actors: Vec<String>,
-    /// 3. The resource: the request path.
+    /// 3. The resource: the request path, or the policy resource `type:id`.
     pub resource: String,
-    /// 4. The action: the HTTP method.
+    /// 4. The action: the HTTP method, or the policy action.
     pub action: String,
     /// 5. The decision and its reason code.
     pub decision: Decision,
@@ -62,6 +64,10 @@ pub struct AuditEvent {
     /// 7b. The remediation taken (`none`, `reject`, `reject; new DPoP nonce issued`,
     /// `reject; step-up required`, ...).
     pub remediation: String,
+    /// Ids of the policies that determined the decision, when a policy decision point
+    /// was asked (the satisfied permits, or the forbids of an explicit deny; empty for a
+    /// default deny or without enforcement).
+    pub policies: Vec<String>,
 }
 
 /// Receives audit events. Implementations must not block for long: they run on the
@@ -91,6 +97,7 @@ impl AuditSink for LogSink {
             correlation_id = %e.correlation_id,
             risk_state = %e.risk_state,
             remediation = %e.remediation,
+            policies = %e.policies.join(","),
             "access decision"
         );
     }

@@ -115,6 +115,13 @@ pub enum GuardError {
     /// refused, fail closed.
     #[error("replay cache unavailable; request refused")]
     ReplayUnavailable,
+    /// The policy decision point denied the request. The text is fixed: policy text
+    /// and policy ids stay in the audit log.
+    #[error("the request is not permitted")]
+    AccessDenied,
+    /// The policy decision point could not decide: refused, fail closed.
+    #[error("authorization decision unavailable")]
+    PolicyUnavailable,
     /// A server-side failure (signing, randomness).
     #[error("internal error")]
     Internal,
@@ -131,9 +138,10 @@ pub(crate) enum Challenge {
 
 impl GuardError {
     /// The HTTP status: 400 for WIMSE (WIT, WPT, HTTP signature) failures as the drafts
-    /// ask, 401 for missing credentials and the OAuth schemes (DPoP, Bearer), 413 for a
-    /// body over the limit, 501 when a signed response cannot be produced, 503 when the
-    /// replay cache cannot record, 500 for internal errors.
+    /// ask, 401 for missing credentials and the OAuth schemes (DPoP, Bearer), 403 for a
+    /// missing scope or a policy deny, 413 for a body over the limit, 501 when a signed
+    /// response cannot be produced, 503 when the replay cache, the token source or the
+    /// policy decision point fails, 500 for internal errors.
     pub fn status(&self) -> StatusCode {
         match self {
             GuardError::MissingCredentials
@@ -150,8 +158,12 @@ impl GuardError {
             | GuardError::TokenInactive(_)
             | GuardError::InsufficientUserAuthentication { .. }
             | GuardError::MtlsTrustDomain => StatusCode::UNAUTHORIZED,
-            GuardError::InsufficientScope { .. } => StatusCode::FORBIDDEN,
-            GuardError::TokenSourceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            GuardError::InsufficientScope { .. } | GuardError::AccessDenied => {
+                StatusCode::FORBIDDEN
+            }
+            GuardError::TokenSourceUnavailable | GuardError::PolicyUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             GuardError::DuplicateHeader(_)
             | GuardError::MalformedHeader(_)
             | GuardError::MissingWit
@@ -198,6 +210,8 @@ impl GuardError {
             GuardError::BodyTooLarge(_) => "body-too-large".into(),
             GuardError::BodyUnreadable => "body-unreadable".into(),
             GuardError::ReplayUnavailable => "replay-unavailable".into(),
+            GuardError::AccessDenied => "access-denied".into(),
+            GuardError::PolicyUnavailable => "policy-unavailable".into(),
             GuardError::Internal => "internal".into(),
         }
     }
@@ -234,7 +248,10 @@ impl GuardError {
             GuardError::MtlsTrustDomain => "Client certificate not accepted",
             GuardError::BodyTooLarge(_) => "Request body too large",
             GuardError::BodyUnreadable => "Request body unreadable",
-            GuardError::ReplayUnavailable => "Service temporarily unavailable",
+            GuardError::ReplayUnavailable | GuardError::PolicyUnavailable => {
+                "Service temporarily unavailable"
+            }
+            GuardError::AccessDenied => "Forbidden",
             GuardError::Internal => "Internal error",
         }
     }
@@ -292,6 +309,8 @@ impl GuardError {
             | GuardError::BodyUnreadable
             | GuardError::ReplayUnavailable
             | GuardError::TokenSourceUnavailable
+            | GuardError::AccessDenied
+            | GuardError::PolicyUnavailable
             | GuardError::Internal => None,
         }
     }
@@ -307,6 +326,7 @@ impl GuardError {
                 "reject; step-up required"
             }
             Some(Challenge::Accepted) => "reject; authentication challenge sent",
+            None if *self == GuardError::AccessDenied => "reject; not permitted by policy",
             _ if self.status() == StatusCode::SERVICE_UNAVAILABLE => "reject; retry later",
             _ => "reject",
         }

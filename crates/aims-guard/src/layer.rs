@@ -16,6 +16,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tower::{Layer, Service, ServiceExt};
 
 use crate::audit::{AuditEvent, Decision};
+use crate::authz::AuthzRoute;
 use crate::guard::{DPOP_NONCE_HEADER, Guard, Outcome, needs_body};
 use crate::response::{ChallengeContext, error_response};
 use crate::token::TokenScheme;
@@ -31,6 +32,7 @@ pub struct GuardLayer {
     accepted: BTreeSet<Mechanism>,
     required: bool,
     requirements: Arc<Requirements>,
+    authz: Option<Arc<AuthzRoute>>,
 }
 
 /// What a route requires of the access token, beyond authentication.
@@ -93,7 +95,18 @@ impl GuardLayer {
             accepted,
             required: true,
             requirements: Arc::new(Requirements::default()),
+            authz: None,
         }
+    }
+
+    /// Enforces `route` after authentication and the token requirements: the agent's
+    /// request goes to the policy decision point (see [`crate::authz`]); a deny is 403
+    /// `access-denied`, a PDP failure 503 `policy-unavailable`. Authentication becomes
+    /// required (an anonymous caller has no subject to ask about).
+    pub fn authorize(mut self, route: AuthzRoute) -> Self {
+        self.authz = Some(Arc::new(route));
+        self.required = true;
+        self
     }
 
     /// Requires an access token granting every one of `scopes` (else 403
@@ -152,9 +165,10 @@ impl GuardLayer {
     }
 
     /// Lets requests without any credential through unauthenticated (credentials that
-    /// are present are still verified, and refused when invalid).
+    /// are present are still verified, and refused when invalid). Ignored on an
+    /// enforced route ([`GuardLayer::authorize`]).
     pub fn optional(mut self) -> Self {
-        self.required = false;
+        self.required = self.authz.is_some();
         self
     }
 }
@@ -240,6 +254,7 @@ where
         correlation_id: correlation.clone(),
         risk_state: "unknown".to_owned(),
         remediation: "none".to_owned(),
+        policies: Vec::new(),
     };
 
     let (parts, body) = req.into_parts();
@@ -281,7 +296,12 @@ where
         Ok(Some(o)) => {
             fill_agent(&mut event, &o.agent);
             match layer.requirements.check(&o.agent, cfg.clock.now()) {
-                Ok(()) => Ok(Some(o)),
+                Ok(()) => match &layer.authz {
+                    Some(route) => enforce(route, &o.agent, &parts, &mut event)
+                        .await
+                        .map(|()| Some(o)),
+                    None => Ok(Some(o)),
+                },
                 Err(e) => Err(e),
             }
         }
@@ -387,6 +407,34 @@ async fn sign_response(
         )
         .map_err(|_| GuardError::Internal)?;
     Ok(Response::from_parts(parts, Body::from(bytes)))
+}
+
+/// Asks the PDP about `agent` on this route; fills the audit event's action, resource
+/// and policies.
+async fn enforce(
+    route: &AuthzRoute,
+    agent: &AuthenticatedAgent,
+    parts: &http::request::Parts,
+    event: &mut AuditEvent,
+) -> Result<(), GuardError> {
+    let enforcer = &route.enforcer;
+    let request = enforcer.request(route, agent, parts);
+    event.action = request.action.name.clone();
+    event.resource = request.resource.display();
+    match enforcer.decide(&request, &event.correlation_id).await {
+        Ok(d) => {
+            event.policies = d.policies;
+            if d.permit {
+                Ok(())
+            } else {
+                Err(GuardError::AccessDenied)
+            }
+        }
+        Err(e) => {
+            tracing::warn!(correlation_id = %event.correlation_id, error = %e, "policy decision unavailable; request refused");
+            Err(GuardError::PolicyUnavailable)
+        }
+    }
 }
 
 /// The agent fields of the audit event: agent (`client_id` for tokens), mechanism,

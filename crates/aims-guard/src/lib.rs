@@ -21,6 +21,14 @@
 //! [`GuardLayer::require_dpop_bound`]; every Bearer/DPoP challenge carries the RFC 9728
 //! `resource_metadata` URL, served by [`ProtectedResourceMetadata::router`].
 //!
+//! # Enforcement
+//!
+//! [`GuardLayer::authorize`] adds a policy decision after authentication (the AuthZEN
+//! PEP, [`authz`]): an [`Enforcer`] over a [`PolicyDecisionPoint`] (remote
+//! [`HttpPdp`], or `LocalPdp` in process with feature `pdp`), a per-route action and
+//! resource, a short-lived decision cache with invalidation hooks. Deny: 403
+//! `access-denied`; PDP failure: 503 `policy-unavailable`.
+//!
 //! # Use
 //!
 //! ```ignore
@@ -56,6 +64,7 @@
 
 mod agent;
 pub mod audit;
+pub mod authz;
 mod config;
 mod error;
 mod fetch;
@@ -73,6 +82,12 @@ mod token;
 
 pub use agent::{AuthenticatedAgent, BoundKey, Mechanism};
 pub use audit::{AuditEvent, AuditSink, CollectingSink, Decision, LogSink};
+#[cfg(feature = "pdp")]
+pub use authz::LocalPdp;
+pub use authz::{
+    ActionSpec, AuthzDecision, AuthzRequest, AuthzRoute, Enforcer, HttpPdp, PdpUnavailable,
+    PolicyDecisionPoint, ResourceSpec,
+};
 pub use config::{
     AccessTokenIssuer, ConfigError, DEFAULT_BODY_LIMIT, DEFAULT_NONCE_INTERVAL, GuardConfig,
     GuardConfigBuilder, ResponseSigning,

@@ -133,6 +133,9 @@ pub struct Config {
     /// The OAuth 2.0 authorization server.
     #[serde(default)]
     pub oauth: OAuthSection,
+    /// The AuthZEN policy decision point.
+    #[serde(default)]
+    pub pdp: PdpSection,
 }
 
 impl fmt::Debug for Config {
@@ -401,6 +404,53 @@ impl Default for OAuthSection {
             replay: ReplayBackend::default(),
             require_pushed_authorization_requests: false,
             trusted_issuers: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+/// `[pdp]`: the AuthZEN 1.0 policy decision point (aims-pdp over Cedar).
+///
+/// Callers (PEPs) authenticate with an X509-SVID of this trust domain on the mTLS
+/// listener, or an access token of this server's OAuth issuer whose audience is
+/// `base_url` (on either listener).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PdpSection {
+    /// Serve the PDP (default false).
+    #[serde(default)]
+    pub enabled: bool,
+    /// The policy directory: `schema.cedarschema`, `*.cedar`, optional `entities.json`
+    /// (checked by `aims policy check`). Reloaded on SIGHUP (a bad set is refused and
+    /// the current one stays).
+    #[serde(default)]
+    pub policy_dir: Option<PathBuf>,
+    /// The mTLS listener (presents the server's X509-SVID; client SVID optional, an
+    /// access token then needed).
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+    /// Also mount the PDP on the plain HTTP listener (access tokens only; allowed only
+    /// when [http] listen is a loopback address: development).
+    #[serde(default)]
+    pub on_http: bool,
+    /// The PDP identifier for the well-known document and the access-token audience.
+    /// Default: `https://<listen as bound>`, else `http://<[http] listen as bound>`.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Put the determining policy ids in decisions (`context.reason_admin.policies`)
+    /// for the PEPs' audit (default true; callers are authenticated).
+    #[serde(default = "default_true")]
+    pub expose_reasons: bool,
+}
+
+impl Default for PdpSection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            policy_dir: None,
+            listen: None,
+            on_http: false,
+            base_url: None,
+            expose_reasons: true,
         }
     }
 }
@@ -693,6 +743,7 @@ const SECTIONS: &[(&str, SectionCheck)] = &[
     ("log", check_as::<LogSection>),
     ("federation", check_as::<FederationSection>),
     ("oauth", check_as::<OAuthSection>),
+    ("pdp", check_as::<PdpSection>),
 ];
 
 impl Config {
@@ -803,6 +854,7 @@ impl Config {
             log: LogSection::default(),
             federation: FederationSection::default(),
             oauth: OAuthSection::default(),
+            pdp: PdpSection::default(),
         }
     }
 
@@ -859,6 +911,7 @@ impl Config {
             ));
         }
         self.check_oauth(src, &at, &mut out);
+        self.check_pdp(&mut out);
         let mut seen = std::collections::BTreeSet::new();
         for ftd in &self.federation.trust_domains {
             let span = at(ftd.span());
@@ -926,6 +979,57 @@ impl Config {
             }
         }
         out
+    }
+
+    fn check_pdp(&self, out: &mut Vec<Diagnostic>) {
+        let p = &self.pdp;
+        if !p.enabled {
+            return;
+        }
+        let mut problem = |message: String, help: &str| {
+            out.push(Diagnostic {
+                location: None,
+                message,
+                help: Some(help.to_owned()),
+            })
+        };
+        if p.policy_dir.is_none() {
+            problem(
+                "[pdp] is enabled without a policy_dir".into(),
+                "set [pdp] policy_dir to a directory `aims policy check` accepts",
+            );
+        }
+        if p.listen.is_none() && !p.on_http {
+            problem(
+                "[pdp] is enabled but served nowhere".into(),
+                "set [pdp] listen (mTLS), or on_http = true for a loopback development server",
+            );
+        }
+        if p.on_http && !self.http.listen.ip().is_loopback() {
+            problem(
+                format!(
+                    "[pdp] on_http = true but [http] listen {} is not a loopback address: decisions would be served over plain HTTP on the network",
+                    self.http.listen
+                ),
+                "use [pdp] listen (mTLS) instead",
+            );
+        }
+        if p.listen.is_none() && !self.oauth.enabled {
+            problem(
+                "[pdp] without an mTLS listener needs [oauth] enabled: callers authenticate with access tokens".into(),
+                "set [pdp] listen, or enable [oauth]",
+            );
+        }
+        if let Some(u) = &p.base_url {
+            let ok = u.starts_with("https://")
+                || (u.starts_with("http://") && p.on_http && p.listen.is_none());
+            if !ok || u.contains(['?', '#']) {
+                problem(
+                    format!("[pdp] base_url {u:?} is not a valid PDP identifier"),
+                    "use the https URL PEPs reach, without query or fragment",
+                );
+            }
+        }
     }
 
     fn check_oauth(

@@ -42,6 +42,7 @@ pub mod keys;
 pub mod listen;
 pub mod notify;
 pub mod oauth;
+pub mod pdp;
 pub mod public;
 pub mod server;
 pub mod state;

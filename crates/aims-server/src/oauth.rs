@@ -521,6 +521,7 @@ impl OAuthServer {
             correlation_id: request_id.to_owned(),
             risk_state: "unknown".to_owned(),
             remediation: "none".to_owned(),
+            policies: Vec::new(),
         });
     }
 
@@ -573,6 +574,7 @@ impl OAuthServer {
             correlation_id: request_id.to_owned(),
             risk_state: "unknown".to_owned(),
             remediation: remediation.to_owned(),
+            policies: Vec::new(),
         });
     }
 }

@@ -29,7 +29,7 @@ use crate::listen::{self, DRAIN_TIMEOUT};
 use crate::notify::Changes;
 use crate::state::AppState;
 use crate::tls::TlsIdentity;
-use crate::{ServerError, admin, oauth, public, telemetry};
+use crate::{ServerError, admin, oauth, pdp, public, telemetry};
 
 /// Where a running server listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +50,10 @@ pub struct Endpoints {
     pub bundle_endpoint: Option<SocketAddr>,
     /// The OAuth authorization server's issuer identifier, when it is enabled.
     pub oauth_issuer: Option<String>,
+    /// The AuthZEN PDP's mTLS listener, if configured.
+    pub pdp: Option<SocketAddr>,
+    /// The AuthZEN PDP's identifier (base URL), when it is enabled.
+    pub pdp_base_url: Option<String>,
     /// The data directory (absolute).
     pub data_dir: PathBuf,
     /// `sqlite` or `postgres`.
@@ -70,6 +74,12 @@ impl fmt::Display for Endpoints {
             writeln!(
                 f,
                 "  OAuth issuer     {i}  (/.well-known/oauth-authorization-server)"
+            )?;
+        }
+        if let Some(p) = &self.pdp_base_url {
+            writeln!(
+                f,
+                "  AuthZEN PDP      {p}  (/.well-known/authzen-configuration)"
             )?;
         }
         if let Some(b) = self.bundle_endpoint {
@@ -269,6 +279,14 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         (Some(l), Some(a)) => Some(local_addr(l, a)?),
         _ => None,
     };
+    let pdp_listener = match (config.pdp.enabled, config.pdp.listen) {
+        (true, Some(a)) => Some(bind_tcp(a).await?),
+        _ => None,
+    };
+    let pdp_addr = match (&pdp_listener, config.pdp.listen) {
+        (Some(l), Some(a)) => Some(local_addr(l, a)?),
+        _ => None,
+    };
     let admin_unix = listen::bind_unix(&admin_socket, 0o600)?;
     // Workloads of any user may connect: the Workload API authenticates by attestation.
     let workload_unix = match listen::bind_unix(&workload_socket, 0o666) {
@@ -291,9 +309,32 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
     } else {
         None
     };
+    let pdp_server = match (&config.pdp.policy_dir, config.pdp.enabled) {
+        (Some(dir), true) => {
+            let base_url = config
+                .pdp
+                .base_url
+                .clone()
+                .unwrap_or_else(|| match pdp_addr {
+                    Some(a) => format!("https://{a}"),
+                    None => format!("http://{http_addr}"),
+                });
+            Some(pdp::PdpServer::new(
+                &state,
+                dir,
+                base_url,
+                oauth_server.as_ref().map(|o| o.issuer().clone()),
+                config.pdp.expose_reasons,
+            )?)
+        }
+        _ => None,
+    };
     let mut public_app = public::router(state.clone());
     if let Some(o) = &oauth_server {
         public_app = public_app.merge(oauth::router(Arc::clone(o)));
+    }
+    if let Some(p) = pdp_server.as_ref().filter(|_| config.pdp.on_http) {
+        public_app = public_app.merge(p.router());
     }
     let public_app = public_app.layer(axum::middleware::from_fn(|r, n| {
         public::record_metrics("http", r, n)
@@ -343,6 +384,25 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
             stop_rx.clone(),
             "admin_mtls",
         ));
+    }
+
+    if let (Some(l), Some(p)) = (pdp_listener, &pdp_server) {
+        let app: Router = p.router().layer(axum::middleware::from_fn(|r, n| {
+            public::record_metrics("pdp", r, n)
+        }));
+        let tls = Arc::clone(&state.tls);
+        // The bundle endpoint's configuration: the server SVID, client SVIDs of this
+        // and the federated trust domains optional (the PDP's caller check decides).
+        tasks.spawn(listen::serve_tls(
+            l,
+            move || tls.bundle_config(),
+            app,
+            stop_rx.clone(),
+            "pdp",
+        ));
+    }
+    if let Some(p) = &pdp_server {
+        tasks.spawn(pdp::reload_on_hangup(p.clone(), stop_rx.clone()));
     }
 
     if let Some(l) = bundle_ep {
@@ -437,6 +497,8 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         oauth_issuer: oauth_server
             .as_ref()
             .map(|o| o.issuer().as_str().to_owned()),
+        pdp: pdp_addr,
+        pdp_base_url: pdp_server.as_ref().map(|p| p.base_url().to_owned()),
         data_dir: config.server.data_dir.clone(),
         storage: state.store.backend_name(),
     };

@@ -29,5 +29,7 @@ mod oauth;
 mod oauth_code;
 #[path = "it/oauth_rs.rs"]
 mod oauth_rs;
+#[path = "it/pdp.rs"]
+mod pdp;
 #[path = "it/workload.rs"]
 mod workload;
