@@ -6,6 +6,7 @@
 //! | `client_assertion_type=…:jwt-spiffe` + `client_assertion` | `spiffe_jwt` | JWT-SVID, `aud` = issuer alone, keys from the trust-domain bundle; `sub` matches the client's `spiffe_id` pattern; `jti`, when present, once |
 //! | client certificate (verified SVID) + `client_id` | `spiffe_x509` | the SVID's SPIFFE ID matches the pattern and `client_id` is registered for it |
 //! | client certificate + `client_id` | `tls_client_auth` | the certificate's URI SAN equals `tls_client_auth_san_uri` (chain verified by the SPIFFE verifier) |
+//! | `OAuth-Client-Attestation` (WIT-SVID) + `OAuth-Client-Attestation-PoP` + `client_id` | `spiffe_wit` | WIT-SVID from the trust-domain bundle; PoP signed by its `cnf` key, `iss` = the WIT's `sub`, `aud` = issuer, `jti` once; `sub` matches the client's `spiffe_id` pattern |
 //! | `client_id` only | `none` | public client (PKCE enforced by the grant) |
 //!
 //! RFC 6749 §2.3: a request using more than one method is refused (`invalid_request`).
@@ -17,11 +18,11 @@ use aims_core::{Clock, SpiffeId};
 use aims_guard::ReplayCache;
 use aims_guard::keys::{KeyUse, TrustStoreKeys};
 use aims_jose::client_assertion::{self, ASSERTION_TYPE, SPIFFE_ASSERTION_TYPE};
-use aims_jose::{JoseError, StaticKeys, jwt_svid};
+use aims_jose::{JoseError, StaticKeys, attestation, jwt_svid, wit};
 use aims_pki::TrustStore;
 
 use crate::client::{AuthMethod, Client};
-use crate::form::Params;
+use crate::token::{ClientAttestation, TokenRequest};
 use crate::{Issuer, OAuthError};
 
 /// What the transport knows about the TLS client certificate.
@@ -113,13 +114,20 @@ impl ClientAuthenticator {
     /// Authenticates the client of a request.
     pub async fn authenticate<D: ClientDirectory>(
         &self,
-        params: &Params,
-        tls: Option<&TlsPeer>,
-        basic_auth: bool,
+        req: &TokenRequest<'_>,
         clients: &D,
     ) -> Result<AuthenticatedClient, OAuthError> {
+        let (params, tls, basic_auth) = (req.params, req.tls, req.basic_auth);
         let assertion_type = params.get("client_assertion_type");
         let assertion = params.get("client_assertion");
+        if let Some(att) = req.attestation {
+            if assertion.is_some() || basic_auth {
+                return Err(OAuthError::invalid_request(
+                    "more than one client authentication method",
+                ));
+            }
+            return self.spiffe_wit(att, params.get("client_id"), clients).await;
+        }
         if assertion_type.is_some() != assertion.is_some() {
             return Err(OAuthError::invalid_request(
                 "client_assertion and client_assertion_type go together",
@@ -211,6 +219,50 @@ impl ClientAuthenticator {
             client,
             method: AuthMethod::PrivateKeyJwt,
             spiffe_id: None,
+            cert_thumbprint: None,
+        })
+    }
+
+    /// `spiffe_wit`: the WIT-SVID in `OAuth-Client-Attestation`, a proof of possession
+    /// of its `cnf` key in `OAuth-Client-Attestation-PoP` (`aud` = issuer, `jti` once).
+    async fn spiffe_wit<D: ClientDirectory>(
+        &self,
+        att: ClientAttestation<'_>,
+        client_id_param: Option<&str>,
+        clients: &D,
+    ) -> Result<AuthenticatedClient, OAuthError> {
+        let client_id =
+            client_id_param.ok_or_else(|| OAuthError::invalid_request("client_id is required"))?;
+        let keys = TrustStoreKeys::new(self.trust.clone(), KeyUse::Wit);
+        let (guard, pending) = self.replay.begin();
+        let validated = attestation::Validator::new(
+            wit::Validator::new(wit::WitProfile::WitSvid, self.clock.clone()),
+            self.clock.clone(),
+            self.issuer.as_str(),
+            guard,
+        )
+        .validate(att.attestation, att.pop, &keys)
+        .map_err(|e| denied(format!("client attestation rejected: {e}")))?;
+        let id = validated
+            .wit
+            .spiffe_id()
+            .cloned()
+            .ok_or_else(|| denied("the attestation's subject is not a SPIFFE ID"))?;
+        let client = lookup(clients, client_id).await?;
+        if client.auth_method() != AuthMethod::SpiffeWit {
+            return Err(denied(format!(
+                "client {client_id} does not use spiffe_wit"
+            )));
+        }
+        check_pattern(&client, &id)?;
+        pending
+            .commit(self.clock.now())
+            .await
+            .map_err(|_| denied("client attestation rejected: PoP jti already used"))?;
+        Ok(AuthenticatedClient {
+            client,
+            method: AuthMethod::SpiffeWit,
+            spiffe_id: Some(id),
             cert_thumbprint: None,
         })
     }

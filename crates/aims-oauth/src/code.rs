@@ -158,7 +158,7 @@ impl<D: ClientDirectory> TokenService<D> {
     ) -> Result<(String, i64), OAuthError> {
         let client = self
             .authenticator()
-            .authenticate(req.params, req.tls, req.basic_auth, self.clients())
+            .authenticate(&req, self.clients())
             .await?;
         if req.params.get("request_uri").is_some() {
             return Err(OAuthError::invalid_request(

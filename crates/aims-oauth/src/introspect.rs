@@ -126,9 +126,7 @@ impl<D: ClientDirectory> TokenService<D> {
         &self,
         req: &TokenRequest<'_>,
     ) -> Result<AuthenticatedClient, OAuthError> {
-        self.authenticator()
-            .authenticate(req.params, req.tls, req.basic_auth, self.clients())
-            .await
+        self.authenticator().authenticate(req, self.clients()).await
     }
 
     /// The claims of `token` if it is active and the caller may see it.

@@ -51,6 +51,18 @@ pub struct TokenRequest<'a> {
     pub basic_auth: bool,
     /// The `DPoP` header, if exactly one was sent.
     pub dpop: Option<&'a str>,
+    /// `OAuth-Client-Attestation` and `OAuth-Client-Attestation-PoP`, if sent
+    /// (`spiffe_wit`).
+    pub attestation: Option<ClientAttestation<'a>>,
+}
+
+/// The two headers of attestation-based client authentication.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAttestation<'a> {
+    /// The WIT-SVID.
+    pub attestation: &'a str,
+    /// The proof of possession of its `cnf` key.
+    pub pop: &'a str,
 }
 
 /// A successful token response (RFC 6749 §5.1).
@@ -234,10 +246,7 @@ impl<D: ClientDirectory> TokenService<D> {
                 format!("grant_type {grant} is not supported"),
             )
         })?;
-        let client = self
-            .authn
-            .authenticate(params, req.tls, req.basic_auth, &self.clients)
-            .await?;
+        let client = self.authn.authenticate(&req, &self.clients).await?;
         if !client.client.may_use(grant) {
             return Err(OAuthError::new(
                 ErrorCode::UnauthorizedClient,

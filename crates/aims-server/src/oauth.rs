@@ -19,7 +19,8 @@
 //! When the issuer has a path (`https://as.example/tenant`), every endpoint is also
 //! served under it, so a proxy may forward the path as is.
 //!
-//! Client authentication served: `private_key_jwt` and `spiffe_jwt`. `spiffe_x509` and
+//! Client authentication served: `private_key_jwt`, `spiffe_jwt` and `spiffe_wit`
+//! (`OAuth-Client-Attestation` + `-PoP` headers). `spiffe_x509` and
 //! `tls_client_auth` need a TLS listener for the token endpoint, which does not exist
 //! yet, so the metadata does not advertise them.
 //!
@@ -173,7 +174,11 @@ impl std::fmt::Debug for OAuthServer {
 
 /// Client authentication methods served (no TLS listener for the token endpoint yet, so
 /// no `spiffe_x509` / `tls_client_auth`).
-pub const AUTH_METHODS: [AuthMethod; 2] = [AuthMethod::PrivateKeyJwt, AuthMethod::SpiffeJwt];
+pub const AUTH_METHODS: [AuthMethod; 3] = [
+    AuthMethod::PrivateKeyJwt,
+    AuthMethod::SpiffeJwt,
+    AuthMethod::SpiffeWit,
+];
 
 /// Grant types served (plus the JWT bearer grant when trusted issuers are configured).
 pub const GRANT_TYPES: [GrantType; 3] = [
@@ -323,6 +328,37 @@ struct Parsed {
     params: Params,
     basic_auth: bool,
     dpop: Option<String>,
+    /// `OAuth-Client-Attestation` and its PoP (`spiffe_wit`).
+    attestation: Option<(String, String)>,
+}
+
+impl Parsed {
+    fn attestation(&self) -> Option<aims_oauth::token::ClientAttestation<'_>> {
+        self.attestation
+            .as_ref()
+            .map(|(a, p)| aims_oauth::token::ClientAttestation {
+                attestation: a,
+                pop: p,
+            })
+    }
+}
+
+/// At most one value of `name`, as ASCII.
+fn single_header(headers: &HeaderMap, name: &str) -> Result<Option<String>, OAuthError> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(OAuthError::invalid_request(format!(
+            "send at most one {name} header"
+        )));
+    }
+    first
+        .map(|v| {
+            v.to_str()
+                .map(str::to_owned)
+                .map_err(|_| OAuthError::invalid_request(format!("{name} is not ASCII")))
+        })
+        .transpose()
 }
 
 /// Headers every answer of these endpoints carries.
@@ -386,6 +422,18 @@ async fn parse(headers: &HeaderMap, body: Body) -> Result<Parsed, OAuthError> {
         ),
         None => None,
     };
+    let attestation = match (
+        single_header(headers, aims_jose::attestation::ATTESTATION_HEADER)?,
+        single_header(headers, aims_jose::attestation::POP_HEADER)?,
+    ) {
+        (Some(a), Some(p)) => Some((a, p)),
+        (None, None) => None,
+        _ => {
+            return Err(OAuthError::invalid_request(
+                "OAuth-Client-Attestation and OAuth-Client-Attestation-PoP go together",
+            ));
+        }
+    };
     if !is_form(headers) {
         return Err(OAuthError::invalid_request(
             "send the parameters as application/x-www-form-urlencoded",
@@ -403,6 +451,7 @@ async fn parse(headers: &HeaderMap, body: Body) -> Result<Parsed, OAuthError> {
         params,
         basic_auth,
         dpop,
+        attestation,
     })
 }
 
@@ -476,6 +525,7 @@ async fn token(State(s): State<Arc<OAuthServer>>, headers: HeaderMap, body: Body
         tls: None,
         basic_auth: parsed.basic_auth,
         dpop: parsed.dpop.as_deref(),
+        attestation: parsed.attestation(),
     };
     // A nonce goes out when the server requires them, or the client uses DPoP.
     let nonce_used = s.require_dpop_nonce || parsed.dpop.is_some();
@@ -600,6 +650,7 @@ async fn introspect(State(s): State<Arc<OAuthServer>>, headers: HeaderMap, body:
         tls: None,
         basic_auth: parsed.basic_auth,
         dpop: None,
+        attestation: parsed.attestation(),
     };
     let h = base_headers(&request_id);
     if wants_jwt(&headers) {
@@ -632,6 +683,7 @@ async fn revoke(State(s): State<Arc<OAuthServer>>, headers: HeaderMap, body: Bod
         tls: None,
         basic_auth: parsed.basic_auth,
         dpop: None,
+        attestation: parsed.attestation(),
     };
     match s.service.revoke(req).await {
         Ok(()) => (StatusCode::OK, base_headers(&request_id)).into_response(),
@@ -651,6 +703,7 @@ async fn par(State(s): State<Arc<OAuthServer>>, headers: HeaderMap, body: Body) 
         tls: None,
         basic_auth: parsed.basic_auth,
         dpop: parsed.dpop.as_deref(),
+        attestation: parsed.attestation(),
     };
     match s.service.push_authorization_request(req).await {
         Ok((request_uri, expires_in)) => (

@@ -53,6 +53,9 @@ pub(crate) enum Method {
     /// A JWT-SVID whose SPIFFE ID matches --spiffe-id.
     #[value(name = "spiffe_jwt")]
     SpiffeJwt,
+    /// A WIT-SVID with a proof of possession (OAuth-Client-Attestation headers).
+    #[value(name = "spiffe_wit")]
+    SpiffeWit,
     /// An X509-SVID over mutual TLS (needs a TLS token endpoint).
     #[value(name = "spiffe_x509")]
     SpiffeX509,
@@ -63,6 +66,7 @@ impl Method {
         match self {
             Method::PrivateKeyJwt => AuthMethod::PrivateKeyJwt,
             Method::SpiffeJwt => AuthMethod::SpiffeJwt,
+            Method::SpiffeWit => AuthMethod::SpiffeWit,
             Method::SpiffeX509 => AuthMethod::SpiffeX509,
         }
     }

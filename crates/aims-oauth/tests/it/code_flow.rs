@@ -331,6 +331,7 @@ async fn dpop_jkt_binds_the_code_to_the_key() {
             tls: None,
             basic_auth: false,
             dpop: Some(&proof),
+            attestation: None,
         })
         .await
         .unwrap();

@@ -79,6 +79,14 @@ pub async fn harness_with(
     clients: Vec<serde_json::Value>,
     adjust: impl FnOnce(TokenService<Clients>) -> TokenService<Clients>,
 ) -> Harness {
+    harness_full(clients, Arc::new(TrustStore::new()), adjust).await
+}
+
+pub async fn harness_full(
+    clients: Vec<serde_json::Value>,
+    trust: Arc<TrustStore>,
+    adjust: impl FnOnce(TokenService<Clients>) -> TokenService<Clients>,
+) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("as.db").display());
     let store = Arc::new(Store::connect(&url).await.unwrap());
@@ -98,12 +106,7 @@ pub async fn harness_with(
     let issuer = Issuer::parse(ISSUER).unwrap();
     let dyn_clock: Arc<dyn Clock> = clock.clone();
     let replay = ReplayCache::store(store.clone());
-    let authn = ClientAuthenticator::new(
-        issuer.clone(),
-        dyn_clock.clone(),
-        Arc::new(TrustStore::new()),
-        replay.clone(),
-    );
+    let authn = ClientAuthenticator::new(issuer.clone(), dyn_clock.clone(), trust, replay.clone());
     let svc = TokenService::new(
         issuer,
         dyn_clock.clone(),
@@ -128,5 +131,6 @@ pub fn req(params: &Params) -> TokenRequest<'_> {
         tls: None,
         basic_auth: false,
         dpop: None,
+        attestation: None,
     }
 }

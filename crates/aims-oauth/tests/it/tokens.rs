@@ -215,6 +215,7 @@ async fn dpop_bound_client_credentials_and_the_dpop_requirement() {
             tls: None,
             basic_auth: false,
             dpop: Some(&proof),
+            attestation: None,
         })
         .await
         .unwrap();
@@ -239,6 +240,7 @@ async fn dpop_bound_client_credentials_and_the_dpop_requirement() {
             tls: None,
             basic_auth: false,
             dpop: Some(&bad),
+            attestation: None,
         })
         .await
         .unwrap_err();
@@ -372,4 +374,103 @@ async fn jwt_bearer_grant_from_a_trusted_issuer() {
             .code,
         ErrorCode::InvalidGrant
     );
+}
+
+#[tokio::test]
+async fn spiffe_wit_attestation_authenticates_the_agent() {
+    use aims_core::{TrustDomain, WorkloadId};
+    use aims_jose::attestation::POP_TYP;
+    use aims_jose::wit::{self, WitClaims};
+    use aims_oauth::token::{ClientAttestation, TokenRequest};
+    use aims_pki::{SpiffeBundle, TrustStore};
+
+    const AGENT: &str = "spiffe://example.org/agent/w";
+    let wit_ca = SigningKey::generate(Algorithm::ES256)
+        .unwrap()
+        .with_kid("wit-1");
+    let mut bundle = SpiffeBundle::new(TrustDomain::new("example.org").unwrap());
+    bundle
+        .add_wit_authority(wit_ca.public_jwk().clone())
+        .unwrap();
+    let trust = std::sync::Arc::new(TrustStore::new());
+    trust.insert(bundle);
+    let h = harness_full(
+        vec![serde_json::json!({
+            "client_id": AGENT,
+            "token_endpoint_auth_method": "spiffe_wit",
+            "spiffe_id": "spiffe://example.org/agent/*",
+            "grant_types": ["client_credentials"],
+            "scope": "api:read",
+            "resources": [API]
+        })],
+        trust,
+        |s| s,
+    )
+    .await;
+    let agent_key = SigningKey::generate(Algorithm::ES256).unwrap();
+    let wit = wit::create(
+        &WitClaims::new(
+            WorkloadId::parse(AGENT).unwrap(),
+            agent_key.public_jwk(),
+            T0,
+            600,
+        )
+        .unwrap(),
+        &wit_ca,
+    )
+    .unwrap();
+    let pop = |jti: &str, aud: &str, key: &SigningKey| {
+        aims_jose::sign(
+            &aims_jose::HeaderSpec {
+                typ: Some(POP_TYP),
+                kid: false,
+                jwk: false,
+            },
+            &serde_json::json!({"iss": AGENT, "aud": aud, "iat": T0, "jti": jti}),
+            key,
+        )
+        .unwrap()
+    };
+    let p = Params::from_pairs([
+        ("grant_type", "client_credentials"),
+        ("client_id", AGENT),
+        ("resource", API),
+    ]);
+    let run = |pop: String| {
+        let (svc, p, wit) = (&h.svc, &p, wit.clone());
+        async move {
+            svc.token(TokenRequest {
+                params: p,
+                tls: None,
+                basic_auth: false,
+                dpop: None,
+                attestation: Some(ClientAttestation {
+                    attestation: &wit,
+                    pop: &pop,
+                }),
+            })
+            .await
+        }
+    };
+    let (resp, issued) = run(pop("p1", ISSUER, &agent_key)).await.unwrap();
+    assert_eq!(issued.agent, AGENT);
+    let at = access_token::Validator::new(h.svc.clock().clone(), ISSUER, API)
+        .validate(&resp.access_token, h.svc.keys().verifier().as_ref())
+        .unwrap();
+    assert_eq!(at.claims.client_id, AGENT);
+    // Replayed PoP, PoP for another audience, PoP by another key: invalid_client.
+    for bad in [
+        pop("p1", ISSUER, &agent_key),
+        pop("p2", &format!("{ISSUER}/oauth/token"), &agent_key),
+        pop(
+            "p3",
+            ISSUER,
+            &SigningKey::generate(Algorithm::ES256).unwrap(),
+        ),
+    ] {
+        assert_eq!(
+            run(bad).await.unwrap_err().error.code,
+            ErrorCode::InvalidClient
+        );
+    }
 }
