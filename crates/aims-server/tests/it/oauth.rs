@@ -194,7 +194,7 @@ async fn metadata_tokens_introspection_and_revocation() {
     );
     assert_eq!(
         m["token_endpoint_auth_methods_supported"],
-        serde_json::json!(["private_key_jwt", "spiffe_jwt"])
+        serde_json::json!(["private_key_jwt", "spiffe_jwt", "spiffe_wit"])
     );
     assert_eq!(
         m["scopes_supported"],
