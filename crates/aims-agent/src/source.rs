@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use aims_core::{Clock, SpiffeId, SystemClock, TrustDomain, WorkloadId};
-use aims_crypto::{Jwk, Jwks, SigningKey, b64};
+use aims_crypto::{Jwk, Jwks, SigningKey};
 use aims_pki::{SpiffeBundle, TrustStore, X509Svid};
 use aims_workload::pb;
 use tokio::sync::watch;
@@ -558,10 +558,9 @@ fn parse_td_key(key: &str, call: &'static str) -> Result<TrustDomain, AgentError
 /// `iat` and `exp` of a JWT, unverified: the token comes from the local Workload API,
 /// and is only cached, not trusted.
 fn jwt_times(token: &str) -> Option<(Option<i64>, i64)> {
-    let payload = token.split('.').nth(1)?;
-    let value: serde_json::Value = serde_json::from_slice(&b64::decode_url(payload)?).ok()?;
-    let exp = value.get("exp")?.as_i64()?;
-    Some((value.get("iat").and_then(serde_json::Value::as_i64), exp))
+    let claims = aims_jose::Jws::unverified_claims(token)?;
+    let exp = claims.get("exp")?.as_i64()?;
+    Some((claims.get("iat").and_then(serde_json::Value::as_i64), exp))
 }
 
 fn bad(call: &'static str, reason: &str) -> AgentError {

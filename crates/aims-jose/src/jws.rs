@@ -158,6 +158,15 @@ impl<'a> Jws<'a> {
     pub fn payload(&self) -> &[u8] {
         &self.payload
     }
+
+    /// The claims of `token` **without verifying anything**: only to *select* what the
+    /// token must then be verified against (whose keys, which configured authority),
+    /// never to trust a value. `None` for anything that is not a compact JWS with a JSON
+    /// object payload without repeated names.
+    pub fn unverified_claims(token: &str) -> Option<serde_json::Map<String, Value>> {
+        let jws = Jws::decode(token).ok()?;
+        crate::claims::take::claims_set(&jws.payload).ok()
+    }
 }
 
 fn parse_header(raw: Map<String, Value>) -> Result<Header, JoseError> {
@@ -325,6 +334,24 @@ mod tests {
             Jws::decode(&ok).unwrap().claims::<Value>().unwrap()["sub"],
             "a"
         );
+    }
+
+    #[test]
+    fn unverified_claims_selects_only_well_formed_objects() {
+        let ok = token(r#"{"alg":"ES256"}"#, r#"{"aud":"https://a","exp":5}"#);
+        let c = Jws::unverified_claims(&ok).unwrap();
+        assert_eq!(
+            (c["aud"].as_str(), c["exp"].as_i64()),
+            (Some("https://a"), Some(5))
+        );
+        for bad in [
+            token(r#"{"alg":"ES256"}"#, r#"{"aud":"a","aud":"b"}"#),
+            token(r#"{"alg":"ES256"}"#, r#"["aud"]"#),
+            token(r#"{"alg":"none"}"#, r#"{"aud":"a"}"#),
+            "not a token".to_owned(),
+        ] {
+            assert!(Jws::unverified_claims(&bad).is_none(), "{bad}");
+        }
     }
 
     #[test]

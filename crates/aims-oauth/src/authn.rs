@@ -288,8 +288,8 @@ impl ClientAuthenticator {
             )));
         }
         check_pattern(&client, &id)?;
-        if let Some(jti) = unverified_claim(token, "jti") {
-            let exp = unverified_number(token, "exp").unwrap_or_else(|| self.clock.now());
+        if let Some(jti) = &svid.claims.jti {
+            let exp = svid.claims.exp;
             let (guard, pending) = self.replay.begin();
             guard
                 .check_and_record(&format!("spiffe-jwt:{id}:{jti}"), exp, self.clock.now())
@@ -358,13 +358,8 @@ fn tls_client_auth(client: Arc<Client>, peer: &TlsPeer) -> Result<AuthenticatedC
 
 /// A string claim of a JWT, unverified (only to select which keys must verify it).
 pub(crate) fn unverified_claim(token: &str, claim: &str) -> Option<String> {
-    let jws = aims_jose::Jws::decode(token).ok()?;
-    let v: serde_json::Value = serde_json::from_slice(jws.payload()).ok()?;
-    v.get(claim)?.as_str().map(str::to_owned)
-}
-
-fn unverified_number(token: &str, claim: &str) -> Option<i64> {
-    let jws = aims_jose::Jws::decode(token).ok()?;
-    let v: serde_json::Value = serde_json::from_slice(jws.payload()).ok()?;
-    v.get(claim)?.as_i64()
+    aims_jose::Jws::unverified_claims(token)?
+        .get(claim)?
+        .as_str()
+        .map(str::to_owned)
 }

@@ -206,16 +206,10 @@ fn looks_like_jwt(token: &str) -> bool {
 }
 
 fn unverified_aud(token: &str) -> Vec<String> {
-    let Ok(jws) = aims_jose::Jws::decode(token) else {
-        return Vec::new();
-    };
-    let Ok(v) = serde_json::from_slice::<Value>(jws.payload()) else {
-        return Vec::new();
-    };
-    match v.get("aud") {
-        Some(Value::String(s)) => vec![s.clone()],
+    match aims_jose::Jws::unverified_claims(token).and_then(|mut c| c.remove("aud")) {
+        Some(Value::String(s)) => vec![s],
         Some(Value::Array(a)) => a
-            .iter()
+            .into_iter()
             .filter_map(|x| x.as_str().map(str::to_owned))
             .collect(),
         _ => Vec::new(),
