@@ -13,6 +13,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use aims_core::Clock;
 use aims_crypto::{Jwks, Signer, random_token, sha256_b64url};
@@ -26,6 +27,7 @@ use crate::authn::{AuthenticatedClient, ClientAuthenticator, ClientDirectory, Tl
 use crate::client::{GrantType, TokenFormat, is_resource_indicator};
 use crate::form::Params;
 use crate::rar::RarTypes;
+use crate::verified::VerifiedTokens;
 use crate::{ErrorCode, Issuer, OAuthError};
 
 /// Where the current token-signing key and the published key set come from (the server's
@@ -138,6 +140,7 @@ pub struct TokenService<D> {
     require_dpop_nonce: bool,
     rar: RarTypes,
     grant_issuers: Option<(Vec<String>, Arc<dyn KeyResolver>)>,
+    verified: Arc<VerifiedTokens>,
 }
 
 impl<D> std::fmt::Debug for TokenService<D> {
@@ -174,7 +177,23 @@ impl<D: ClientDirectory> TokenService<D> {
             require_dpop_nonce: false,
             rar,
             grant_issuers: None,
+            verified: Arc::new(VerifiedTokens::new(
+                crate::verified::DEFAULT_CAPACITY,
+                crate::verified::REVOCATION_RECHECK,
+            )),
         }
+    }
+
+    /// Sizes the cache of verified access tokens used by introspection: at most
+    /// `capacity` tokens (0: none are remembered), and a store answer "not revoked"
+    /// trusted for `revocation_recheck`.
+    pub fn introspection_cache(mut self, capacity: usize, revocation_recheck: Duration) -> Self {
+        self.verified = Arc::new(VerifiedTokens::new(capacity, revocation_recheck));
+        self
+    }
+
+    pub(crate) fn verified(&self) -> &VerifiedTokens {
+        &self.verified
     }
 
     /// Trusts these issuers' JWTs as authorization grants (RFC 7523 §2.1); their keys
