@@ -456,7 +456,9 @@ impl<D: ClientDirectory> TokenService<D> {
             ConsumeOutcome::Consumed(r) => r,
             ConsumeOutcome::Reused(r) => {
                 // A code used twice: revoke what the first use issued.
-                if let Err(e) = self.store().revoke_family(&r.family).await {
+                let revoked = self.store().revoke_family(&r.family).await;
+                self.verified().revocations_changed();
+                if let Err(e) = revoked {
                     tracing::error!(error = %e, "could not revoke the family of a reused code");
                 }
                 tracing::warn!(client_id = %r.client_id, "authorization code reused; its tokens are revoked");
@@ -598,7 +600,9 @@ impl<D: ClientDirectory> TokenService<D> {
         match outcome {
             ConsumeOutcome::Consumed(_) => {}
             ConsumeOutcome::Reused(r) => {
-                if let Err(e) = self.store().revoke_family(&r.family).await {
+                let revoked = self.store().revoke_family(&r.family).await;
+                self.verified().revocations_changed();
+                if let Err(e) = revoked {
                     tracing::error!(error = %e, "could not revoke the family of a reused refresh token");
                 }
                 tracing::warn!(client_id = %r.client_id, "refresh token reused; the whole family is revoked");

@@ -128,6 +128,7 @@ impl<D: ClientDirectory> TokenService<D> {
                 } else {
                     self.store().revoke_grant(&handle).await.map(|_| ())
                 };
+                self.verified().revocations_changed();
                 done.map_err(|e| OAuthError::server_error("revoke", &e))
             }
             Ok(_) | Err(StoreError::NotFound(_)) => Ok(()),
@@ -156,10 +157,11 @@ impl<D: ClientDirectory> TokenService<D> {
             if !may_see(caller, &verified.claims) {
                 return Ok(None);
             }
-            let recheck = self.verified().recheck;
-            let revoked = match verified.known_revocation(recheck) {
+            let cache = self.verified();
+            let revoked = match cache.known_revocation(&verified) {
                 Some(known) => known,
                 None => {
+                    let epoch = cache.epoch();
                     let revoked = match self
                         .store()
                         .get_grant(&jwt_handle(&verified.claims.jti))
@@ -169,7 +171,7 @@ impl<D: ClientDirectory> TokenService<D> {
                         Err(StoreError::NotFound(_)) => false,
                         Err(e) => return Err(OAuthError::server_error("introspection", &e)),
                     };
-                    verified.set_revocation(revoked);
+                    cache.set_revocation(&verified, revoked, epoch);
                     revoked
                 }
             };

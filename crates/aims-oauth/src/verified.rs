@@ -8,15 +8,17 @@
 //!   same bytes. The signing key is looked up again on each hit, so a key withdrawn from
 //!   the key set takes its tokens with it at once;
 //! * `exp`: checked against the clock on every hit (no leeway: it is our own clock);
-//! * revocation: a revocation through this node marks the entry at once. A revocation
-//!   written to the shared store by another node (or a refresh-token family revoked by
-//!   reuse detection) is seen at the next store check, at most [`REVOCATION_RECHECK`]
-//!   after the previous one.
+//! * revocation: a token revoked through this node is marked at once, and any other
+//!   revocation through this node (a code or refresh-token family revoked on reuse, a
+//!   refresh token revoked with its family) makes every entry ask the store again on its
+//!   next use. A revocation written to the shared store by another node is seen at the
+//!   next store check, at most [`REVOCATION_RECHECK`] after the previous one.
 //!
 //! Bounded: at most `capacity` entries; when full, expired entries are dropped and, if
 //! that frees nothing, the new token is simply not cached (verification still happens).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -45,6 +47,8 @@ pub(crate) struct Verified {
 #[derive(Debug, Clone, Copy)]
 struct RevocationState {
     checked: Option<Instant>,
+    /// The cache's revocation epoch at that check.
+    epoch: u64,
     revoked: bool,
 }
 
@@ -62,6 +66,7 @@ impl Verified {
             body,
             revocation: Mutex::new(RevocationState {
                 checked: None,
+                epoch: 0,
                 revoked: false,
             }),
         }
@@ -75,8 +80,9 @@ impl Verified {
             && keys.resolve(issuer, self.kid.as_deref(), self.alg).is_ok()
     }
 
-    /// `Some(revoked)` when the last store answer is fresh enough to reuse.
-    pub(crate) fn known_revocation(&self, recheck: Duration) -> Option<bool> {
+    /// `Some(revoked)` when the last store answer is fresh enough to reuse: younger
+    /// than `recheck` and no revocation through this node since (`epoch`).
+    fn known_revocation(&self, recheck: Duration, epoch: u64) -> Option<bool> {
         let s = *self
             .revocation
             .lock()
@@ -84,16 +90,19 @@ impl Verified {
         if s.revoked {
             return Some(true);
         }
-        s.checked.filter(|at| at.elapsed() < recheck).map(|_| false)
+        s.checked
+            .filter(|at| s.epoch == epoch && at.elapsed() < recheck)
+            .map(|_| false)
     }
 
-    /// Records the store's answer.
-    pub(crate) fn set_revocation(&self, revoked: bool) {
+    /// Records the store's answer, as of revocation epoch `epoch`.
+    fn set_revocation(&self, revoked: bool, epoch: u64) {
         let mut s = self
             .revocation
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         s.checked = Some(Instant::now());
+        s.epoch = epoch;
         s.revoked = s.revoked || revoked;
     }
 }
@@ -103,7 +112,9 @@ impl Verified {
 pub(crate) struct VerifiedTokens {
     map: Mutex<HashMap<[u8; 32], Arc<Verified>>>,
     capacity: usize,
-    pub(crate) recheck: Duration,
+    recheck: Duration,
+    /// Bumped by every revocation through this node.
+    epoch: AtomicU64,
 }
 
 impl VerifiedTokens {
@@ -112,7 +123,29 @@ impl VerifiedTokens {
             map: Mutex::new(HashMap::new()),
             capacity,
             recheck,
+            epoch: AtomicU64::new(0),
         }
+    }
+
+    /// Something was revoked through this node: every entry asks the store again.
+    pub(crate) fn revocations_changed(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The epoch to read before asking the store (so a revocation that races with the
+    /// question makes the answer stale, not trusted).
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// `Some(revoked)` when `v`'s last store answer can be reused.
+    pub(crate) fn known_revocation(&self, v: &Verified) -> Option<bool> {
+        v.known_revocation(self.recheck, self.epoch())
+    }
+
+    /// Records the store's answer about `v`, asked at `epoch`.
+    pub(crate) fn set_revocation(&self, v: &Verified, revoked: bool, epoch: u64) {
+        v.set_revocation(revoked, epoch);
     }
 
     fn key(token: &str) -> [u8; 32] {
@@ -155,17 +188,10 @@ impl VerifiedTokens {
 
     /// Marks `token` revoked, if it is cached.
     pub(crate) fn mark_revoked(&self, token: &str) {
+        let epoch = self.epoch();
         let map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(v) = map.get(&Self::key(token)) {
-            v.set_revocation(true);
+            v.set_revocation(true, epoch);
         }
-    }
-
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.map
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
     }
 }
