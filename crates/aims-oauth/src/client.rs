@@ -392,7 +392,7 @@ pub fn check_jwks(jwks: &Jwks) -> Result<(), ClientError> {
             .map_or_else(|| format!("key {i}"), |kid| format!("key {kid:?}"));
         if k.has_private_members() {
             return Err(ClientError(format!(
-                "{name} is a private or symmetric key: register only public keys"
+                "{name} holds a private key (or a symmetric one): register only public keys"
             )));
         }
         if !matches!(k.use_.as_deref(), None | Some("sig")) {

@@ -26,9 +26,20 @@ const HASH_PREFIX: &str = "sha256:";
 
 /// A client secret in clear: only between its generation and the one answer that
 /// returns it, or between a request and its verification. `Debug` prints no secret.
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(transparent)]
+#[derive(Clone)]
 pub struct ClientSecret(Zeroizing<String>);
+
+impl Serialize for ClientSecret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ClientSecret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Self::from_presented)
+    }
+}
 
 impl std::fmt::Debug for ClientSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
