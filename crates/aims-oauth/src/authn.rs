@@ -787,7 +787,7 @@ mod tests {
     async fn an_unreachable_jwks_uri_is_invalid_client() {
         let f = fixture();
         let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(1_800_000_000));
-        let cache = JwksUriCache::new(crate::jwks_uri::http_client().unwrap(), clock, true);
+        let cache = JwksUriCache::new(crate::jwks_uri::test_http_client(), clock, true);
         let token = assertion_for("by-uri");
         let e = run(
             &authn(false).jwks_uri_cache(cache),
@@ -808,7 +808,7 @@ mod tests {
     async fn an_http_jwks_uri_is_refused_unless_allowed() {
         let f = fixture();
         let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(1_800_000_000));
-        let cache = JwksUriCache::new(crate::jwks_uri::http_client().unwrap(), clock, false);
+        let cache = JwksUriCache::new(crate::jwks_uri::test_http_client(), clock, false);
         let token = assertion_for("by-uri");
         let e = run(
             &authn(false).jwks_uri_cache(cache),

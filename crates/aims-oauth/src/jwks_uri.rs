@@ -97,7 +97,8 @@ pub fn check_jwks_uri(raw: &str, allow_http: bool) -> Result<reqwest::Url, JwksU
 }
 
 /// An HTTP client fit for [`JwksUriCache`]: no redirects, [`FETCH_TIMEOUT`],
-/// [`CONNECT_TIMEOUT`].
+/// [`CONNECT_TIMEOUT`]. TLS uses the process-default rustls crypto provider, which the
+/// caller installs first (`aims serve` does at start).
 pub fn http_client() -> Result<reqwest::Client, JwksUriError> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -322,6 +323,14 @@ impl JwksUriCache {
     }
 }
 
+/// Installs the process-default rustls provider reqwest needs (tests only).
+#[cfg(test)]
+pub(crate) fn test_http_client() -> reqwest::Client {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    #[allow(clippy::unwrap_used)]
+    http_client().unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -350,7 +359,7 @@ mod tests {
     #[tokio::test]
     async fn a_refused_uri_is_never_fetched() {
         let cache = JwksUriCache::new(
-            http_client().unwrap(),
+            test_http_client(),
             Arc::new(aims_core::SystemClock),
             false,
         );
@@ -365,7 +374,7 @@ mod tests {
     async fn an_unreachable_uri_fails_then_is_rate_limited() {
         // Port 9 (discard) on loopback: nothing listens in the test environment.
         let cache = JwksUriCache::new(
-            http_client().unwrap(),
+            test_http_client(),
             Arc::new(aims_core::ManualClock::new(1_000)),
             true,
         );
