@@ -403,8 +403,7 @@ pub fn check_jwks(jwks: &Jwks) -> Result<(), ClientError> {
         {
             return Err(ClientError(format!("{name}: alg {alg:?} is not accepted")));
         }
-        aims_crypto::VerifyingKey::from_jwk(k)
-            .map_err(|e| ClientError(format!("{name}: {e}")))?;
+        aims_crypto::VerifyingKey::from_jwk(k).map_err(|e| ClientError(format!("{name}: {e}")))?;
     }
     Ok(())
 }

@@ -116,8 +116,8 @@ mod tests {
 
     #[test]
     fn debug_redacts_credentials() {
-        let p = Params::parse(b"client_id=legacy&client_secret=s3cr3t-value&code=c0de-value")
-            .unwrap();
+        let p =
+            Params::parse(b"client_id=legacy&client_secret=s3cr3t-value&code=c0de-value").unwrap();
         let d = format!("{p:?}");
         assert!(d.contains("legacy"), "{d}");
         assert!(!d.contains("s3cr3t") && !d.contains("c0de"), "{d}");

@@ -358,11 +358,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_refused_uri_is_never_fetched() {
-        let cache = JwksUriCache::new(
-            test_http_client(),
-            Arc::new(aims_core::SystemClock),
-            false,
-        );
+        let cache = JwksUriCache::new(test_http_client(), Arc::new(aims_core::SystemClock), false);
         let e = cache
             .keys_for("c", "http://127.0.0.1:9/jwks", "x.y.z")
             .await

@@ -214,11 +214,9 @@ mod tests {
         let c = BasicCredentials::parse(&basic("my%3Aclient:s%2Bx+y%25")).unwrap();
         assert_eq!(c.client_id, "my:client");
         assert_eq!(c.secret.expose(), "s+x y%");
-        let c = BasicCredentials::parse(&format!(
-            "bAsIc {}",
-            aims_crypto::b64::encode_std("a:b:c")
-        ))
-        .unwrap();
+        let c =
+            BasicCredentials::parse(&format!("bAsIc {}", aims_crypto::b64::encode_std("a:b:c")))
+                .unwrap();
         assert_eq!((c.client_id.as_str(), c.secret.expose()), ("a", "b:c"));
     }
 

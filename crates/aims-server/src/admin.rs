@@ -17,9 +17,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 
-use crate::api::{ClientSecret, 
-    BundleInfo, BundleList, ClientList, ClientMetadata, ClientView, DisabledChange, EntryList,
-    EntrySpec, ErrorBody, KeyList, KeyView, NewUser, PasswordChange, UserList, UserView,
+use crate::api::{
+    BundleInfo, BundleList, ClientList, ClientMetadata, ClientSecret, ClientView, DisabledChange,
+    EntryList, EntrySpec, ErrorBody, KeyList, KeyView, NewUser, PasswordChange, UserList, UserView,
 };
 use crate::federation::{FederationError, MAX_BUNDLE_BYTES};
 use crate::state::AppState;

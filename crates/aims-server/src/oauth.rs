@@ -45,9 +45,9 @@ use aims_jose::{KeyResolver, StaticKeys};
 use aims_oauth::client::{AuthMethod, GrantType};
 use aims_oauth::introspect::INTROSPECTION_JWT_MEDIA_TYPE;
 use aims_oauth::jwks_uri::JwksUriCache;
-use aims_oauth::secret::BasicCredentials;
 use aims_oauth::metadata::{ServerMetadata, paths};
 use aims_oauth::rar::RarTypes;
+use aims_oauth::secret::BasicCredentials;
 use aims_oauth::token::{Issued, TokenError, TokenKeys, TokenRequest, TokenService};
 use aims_oauth::{ErrorCode, Issuer, OAuthError, Params, StoreClients};
 use aims_store::KeyState;
@@ -575,7 +575,12 @@ async fn token(State(s): State<Arc<OAuthServer>>, headers: HeaderMap, body: Body
             let nonce_sent = dpop_nonce.is_some();
             s.audit_refusal(Some(&parsed.params), &error, &request_id, nonce_sent);
             let nonce = dpop_nonce.or_else(|| nonce_used.then(|| s.service.dpop_nonce()));
-            error_response(&error, parsed.basic_auth.is_some(), nonce.as_deref(), &request_id)
+            error_response(
+                &error,
+                parsed.basic_auth.is_some(),
+                nonce.as_deref(),
+                &request_id,
+            )
         }
     }
 }

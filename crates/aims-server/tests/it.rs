@@ -25,12 +25,12 @@ mod keys;
 mod mtls;
 #[path = "it/oauth.rs"]
 mod oauth;
-#[path = "it/oauth_secrets.rs"]
-mod oauth_secrets;
 #[path = "it/oauth_code.rs"]
 mod oauth_code;
 #[path = "it/oauth_rs.rs"]
 mod oauth_rs;
+#[path = "it/oauth_secrets.rs"]
+mod oauth_secrets;
 #[path = "it/pdp.rs"]
 mod pdp;
 #[path = "it/workload.rs"]

@@ -363,9 +363,7 @@ fn print_client(c: &ClientView) {
     println!("  revision        {}", c.revision);
     if let Some(secret) = &c.client_secret {
         println!("  client secret   {}", secret.expose());
-        println!(
-            "  (shown once: the server keeps only its hash; give it to the client now)"
-        );
+        println!("  (shown once: the server keeps only its hash; give it to the client now)");
     }
 }
 

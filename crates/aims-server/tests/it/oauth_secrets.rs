@@ -45,8 +45,7 @@ impl KeyServer {
                         Answer::Keys(j) => serde_json::to_string(&j).unwrap(),
                         Answer::Raw(s) => s,
                     };
-                    (StatusCode::OK, [("content-type", "application/json")], body)
-                        .into_response()
+                    (StatusCode::OK, [("content-type", "application/json")], body).into_response()
                 }
             }),
         );
@@ -194,12 +193,11 @@ async fn bad_jwks_uris_give_invalid_client() {
 #[tokio::test]
 async fn http_jwks_uri_is_refused_by_default() {
     let a = start(|_| {}).await;
-    let e = a
-        .ts
-        .admin()
-        .create_client(&uri_client("agent-h", "http://127.0.0.1:9/jwks"))
-        .await
-        .unwrap_err();
+    let e =
+        a.ts.admin()
+            .create_client(&uri_client("agent-h", "http://127.0.0.1:9/jwks"))
+            .await
+            .unwrap_err();
     assert_eq!(e.status(), Some(400));
     assert!(e.to_string().contains("https"), "{e}");
     a.ts.server.shutdown().await;
@@ -224,16 +222,20 @@ fn basic(id: &str, secret: &str) -> String {
 #[tokio::test]
 async fn client_secrets_are_refused_when_disabled() {
     let a = start(|_| {}).await;
-    let metadata: Value = a.get("/.well-known/oauth-authorization-server").await.json().await.unwrap();
+    let metadata: Value = a
+        .get("/.well-known/oauth-authorization-server")
+        .await
+        .json()
+        .await
+        .unwrap();
     let methods = metadata["token_endpoint_auth_methods_supported"].to_string();
     assert!(!methods.contains("client_secret"), "{methods}");
     for m in [AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost] {
-        let e = a
-            .ts
-            .admin()
-            .create_client(&secret_client("legacy", m))
-            .await
-            .unwrap_err();
+        let e =
+            a.ts.admin()
+                .create_client(&secret_client("legacy", m))
+                .await
+                .unwrap_err();
         assert_eq!(e.status(), Some(400));
         assert!(e.to_string().contains("allow_client_secrets"), "{e}");
     }
@@ -253,21 +255,32 @@ async fn client_secrets_are_refused_when_disabled() {
 #[tokio::test]
 async fn legacy_secrets_basic_and_post_when_enabled() {
     let a = start(|c| c.oauth.allow_client_secrets = true).await;
-    let metadata: Value = a.get("/.well-known/oauth-authorization-server").await.json().await.unwrap();
+    let metadata: Value = a
+        .get("/.well-known/oauth-authorization-server")
+        .await
+        .json()
+        .await
+        .unwrap();
     for field in [
         "token_endpoint_auth_methods_supported",
         "introspection_endpoint_auth_methods_supported",
         "revocation_endpoint_auth_methods_supported",
     ] {
         let m = metadata[field].to_string();
-        assert!(m.contains("client_secret_basic") && m.contains("client_secret_post"), "{m}");
+        assert!(
+            m.contains("client_secret_basic") && m.contains("client_secret_post"),
+            "{m}"
+        );
     }
     let admin = a.ts.admin();
 
     // An operator-chosen secret (hash) is refused.
     let mut chosen = secret_client("chosen", AuthMethod::ClientSecretBasic);
     chosen.client_secret_hash = Some(format!("sha256:{}", aims_crypto::sha256_b64url("pw")));
-    assert_eq!(admin.create_client(&chosen).await.unwrap_err().status(), Some(400));
+    assert_eq!(
+        admin.create_client(&chosen).await.unwrap_err().status(),
+        Some(400)
+    );
 
     let created = admin
         .create_client(&secret_client("legacy-b", AuthMethod::ClientSecretBasic))
@@ -283,7 +296,11 @@ async fn legacy_secrets_basic_and_post_when_enabled() {
     let shown = admin.get_client("legacy-b").await.unwrap();
     assert!(shown.legacy_secret && shown.client_secret.is_none());
     let listed = admin.list_clients().await.unwrap();
-    assert!(listed.iter().all(|c| c.legacy_secret && c.client_secret.is_none()));
+    assert!(
+        listed
+            .iter()
+            .all(|c| c.legacy_secret && c.client_secret.is_none())
+    );
 
     // client_secret_basic gets a token.
     let r = a
@@ -314,7 +331,10 @@ async fn legacy_secrets_basic_and_post_when_enabled() {
     let r = a
         .post(
             "/oauth/token",
-            &[("grant_type", "client_credentials"), ("client_secret", &secret)],
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_secret", &secret),
+            ],
             &[("authorization", &basic("legacy-b", &secret))],
         )
         .await;
@@ -431,7 +451,10 @@ async fn legacy_clients_are_refused_once_secrets_are_disabled() {
         .unwrap();
     let body: Value = r.json().await.unwrap();
     assert!(
-        body["error_description"].as_str().unwrap().contains("disabled"),
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("disabled"),
         "{body}"
     );
     server.shutdown().await;
