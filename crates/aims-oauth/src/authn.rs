@@ -708,7 +708,8 @@ mod tests {
         let f = fixture();
         let a = authn(true);
         let b = basic("basic", f.secret.expose());
-        let cases: Vec<(Vec<(&str, &str)>, Option<&BasicCredentials>)> = vec![
+        type Case<'a> = (Vec<(&'a str, &'a str)>, Option<&'a BasicCredentials>);
+        let cases: Vec<Case<'_>> = vec![
             (vec![("client_secret", f.secret.expose())], Some(&b)),
             (
                 vec![
