@@ -8,6 +8,11 @@
 //! | client certificate + `client_id` | `tls_client_auth` | the certificate's URI SAN equals `tls_client_auth_san_uri` (chain verified by the SPIFFE verifier) |
 //! | `OAuth-Client-Attestation` (WIT-SVID) + `OAuth-Client-Attestation-PoP` + `client_id` | `spiffe_wit` | WIT-SVID from the trust-domain bundle; PoP signed by its `cnf` key, `iss` = the WIT's `sub`, `aud` = issuer, `jti` once; `sub` matches the client's `spiffe_id` pattern |
 //! | `client_id` only | `none` | public client (PKCE enforced by the grant) |
+//! | `Authorization: Basic` (RFC 6749 §2.3.1, form-urlencoded parts) | `client_secret_basic` | only with [`ClientAuthenticator::allow_client_secrets`]; SHA-256 of the secret equals the stored hash (constant time); a warning is logged at each use |
+//! | `client_id` + `client_secret` in the body | `client_secret_post` | as `client_secret_basic` |
+//!
+//! `private_key_jwt` keys come from the client's inline `jwks`, or from its `jwks_uri`
+//! through the [`JwksUriCache`] (fetch failures are `invalid_client`).
 //!
 //! RFC 6749 §2.3: a request using more than one method is refused (`invalid_request`).
 //! Every failure is `invalid_client` (401) with a reason that names no secret.
@@ -22,6 +27,8 @@ use aims_jose::{JoseError, StaticKeys, attestation, jwt_svid, wit};
 use aims_pki::TrustStore;
 
 use crate::client::{AuthMethod, Client};
+use crate::jwks_uri::JwksUriCache;
+use crate::secret::{ClientSecret, verify_secret};
 use crate::token::{ClientAttestation, TokenRequest};
 use crate::{Issuer, OAuthError};
 
@@ -76,6 +83,10 @@ pub struct ClientAuthenticator {
     clock: Arc<dyn Clock>,
     trust: Arc<TrustStore>,
     replay: ReplayCache,
+    /// Legacy client secrets accepted (`[oauth] allow_client_secrets`).
+    allow_client_secrets: bool,
+    /// Fetched client key sets (`jwks_uri`); `None`: `jwks_uri` clients are refused.
+    jwks_uris: Option<JwksUriCache>,
 }
 
 impl std::fmt::Debug for ClientAuthenticator {
@@ -108,7 +119,28 @@ impl ClientAuthenticator {
             clock,
             trust,
             replay,
+            allow_client_secrets: false,
+            jwks_uris: None,
         }
+    }
+
+    /// Accepts `client_secret_basic` and `client_secret_post` for clients registered with
+    /// them (default: refused, even for such clients).
+    pub fn allow_client_secrets(mut self, allow: bool) -> Self {
+        self.allow_client_secrets = allow;
+        self
+    }
+
+    /// Whether legacy client secrets are accepted.
+    pub fn client_secrets_allowed(&self) -> bool {
+        self.allow_client_secrets
+    }
+
+    /// Fetches the keys of clients registered with a `jwks_uri` through `cache`
+    /// (default: such clients are refused).
+    pub fn jwks_uri_cache(mut self, cache: JwksUriCache) -> Self {
+        self.jwks_uris = Some(cache);
+        self
     }
 
     /// Authenticates the client of a request.
@@ -117,9 +149,49 @@ impl ClientAuthenticator {
         req: &TokenRequest<'_>,
         clients: &D,
     ) -> Result<AuthenticatedClient, OAuthError> {
-        let (params, tls, basic_auth) = (req.params, req.tls, req.basic_auth);
+        let (params, tls, basic_auth) = (req.params, req.tls, req.basic_auth.is_some());
         let assertion_type = params.get("client_assertion_type");
         let assertion = params.get("client_assertion");
+        let secret_post = params.get("client_secret");
+        // RFC 6749 §2.3: exactly one method per request.
+        let presented = [
+            req.attestation.is_some(),
+            assertion.is_some() || assertion_type.is_some(),
+            basic_auth,
+            secret_post.is_some(),
+        ];
+        if presented.iter().filter(|p| **p).count() > 1 {
+            return Err(OAuthError::invalid_request(
+                "more than one client authentication method",
+            ));
+        }
+        if let Some(basic) = req.basic_auth {
+            if params
+                .get("client_id")
+                .is_some_and(|id| id != basic.client_id)
+            {
+                return Err(OAuthError::invalid_request(
+                    "client_id differs from the Basic authorization's client",
+                ));
+            }
+            return self
+                .client_secret(
+                    &basic.client_id,
+                    &basic.secret,
+                    AuthMethod::ClientSecretBasic,
+                    clients,
+                )
+                .await;
+        }
+        if let Some(secret) = secret_post {
+            let client_id = params
+                .get("client_id")
+                .ok_or_else(|| OAuthError::invalid_request("client_secret needs client_id"))?;
+            let secret = ClientSecret::from_presented(secret);
+            return self
+                .client_secret(client_id, &secret, AuthMethod::ClientSecretPost, clients)
+                .await;
+        }
         if let Some(att) = req.attestation {
             if assertion.is_some() || basic_auth {
                 return Err(OAuthError::invalid_request(
@@ -136,11 +208,6 @@ impl ClientAuthenticator {
         if basic_auth && assertion.is_some() {
             return Err(OAuthError::invalid_request(
                 "more than one client authentication method",
-            ));
-        }
-        if basic_auth {
-            return Err(denied(
-                "client secrets are disabled on this server: use private_key_jwt or an SVID",
             ));
         }
         let client_id_param = params.get("client_id");
@@ -170,6 +237,9 @@ impl ClientAuthenticator {
                     (AuthMethod::None, Some(_)) => Err(OAuthError::invalid_request(
                         "a public client must not present a client certificate",
                     )),
+                    (m, _) if m.uses_secret() && !self.allow_client_secrets => {
+                        Err(secrets_disabled(client_id))
+                    }
                     (m, _) => Err(denied(format!(
                         "client {client_id} must authenticate with {}",
                         m.as_str()
@@ -198,18 +268,29 @@ impl ClientAuthenticator {
                 "client {client_id} does not use private_key_jwt"
             )));
         }
-        let jwks = client
-            .metadata()
-            .jwks
-            .as_ref()
-            .ok_or_else(|| denied("client keys by jwks_uri are not supported yet"))?;
-        let mut keys = StaticKeys::new();
-        keys.add_jwks(client.id(), jwks);
+        let meta = client.metadata();
+        let keys: Arc<StaticKeys> = match (&meta.jwks, &meta.jwks_uri) {
+            (Some(jwks), _) => {
+                let mut keys = StaticKeys::new();
+                keys.add_jwks(client.id(), jwks);
+                Arc::new(keys)
+            }
+            (None, Some(uri)) => {
+                let cache = self.jwks_uris.as_ref().ok_or_else(|| {
+                    denied("client keys by jwks_uri are not enabled on this server")
+                })?;
+                cache
+                    .keys_for(client.id(), uri, token)
+                    .await
+                    .map_err(|e| denied(format!("client keys unavailable: {e}")))?
+            }
+            (None, None) => return Err(denied("the client has no registered keys")),
+        };
         let (guard, pending) = self.replay.begin();
         let validator = client_assertion::Validator::new(self.clock.clone(), self.issuer.as_str())
             .replay_guard(guard);
         validator
-            .validate_for_client(token, client.id(), &keys)
+            .validate_for_client(token, client.id(), keys.as_ref())
             .map_err(|e| denied(jose_reason(&e)))?;
         pending
             .commit(self.clock.now())
@@ -308,6 +389,68 @@ impl ClientAuthenticator {
     }
 }
 
+impl ClientAuthenticator {
+    /// `client_secret_basic` / `client_secret_post`: the hash of the presented secret
+    /// equals the stored one (constant-time comparison); the method used is the one
+    /// registered.
+    async fn client_secret<D: ClientDirectory>(
+        &self,
+        client_id: &str,
+        secret: &ClientSecret,
+        used: AuthMethod,
+        clients: &D,
+    ) -> Result<AuthenticatedClient, OAuthError> {
+        if !self.allow_client_secrets {
+            return Err(denied(
+                "client secrets are disabled on this server: use private_key_jwt or an SVID",
+            ));
+        }
+        let failed = || denied("client authentication failed");
+        let Some(client) = clients.get(client_id).await? else {
+            // Spend the same work as for a known client.
+            let _ = verify_secret(secret, "sha256:");
+            return Err(failed());
+        };
+        let stored = client.metadata().client_secret_hash.as_deref();
+        let ok = stored.is_some_and(|h| verify_secret(secret, h));
+        if !ok || client.auth_method() != used {
+            tracing::warn!(
+                target: "aims::oauth",
+                client_id,
+                method = used.as_str(),
+                "legacy client secret authentication failed"
+            );
+            return Err(if ok {
+                denied(format!(
+                    "client {client_id} must authenticate with {}",
+                    client.auth_method().as_str()
+                ))
+            } else {
+                failed()
+            });
+        }
+        tracing::warn!(
+            target: "aims::oauth",
+            client_id,
+            method = used.as_str(),
+            legacy_secret = true,
+            "legacy client secret used: move this client to private_key_jwt or an SVID"
+        );
+        Ok(AuthenticatedClient {
+            client,
+            method: used,
+            spiffe_id: None,
+            cert_thumbprint: None,
+        })
+    }
+}
+
+fn secrets_disabled(client_id: &str) -> OAuthError {
+    denied(format!(
+        "client {client_id} is a legacy client-secret client, and client secrets are disabled on this server"
+    ))
+}
+
 async fn lookup<D: ClientDirectory>(clients: &D, id: &str) -> Result<Arc<Client>, OAuthError> {
     clients
         .get(id)
@@ -362,4 +505,324 @@ pub(crate) fn unverified_claim(token: &str, claim: &str) -> Option<String> {
         .get(claim)?
         .as_str()
         .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::collections::HashMap;
+
+    use aims_core::ManualClock;
+
+    use super::*;
+    use crate::secret::BasicCredentials;
+    use crate::{ErrorCode, Params};
+
+    const ISSUER: &str = "https://as.example.test";
+
+    struct Clients(HashMap<String, Arc<Client>>);
+
+    impl ClientDirectory for Clients {
+        async fn get(&self, id: &str) -> Result<Option<Arc<Client>>, OAuthError> {
+            Ok(self.0.get(id).cloned())
+        }
+    }
+
+    fn client(json: serde_json::Value) -> (String, Arc<Client>) {
+        let c = Client::from_json(&json.to_string()).unwrap();
+        (c.id().to_owned(), Arc::new(c))
+    }
+
+    fn secret_client(id: &str, method: &str, secret: &ClientSecret) -> (String, Arc<Client>) {
+        client(serde_json::json!({
+            "client_id": id,
+            "token_endpoint_auth_method": method,
+            "client_secret_hash": secret.hash(),
+            "grant_types": ["client_credentials"],
+        }))
+    }
+
+    struct Fixture {
+        secret: ClientSecret,
+        clients: Clients,
+    }
+
+    fn fixture() -> Fixture {
+        let secret = ClientSecret::generate().unwrap();
+        let clients = Clients(
+            [
+                secret_client("basic", "client_secret_basic", &secret),
+                secret_client("post", "client_secret_post", &secret),
+                client(serde_json::json!({
+                    "client_id": "by-uri",
+                    "token_endpoint_auth_method": "private_key_jwt",
+                    "jwks_uri": "http://127.0.0.1:9/jwks",
+                    "grant_types": ["client_credentials"],
+                })),
+            ]
+            .into_iter()
+            .collect(),
+        );
+        Fixture { secret, clients }
+    }
+
+    fn authn(allow: bool) -> ClientAuthenticator {
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(1_800_000_000));
+        ClientAuthenticator::new(
+            Issuer::parse(ISSUER).unwrap(),
+            clock,
+            Arc::new(TrustStore::new()),
+            ReplayCache::memory(100),
+        )
+        .allow_client_secrets(allow)
+    }
+
+    fn basic(id: &str, secret: &str) -> BasicCredentials {
+        BasicCredentials {
+            client_id: id.to_owned(),
+            secret: ClientSecret::from_presented(secret),
+        }
+    }
+
+    async fn run(
+        a: &ClientAuthenticator,
+        f: &Fixture,
+        pairs: &[(&str, &str)],
+        basic: Option<&BasicCredentials>,
+    ) -> Result<AuthenticatedClient, OAuthError> {
+        let params = Params::from_pairs(pairs.iter().copied());
+        let req = TokenRequest {
+            params: &params,
+            tls: None,
+            basic_auth: basic,
+            dpop: None,
+            attestation: None,
+        };
+        a.authenticate(&req, &f.clients).await
+    }
+
+    #[tokio::test]
+    async fn basic_and_post_secrets_authenticate_when_enabled() {
+        let f = fixture();
+        let a = authn(true);
+        let b = basic("basic", f.secret.expose());
+        let ok = run(&a, &f, &[], Some(&b)).await.unwrap();
+        assert_eq!(ok.method, AuthMethod::ClientSecretBasic);
+        assert!(ok.client.uses_legacy_secret());
+        let ok = run(&a, &f, &[("client_id", "basic")], Some(&b))
+            .await
+            .unwrap();
+        assert_eq!(ok.client.id(), "basic");
+        let ok = run(
+            &a,
+            &f,
+            &[("client_id", "post"), ("client_secret", f.secret.expose())],
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(ok.method, AuthMethod::ClientSecretPost);
+    }
+
+    #[tokio::test]
+    async fn secrets_are_refused_when_disabled() {
+        let f = fixture();
+        let a = authn(false);
+        let b = basic("basic", f.secret.expose());
+        let e = run(&a, &f, &[], Some(&b)).await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidClient);
+        let e = run(
+            &a,
+            &f,
+            &[("client_id", "post"), ("client_secret", f.secret.expose())],
+            None,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidClient);
+        // A legacy client naming itself without a secret gets the clear reason.
+        let e = run(&a, &f, &[("client_id", "basic")], None)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidClient);
+        assert!(e.description.contains("disabled"), "{}", e.description);
+    }
+
+    #[tokio::test]
+    async fn a_wrong_secret_is_invalid_client() {
+        let f = fixture();
+        let a = authn(true);
+        let wrong = format!("{}A", f.secret.expose());
+        let e = run(&a, &f, &[], Some(&basic("basic", &wrong)))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidClient);
+        assert!(!e.description.contains(&wrong));
+        let e = run(
+            &a,
+            &f,
+            &[("client_id", "post"), ("client_secret", &wrong)],
+            None,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidClient);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_secret_client_is_invalid_client() {
+        let f = fixture();
+        let e = run(
+            &authn(true),
+            &f,
+            &[],
+            Some(&basic("nobody", f.secret.expose())),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidClient);
+    }
+
+    #[tokio::test]
+    async fn the_registered_secret_method_is_enforced() {
+        let f = fixture();
+        let a = authn(true);
+        // A client_secret_basic client posting its secret in the body.
+        let e = run(
+            &a,
+            &f,
+            &[("client_id", "basic"), ("client_secret", f.secret.expose())],
+            None,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidClient);
+        let e = run(&a, &f, &[], Some(&basic("post", f.secret.expose())))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidClient);
+    }
+
+    #[tokio::test]
+    async fn two_methods_are_invalid_request() {
+        let f = fixture();
+        let a = authn(true);
+        let b = basic("basic", f.secret.expose());
+        type Case<'a> = (Vec<(&'a str, &'a str)>, Option<&'a BasicCredentials>);
+        let cases: Vec<Case<'_>> = vec![
+            (vec![("client_secret", f.secret.expose())], Some(&b)),
+            (
+                vec![
+                    ("client_id", "post"),
+                    ("client_secret", f.secret.expose()),
+                    ("client_assertion_type", client_assertion::ASSERTION_TYPE),
+                    ("client_assertion", "a.b.c"),
+                ],
+                None,
+            ),
+            (
+                vec![
+                    ("client_assertion_type", client_assertion::ASSERTION_TYPE),
+                    ("client_assertion", "a.b.c"),
+                ],
+                Some(&b),
+            ),
+        ];
+        for (pairs, basic) in cases {
+            let e = run(&a, &f, &pairs, basic).await.unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidRequest, "{pairs:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn basic_with_another_client_id_is_invalid_request() {
+        let f = fixture();
+        let b = basic("basic", f.secret.expose());
+        let e = run(&authn(true), &f, &[("client_id", "post")], Some(&b))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
+    }
+
+    #[tokio::test]
+    async fn client_secret_without_client_id_is_invalid_request() {
+        let f = fixture();
+        let e = run(
+            &authn(true),
+            &f,
+            &[("client_secret", f.secret.expose())],
+            None,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
+    }
+
+    fn assertion_for(client_id: &str) -> String {
+        let key = aims_crypto::SigningKey::generate(aims_crypto::Algorithm::ES256).unwrap();
+        let claims =
+            client_assertion::ClientAssertionClaims::new(client_id, ISSUER, 1_800_000_000, 60)
+                .unwrap();
+        client_assertion::create(&claims, &key).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_jwks_uri_client_without_a_cache_is_invalid_client() {
+        let f = fixture();
+        let token = assertion_for("by-uri");
+        let e = run(
+            &authn(false),
+            &f,
+            &[
+                ("client_assertion_type", client_assertion::ASSERTION_TYPE),
+                ("client_assertion", &token),
+            ],
+            None,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidClient);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_jwks_uri_is_invalid_client() {
+        let f = fixture();
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(1_800_000_000));
+        let cache = JwksUriCache::new(crate::jwks_uri::test_http_client(), clock, true);
+        let token = assertion_for("by-uri");
+        let e = run(
+            &authn(false).jwks_uri_cache(cache),
+            &f,
+            &[
+                ("client_assertion_type", client_assertion::ASSERTION_TYPE),
+                ("client_assertion", &token),
+            ],
+            None,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidClient);
+        assert!(e.description.contains("jwks_uri"), "{}", e.description);
+    }
+
+    #[tokio::test]
+    async fn an_http_jwks_uri_is_refused_unless_allowed() {
+        let f = fixture();
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(1_800_000_000));
+        let cache = JwksUriCache::new(crate::jwks_uri::test_http_client(), clock, false);
+        let token = assertion_for("by-uri");
+        let e = run(
+            &authn(false).jwks_uri_cache(cache),
+            &f,
+            &[
+                ("client_assertion_type", client_assertion::ASSERTION_TYPE),
+                ("client_assertion", &token),
+            ],
+            None,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidClient);
+        assert!(e.description.contains("https"), "{}", e.description);
+    }
 }

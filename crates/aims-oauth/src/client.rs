@@ -31,6 +31,9 @@ pub enum AuthMethod {
     None,
     /// A legacy shared secret (HTTP Basic). Off unless the server enables it.
     ClientSecretBasic,
+    /// A legacy shared secret in the form body (`client_id` + `client_secret`). Off
+    /// unless the server enables it.
+    ClientSecretPost,
 }
 
 impl AuthMethod {
@@ -45,7 +48,16 @@ impl AuthMethod {
             AuthMethod::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
             AuthMethod::None => "none",
             AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
         }
+    }
+
+    /// Whether this is a legacy shared-secret method.
+    pub fn uses_secret(self) -> bool {
+        matches!(
+            self,
+            AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
+        )
     }
 }
 
@@ -160,8 +172,10 @@ pub struct ClientMetadata {
     /// JWT (default) or opaque access tokens.
     #[serde(default)]
     pub access_token_format: TokenFormat,
-    /// Legacy shared secret: the argon2 PHC hash (never the secret), only with
-    /// `client_secret_basic`.
+    /// Legacy shared secret: `sha256:` + base64url(SHA-256(secret)) of the secret the
+    /// server generated (never the secret; see [`crate::secret`] for why SHA-256), only
+    /// with `client_secret_basic` and `client_secret_post`. Set by the server, never by
+    /// the operator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret_hash: Option<String>,
 }
@@ -234,16 +248,27 @@ impl Client {
                     return err("a public client cannot use client_credentials");
                 }
             }
-            M::ClientSecretBasic => {
-                if meta.client_secret_hash.is_none() {
-                    return err("client_secret_basic needs client_secret_hash");
+            M::ClientSecretBasic | M::ClientSecretPost => match &meta.client_secret_hash {
+                None => return err("client secret methods need client_secret_hash"),
+                Some(h) if !crate::secret::is_secret_hash(h) => {
+                    return err("client_secret_hash is not a server-generated secret's hash");
                 }
-            }
+                Some(_) => {}
+            },
         }
-        if meta.client_secret_hash.is_some()
-            && meta.token_endpoint_auth_method != M::ClientSecretBasic
-        {
-            return err("client_secret_hash is only for client_secret_basic");
+        if meta.client_secret_hash.is_some() && !meta.token_endpoint_auth_method.uses_secret() {
+            return err(
+                "client_secret_hash is only for client_secret_basic and client_secret_post",
+            );
+        }
+        if let Some(jwks) = &meta.jwks {
+            check_jwks(jwks)?;
+        }
+        if let Some(uri) = &meta.jwks_uri {
+            // Whether plain http (loopback) is allowed is the server's configuration;
+            // here only the form is checked.
+            crate::jwks_uri::check_jwks_uri(uri, true)
+                .map_err(|e| ClientError(format!("jwks_uri: {e}")))?;
         }
         if meta
             .access_token_lifetime
@@ -340,8 +365,47 @@ impl Client {
 
     /// Whether this client authenticates with a static secret (a flagged legacy client).
     pub fn uses_legacy_secret(&self) -> bool {
-        self.meta.token_endpoint_auth_method == AuthMethod::ClientSecretBasic
+        self.meta.token_endpoint_auth_method.uses_secret()
     }
+}
+
+/// The most keys a client's JWK set may hold.
+pub const MAX_CLIENT_KEYS: usize = 32;
+
+/// The rules for a client's key set, inline (`jwks`) or fetched (`jwks_uri`): at most
+/// [`MAX_CLIENT_KEYS`] keys, each a public (no private or symmetric members) signature
+/// key (`use` absent or `sig`) of a supported type, whose `alg`, when present, is one
+/// the server accepts for client assertions.
+pub fn check_jwks(jwks: &Jwks) -> Result<(), ClientError> {
+    if jwks.keys.is_empty() {
+        return Err(ClientError("the JWK set holds no key".to_owned()));
+    }
+    if jwks.keys.len() > MAX_CLIENT_KEYS {
+        return Err(ClientError(format!(
+            "the JWK set holds more than {MAX_CLIENT_KEYS} keys"
+        )));
+    }
+    for (i, k) in jwks.keys.iter().enumerate() {
+        let name = k
+            .kid
+            .as_deref()
+            .map_or_else(|| format!("key {i}"), |kid| format!("key {kid:?}"));
+        if k.has_private_members() {
+            return Err(ClientError(format!(
+                "{name} holds a private key (or a symmetric one): register only public keys"
+            )));
+        }
+        if !matches!(k.use_.as_deref(), None | Some("sig")) {
+            return Err(ClientError(format!("{name}: use must be sig")));
+        }
+        if let Some(alg) = &k.alg
+            && !crate::metadata::ASSERTION_ALGS.contains(&alg.as_str())
+        {
+            return Err(ClientError(format!("{name}: alg {alg:?} is not accepted")));
+        }
+        aims_crypto::VerifyingKey::from_jwk(k).map_err(|e| ClientError(format!("{name}: {e}")))?;
+    }
+    Ok(())
 }
 
 /// RFC 8707 §2: an absolute URI without a fragment.
@@ -380,6 +444,62 @@ mod tests {
         Client::from_json(&v.to_string())
     }
 
+    fn ec_jwk() -> serde_json::Value {
+        let k = aims_crypto::SigningKey::generate(aims_crypto::Algorithm::ES256).unwrap();
+        let mut j = serde_json::to_value(aims_crypto::Signer::public_jwk(&k)).unwrap();
+        j["kid"] = "k1".into();
+        j
+    }
+
+    fn private_jwk() -> serde_json::Value {
+        with(ec_jwk(), "d", "AAAA")
+    }
+
+    fn with(mut v: serde_json::Value, k: &str, val: &str) -> serde_json::Value {
+        v[k] = val.into();
+        v
+    }
+
+    fn patched(patch: serde_json::Value) -> serde_json::Value {
+        let mut v = base();
+        for (k, val) in patch.as_object().unwrap() {
+            v[k] = val.clone();
+        }
+        v
+    }
+
+    #[test]
+    fn key_clients_parse_with_jwks_or_jwks_uri() {
+        let c = parse(patched(serde_json::json!({
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": {"keys": [ec_jwk()]},
+        })))
+        .unwrap();
+        assert!(c.metadata().jwks.is_some());
+        for uri in ["https://agent.example/jwks", "http://127.0.0.1:8080/jwks"] {
+            let c = parse(patched(serde_json::json!({
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks_uri": uri,
+            })))
+            .unwrap();
+            assert_eq!(c.metadata().jwks_uri.as_deref(), Some(uri));
+        }
+    }
+
+    #[test]
+    fn secret_clients_parse_with_a_server_hash_and_are_flagged() {
+        let s = crate::secret::ClientSecret::generate().unwrap();
+        for m in ["client_secret_basic", "client_secret_post"] {
+            let c = parse(patched(serde_json::json!({
+                "token_endpoint_auth_method": m,
+                "client_secret_hash": s.hash(),
+            })))
+            .unwrap();
+            assert!(c.uses_legacy_secret());
+            assert_eq!(c.auth_method().as_str(), m);
+        }
+    }
+
     #[test]
     fn a_spiffe_client_parses() {
         let c = parse(base()).unwrap();
@@ -416,6 +536,50 @@ mod tests {
             (
                 "secret without hash",
                 serde_json::json!({"token_endpoint_auth_method": "client_secret_basic"}),
+            ),
+            (
+                "post secret without hash",
+                serde_json::json!({"token_endpoint_auth_method": "client_secret_post"}),
+            ),
+            (
+                "secret with an argon2 (operator) hash",
+                serde_json::json!({"token_endpoint_auth_method": "client_secret_basic", "client_secret_hash": "$argon2id$x"}),
+            ),
+            (
+                "secret with a short hash",
+                serde_json::json!({"token_endpoint_auth_method": "client_secret_post", "client_secret_hash": "sha256:AAAA"}),
+            ),
+            (
+                "pkjwt with both jwks and jwks_uri",
+                serde_json::json!({"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://agent.example/jwks", "jwks": {"keys": [ec_jwk()]}}),
+            ),
+            (
+                "plain http jwks_uri to a remote host",
+                serde_json::json!({"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "http://agent.example/jwks"}),
+            ),
+            (
+                "jwks_uri with a fragment",
+                serde_json::json!({"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://agent.example/jwks#k"}),
+            ),
+            (
+                "empty jwks",
+                serde_json::json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": []}}),
+            ),
+            (
+                "private jwk",
+                serde_json::json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [private_jwk()]}}),
+            ),
+            (
+                "symmetric jwk",
+                serde_json::json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}}),
+            ),
+            (
+                "encryption jwk",
+                serde_json::json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [with(ec_jwk(), "use", "enc")]}}),
+            ),
+            (
+                "jwk with a refused alg",
+                serde_json::json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [with(ec_jwk(), "alg", "HS256")]}}),
             ),
             (
                 "hash on another method",

@@ -6,9 +6,38 @@ use std::collections::BTreeMap;
 
 use crate::OAuthError;
 
-/// The parsed parameters of one request.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The parsed parameters of one request. `Debug` shows the values of
+/// [`SECRET_PARAMS`] as `<redacted>`.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Params(BTreeMap<String, Vec<String>>);
+
+/// Parameters whose values are credentials or grants, never shown by `Debug`.
+pub const SECRET_PARAMS: [&str; 10] = [
+    "client_secret",
+    "client_assertion",
+    "assertion",
+    "code",
+    "code_verifier",
+    "refresh_token",
+    "token",
+    "password",
+    "subject_token",
+    "actor_token",
+];
+
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut m = f.debug_map();
+        for (k, v) in &self.0 {
+            if SECRET_PARAMS.contains(&k.as_str()) {
+                m.entry(k, &"<redacted>");
+            } else {
+                m.entry(k, v);
+            }
+        }
+        m.finish()
+    }
+}
 
 /// The largest body accepted.
 const LIMIT: usize = 64 * 1024;
@@ -83,5 +112,14 @@ mod tests {
         assert!(p.require("code").is_err());
         let p = Params::parse(b"resource=https%3A%2F%2Fa%2F&resource=https%3A%2F%2Fb%2F").unwrap();
         assert_eq!(p.get_all("resource").len(), 2);
+    }
+
+    #[test]
+    fn debug_redacts_credentials() {
+        let p =
+            Params::parse(b"client_id=legacy&client_secret=s3cr3t-value&code=c0de-value").unwrap();
+        let d = format!("{p:?}");
+        assert!(d.contains("legacy"), "{d}");
+        assert!(!d.contains("s3cr3t") && !d.contains("c0de"), "{d}");
     }
 }

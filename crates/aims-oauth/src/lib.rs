@@ -18,6 +18,8 @@
 //! | [`code`] | RFC 6749 §4.1 + RFC 7636 (S256 only), RFC 9126 PAR, RFC 9207 `iss`, refresh rotation with reuse detection |
 //! | [`introspect`] | RFC 7662, RFC 9701, RFC 7009 |
 //! | [`rar`] | RFC 9396 type schemas |
+//! | [`jwks_uri`] | RFC 7591 `jwks_uri`: fetched, cached client keys |
+//! | [`secret`] | RFC 6749 §2.3.1 legacy client secrets (off by default) |
 #![forbid(unsafe_code)]
 
 pub mod authn;
@@ -28,8 +30,10 @@ mod error;
 pub mod form;
 pub mod introspect;
 pub mod issuer;
+pub mod jwks_uri;
 pub mod metadata;
 pub mod rar;
+pub mod secret;
 pub mod token;
 pub mod users;
 mod verified;

@@ -49,8 +49,9 @@ pub struct TokenRequest<'a> {
     pub params: &'a Params,
     /// The verified TLS client certificate, if any.
     pub tls: Option<&'a TlsPeer>,
-    /// Whether an `Authorization: Basic` header was sent.
-    pub basic_auth: bool,
+    /// The credentials of an `Authorization: Basic` header, if one was sent (parse it
+    /// with [`crate::secret::BasicCredentials::parse`]).
+    pub basic_auth: Option<&'a crate::secret::BasicCredentials>,
     /// The `DPoP` header, if exactly one was sent.
     pub dpop: Option<&'a str>,
     /// `OAuth-Client-Attestation` and `OAuth-Client-Attestation-PoP`, if sent

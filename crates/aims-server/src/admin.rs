@@ -18,8 +18,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 
 use crate::api::{
-    BundleInfo, BundleList, ClientList, ClientMetadata, ClientView, DisabledChange, EntryList,
-    EntrySpec, ErrorBody, KeyList, KeyView, NewUser, PasswordChange, UserList, UserView,
+    BundleInfo, BundleList, ClientList, ClientMetadata, ClientSecret, ClientView, DisabledChange,
+    EntryList, EntrySpec, ErrorBody, KeyList, KeyView, NewUser, PasswordChange, UserList, UserView,
 };
 use crate::federation::{FederationError, MAX_BUNDLE_BYTES};
 use crate::state::AppState;
@@ -364,17 +364,45 @@ async fn list_keys(State(state): State<AppState>) -> Result<Json<KeyList>, ApiEr
 const PRIVATE_JWK_MEMBERS: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "k"];
 
 /// Parses and checks a client document with the authorization server's rules, plus the
-/// server's own: no legacy secrets, public keys only.
-fn check_client(body: &[u8]) -> Result<(ClientMetadata, String), ApiError> {
-    let meta: ClientMetadata = parse_json(body)?;
+/// server's own: legacy secrets only when enabled (generated here, or carried over from
+/// `stored`), `jwks_uri` per the configuration, public keys only. Returns the
+/// document to store and the secret generated, if one was.
+fn check_client(
+    state: &AppState,
+    body: &[u8],
+    stored: Option<&ClientMetadata>,
+) -> Result<(ClientMetadata, String, Option<ClientSecret>), ApiError> {
+    let mut meta: ClientMetadata = parse_json(body)?;
+    let cfg = &state.config.oauth;
+    if meta.client_secret_hash.is_some() {
+        return Err(ApiError::InvalidRequest(
+            "client_secret_hash is set by the server: leave it out (the server generates the secret and returns it once)".to_owned(),
+        ));
+    }
+    let mut issued = None;
+    if meta.token_endpoint_auth_method.uses_secret() {
+        if !cfg.allow_client_secrets {
+            return Err(ApiError::InvalidRequest(
+                "client secrets are disabled on this server ([oauth] allow_client_secrets = false): register the client's public keys (private_key_jwt) or its SPIFFE ID (spiffe_jwt)".to_owned(),
+            ));
+        }
+        match stored.and_then(|s| s.client_secret_hash.clone()) {
+            Some(h) => meta.client_secret_hash = Some(h),
+            None => {
+                let secret = ClientSecret::generate()
+                    .map_err(|e| ApiError::Internal(format!("client secret: {e}")))?;
+                meta.client_secret_hash = Some(secret.hash());
+                issued = Some(secret);
+            }
+        }
+    }
+    if let Some(uri) = &meta.jwks_uri {
+        aims_oauth::jwks_uri::check_jwks_uri(uri, cfg.allow_http_jwks_uri)
+            .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
+    }
     let client = aims_oauth::client::Client::new(meta)
         .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
     let meta = client.metadata().clone();
-    if client.uses_legacy_secret() {
-        return Err(ApiError::InvalidRequest(
-            "client secrets are disabled on this server: register the client's public keys (private_key_jwt) or its SPIFFE ID (spiffe_jwt)".to_owned(),
-        ));
-    }
     if let Some(jwks) = &meta.jwks
         && jwks
             .keys
@@ -388,26 +416,42 @@ fn check_client(body: &[u8]) -> Result<(ClientMetadata, String), ApiError> {
     }
     let doc = serde_json::to_string(&meta)
         .map_err(|e| ApiError::Internal(format!("client document: {e}")))?;
-    Ok((meta, doc))
+    Ok((meta, doc, issued))
 }
 
+/// The stored client as the API shows it: flagged when it uses a secret, without the
+/// secret's hash.
 fn client_view(r: aims_store::OAuthClientRecord) -> Result<ClientView, ApiError> {
-    let metadata: ClientMetadata = serde_json::from_str(&r.document)
+    let mut metadata: ClientMetadata = serde_json::from_str(&r.document)
         .map_err(|e| ApiError::Internal(format!("stored client {}: {e}", r.client_id)))?;
+    metadata.client_secret_hash = None;
     Ok(ClientView {
         client_id: r.client_id,
         revision: r.revision,
         created_at: r.created_at,
         updated_at: r.updated_at,
+        legacy_secret: metadata.token_endpoint_auth_method.uses_secret(),
+        client_secret: None,
         metadata,
     })
+}
+
+fn log_secret_issued(meta: &ClientMetadata, issued: Option<&ClientSecret>) {
+    if issued.is_some() {
+        tracing::warn!(
+            client_id = %meta.client_id,
+            method = meta.token_endpoint_auth_method.as_str(),
+            legacy_secret = true,
+            "legacy client secret generated (returned once, stored hashed)"
+        );
+    }
 }
 
 async fn create_client(
     State(state): State<AppState>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<ClientView>), ApiError> {
-    let (meta, doc) = check_client(&body)?;
+    let (meta, doc, issued) = check_client(&state, &body, None)?;
     let r = match state
         .store
         .create_client(&meta.client_id, &doc, state.clock.now())
@@ -422,7 +466,10 @@ async fn create_client(
         other => other?,
     };
     tracing::info!(client_id = %r.client_id, method = meta.token_endpoint_auth_method.as_str(), "OAuth client created");
-    Ok((StatusCode::CREATED, Json(client_view(r)?)))
+    log_secret_issued(&meta, issued.as_ref());
+    let mut view = client_view(r)?;
+    view.client_secret = issued;
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
 async fn list_clients(State(state): State<AppState>) -> Result<Json<ClientList>, ApiError> {
@@ -466,7 +513,12 @@ async fn update_client(
     headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Result<Json<ClientView>, ApiError> {
-    let (meta, doc) = check_client(&body)?;
+    let stored: Option<ClientMetadata> = match state.store.get_client(&client_id).await {
+        Ok(r) => serde_json::from_str(&r.document).ok(),
+        Err(StoreError::NotFound(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let (meta, doc, issued) = check_client(&state, &body, stored.as_ref())?;
     if meta.client_id != client_id {
         return Err(ApiError::InvalidRequest(format!(
             "the document's client_id `{}` differs from the path's `{client_id}`; a client id cannot change (create a new client instead)",
@@ -488,7 +540,10 @@ async fn update_client(
         other => other?,
     };
     tracing::info!(client_id = %r.client_id, revision = r.revision, "OAuth client updated");
-    Ok(Json(client_view(r)?))
+    log_secret_issued(&meta, issued.as_ref());
+    let mut view = client_view(r)?;
+    view.client_secret = issued;
+    Ok(Json(view))
 }
 
 async fn delete_client(

@@ -30,12 +30,20 @@
 //!
 //! OAuth client ids may hold any printable ASCII: clients percent-encode them in the path.
 //!
+//! Client keys: inline `jwks` or a `jwks_uri` (https; http to loopback only with `[oauth]
+//! allow_http_jwks_uri`). Legacy secrets: with `[oauth] allow_client_secrets = true`, a
+//! client created (or switched) to `client_secret_basic` or `client_secret_post` gets a
+//! server-generated secret, returned once in [`ClientView::client_secret`]; only its
+//! hash is stored and it is never shown again (`client_secret_hash` is not returned).
+//! A document carrying `client_secret_hash` is refused: the server chooses secrets.
+//!
 //! Errors are `4xx`/`5xx` with an [`ErrorBody`].
 
 use aims_core::{RegistrationEntry, Selector, SpiffeId, TrustDomain};
 pub use aims_oauth::client::{
     AuthMethod, ClientMetadata, GrantType, MAX_ACCESS_TOKEN_LIFETIME, TokenFormat,
 };
+pub use aims_oauth::secret::ClientSecret;
 use serde::{Deserialize, Serialize};
 
 /// Default X509-SVID lifetime of a new entry (1 hour).
@@ -208,6 +216,13 @@ pub struct ClientView {
     pub updated_at: i64,
     /// The registered metadata.
     pub metadata: ClientMetadata,
+    /// The client authenticates with a static secret (`client_secret_basic` or
+    /// `client_secret_post`): a flagged legacy client.
+    #[serde(default)]
+    pub legacy_secret: bool,
+    /// The secret the server just generated: in the answer that created it only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<ClientSecret>,
 }
 
 /// `GET /v1/clients`.

@@ -45,6 +45,8 @@
 //! replay = "store"                                  # store (shared by every node) or memory
 //! replay_memory_entries = 2000000                    # memory: live jtis kept (fail closed when full)
 //! require_pushed_authorization_requests = false     # RFC 9126: refuse front-channel requests
+//! allow_client_secrets = false                      # legacy client_secret_basic/_post clients (server-generated, hashed)
+//! allow_http_jwks_uri = false                       # clients' jwks_uri may be http to a loopback host (testing only)
 //!
 //! [oauth.trusted_issuers.idp]                       # RFC 7523 §2.1 JWT authorization grants
 //! issuer = "https://idp.example.org"                # the assertions' `iss`
@@ -368,6 +370,15 @@ pub struct OAuthSection {
     /// Issuers whose JWTs are accepted as authorization grants (RFC 7523 §2.1), by name.
     #[serde(default)]
     pub trusted_issuers: std::collections::BTreeMap<String, TrustedIssuer>,
+    /// Legacy clients with a server-generated secret (`client_secret_basic`,
+    /// `client_secret_post`) may be registered and authenticate (default false; `aims
+    /// config check` warns when on). Turned off later, such clients are refused.
+    #[serde(default)]
+    pub allow_client_secrets: bool,
+    /// Clients' `jwks_uri` may be plain `http` to a loopback host (default false: https
+    /// only). For tests and local development.
+    #[serde(default)]
+    pub allow_http_jwks_uri: bool,
 }
 
 /// `[oauth.trusted_issuers.<name>]`: an issuer of JWT authorization grants and its keys.
@@ -412,6 +423,8 @@ impl Default for OAuthSection {
             replay_memory_entries: default_replay_memory_entries(),
             require_pushed_authorization_requests: false,
             trusted_issuers: std::collections::BTreeMap::new(),
+            allow_client_secrets: false,
+            allow_http_jwks_uri: false,
         }
     }
 }
@@ -1112,6 +1125,27 @@ impl Config {
         }
     }
 
+    /// Settings that are valid but weaken security, each with what to do about it
+    /// (`aims config check` prints them as warnings).
+    pub fn warnings(&self) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        if self.oauth.enabled && self.oauth.allow_client_secrets {
+            out.push(Diagnostic {
+                location: None,
+                message: "[oauth] allow_client_secrets = true: legacy clients may authenticate with a static shared secret".into(),
+                help: Some("move those clients to private_key_jwt or an SVID, then set allow_client_secrets = false (they are refused from then on)".into()),
+            });
+        }
+        if self.oauth.enabled && self.oauth.allow_http_jwks_uri {
+            out.push(Diagnostic {
+                location: None,
+                message: "[oauth] allow_http_jwks_uri = true: client keys may be fetched over plain http (loopback hosts only)".into(),
+                help: Some("for tests and local development only; register https jwks_uri values in production".into()),
+            });
+        }
+        out
+    }
+
     /// The OAuth issuer for an HTTP listener bound at `bound`: the configured one, or
     /// `http://<bound>`.
     pub fn oauth_issuer(&self, bound: SocketAddr) -> Result<aims_oauth::Issuer, ConfigErrors> {
@@ -1281,6 +1315,16 @@ endpoint_spiffe_id = "spiffe://partner.example/aims/server"
         );
         let bound = "127.0.0.1:9".parse().unwrap();
         assert_eq!(c.oauth_issuer(bound).unwrap().as_str(), "https://as.a.org");
+        assert!(!c.oauth.allow_client_secrets && !c.oauth.allow_http_jwks_uri);
+        assert!(c.warnings().is_empty());
+        let w = Config::parse(&format!(
+            "{base}[oauth]\nallow_client_secrets = true\nallow_http_jwks_uri = true\n"
+        ))
+        .unwrap();
+        assert!(w.oauth.allow_client_secrets && w.oauth.allow_http_jwks_uri);
+        let warnings = w.warnings();
+        assert_eq!(warnings.len(), 2);
+        assert!(warnings[0].message.contains("allow_client_secrets"));
         let d = Config::parse(base).unwrap();
         assert_eq!(d.oauth.replay, ReplayBackend::Store);
         assert_eq!(d.oauth.replay_memory_entries, 2_000_000);

@@ -22,7 +22,11 @@
 //! Client authentication served: `private_key_jwt`, `spiffe_jwt` and `spiffe_wit`
 //! (`OAuth-Client-Attestation` + `-PoP` headers). `spiffe_x509` and
 //! `tls_client_auth` need a TLS listener for the token endpoint, which does not exist
-//! yet, so the metadata does not advertise them.
+//! yet, so the metadata does not advertise them. `private_key_jwt` clients register
+//! their keys inline (`jwks`) or by `jwks_uri` (fetched with a bounded client, cached,
+//! refetched on an unknown `kid`). With `[oauth] allow_client_secrets = true`, also the
+//! legacy `client_secret_basic` (RFC 6749 §2.3.1) and `client_secret_post`, advertised
+//! only then.
 //!
 //! Every token issuance and every refused token request is an audit event
 //! ([`aims_guard::AuditEvent`], target `aims::audit`).
@@ -40,8 +44,10 @@ use aims_guard::{AuditEvent, AuditSink, Decision, NonceIssuer, ReplayCache};
 use aims_jose::{KeyResolver, StaticKeys};
 use aims_oauth::client::{AuthMethod, GrantType};
 use aims_oauth::introspect::INTROSPECTION_JWT_MEDIA_TYPE;
+use aims_oauth::jwks_uri::JwksUriCache;
 use aims_oauth::metadata::{ServerMetadata, paths};
 use aims_oauth::rar::RarTypes;
+use aims_oauth::secret::BasicCredentials;
 use aims_oauth::token::{Issued, TokenError, TokenKeys, TokenRequest, TokenService};
 use aims_oauth::{ErrorCode, Issuer, OAuthError, Params, StoreClients};
 use aims_store::KeyState;
@@ -177,6 +183,10 @@ pub const AUTH_METHODS: [AuthMethod; 3] = [
     AuthMethod::SpiffeWit,
 ];
 
+/// Legacy secret methods, served and advertised only with `[oauth] allow_client_secrets`.
+pub const SECRET_AUTH_METHODS: [AuthMethod; 2] =
+    [AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost];
+
 /// Grant types served (plus the JWT bearer grant when trusted issuers are configured).
 pub const GRANT_TYPES: [GrantType; 3] = [
     GrantType::ClientCredentials,
@@ -209,9 +219,13 @@ impl OAuthServer {
         if !grant_issuers.is_empty() {
             grant_types.push(GrantType::JwtBearer);
         }
+        let mut auth_methods = AUTH_METHODS.to_vec();
+        if cfg.allow_client_secrets {
+            auth_methods.extend_from_slice(&SECRET_AUTH_METHODS);
+        }
         let mut metadata = ServerMetadata::new(
             &issuer,
-            &AUTH_METHODS,
+            &auth_methods,
             &grant_types,
             OAUTH_TOKEN_ALG.name(),
             rar.names(),
@@ -228,7 +242,14 @@ impl OAuthServer {
             Arc::clone(&clock),
             Arc::clone(state.tls.trust_store()),
             replay.clone(),
-        );
+        )
+        .allow_client_secrets(cfg.allow_client_secrets)
+        .jwks_uri_cache(JwksUriCache::new(
+            aims_oauth::jwks_uri::http_client()
+                .map_err(|e| ServerError::Workload(format!("jwks_uri HTTP client: {e}")))?,
+            Arc::clone(&clock),
+            cfg.allow_http_jwks_uri,
+        ));
         let keys = Arc::new(OAuthKeys::new(Arc::clone(&state.keys), &issuer));
         let users = aims_oauth::users::UserStore::new(Arc::clone(&store))
             .map_err(|e| ServerError::Workload(format!("user store: {e}")))?;
@@ -323,7 +344,8 @@ fn issuer_path(issuer: &Issuer) -> String {
 /// What the handlers read from one request.
 struct Parsed {
     params: Params,
-    basic_auth: bool,
+    /// `Authorization: Basic` credentials (`client_secret_basic`).
+    basic_auth: Option<BasicCredentials>,
     dpop: Option<String>,
     /// `OAuth-Client-Attestation` and its PoP (`spiffe_wit`).
     attestation: Option<(String, String)>,
@@ -398,9 +420,19 @@ fn is_basic(headers: &HeaderMap) -> bool {
         .is_some_and(|s| s.eq_ignore_ascii_case("basic "))
 }
 
+/// The credentials of an `Authorization: Basic` header (one header at most; a malformed
+/// one is `invalid_client`). Other schemes are not client authentication here.
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<BasicCredentials>, OAuthError> {
+    if !is_basic(headers) {
+        return Ok(None);
+    }
+    let value = single_header(headers, header::AUTHORIZATION.as_str())?.unwrap_or_default();
+    BasicCredentials::parse(&value).map(Some)
+}
+
 /// Reads the form body and the headers the token logic needs.
 async fn parse(headers: &HeaderMap, body: Body) -> Result<Parsed, OAuthError> {
-    let basic_auth = is_basic(headers);
+    let basic_auth = basic_credentials(headers)?;
     let mut dpop = headers.get_all("dpop").iter();
     let first = dpop.next();
     if dpop.next().is_some() {
@@ -504,6 +536,7 @@ fn mechanism(params: &Params) -> Option<&'static str> {
     match params.get("client_assertion_type") {
         Some(aims_jose::client_assertion::ASSERTION_TYPE) => Some("private_key_jwt"),
         Some(aims_jose::client_assertion::SPIFFE_ASSERTION_TYPE) => Some("spiffe_jwt"),
+        _ if params.get("client_secret").is_some() => Some("client_secret_post"),
         _ => None,
     }
 }
@@ -520,7 +553,7 @@ async fn token(State(s): State<Arc<OAuthServer>>, headers: HeaderMap, body: Body
     let req = TokenRequest {
         params: &parsed.params,
         tls: None,
-        basic_auth: parsed.basic_auth,
+        basic_auth: parsed.basic_auth.as_ref(),
         dpop: parsed.dpop.as_deref(),
         attestation: parsed.attestation(),
     };
@@ -539,7 +572,12 @@ async fn token(State(s): State<Arc<OAuthServer>>, headers: HeaderMap, body: Body
             let nonce_sent = dpop_nonce.is_some();
             s.audit_refusal(Some(&parsed.params), &error, &request_id, nonce_sent);
             let nonce = dpop_nonce.or_else(|| nonce_used.then(|| s.service.dpop_nonce()));
-            error_response(&error, parsed.basic_auth, nonce.as_deref(), &request_id)
+            error_response(
+                &error,
+                parsed.basic_auth.is_some(),
+                nonce.as_deref(),
+                &request_id,
+            )
         }
     }
 }
@@ -645,7 +683,7 @@ async fn introspect(State(s): State<Arc<OAuthServer>>, headers: HeaderMap, body:
     let req = TokenRequest {
         params: &parsed.params,
         tls: None,
-        basic_auth: parsed.basic_auth,
+        basic_auth: parsed.basic_auth.as_ref(),
         dpop: None,
         attestation: parsed.attestation(),
     };
@@ -659,7 +697,7 @@ async fn introspect(State(s): State<Arc<OAuthServer>>, headers: HeaderMap, body:
                 jwt,
             )
                 .into_response(),
-            Err(e) => error_response(&e, parsed.basic_auth, None, &request_id),
+            Err(e) => error_response(&e, parsed.basic_auth.is_some(), None, &request_id),
         }
     } else {
         match s.service.introspect_json(req).await {
@@ -670,7 +708,7 @@ async fn introspect(State(s): State<Arc<OAuthServer>>, headers: HeaderMap, body:
                 String::from(&*text),
             )
                 .into_response(),
-            Err(e) => error_response(&e, parsed.basic_auth, None, &request_id),
+            Err(e) => error_response(&e, parsed.basic_auth.is_some(), None, &request_id),
         }
     }
 }
@@ -684,13 +722,13 @@ async fn revoke(State(s): State<Arc<OAuthServer>>, headers: HeaderMap, body: Bod
     let req = TokenRequest {
         params: &parsed.params,
         tls: None,
-        basic_auth: parsed.basic_auth,
+        basic_auth: parsed.basic_auth.as_ref(),
         dpop: None,
         attestation: parsed.attestation(),
     };
     match s.service.revoke(req).await {
         Ok(()) => (StatusCode::OK, base_headers(&request_id)).into_response(),
-        Err(e) => error_response(&e, parsed.basic_auth, None, &request_id),
+        Err(e) => error_response(&e, parsed.basic_auth.is_some(), None, &request_id),
     }
 }
 
@@ -704,7 +742,7 @@ async fn par(State(s): State<Arc<OAuthServer>>, headers: HeaderMap, body: Body) 
     let req = TokenRequest {
         params: &parsed.params,
         tls: None,
-        basic_auth: parsed.basic_auth,
+        basic_auth: parsed.basic_auth.as_ref(),
         dpop: parsed.dpop.as_deref(),
         attestation: parsed.attestation(),
     };
@@ -726,7 +764,7 @@ async fn par(State(s): State<Arc<OAuthServer>>, headers: HeaderMap, body: Body) 
                 correlation_id = %request_id,
                 "pushed authorization request refused"
             );
-            error_response(&e, parsed.basic_auth, None, &request_id)
+            error_response(&e, parsed.basic_auth.is_some(), None, &request_id)
         }
     }
 }

@@ -29,6 +29,8 @@ mod oauth;
 mod oauth_code;
 #[path = "it/oauth_rs.rs"]
 mod oauth_rs;
+#[path = "it/oauth_secrets.rs"]
+mod oauth_secrets;
 #[path = "it/pdp.rs"]
 mod pdp;
 #[path = "it/workload.rs"]

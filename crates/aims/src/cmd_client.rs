@@ -59,6 +59,14 @@ pub(crate) enum Method {
     /// An X509-SVID over mutual TLS (needs a TLS token endpoint).
     #[value(name = "spiffe_x509")]
     SpiffeX509,
+    /// LEGACY: a server-generated secret in HTTP Basic (needs [oauth]
+    /// allow_client_secrets = true; the secret is printed once).
+    #[value(name = "client_secret_basic")]
+    ClientSecretBasic,
+    /// LEGACY: a server-generated secret in the form body (needs [oauth]
+    /// allow_client_secrets = true; the secret is printed once).
+    #[value(name = "client_secret_post")]
+    ClientSecretPost,
 }
 
 impl Method {
@@ -68,6 +76,8 @@ impl Method {
             Method::SpiffeJwt => AuthMethod::SpiffeJwt,
             Method::SpiffeWit => AuthMethod::SpiffeWit,
             Method::SpiffeX509 => AuthMethod::SpiffeX509,
+            Method::ClientSecretBasic => AuthMethod::ClientSecretBasic,
+            Method::ClientSecretPost => AuthMethod::ClientSecretPost,
         }
     }
 }
@@ -116,9 +126,14 @@ pub(crate) struct CreateArgs {
     spiffe_id: Option<String>,
     /// A JWKS (or single JWK) file with the client's PUBLIC keys (default method
     /// private_key_jwt).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "jwks_uri")]
     jwks_file: Option<PathBuf>,
-    /// How the client authenticates (default: from --spiffe-id or --jwks-file).
+    /// The https URL where the client publishes its public keys (RFC 7591 jwks_uri;
+    /// default method private_key_jwt). The server fetches and caches it.
+    #[arg(long)]
+    jwks_uri: Option<String>,
+    /// How the client authenticates (default: from --spiffe-id, --jwks-file or
+    /// --jwks-uri).
     #[arg(long, value_enum)]
     auth_method: Option<Method>,
     /// A grant type the client may use (repeatable; default client_credentials).
@@ -159,9 +174,12 @@ pub(crate) struct UpdateArgs {
     /// New SPIFFE ID pattern.
     #[arg(long)]
     spiffe_id: Option<String>,
-    /// New public keys (JWKS or single JWK file).
-    #[arg(long)]
+    /// New public keys (JWKS or single JWK file); replaces a jwks_uri.
+    #[arg(long, conflicts_with = "jwks_uri")]
     jwks_file: Option<PathBuf>,
+    /// New jwks_uri; replaces inline keys.
+    #[arg(long)]
+    jwks_uri: Option<String>,
     /// New authentication method.
     #[arg(long, value_enum)]
     auth_method: Option<Method>,
@@ -293,9 +311,17 @@ fn print_client(c: &ClientView) {
         println!("  name            {n}");
     }
     println!(
-        "  auth method     {}",
-        m.token_endpoint_auth_method.as_str()
+        "  auth method     {}{}",
+        m.token_endpoint_auth_method.as_str(),
+        if c.legacy_secret {
+            " (LEGACY SECRET)"
+        } else {
+            ""
+        }
     );
+    if let Some(u) = &m.jwks_uri {
+        println!("  jwks_uri        {u}");
+    }
     if let Some(id) = &m.spiffe_id {
         println!("  SPIFFE ID       {id}");
     }
@@ -335,6 +361,10 @@ fn print_client(c: &ClientView) {
         }
     );
     println!("  revision        {}", c.revision);
+    if let Some(secret) = &c.client_secret {
+        println!("  client secret   {}", secret.expose());
+        println!("  (shown once: the server keeps only its hash; give it to the client now)");
+    }
 }
 
 fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
@@ -371,10 +401,15 @@ pub(crate) fn run(cmd: &ClientCommand) -> Result<ExitCode> {
                     println!("{:<32}  {:<16}  {:<32}  RESOURCES", "CLIENT ID", "AUTH", "SCOPES");
                     for c in &clients {
                         let m = &c.metadata;
+                        let auth = if c.legacy_secret {
+                            format!("{} (legacy)", m.token_endpoint_auth_method.as_str())
+                        } else {
+                            m.token_endpoint_auth_method.as_str().to_owned()
+                        };
                         println!(
                             "{:<32}  {:<16}  {:<32}  {}",
                             c.client_id,
-                            m.token_endpoint_auth_method.as_str(),
+                            auth,
                             if m.scope.is_empty() { "-" } else { &m.scope },
                             or_dash(m.resources.iter().map(String::as_str))
                         );
@@ -409,9 +444,13 @@ fn method(
     chosen: Option<Method>,
     spiffe_id: Option<&str>,
     jwks: Option<&Jwks>,
+    jwks_uri: Option<&str>,
 ) -> Result<AuthMethod> {
     if let Some(m) = chosen {
         return Ok(m.auth_method());
+    }
+    if jwks_uri.is_some() && spiffe_id.is_none() {
+        return Ok(AuthMethod::PrivateKeyJwt);
     }
     match (spiffe_id, jwks) {
         (Some(_), None) => Ok(AuthMethod::SpiffeJwt),
@@ -427,7 +466,12 @@ fn method(
 
 async fn create(a: &CreateArgs) -> Result<ExitCode> {
     let jwks = a.jwks_file.as_deref().map(read_jwks).transpose()?;
-    let auth = method(a.auth_method, a.spiffe_id.as_deref(), jwks.as_ref())?;
+    let auth = method(
+        a.auth_method,
+        a.spiffe_id.as_deref(),
+        jwks.as_ref(),
+        a.jwks_uri.as_deref(),
+    )?;
     let grant_types = if a.grant_types.is_empty() {
         vec![GrantType::ClientCredentials]
     } else {
@@ -438,7 +482,7 @@ async fn create(a: &CreateArgs) -> Result<ExitCode> {
         client_name: a.name.clone(),
         token_endpoint_auth_method: auth,
         jwks,
-        jwks_uri: None,
+        jwks_uri: a.jwks_uri.clone(),
         spiffe_id: a.spiffe_id.clone(),
         tls_client_auth_san_uri: None,
         grant_types,
@@ -469,6 +513,11 @@ async fn update(a: &UpdateArgs) -> Result<ExitCode> {
     }
     if let Some(p) = &a.jwks_file {
         m.jwks = Some(read_jwks(p)?);
+        m.jwks_uri = None;
+    }
+    if let Some(u) = &a.jwks_uri {
+        m.jwks_uri = Some(u.clone());
+        m.jwks = None;
     }
     if let Some(method) = a.auth_method {
         m.token_endpoint_auth_method = method.auth_method();

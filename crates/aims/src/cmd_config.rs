@@ -68,6 +68,12 @@ pub(crate) fn run(cmd: &ConfigCommand) -> Result<ExitCode> {
             } else {
                 println!("  OAuth authorization server: disabled");
             }
+            for w in c.warnings() {
+                println!("{}: warning: {}", file.display(), w.message);
+                if let Some(help) = &w.help {
+                    println!("  help: {help}");
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {

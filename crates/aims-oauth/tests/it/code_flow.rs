@@ -329,7 +329,7 @@ async fn dpop_jkt_binds_the_code_to_the_key() {
         .token(TokenRequest {
             params: &p,
             tls: None,
-            basic_auth: false,
+            basic_auth: None,
             dpop: Some(&proof),
             attestation: None,
         })

@@ -132,7 +132,7 @@ pub fn req(params: &Params) -> TokenRequest<'_> {
     TokenRequest {
         params,
         tls: None,
-        basic_auth: false,
+        basic_auth: None,
         dpop: None,
         attestation: None,
     }

@@ -213,7 +213,7 @@ async fn dpop_bound_client_credentials_and_the_dpop_requirement() {
         .token(aims_oauth::token::TokenRequest {
             params: &p,
             tls: None,
-            basic_auth: false,
+            basic_auth: None,
             dpop: Some(&proof),
             attestation: None,
         })
@@ -238,7 +238,7 @@ async fn dpop_bound_client_credentials_and_the_dpop_requirement() {
         .token(aims_oauth::token::TokenRequest {
             params: &p,
             tls: None,
-            basic_auth: false,
+            basic_auth: None,
             dpop: Some(&bad),
             attestation: None,
         })
@@ -553,7 +553,7 @@ async fn spiffe_wit_attestation_authenticates_the_agent() {
             svc.token(TokenRequest {
                 params: p,
                 tls: None,
-                basic_auth: false,
+                basic_auth: None,
                 dpop: None,
                 attestation: Some(ClientAttestation {
                     attestation: &wit,

@@ -193,6 +193,19 @@ async fn client_commands_round_trip_and_the_client_gets_a_token() {
     ]);
     assert_eq!(code, 2);
     assert!(err.contains("spiffe_id"), "{err}");
+    // Legacy secrets are off by default.
+    let (code, _, err) = run(&[
+        "client",
+        "create",
+        "--admin-socket",
+        s,
+        "--client-id",
+        "legacy",
+        "--auth-method",
+        "client_secret_post",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("allow_client_secrets"), "{err}");
 
     let (code, out, _) = run(&["client", "delete", "agent-a", "--admin-socket", s]);
     assert_eq!(code, 0);
@@ -200,4 +213,88 @@ async fn client_commands_round_trip_and_the_client_gets_a_token() {
     let (code, _, err) = run(&["client", "show", "agent-a", "--admin-socket", s]);
     assert_eq!(code, 2);
     assert!(err.contains("not found"), "{err}");
+}
+
+/// Legacy secrets through the CLI: refused by default; with `[oauth]
+/// allow_client_secrets = true`, `config check` warns, `client create` prints the
+/// server-generated secret once, `list`/`show` flag the client, and the secret works
+/// with HTTP Basic.
+#[tokio::test]
+async fn legacy_secret_clients_through_the_cli() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[oauth]\nallow_client_secrets = true\n");
+    std::fs::write(&config, text).unwrap();
+    let (code, out, _) = run(&["config", "check", config.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("warning: [oauth] allow_client_secrets = true"),
+        "{out}"
+    );
+
+    let d = Daemon::start(
+        &["serve", "--config", config.to_str().unwrap()],
+        dir.path(),
+        &dir.path().join("server.log"),
+    );
+    let sock = d.admin_socket.to_str().unwrap().to_owned();
+    let s = sock.as_str();
+    let (code, out, err) = run(&[
+        "client",
+        "create",
+        "--admin-socket",
+        s,
+        "--client-id",
+        "legacy-app",
+        "--auth-method",
+        "client_secret_basic",
+        "--scope",
+        "api:read",
+        "--resource",
+        "https://api.example.test/",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("client_secret_basic (LEGACY SECRET)"), "{out}");
+    let secret = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("client secret"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert_eq!(aims_crypto::b64::decode_url(&secret).unwrap().len(), 32);
+
+    let (code, out, _) = run(&["client", "list", "--admin-socket", s]);
+    assert_eq!(code, 0);
+    assert!(out.contains("(legacy)") && !out.contains(&secret), "{out}");
+    let (code, out, _) = run(&[
+        "client",
+        "show",
+        "legacy-app",
+        "--admin-socket",
+        s,
+        "--json",
+    ]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["legacy_secret"], true);
+    assert!(
+        !out.contains(&secret) && !out.contains("client_secret_hash"),
+        "{out}"
+    );
+
+    let issuer = d.http.clone();
+    let basic = aims_crypto::b64::encode_std(format!("legacy-app:{secret}"));
+    let r = reqwest::Client::new()
+        .post(format!("{issuer}/oauth/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("authorization", format!("Basic {basic}"))
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+    assert!(!log.contains(&secret), "the secret reached the log");
 }
