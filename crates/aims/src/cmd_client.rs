@@ -56,9 +56,17 @@ pub(crate) enum Method {
     /// A WIT-SVID with a proof of possession (OAuth-Client-Attestation headers).
     #[value(name = "spiffe_wit")]
     SpiffeWit,
-    /// An X509-SVID over mutual TLS (needs a TLS token endpoint).
+    /// An X509-SVID over mutual TLS (the `[oauth] mtls_listen` endpoints).
     #[value(name = "spiffe_x509")]
     SpiffeX509,
+    /// RFC 8705: a certificate of a trusted CA whose URI SAN is --tls-client-auth-san-uri
+    /// (over mutual TLS).
+    #[value(name = "tls_client_auth")]
+    TlsClientAuth,
+    /// RFC 8705: a self-signed certificate registered with --certificate-file (over
+    /// mutual TLS).
+    #[value(name = "self_signed_tls_client_auth")]
+    SelfSignedTlsClientAuth,
 }
 
 impl Method {
@@ -68,6 +76,8 @@ impl Method {
             Method::SpiffeJwt => AuthMethod::SpiffeJwt,
             Method::SpiffeWit => AuthMethod::SpiffeWit,
             Method::SpiffeX509 => AuthMethod::SpiffeX509,
+            Method::TlsClientAuth => AuthMethod::TlsClientAuth,
+            Method::SelfSignedTlsClientAuth => AuthMethod::SelfSignedTlsClientAuth,
         }
     }
 }
@@ -121,6 +131,17 @@ pub(crate) struct CreateArgs {
     /// How the client authenticates (default: from --spiffe-id or --jwks-file).
     #[arg(long, value_enum)]
     auth_method: Option<Method>,
+    /// A PEM certificate the client presents over mutual TLS (repeatable): registered in
+    /// its JWKS as `x5c`, for self_signed_tls_client_auth.
+    #[arg(long = "certificate-file")]
+    certificate_files: Vec<PathBuf>,
+    /// The URI SAN of the client's certificate, for tls_client_auth.
+    #[arg(long)]
+    tls_client_auth_san_uri: Option<String>,
+    /// Bind access tokens to the TLS client certificate even when the client
+    /// authenticates another way (RFC 8705 §3; certificate methods always bind).
+    #[arg(long)]
+    certificate_bound_tokens: bool,
     /// A grant type the client may use (repeatable; default client_credentials).
     #[arg(long = "grant-type", value_enum)]
     grant_types: Vec<Grant>,
@@ -165,6 +186,16 @@ pub(crate) struct UpdateArgs {
     /// New authentication method.
     #[arg(long, value_enum)]
     auth_method: Option<Method>,
+    /// Replace the registered certificates (repeatable PEM files; self_signed_tls_client_auth).
+    #[arg(long = "certificate-file")]
+    certificate_files: Vec<PathBuf>,
+    /// New URI SAN for tls_client_auth.
+    #[arg(long)]
+    tls_client_auth_san_uri: Option<String>,
+    /// Whether access tokens are bound to a TLS client certificate presented with
+    /// another method.
+    #[arg(long)]
+    certificate_bound_tokens: Option<bool>,
     /// Replace the grant types (repeatable).
     #[arg(long = "grant-type", value_enum)]
     grant_types: Vec<Grant>,
@@ -227,6 +258,33 @@ fn read_jwks(path: &Path) -> Result<Jwks> {
         );
     }
     Ok(jwks)
+}
+
+/// A JWKS registering the certificates of PEM files (each key carries its certificate
+/// as `x5c`).
+fn read_certificates(paths: &[PathBuf]) -> Result<Jwks> {
+    let mut keys = Vec::new();
+    for path in paths {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("cannot read --certificate-file {}", path.display()))?;
+        let certs = aims_pki::pem::certificates(&pem).map_err(|e| {
+            anyhow!(
+                "--certificate-file {} holds no PEM certificate: {e}",
+                path.display()
+            )
+        })?;
+        // The leaf: the certificate the client presents.
+        let leaf = certs
+            .first()
+            .ok_or_else(|| anyhow!("--certificate-file {} holds no certificate", path.display()))?;
+        keys.push(aims_pki::certificate_jwk(leaf).map_err(|e| {
+            anyhow!(
+                "--certificate-file {}: {e} (EC, Ed25519 or RSA keys only)",
+                path.display()
+            )
+        })?);
+    }
+    Ok(Jwks { keys })
 }
 
 fn scope_string(v: &[String]) -> String {
@@ -298,6 +356,9 @@ fn print_client(c: &ClientView) {
     );
     if let Some(id) = &m.spiffe_id {
         println!("  SPIFFE ID       {id}");
+    }
+    if let Some(uri) = &m.tls_client_auth_san_uri {
+        println!("  TLS SAN URI     {uri}");
     }
     if let Some(j) = &m.jwks {
         println!(
@@ -413,6 +474,9 @@ fn method(
     if let Some(m) = chosen {
         return Ok(m.auth_method());
     }
+    if jwks.is_some_and(|j| j.keys.iter().any(|k| k.x5c.is_some())) && spiffe_id.is_none() {
+        return Ok(AuthMethod::SelfSignedTlsClientAuth);
+    }
     match (spiffe_id, jwks) {
         (Some(_), None) => Ok(AuthMethod::SpiffeJwt),
         (None, Some(_)) => Ok(AuthMethod::PrivateKeyJwt),
@@ -426,8 +490,17 @@ fn method(
 }
 
 async fn create(a: &CreateArgs) -> Result<ExitCode> {
-    let jwks = a.jwks_file.as_deref().map(read_jwks).transpose()?;
-    let auth = method(a.auth_method, a.spiffe_id.as_deref(), jwks.as_ref())?;
+    let mut jwks = a.jwks_file.as_deref().map(read_jwks).transpose()?;
+    if !a.certificate_files.is_empty() {
+        let certs = read_certificates(&a.certificate_files)?;
+        jwks.get_or_insert_with(|| Jwks { keys: Vec::new() })
+            .keys
+            .extend(certs.keys);
+    }
+    let auth = match (a.auth_method, &a.tls_client_auth_san_uri) {
+        (None, Some(_)) => AuthMethod::TlsClientAuth,
+        (chosen, _) => method(chosen, a.spiffe_id.as_deref(), jwks.as_ref())?,
+    };
     let grant_types = if a.grant_types.is_empty() {
         vec![GrantType::ClientCredentials]
     } else {
@@ -440,7 +513,7 @@ async fn create(a: &CreateArgs) -> Result<ExitCode> {
         jwks,
         jwks_uri: None,
         spiffe_id: a.spiffe_id.clone(),
-        tls_client_auth_san_uri: None,
+        tls_client_auth_san_uri: a.tls_client_auth_san_uri.clone(),
         grant_types,
         scope: scope_string(&a.scopes),
         resources: a.resources.clone(),
@@ -449,7 +522,7 @@ async fn create(a: &CreateArgs) -> Result<ExitCode> {
         access_token_lifetime: lifetime(a.access_token_lifetime)?,
         refresh_token_lifetime: None,
         dpop_bound_access_tokens: a.dpop_required,
-        tls_client_certificate_bound_access_tokens: false,
+        tls_client_certificate_bound_access_tokens: a.certificate_bound_tokens,
         access_token_format: format_of(a.token_format),
         client_secret_hash: None,
     };
@@ -469,6 +542,15 @@ async fn update(a: &UpdateArgs) -> Result<ExitCode> {
     }
     if let Some(p) = &a.jwks_file {
         m.jwks = Some(read_jwks(p)?);
+    }
+    if !a.certificate_files.is_empty() {
+        m.jwks = Some(read_certificates(&a.certificate_files)?);
+    }
+    if let Some(uri) = &a.tls_client_auth_san_uri {
+        m.tls_client_auth_san_uri = Some(uri.clone());
+    }
+    if let Some(b) = a.certificate_bound_tokens {
+        m.tls_client_certificate_bound_access_tokens = b;
     }
     if let Some(method) = a.auth_method {
         m.token_endpoint_auth_method = method.auth_method();
