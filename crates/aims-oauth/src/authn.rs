@@ -59,7 +59,7 @@ impl TlsPeer {
 
     /// The leaf certificate, DER.
     pub fn leaf_der(&self) -> &[u8] {
-        self.chain.first().map_or(&[], |c| c.as_ref())
+        self.chain.first().map_or(&[][..], |c| c.as_ref())
     }
 
     /// The RFC 8705 §3.1 thumbprint of the leaf (`cnf.x5t#S256`).
@@ -213,9 +213,7 @@ impl ClientAuthenticator {
                 let client = lookup(clients, client_id).await?;
                 match (client.auth_method(), tls) {
                     (AuthMethod::SpiffeX509, Some(peer)) => self.spiffe_x509(client, peer),
-                    (AuthMethod::TlsClientAuth, Some(peer)) => {
-                        self.tls_client_auth(client, peer)
-                    }
+                    (AuthMethod::TlsClientAuth, Some(peer)) => self.tls_client_auth(client, peer),
                     (AuthMethod::SelfSignedTlsClientAuth, Some(peer)) => {
                         self_signed_tls_client_auth(client, peer)
                     }
@@ -434,8 +432,7 @@ impl ClientAuthenticator {
     ) -> Result<AuthenticatedClient, OAuthError> {
         let san = self.verified_svid(peer)?;
         let registered = client.metadata().tls_client_auth_san_uri.as_deref();
-        if !registered.is_some_and(|r| aims_crypto::ct_eq(r.as_bytes(), san.as_str().as_bytes()))
-        {
+        if !registered.is_some_and(|r| aims_crypto::ct_eq(r.as_bytes(), san.as_str().as_bytes())) {
             return Err(denied("the client certificate's URI SAN is not registered"));
         }
         Ok(AuthenticatedClient {

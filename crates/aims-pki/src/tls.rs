@@ -385,7 +385,9 @@ impl ClientCertVerifier for DeferredClientCertVerifier {
         // Only well-formedness: the per-request check parses the chain again and
         // verifies it as its method requires.
         let well_formed = crate::x509::parse(end_entity).is_some()
-            && intermediates.iter().all(|c| crate::x509::parse(c).is_some());
+            && intermediates
+                .iter()
+                .all(|c| crate::x509::parse(c).is_some());
         if well_formed {
             Ok(ClientCertVerified::assertion())
         } else {

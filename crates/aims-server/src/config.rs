@@ -1059,7 +1059,8 @@ impl Config {
                 out.push(located(
                     src,
                     None,
-                    "[oauth] mtls_listen / mtls_base_url are set but [oauth] enabled = false".into(),
+                    "[oauth] mtls_listen / mtls_base_url are set but [oauth] enabled = false"
+                        .into(),
                     Some("remove them, or enable [oauth]".into()),
                 ));
             }
@@ -1071,7 +1072,10 @@ impl Config {
                     src,
                     None,
                     "[oauth] mtls_base_url is set without [oauth] mtls_listen".into(),
-                    Some("set [oauth] mtls_listen = \"ADDRESS:PORT\", or remove mtls_base_url".into()),
+                    Some(
+                        "set [oauth] mtls_listen = \"ADDRESS:PORT\", or remove mtls_base_url"
+                            .into(),
+                    ),
                 ));
             }
             if !u.starts_with("https://")

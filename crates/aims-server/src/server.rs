@@ -415,9 +415,10 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
     if let (Some(l), Some(o)) = (oauth_mtls, &oauth_server)
         && let Some(base) = o.mtls_base()
     {
-        let app: Router = oauth::mtls_router(Arc::clone(o), base).layer(
-            axum::middleware::from_fn(|r, n| public::record_metrics("oauth_mtls", r, n)),
-        );
+        let app: Router =
+            oauth::mtls_router(Arc::clone(o), base).layer(axum::middleware::from_fn(|r, n| {
+                public::record_metrics("oauth_mtls", r, n)
+            }));
         let tls = Arc::clone(&state.tls);
         // Any client certificate passes the handshake; never read it as a PeerId: the
         // client authentication method verifies the chain per request.

@@ -25,10 +25,10 @@ mod keys;
 mod mtls;
 #[path = "it/oauth.rs"]
 mod oauth;
-#[path = "it/oauth_mtls.rs"]
-mod oauth_mtls;
 #[path = "it/oauth_code.rs"]
 mod oauth_code;
+#[path = "it/oauth_mtls.rs"]
+mod oauth_mtls;
 #[path = "it/oauth_rs.rs"]
 mod oauth_rs;
 #[path = "it/pdp.rs"]

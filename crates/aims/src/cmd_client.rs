@@ -588,3 +588,68 @@ async fn update(a: &UpdateArgs) -> Result<ExitCode> {
         .map_err(explain)?;
     show(&c, a.conn.json)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use aims_core::{SpiffeId, SystemClock, TrustDomain};
+    use aims_pki::CertificateAuthority;
+
+    use super::*;
+
+    #[test]
+    fn certificate_files_become_x5c_keys_and_imply_self_signed() {
+        let ca = CertificateAuthority::new_root(
+            &TrustDomain::new("example.org").unwrap(),
+            Duration::from_secs(3600),
+            Arc::new(SystemClock),
+        )
+        .unwrap();
+        let svid = ca
+            .issue_x509_svid(
+                &SpiffeId::parse("spiffe://example.org/a").unwrap(),
+                Duration::from_secs(600),
+                &[],
+            )
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let pem = dir.path().join("client.pem");
+        std::fs::write(&pem, svid.chain_pem()).unwrap();
+        let jwks = read_certificates(std::slice::from_ref(&pem)).unwrap();
+        assert_eq!(jwks.keys.len(), 1);
+        let x5c = jwks.keys[0].x5c.as_ref().unwrap();
+        // The leaf only, the certificate the client presents.
+        assert_eq!(
+            aims_crypto::b64::decode_std(&x5c[0]).unwrap(),
+            svid.leaf().as_ref()
+        );
+        assert!(jwks.keys[0].use_.is_none());
+        assert_eq!(
+            method(None, None, Some(&jwks)).unwrap(),
+            AuthMethod::SelfSignedTlsClientAuth
+        );
+        // Not PEM: a clear error.
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "hello").unwrap();
+        assert!(read_certificates(&[junk]).is_err());
+    }
+
+    #[test]
+    fn certificate_methods_parse_by_name() {
+        for (name, m) in [
+            ("tls_client_auth", AuthMethod::TlsClientAuth),
+            (
+                "self_signed_tls_client_auth",
+                AuthMethod::SelfSignedTlsClientAuth,
+            ),
+            ("spiffe_x509", AuthMethod::SpiffeX509),
+        ] {
+            let parsed = Method::from_str(name, false).unwrap();
+            assert_eq!(parsed.auth_method(), m);
+            assert_eq!(m.as_str(), name);
+        }
+    }
+}

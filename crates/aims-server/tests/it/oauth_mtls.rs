@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aims_core::{SpiffeId, TrustDomain};
-use aims_crypto::{Algorithm, Jwks, SigningKey};
+use aims_crypto::{Algorithm, Jwks, Signer as _, SigningKey};
 use aims_jose::dpop;
 use aims_pki::tls::{Authorizer, ServerTrust};
 use aims_pki::{CertificateAuthority, TrustStore, X509Svid};
@@ -97,18 +97,17 @@ fn self_signed(uri: Option<&str>) -> Identity {
 
 /// An X509-SVID of this server's CA.
 fn issue(a: &As, id: &str) -> Identity {
-    let svid = a
-        .ts
-        .server
-        .state()
-        .keys
-        .current()
-        .unwrap()
-        .ca()
-        .unwrap()
-        .ca
-        .issue_x509_svid(&SpiffeId::parse(id).unwrap(), Duration::from_secs(600), &[])
-        .unwrap();
+    let svid =
+        a.ts.server
+            .state()
+            .keys
+            .current()
+            .unwrap()
+            .ca()
+            .unwrap()
+            .ca
+            .issue_x509_svid(&SpiffeId::parse(id).unwrap(), Duration::from_secs(600), &[])
+            .unwrap();
     svid_identity(&svid)
 }
 
@@ -338,9 +337,15 @@ async fn dpop_proof_may_name_the_mtls_alias() {
     let cnf = claims.cnf.unwrap();
     assert!(cnf.jkt.is_some() && cnf.x5t_s256.is_none());
     // A proof for another URL is still refused.
-    let proof =
-        dpop::create_proof(&dpop_key, "POST", "https://elsewhere.test/oauth/token", None, None, now())
-            .unwrap();
+    let proof = dpop::create_proof(
+        &dpop_key,
+        "POST",
+        "https://elsewhere.test/oauth/token",
+        None,
+        None,
+        now(),
+    )
+    .unwrap();
     let (status, error, _) = error_of(post(&http, &url, &pairs, &[("dpop", &proof)]).await).await;
     assert_eq!((status, error.as_str()), (400, "invalid_dpop_proof"));
     a.ts.server.shutdown().await;
@@ -350,7 +355,10 @@ async fn dpop_proof_may_name_the_mtls_alias() {
 async fn tls_client_auth_matches_the_registered_san_uri() {
     let (a, base) = start_mtls().await;
     let admin = a.ts.admin();
-    admin.create_client(&tls_client("tls-a", AGENT)).await.unwrap();
+    admin
+        .create_client(&tls_client("tls-a", AGENT))
+        .await
+        .unwrap();
     admin
         .create_client(&tls_client("tls-b", "spiffe://example.org/agent/b"))
         .await
@@ -386,11 +394,9 @@ async fn self_signed_certificate_must_be_registered() {
     );
     // Another self-signed certificate, and an SVID of the server's own CA: not registered.
     let other = self_signed(None);
-    assert_invalid_client(cert_token(&client(&a, Some(&other)), &base, "self-signed").await)
-        .await;
+    assert_invalid_client(cert_token(&client(&a, Some(&other)), &base, "self-signed").await).await;
     let svid = issue(&a, AGENT);
-    assert_invalid_client(cert_token(&client(&a, Some(&svid)), &base, "self-signed").await)
-        .await;
+    assert_invalid_client(cert_token(&client(&a, Some(&svid)), &base, "self-signed").await).await;
     // The admin API refuses a self-signed client without a certificate in its JWKS.
     let mut bad = self_signed_client("no-cert", &[&mine]);
     bad.jwks = Some(Jwks {
@@ -413,7 +419,10 @@ async fn certificates_of_untrusted_cas_are_not_svids() {
         .create_client(&spiffe_x509_client("x509", AGENT))
         .await
         .unwrap();
-    admin.create_client(&tls_client("tls", AGENT)).await.unwrap();
+    admin
+        .create_client(&tls_client("tls", AGENT))
+        .await
+        .unwrap();
     // Same SPIFFE ID, signed by another CA; or self-signed with the SPIFFE ID as SAN.
     for who in [foreign(AGENT), self_signed(Some(AGENT))] {
         let http = client(&a, Some(&who));
@@ -435,7 +444,10 @@ async fn the_plain_listener_never_accepts_certificate_methods() {
         .create_client(&spiffe_x509_client("x509", AGENT))
         .await
         .unwrap();
-    admin.create_client(&tls_client("tls", AGENT)).await.unwrap();
+    admin
+        .create_client(&tls_client("tls", AGENT))
+        .await
+        .unwrap();
     admin
         .create_client(&self_signed_client("self", &[&cert]))
         .await
