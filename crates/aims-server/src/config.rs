@@ -1398,7 +1398,10 @@ endpoint_spiffe_id = "spiffe://partner.example/aims/server"
                 "[oauth]\nenabled = false\nmtls_listen = \"127.0.0.1:8445\"\n",
                 "[oauth] enabled = false",
             ),
-            ("[oauth]\nmtls_listen = \"nowhere\"\n", "mtls_listen"),
+            (
+                "[oauth]\nmtls_listen = \"nowhere\"\n",
+                "invalid socket address",
+            ),
         ];
         for (extra, expected) in cases {
             let text = Config::parse(&format!("{base}{extra}"))

@@ -234,6 +234,15 @@ async fn assert_invalid_client(r: reqwest::Response) {
     assert_eq!((status, error.as_str()), (401, "invalid_client"));
 }
 
+/// 401 `invalid_client` whose description says `why`.
+async fn assert_refused_because(r: reqwest::Response, why: &str) {
+    assert_eq!(r.status(), 401);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client");
+    let d = body["error_description"].as_str().unwrap_or_default();
+    assert!(d.contains(why), "{d}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metadata_lists_the_mtls_aliases_and_methods() {
     let (a, base) = start_mtls().await;
@@ -309,7 +318,11 @@ async fn spiffe_x509_client_gets_a_certificate_bound_token() {
     let other = issue(&a, "spiffe://example.org/other/b");
     assert_invalid_client(cert_token(&client(&a, Some(&other)), &base, "x509-agent").await).await;
     // No certificate on the mTLS listener: the handshake succeeds, authentication fails.
-    assert_invalid_client(cert_token(&client(&a, None), &base, "x509-agent").await).await;
+    assert_refused_because(
+        cert_token(&client(&a, None), &base, "x509-agent").await,
+        "sent no client certificate",
+    )
+    .await;
     a.ts.server.shutdown().await;
 }
 
@@ -394,9 +407,18 @@ async fn self_signed_certificate_must_be_registered() {
     );
     // Another self-signed certificate, and an SVID of the server's own CA: not registered.
     let other = self_signed(None);
-    assert_invalid_client(cert_token(&client(&a, Some(&other)), &base, "self-signed").await).await;
+    let why = "not one registered for this client";
+    assert_refused_because(
+        cert_token(&client(&a, Some(&other)), &base, "self-signed").await,
+        why,
+    )
+    .await;
     let svid = issue(&a, AGENT);
-    assert_invalid_client(cert_token(&client(&a, Some(&svid)), &base, "self-signed").await).await;
+    assert_refused_because(
+        cert_token(&client(&a, Some(&svid)), &base, "self-signed").await,
+        why,
+    )
+    .await;
     // The admin API refuses a self-signed client without a certificate in its JWKS.
     let mut bad = self_signed_client("no-cert", &[&mine]);
     bad.jwks = Some(Jwks {
@@ -428,8 +450,7 @@ async fn certificates_of_untrusted_cas_are_not_svids() {
         let http = client(&a, Some(&who));
         for id in ["x509", "tls"] {
             let r = cert_token(&http, &base, id).await;
-            let (status, error, _) = error_of(r).await;
-            assert_eq!((status, error.as_str()), (401, "invalid_client"), "{id}");
+            assert_refused_because(r, "not an X509-SVID of a trusted trust domain").await;
         }
     }
     a.ts.server.shutdown().await;
@@ -465,12 +486,7 @@ async fn the_plain_listener_never_accepts_certificate_methods() {
                     &[],
                 )
                 .await;
-            let (status, error, _) = error_of(r).await;
-            assert_eq!(
-                (status, error.as_str()),
-                (401, "invalid_client"),
-                "{id} {path}"
-            );
+            assert_refused_because(r, "sent no client certificate").await;
         }
     }
     a.ts.server.shutdown().await;
