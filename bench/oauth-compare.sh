@@ -8,7 +8,12 @@
 # introspection comparison (bench/introspect-compare.sh). Stops its server by pid.
 #
 # Usage: bench/oauth-compare.sh [--replay store|memory] [--port 8089] [--no-build]
-#            [--introspect] [--only-introspect] [-- COMPARE.SH OPTIONS...]
+#            [--introspect] [--only-introspect] [--caller pkjwt|secret]
+#            [--audit] [-- COMPARE.SH OPTIONS...]
+# --caller secret: introspection callers authenticate with client_secret_basic on both
+# servers (AIMS: a legacy client `bench-rs`, `[oauth] allow_client_secrets = true`).
+# --audit: AIMS writes its audit events (log filter `warn,aims::audit=info`, to a file);
+# without it the log level is `warn` and audit events are filtered out.
 # Defaults for compare.sh: --runs 5 --seconds 10 --conns 8 --exp-seconds 300
 # (AIMS refuses client assertions living longer than 300 s; the same assertions go to
 # both servers). Needs: bash $KIT/setup.sh and node $KIT/make-client-key.mjs once.
@@ -22,7 +27,7 @@ BENCH_HOME=${BENCH_HOME:-${TMPDIR:-/tmp}/aims-bench}
 export BENCH_HOME
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 
-REPLAY=store PORT=8089 BUILD=1 INTRO=0 TOKENS=1
+REPLAY=store PORT=8089 BUILD=1 INTRO=0 TOKENS=1 CALLER=pkjwt LEVEL=warn
 while [ $# -gt 0 ]; do
   case "$1" in
     --replay) REPLAY=$2; shift 2 ;;
@@ -30,8 +35,10 @@ while [ $# -gt 0 ]; do
     --no-build) BUILD=0; shift ;;
     --introspect) INTRO=1; shift ;;
     --only-introspect) INTRO=1; TOKENS=0; shift ;;
+    --caller) CALLER=$2; shift 2 ;;
+    --audit) LEVEL="warn,aims::audit=info"; shift ;;
     --) shift; break ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "oauth-compare: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -76,12 +83,13 @@ socket_path = "$WORK/workload.sock"
 listen = "127.0.0.1:$PORT"
 
 [log]
-level = "warn"
+level = "$LEVEL"
 
 [oauth]
 issuer = "http://127.0.0.1:$PORT"
 scopes = ["api:read", "api:write"]
 replay = "$REPLAY"
+allow_client_secrets = $([ "$CALLER" = secret ] && echo true || echo false)
 EOF
 
 "$AIMS" serve --config "$WORK/aims.toml" >"$WORK/aims.log" 2>&1 &
@@ -94,6 +102,13 @@ done
 "$AIMS" client create --admin-socket "$WORK/admin.sock" --client-id bench-agent \
   --jwks-file "$BENCH_HOME/client.public.jwks.json" --auth-method private_key_jwt \
   --scope "api:read api:write" --resource https://api.example.test/ --token-format jwt >&2
+SECRET=
+if [ "$CALLER" = secret ]; then
+  SECRET=$("$AIMS" client create --admin-socket "$WORK/admin.sock" --client-id bench-rs \
+    --auth-method client_secret_basic --resource https://api.example.test/ |
+    awk '$1 == "client" && $2 == "secret" { print $3 }')
+  [ -n "$SECRET" ] || { echo "oauth-compare: no secret for bench-rs" >&2; exit 1; }
+fi
 echo "oauth-compare: aims pid=$PID issuer=http://127.0.0.1:$PORT replay=$REPLAY" >&2
 
 RC=0
@@ -102,6 +117,11 @@ if [ "$TOKENS" = 1 ]; then
     --server-pid "$PID" --runs 5 --seconds 10 --conns 8 --exp-seconds 300 "$@" || RC=$?
 fi
 if [ "$INTRO" = 1 ]; then
-  KIT=$KIT bash "$ROOT/bench/introspect-compare.sh" --aims-port "$PORT" --aims-pid "$PID" || RC=$?
+  if [ "$CALLER" = secret ]; then
+    KIT=$KIT bash "$ROOT/bench/introspect-compare.sh" --aims-port "$PORT" --aims-pid "$PID" \
+      --caller secret --aims-secret "$SECRET" || RC=$?
+  else
+    KIT=$KIT bash "$ROOT/bench/introspect-compare.sh" --aims-port "$PORT" --aims-pid "$PID" || RC=$?
+  fi
 fi
 exit $RC

@@ -11,15 +11,18 @@
 //! locally learn of it through Shared Signals, and the token is short-lived). Unknown
 //! tokens are answered 200 like known ones (RFC 7009 §2.2).
 
+use std::sync::Arc;
+
 use aims_crypto::sha256_b64url;
 use aims_jose::access_token::{self, AccessTokenClaims};
-use aims_jose::{HeaderSpec, JoseError, sign};
+use aims_jose::{HeaderSpec, sign};
 use aims_store::{GrantKind, GrantState, NewGrant, StoreError};
 use serde_json::{Map, Value};
 
+use crate::OAuthError;
 use crate::authn::{AuthenticatedClient, ClientDirectory};
 use crate::token::{TokenRequest, TokenService};
-use crate::{OAuthError, authn::unverified_claim};
+use crate::verified::Verified;
 
 /// RFC 9701 `typ` of a JWT introspection response.
 pub const INTROSPECTION_JWT_TYP: &str = "token-introspection+jwt";
@@ -34,11 +37,19 @@ pub(crate) fn jwt_handle(jti: &str) -> String {
 impl<D: ClientDirectory> TokenService<D> {
     /// RFC 7662: the introspection response for the request's `token`, as JSON.
     pub async fn introspect(&self, req: TokenRequest<'_>) -> Result<Value, OAuthError> {
+        let text = self.introspect_json(req).await?;
+        serde_json::from_str(&text).map_err(|e| OAuthError::server_error("introspection", &e))
+    }
+
+    /// RFC 7662: the introspection response for the request's `token`, serialised (the
+    /// form the HTTP handler sends; for a token introspected before, it is the text
+    /// serialised then).
+    pub async fn introspect_json(&self, req: TokenRequest<'_>) -> Result<Arc<str>, OAuthError> {
         let caller = self.authenticate_caller(&req).await?;
         let token = req.params.require("token")?;
-        Ok(match self.active_claims(&caller, token).await? {
-            Some(claims) => introspection_body(&claims),
-            None => serde_json::json!({ "active": false }),
+        Ok(match self.active(&caller, token).await? {
+            Some(active) => active.body().clone(),
+            None => Arc::from(INACTIVE),
         })
     }
 
@@ -47,8 +58,8 @@ impl<D: ClientDirectory> TokenService<D> {
     pub async fn introspect_jwt(&self, req: TokenRequest<'_>) -> Result<String, OAuthError> {
         let caller = self.authenticate_caller(&req).await?;
         let token = req.params.require("token")?;
-        let body = match self.active_claims(&caller, token).await? {
-            Some(claims) => introspection_body(&claims),
+        let body = match self.active(&caller, token).await? {
+            Some(active) => introspection_body(active.claims()),
             None => serde_json::json!({ "active": false }),
         };
         let payload = serde_json::json!({
@@ -79,10 +90,11 @@ impl<D: ClientDirectory> TokenService<D> {
         let token = req.params.require("token")?;
         let now = self.clock_now();
         if looks_like_jwt(token) {
-            let Some(claims) = self.verify_own_jwt(token, None) else {
+            let Some(verified) = self.verified_jwt(token) else {
                 return Ok(());
             };
-            if !holds(&caller, &claims) {
+            let claims = &verified.claims;
+            if !holds(&caller, claims) {
                 return Ok(());
             }
             let grant = NewGrant {
@@ -103,6 +115,7 @@ impl<D: ClientDirectory> TokenService<D> {
                 .revoke_grant(&grant.handle)
                 .await
                 .map_err(|e| OAuthError::server_error("revoke", &e))?;
+            self.verified().mark_revoked(token);
             return Ok(());
         }
         let handle = sha256_b64url(token);
@@ -129,23 +142,41 @@ impl<D: ClientDirectory> TokenService<D> {
         self.authenticator().authenticate(req, self.clients()).await
     }
 
-    /// The claims of `token` if it is active and the caller may see it.
-    async fn active_claims(
+    /// The token if it is active and the caller may see it.
+    async fn active(
         &self,
         caller: &AuthenticatedClient,
         token: &str,
-    ) -> Result<Option<AccessTokenClaims>, OAuthError> {
+    ) -> Result<Option<Active>, OAuthError> {
         let now = self.clock_now();
         if looks_like_jwt(token) {
-            let Some(claims) = self.verify_own_jwt(token, Some(caller)) else {
+            let Some(verified) = self.verified_jwt(token) else {
                 return Ok(None);
             };
-            match self.store().get_grant(&jwt_handle(&claims.jti)).await {
-                Ok(g) if g.state == GrantState::Revoked => return Ok(None),
-                Ok(_) | Err(StoreError::NotFound(_)) => {}
-                Err(e) => return Err(OAuthError::server_error("introspection", &e)),
+            if !may_see(caller, &verified.claims) {
+                return Ok(None);
             }
-            return Ok(Some(claims));
+            let recheck = self.verified().recheck;
+            let revoked = match verified.known_revocation(recheck) {
+                Some(known) => known,
+                None => {
+                    let revoked = match self
+                        .store()
+                        .get_grant(&jwt_handle(&verified.claims.jti))
+                        .await
+                    {
+                        Ok(g) => g.state == GrantState::Revoked,
+                        Err(StoreError::NotFound(_)) => false,
+                        Err(e) => return Err(OAuthError::server_error("introspection", &e)),
+                    };
+                    verified.set_revocation(revoked);
+                    revoked
+                }
+            };
+            if revoked {
+                return Ok(None);
+            }
+            return Ok(Some(Active::Jwt(verified)));
         }
         let grant = match self.store().get_grant(&sha256_b64url(token)).await {
             Ok(g) => g,
@@ -160,45 +191,84 @@ impl<D: ClientDirectory> TokenService<D> {
         }
         let claims: AccessTokenClaims = serde_json::from_str(&grant.data)
             .map_err(|e| OAuthError::server_error("stored token", &e))?;
-        Ok(may_see(caller, &claims).then_some(claims))
+        if !may_see(caller, &claims) {
+            return Ok(None);
+        }
+        let body = serialize_body(&claims)?;
+        Ok(Some(Active::Opaque {
+            body,
+            claims: Box::new(claims),
+        }))
     }
 
-    /// Verifies a JWT access token of this server (signature, `iss`, time) for an
-    /// audience the caller may see (`None`: the holder's own check follows).
-    fn verify_own_jwt(
-        &self,
-        token: &str,
-        caller: Option<&AuthenticatedClient>,
-    ) -> Option<AccessTokenClaims> {
+    /// A JWT access token of this server, verified (signature, `typ`, `alg`, `iss`,
+    /// time; its audience is checked against the caller by [`may_see`]), from the cache
+    /// of verified tokens when it was verified before.
+    fn verified_jwt(&self, token: &str) -> Option<Arc<Verified>> {
         let keys = self.keys().verifier();
-        // Audiences: the caller's registered resources, or (for the token's holder, and
-        // for revocation) the token's own audience, read unverified and then verified.
-        let own_aud = unverified_aud(token);
-        let mut audiences: Vec<String> = caller
-            .map(|c| c.client.metadata().resources.clone())
-            .unwrap_or_default();
-        if let Some(caller) = caller {
-            if unverified_claim(token, "client_id").as_deref() == Some(caller.token_client_id()) {
-                audiences.extend(own_aud);
-            }
-        } else {
-            audiences.extend(own_aud);
+        let issuer = self.issuer().as_str();
+        let now = self.clock_now();
+        if let Some(hit) = self.verified().get(token, issuer, now, keys.as_ref()) {
+            return Some(hit);
         }
-        let first = audiences.first()?.clone();
+        // The audience is the token's own, read unverified and then verified with the
+        // signature: who may see the token is decided on the verified claims.
+        let own_aud = unverified_aud(token);
+        let first = own_aud.first()?.clone();
         let mut validator =
-            access_token::Validator::new(self.clock().clone(), self.issuer().as_str(), first);
-        for a in audiences.into_iter().skip(1) {
+            access_token::Validator::new(self.clock().clone(), issuer, first).leeway(0);
+        for a in own_aud.into_iter().skip(1) {
             validator = validator.audience(a);
         }
         match validator.validate(token, keys.as_ref()) {
-            Ok(v) => Some(v.claims),
-            Err(JoseError::Expired { .. }) => None,
+            Ok(v) => {
+                let body = serialize_body(&v.claims).ok()?;
+                let verified = Arc::new(Verified::new(v.claims, v.alg, v.kid, body));
+                self.verified().insert(token, verified.clone(), now);
+                Some(verified)
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "introspected JWT not valid");
                 None
             }
         }
     }
+}
+
+/// An active token as introspection reports it.
+enum Active {
+    /// A JWT access token (from the cache of verified tokens).
+    Jwt(Arc<Verified>),
+    /// An opaque token, from the store.
+    Opaque {
+        body: Arc<str>,
+        claims: Box<AccessTokenClaims>,
+    },
+}
+
+impl Active {
+    fn body(&self) -> &Arc<str> {
+        match self {
+            Self::Jwt(v) => &v.body,
+            Self::Opaque { body, .. } => body,
+        }
+    }
+
+    fn claims(&self) -> &AccessTokenClaims {
+        match self {
+            Self::Jwt(v) => &v.claims,
+            Self::Opaque { claims, .. } => claims,
+        }
+    }
+}
+
+/// The body for an inactive (or unknown, or foreign) token: nothing else (RFC 7662 §2.2).
+const INACTIVE: &str = r#"{"active":false}"#;
+
+fn serialize_body(claims: &AccessTokenClaims) -> Result<Arc<str>, OAuthError> {
+    serde_json::to_string(&introspection_body(claims))
+        .map(Arc::from)
+        .map_err(|e| OAuthError::server_error("introspection", &e))
 }
 
 fn looks_like_jwt(token: &str) -> bool {

@@ -32,8 +32,10 @@ pub mod metadata;
 pub mod rar;
 pub mod token;
 pub mod users;
+mod verified;
 
 pub use directory::{CLIENT_CACHE_TTL, StoreClients};
 pub use error::{ErrorCode, OAuthError};
 pub use form::Params;
 pub use issuer::{Issuer, IssuerError};
+pub use verified::{DEFAULT_CAPACITY as VERIFIED_TOKEN_CAPACITY, REVOCATION_RECHECK};

@@ -13,6 +13,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use aims_core::Clock;
 use aims_crypto::{Jwks, Signer, random_token, sha256_b64url};
@@ -26,6 +27,7 @@ use crate::authn::{AuthenticatedClient, ClientAuthenticator, ClientDirectory, Tl
 use crate::client::{GrantType, TokenFormat, is_resource_indicator};
 use crate::form::Params;
 use crate::rar::RarTypes;
+use crate::verified::VerifiedTokens;
 use crate::{ErrorCode, Issuer, OAuthError};
 
 /// Where the current token-signing key and the published key set come from (the server's
@@ -139,6 +141,7 @@ pub struct TokenService<D> {
     rar: RarTypes,
     grant_issuers: Option<(Vec<String>, Arc<dyn KeyResolver>)>,
     mtls_token_endpoint: Option<String>,
+    verified: Arc<VerifiedTokens>,
 }
 
 impl<D> std::fmt::Debug for TokenService<D> {
@@ -176,7 +179,23 @@ impl<D: ClientDirectory> TokenService<D> {
             rar,
             grant_issuers: None,
             mtls_token_endpoint: None,
+            verified: Arc::new(VerifiedTokens::new(
+                crate::verified::DEFAULT_CAPACITY,
+                crate::verified::REVOCATION_RECHECK,
+            )),
         }
+    }
+
+    /// Sizes the cache of verified access tokens used by introspection: at most
+    /// `capacity` tokens (0: none are remembered), and a store answer "not revoked"
+    /// trusted for `revocation_recheck`.
+    pub fn introspection_cache(mut self, capacity: usize, revocation_recheck: Duration) -> Self {
+        self.verified = Arc::new(VerifiedTokens::new(capacity, revocation_recheck));
+        self
+    }
+
+    pub(crate) fn verified(&self) -> &VerifiedTokens {
+        &self.verified
     }
 
     /// The token endpoint's RFC 8705 §5 mTLS alias: a DPoP proof's `htu` may name it

@@ -43,6 +43,7 @@
 //! require_dpop_nonce = false                        # RFC 9449 §8 server nonces at the token endpoint
 //! scopes = ["api:read", "api:write"]                # scopes_supported in the metadata
 //! replay = "store"                                  # store (shared by every node) or memory
+//! replay_memory_entries = 2000000                    # memory: live jtis kept (fail closed when full)
 //! require_pushed_authorization_requests = false     # RFC 9126: refuse front-channel requests
 //! mtls_listen = "127.0.0.1:8445"                    # optional: RFC 8705 mTLS endpoint aliases (token,
 //!                                                   # introspection, revocation, PAR); client certificate requested
@@ -358,6 +359,12 @@ pub struct OAuthSection {
     /// Where client-assertion and DPoP proof `jti`s are remembered.
     #[serde(default)]
     pub replay: ReplayBackend,
+    /// With `replay = "memory"`: how many live `jti`s are remembered at most. When full,
+    /// new assertions and proofs are refused (fail closed), so size it for the peak rate
+    /// times the longest accepted lifetime (300 s): the default, 2,000,000, holds
+    /// 6,600 per second; each entry takes about 100 bytes while it lives.
+    #[serde(default = "default_replay_memory_entries")]
+    pub replay_memory_entries: usize,
     /// RFC 9126 §5: accept authorization requests only through PAR (default false).
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
@@ -415,6 +422,7 @@ impl Default for OAuthSection {
             scopes: Vec::new(),
             authorization_details_types: std::collections::BTreeMap::new(),
             replay: ReplayBackend::default(),
+            replay_memory_entries: default_replay_memory_entries(),
             require_pushed_authorization_requests: false,
             trusted_issuers: std::collections::BTreeMap::new(),
             mtls_listen: None,
@@ -468,6 +476,10 @@ impl Default for PdpSection {
             expose_reasons: true,
         }
     }
+}
+
+fn default_replay_memory_entries() -> usize {
+    2_000_000
 }
 
 /// Where one-time `jti`s are recorded.
@@ -1319,6 +1331,12 @@ endpoint_spiffe_id = "spiffe://partner.example/aims/server"
         assert_eq!(c.oauth_issuer(bound).unwrap().as_str(), "https://as.a.org");
         let d = Config::parse(base).unwrap();
         assert_eq!(d.oauth.replay, ReplayBackend::Store);
+        assert_eq!(d.oauth.replay_memory_entries, 2_000_000);
+        let m = Config::parse(&format!(
+            "{base}[oauth]\nreplay = \"memory\"\nreplay_memory_entries = 10\n"
+        ))
+        .unwrap();
+        assert_eq!(m.oauth.replay_memory_entries, 10);
         assert_eq!(
             d.oauth_issuer(bound).unwrap().as_str(),
             "http://127.0.0.1:9"

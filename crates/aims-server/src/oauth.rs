@@ -74,9 +74,6 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// How often the DPoP nonce changes (the previous one stays accepted one interval more).
 pub const DPOP_NONCE_INTERVAL: i64 = 300;
 
-/// Live entries of the in-memory replay cache (`[oauth] replay = "memory"`).
-const MEMORY_REPLAY_ENTRIES: usize = 100_000;
-
 const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
 const REQUEST_ID: HeaderName = HeaderName::from_static(aims_guard::REQUEST_ID_HEADER);
 
@@ -219,7 +216,7 @@ impl OAuthServer {
         let store = Arc::new(state.store.clone());
         let replay = match cfg.replay {
             ReplayBackend::Store => ReplayCache::store(Arc::clone(&store)),
-            ReplayBackend::Memory => ReplayCache::memory(MEMORY_REPLAY_ENTRIES),
+            ReplayBackend::Memory => ReplayCache::memory(cfg.replay_memory_entries),
         };
         let nonces = Arc::new(NonceIssuer::new(Arc::clone(&clock), DPOP_NONCE_INTERVAL)?);
         let rar = RarTypes::new(cfg.authorization_details_types.clone());
@@ -741,8 +738,14 @@ async fn introspect(
             Err(e) => error_response(&e, parsed.basic_auth, None, &request_id),
         }
     } else {
-        match s.service.introspect(req).await {
-            Ok(v) => (StatusCode::OK, h, axum::Json(v)).into_response(),
+        match s.service.introspect_json(req).await {
+            Ok(text) => (
+                StatusCode::OK,
+                h,
+                [(header::CONTENT_TYPE, "application/json")],
+                String::from(&*text),
+            )
+                .into_response(),
             Err(e) => error_response(&e, parsed.basic_auth, None, &request_id),
         }
     }

@@ -51,6 +51,8 @@ impl TokenKeys for Keys {
 pub struct Harness {
     pub svc: TokenService<Clients>,
     pub clock: Arc<ManualClock>,
+    /// The store behind the service (another node sharing it would write here).
+    pub store: Arc<Store>,
     _dir: tempfile::TempDir,
 }
 
@@ -113,7 +115,7 @@ pub async fn harness_full(
         Clients(clients.into_iter().map(client).collect()),
         authn,
         keys,
-        store,
+        store.clone(),
         replay,
         Arc::new(NonceIssuer::new(dyn_clock, 60).unwrap()),
         RarTypes::default(),
@@ -121,6 +123,7 @@ pub async fn harness_full(
     Harness {
         svc: adjust(svc),
         clock,
+        store,
         _dir: dir,
     }
 }

@@ -302,6 +302,117 @@ async fn introspection_and_revocation_of_jwt_and_opaque_tokens() {
     }
 }
 
+/// Introspection remembers verified JWT access tokens: a revocation through this service
+/// is seen at once, one written to the shared store by another node within the recheck
+/// interval, and expiry on every call.
+#[tokio::test]
+async fn introspection_cache_follows_revocation_and_expiry() {
+    let agent = Agent::new();
+    let rs_client = serde_json::json!({
+        "client_id": "rs",
+        "token_endpoint_auth_method": "none",
+        "grant_types": ["authorization_code"],
+        "redirect_uris": ["https://rs.example.test/cb"],
+        "resources": [API]
+    });
+    let revoke_in_store = |h: &Harness, tok: &str| {
+        let claims = aims_jose::Jws::unverified_claims(tok).unwrap();
+        let jti = claims["jti"].as_str().unwrap().to_owned();
+        let store = h.store.clone();
+        async move {
+            let handle = aims_crypto::sha256_b64url(format!("at-jti:{jti}"));
+            store
+                .put_grant(&aims_store::NewGrant {
+                    handle: handle.clone(),
+                    kind: aims_store::GrantKind::AccessToken,
+                    client_id: "agent-a".into(),
+                    subject: None,
+                    family: jti,
+                    expires_at: T0 + 3600,
+                    created_at: T0,
+                    data: "{}".into(),
+                })
+                .await
+                .unwrap();
+            store.revoke_grant(&handle).await.unwrap();
+        }
+    };
+    let active = |v: serde_json::Value| v["active"] == true;
+
+    for (recheck, other_node_seen) in [
+        (std::time::Duration::ZERO, true),
+        (std::time::Duration::from_secs(3600), false),
+    ] {
+        let h = harness_with(
+            vec![agent.client(serde_json::json!({})), rs_client.clone()],
+            |s| s.introspection_cache(100, recheck),
+        )
+        .await;
+        let mut tokens = Vec::new();
+        for _ in 0..3 {
+            let (resp, _) = h
+                .svc
+                .token(req(&cc(&agent.assertion(ISSUER), &[])))
+                .await
+                .unwrap();
+            tokens.push(resp.access_token);
+        }
+        let introspect = |tok: &str| {
+            let p = Params::from_pairs([("client_id", "rs"), ("token", tok)]);
+            let svc = &h.svc;
+            async move { svc.introspect(req(&p)).await.unwrap() }
+        };
+        // Same answer twice (the second from the cache).
+        let first = introspect(&tokens[0]).await;
+        assert!(active(first.clone()));
+        assert_eq!(introspect(&tokens[0]).await, first);
+        assert!(active(introspect(&tokens[1]).await));
+
+        // Another node revokes token 0 in the shared store.
+        revoke_in_store(&h, &tokens[0]).await;
+        assert_eq!(
+            !active(introspect(&tokens[0]).await),
+            other_node_seen,
+            "recheck {recheck:?}"
+        );
+
+        // Revoked through this service: inactive at once, whatever the interval.
+        assert!(active(introspect(&tokens[2]).await));
+        let a = agent.assertion(ISSUER);
+        let revoke = cc(
+            &a,
+            &[
+                ("token", tokens[2].as_str()),
+                ("grant_type", ""),
+                ("resource", ""),
+                ("scope", ""),
+            ],
+        );
+        h.svc.revoke(req(&revoke)).await.unwrap();
+        assert!(!active(introspect(&tokens[2]).await));
+
+        // Expiry is checked on every call, cached or not.
+        assert!(active(introspect(&tokens[1]).await));
+        h.clock.advance(3600);
+        assert!(!active(introspect(&tokens[1]).await));
+    }
+
+    // A full cache (here of one token) still answers for every token.
+    let h = harness_with(vec![agent.client(serde_json::json!({})), rs_client], |s| {
+        s.introspection_cache(1, std::time::Duration::from_secs(3600))
+    })
+    .await;
+    for _ in 0..2 {
+        let (resp, _) = h
+            .svc
+            .token(req(&cc(&agent.assertion(ISSUER), &[])))
+            .await
+            .unwrap();
+        let p = Params::from_pairs([("client_id", "rs"), ("token", resp.access_token.as_str())]);
+        assert!(active(h.svc.introspect(req(&p)).await.unwrap()));
+    }
+}
+
 #[tokio::test]
 async fn jwt_bearer_grant_from_a_trusted_issuer() {
     use aims_jose::StaticKeys;

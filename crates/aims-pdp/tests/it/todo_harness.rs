@@ -1,5 +1,5 @@
 //! The OpenID AuthZEN interop "Todo" scenario (AuthZEN 1.0 draft 02 payloads) replayed
-//! over real HTTP against `examples/authzen-todo`, the way the interop harness
+//! over real HTTP against the Todo example directories, the way the interop harness
 //! (`openid/authzen` `interop/authzen-todo-backend/test/runner.ts`) does it:
 //!
 //! * every `evaluation` case is POSTed as is to `/access/v1/evaluation` with
@@ -10,8 +10,11 @@
 //!   response's `evaluations` array, compared with `expected` as JSON text (so a
 //!   response item carrying anything besides `decision` would fail, as in the harness).
 //!
-//! The table is `tests/vectors/authzen-todo-payload-spec-1_0-02.json` (see the README
-//! there for its provenance and why it is not the harness's own table).
+//! The tables are in `tests/vectors/` (see the README there for their provenance):
+//! the harness's own `decisions-authorization-api-1_0-02.json`, vendored unmodified,
+//! against `examples/authzen-todo-harness`, and a table transcribed from the published
+//! payload spec against `examples/authzen-todo`. The two directories share schema and
+//! policies; only the users' addresses differ, as they do between the two sources.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,18 +26,31 @@ use serde_json::Value;
 
 use crate::support::{Server, example, serve};
 
-/// A harness decision table and how many cases of each kind it must hold.
+/// A harness decision table, the example directory that must answer it, and how many
+/// cases of each kind it must hold.
 struct Table {
     file: &'static str,
+    example: &'static str,
     evaluation: usize,
     evaluations: usize,
 }
 
-const TABLES: &[Table] = &[Table {
-    file: "authzen-todo-payload-spec-1_0-02.json",
-    evaluation: 40,
-    evaluations: 5,
-}];
+const TABLES: &[Table] = &[
+    // The harness's table, unmodified.
+    Table {
+        file: "decisions-authorization-api-1_0-02.json",
+        example: "authzen-todo-harness",
+        evaluation: 40,
+        evaluations: 3,
+    },
+    // Transcribed from the payload spec.
+    Table {
+        file: "authzen-todo-payload-spec-1_0-02.json",
+        example: "authzen-todo",
+        evaluation: 40,
+        evaluations: 5,
+    },
+];
 
 fn vectors(file: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -64,10 +80,9 @@ async fn harness_post(s: &Server, endpoint: &str, request: &Value) -> Value {
 
 #[tokio::test]
 async fn todo_tables_pass_as_the_harness_checks_them() {
-    let pdp = Arc::new(Pdp::from_dir(&example("authzen-todo")).unwrap());
-    let s = serve(pdp, AuthzenConfig::new("")).await;
-
     for table in TABLES {
+        let pdp = Arc::new(Pdp::from_dir(&example(table.example)).unwrap());
+        let s = serve(pdp, AuthzenConfig::new("")).await;
         let v = vectors(table.file);
         let single = v["evaluation"].as_array().expect("evaluation array");
         let boxcars = v["evaluations"].as_array().expect("evaluations array");
@@ -116,8 +131,9 @@ async fn todo_tables_pass_as_the_harness_checks_them() {
         }
         assert!(
             failures.is_empty(),
-            "{}:\n{}",
+            "{} against examples/{}:\n{}",
             table.file,
+            table.example,
             failures.join("\n")
         );
         assert_eq!(passed, table.evaluation + table.evaluations);
@@ -155,13 +171,42 @@ fn tables_have_both_decisions() {
     }
 }
 
-/// `aims policy check crates/aims-pdp/examples/authzen-todo` passes: every case of
-/// `tests/rules.json` (the same decisions, plus an unknown user and the pre-1.0
+/// `aims policy check` passes on both Todo directories: every case of their
+/// `tests/rules.json` (the table decisions, plus an unknown user and the pre-1.0
 /// top-level `ownerID` shape, which is not read as a property).
 #[test]
 fn policy_check_passes() {
-    let report = aims_pdp::check::check_dir(&example("authzen-todo")).unwrap();
-    assert_eq!(report.policies, 5);
-    assert_eq!(report.cases, 42);
-    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    for name in ["authzen-todo", "authzen-todo-harness"] {
+        let report = aims_pdp::check::check_dir(&example(name)).unwrap();
+        assert_eq!(report.policies, 5, "{name}");
+        assert_eq!(report.cases, 42, "{name}");
+        assert!(report.failures.is_empty(), "{name}: {:?}", report.failures);
+    }
+}
+
+/// The two Todo directories differ only in their entity data: schema and policies are
+/// the same files.
+#[test]
+fn todo_examples_share_schema_and_policies() {
+    for file in ["schema.cedarschema", "policies.cedar"] {
+        let read = |name: &str| {
+            let path = example(name).join(file);
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"))
+        };
+        assert_eq!(
+            read("authzen-todo"),
+            read("authzen-todo-harness"),
+            "{file} differs"
+        );
+    }
+}
+
+/// The vendored harness table is kept byte for byte (no reformatting): its length as
+/// recorded in `tests/vectors/README.md` (which also gives its SHA-256).
+#[test]
+fn harness_table_is_the_vendored_copy() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/vectors/decisions-authorization-api-1_0-02.json");
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(bytes.len(), 19_117, "{path:?}");
 }
