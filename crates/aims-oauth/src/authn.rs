@@ -4,8 +4,9 @@
 //! |---|---|---|
 //! | `client_assertion_type=…:jwt-bearer` + `client_assertion` | `private_key_jwt` (RFC 7523 §2.2, rfc7523bis) | `aims_jose::client_assertion` against the client's JWKS; `aud` = issuer alone; `jti` once (shared store across nodes) |
 //! | `client_assertion_type=…:jwt-spiffe` + `client_assertion` | `spiffe_jwt` | JWT-SVID, `aud` = issuer alone, keys from the trust-domain bundle; `sub` matches the client's `spiffe_id` pattern; `jti`, when present, once |
-//! | client certificate (verified SVID) + `client_id` | `spiffe_x509` | the SVID's SPIFFE ID matches the pattern and `client_id` is registered for it |
-//! | client certificate + `client_id` | `tls_client_auth` | the certificate's URI SAN equals `tls_client_auth_san_uri` (chain verified by the SPIFFE verifier) |
+//! | client certificate + `client_id` | `spiffe_x509` | the chain verifies as an X509-SVID of a trusted trust domain (per request, against the live trust store); its SPIFFE ID matches the client's pattern |
+//! | client certificate + `client_id` | `tls_client_auth` (RFC 8705 §2.1) | the chain verifies as for `spiffe_x509`; its URI SAN equals `tls_client_auth_san_uri` |
+//! | client certificate + `client_id` | `self_signed_tls_client_auth` (RFC 8705 §2.2) | no chain validation; the leaf is one of the certificates registered in the client's JWKS (`x5c` first entries), compared by SHA-256 in constant time |
 //! | `OAuth-Client-Attestation` (WIT-SVID) + `OAuth-Client-Attestation-PoP` + `client_id` | `spiffe_wit` | WIT-SVID from the trust-domain bundle; PoP signed by its `cnf` key, `iss` = the WIT's `sub`, `aud` = issuer, `jti` once; `sub` matches the client's `spiffe_id` pattern |
 //! | `client_id` only | `none` | public client (PKCE enforced by the grant) |
 //! | `Authorization: Basic` (RFC 6749 §2.3.1, form-urlencoded parts) | `client_secret_basic` | only with [`ClientAuthenticator::allow_client_secrets`]; SHA-256 of the secret equals the stored hash (constant time); a warning is logged at each use |
@@ -15,6 +16,16 @@
 //! through the [`JwksUriCache`] (fetch failures are `invalid_client`).
 //!
 //! RFC 6749 §2.3: a request using more than one method is refused (`invalid_request`).
+//!
+//! The transport hands over the client certificate as [`TlsPeer`]: possession of the
+//! leaf's key was proven by the TLS handshake, nothing else. A name in the certificate
+//! counts only after this module verified the chain, so a certificate of an unknown CA
+//! (or a self-signed one) never passes as an SVID.
+//!
+//! Certificate binding (RFC 8705 §3): a client that authenticated with its certificate
+//! gets tokens bound to it (`cnf.x5t#S256`); a client of another method that presents a
+//! certificate gets them bound too when it registered
+//! `tls_client_certificate_bound_access_tokens`. DPoP (`cnf.jkt`) takes precedence.
 //! Every failure is `invalid_client` (401) with a reason that names no secret.
 
 use std::sync::Arc;
@@ -25,6 +36,8 @@ use aims_guard::keys::{KeyUse, TrustStoreKeys};
 use aims_jose::client_assertion::{self, ASSERTION_TYPE, SPIFFE_ASSERTION_TYPE};
 use aims_jose::{JoseError, StaticKeys, attestation, jwt_svid, wit};
 use aims_pki::TrustStore;
+use aims_pki::svid::{SvidUsage, VerifyOptions};
+use rustls_pki_types::CertificateDer;
 
 use crate::client::{AuthMethod, Client};
 use crate::jwks_uri::JwksUriCache;
@@ -32,14 +45,34 @@ use crate::secret::{ClientSecret, verify_secret};
 use crate::token::{ClientAttestation, TokenRequest};
 use crate::{Issuer, OAuthError};
 
-/// What the transport knows about the TLS client certificate.
+/// The TLS client certificate of a request, as the transport received it: the handshake
+/// proved possession of the leaf's private key, and nothing else is assumed. The chain
+/// is verified here, per request, by the methods that trust a CA.
 #[derive(Debug, Clone)]
 pub struct TlsPeer {
+    chain: Vec<CertificateDer<'static>>,
+}
+
+impl TlsPeer {
+    /// The presented chain, leaf first; `None` when it is empty.
+    pub fn new(chain: Vec<CertificateDer<'static>>) -> Option<Self> {
+        (!chain.is_empty()).then_some(Self { chain })
+    }
+
+    /// The presented chain, leaf first (never empty).
+    pub fn chain(&self) -> &[CertificateDer<'static>] {
+        &self.chain
+    }
+
     /// The leaf certificate, DER.
-    pub leaf_der: Vec<u8>,
-    /// Its SPIFFE ID, when the chain was verified as an X509-SVID of a trusted trust
-    /// domain.
-    pub spiffe_id: Option<SpiffeId>,
+    pub fn leaf_der(&self) -> &[u8] {
+        self.chain.first().map_or(&[][..], |c| c.as_ref())
+    }
+
+    /// The RFC 8705 §3.1 thumbprint of the leaf (`cnf.x5t#S256`).
+    pub fn x5t_s256(&self) -> String {
+        aims_pki::x5t_s256(self.leaf_der())
+    }
 }
 
 /// A client whose authentication succeeded.
@@ -149,6 +182,26 @@ impl ClientAuthenticator {
         req: &TokenRequest<'_>,
         clients: &D,
     ) -> Result<AuthenticatedClient, OAuthError> {
+        let mut client = self.authenticate_method(req, clients).await?;
+        // RFC 8705 §3: bind to a certificate presented alongside another method when
+        // the client asked for certificate-bound tokens.
+        if client.cert_thumbprint.is_none()
+            && let Some(peer) = req.tls
+            && client
+                .client
+                .metadata()
+                .tls_client_certificate_bound_access_tokens
+        {
+            client.cert_thumbprint = Some(peer.x5t_s256());
+        }
+        Ok(client)
+    }
+
+    async fn authenticate_method<D: ClientDirectory>(
+        &self,
+        req: &TokenRequest<'_>,
+        clients: &D,
+    ) -> Result<AuthenticatedClient, OAuthError> {
         let (params, tls, basic_auth) = (req.params, req.tls, req.basic_auth.is_some());
         let assertion_type = params.get("client_assertion_type");
         let assertion = params.get("client_assertion");
@@ -226,8 +279,20 @@ impl ClientAuthenticator {
                     .ok_or_else(|| denied("no client authentication and no client_id"))?;
                 let client = lookup(clients, client_id).await?;
                 match (client.auth_method(), tls) {
-                    (AuthMethod::SpiffeX509, Some(peer)) => spiffe_x509(client, peer),
-                    (AuthMethod::TlsClientAuth, Some(peer)) => tls_client_auth(client, peer),
+                    (AuthMethod::SpiffeX509, Some(peer)) => self.spiffe_x509(client, peer),
+                    (AuthMethod::TlsClientAuth, Some(peer)) => self.tls_client_auth(client, peer),
+                    (AuthMethod::SelfSignedTlsClientAuth, Some(peer)) => {
+                        self_signed_tls_client_auth(client, peer)
+                    }
+                    (
+                        m @ (AuthMethod::SpiffeX509
+                        | AuthMethod::TlsClientAuth
+                        | AuthMethod::SelfSignedTlsClientAuth),
+                        None,
+                    ) => Err(denied(format!(
+                        "client {client_id} authenticates with {} and sent no client certificate: use the mtls_endpoint_aliases endpoints",
+                        m.as_str()
+                    ))),
                     (AuthMethod::None, None) => Ok(AuthenticatedClient {
                         client,
                         method: AuthMethod::None,
@@ -468,35 +533,96 @@ fn check_pattern(client: &Client, id: &SpiffeId) -> Result<(), OAuthError> {
     }
 }
 
-fn spiffe_x509(client: Arc<Client>, peer: &TlsPeer) -> Result<AuthenticatedClient, OAuthError> {
-    let id = peer
-        .spiffe_id
-        .clone()
-        .ok_or_else(|| denied("the client certificate is not a verified X509-SVID"))?;
-    check_pattern(&client, &id)?;
+impl ClientAuthenticator {
+    /// The SPIFFE ID of a presented chain that verifies, now, as an X509-SVID (client
+    /// usage) of a trust domain in the live trust store. The only way a certificate's
+    /// name counts.
+    fn verified_svid(&self, peer: &TlsPeer) -> Result<SpiffeId, OAuthError> {
+        let opts = VerifyOptions {
+            usage: SvidUsage::ClientAuth,
+            allowed_trust_domains: None,
+        };
+        aims_pki::svid::verify(peer.chain(), &self.trust, self.clock.now(), &opts)
+            .map(|v| v.spiffe_id().clone())
+            .map_err(|e| {
+                denied(format!(
+                    "the client certificate is not an X509-SVID of a trusted trust domain: {e}"
+                ))
+            })
+    }
+
+    fn spiffe_x509(
+        &self,
+        client: Arc<Client>,
+        peer: &TlsPeer,
+    ) -> Result<AuthenticatedClient, OAuthError> {
+        let id = self.verified_svid(peer)?;
+        check_pattern(&client, &id)?;
+        Ok(AuthenticatedClient {
+            client,
+            method: AuthMethod::SpiffeX509,
+            spiffe_id: Some(id),
+            cert_thumbprint: Some(peer.x5t_s256()),
+        })
+    }
+
+    /// RFC 8705 §2.1 with the trust store as the PKI: the chain verifies, and its URI
+    /// SAN (an SVID has exactly one: its SPIFFE ID) is the registered one.
+    fn tls_client_auth(
+        &self,
+        client: Arc<Client>,
+        peer: &TlsPeer,
+    ) -> Result<AuthenticatedClient, OAuthError> {
+        let san = self.verified_svid(peer)?;
+        let registered = client.metadata().tls_client_auth_san_uri.as_deref();
+        if !registered.is_some_and(|r| aims_crypto::ct_eq(r.as_bytes(), san.as_str().as_bytes())) {
+            return Err(denied("the client certificate's URI SAN is not registered"));
+        }
+        Ok(AuthenticatedClient {
+            spiffe_id: Some(san),
+            client,
+            method: AuthMethod::TlsClientAuth,
+            cert_thumbprint: Some(peer.x5t_s256()),
+        })
+    }
+}
+
+/// RFC 8705 §2.2: no chain validation; the presented leaf must be one of the
+/// certificates the client registered (the first `x5c` entry of a key of its JWKS).
+fn self_signed_tls_client_auth(
+    client: Arc<Client>,
+    peer: &TlsPeer,
+) -> Result<AuthenticatedClient, OAuthError> {
+    let jwks = client
+        .metadata()
+        .jwks
+        .as_ref()
+        .ok_or_else(|| denied("client certificates by jwks_uri are not supported yet"))?;
+    let presented = aims_crypto::sha256(peer.leaf_der());
+    // Every registered certificate is compared, so the time taken does not say which
+    // (or whether one) matched.
+    let mut matched = false;
+    for der in jwks.keys.iter().filter_map(registered_certificate) {
+        matched |= aims_crypto::ct_eq(&aims_crypto::sha256(&der), &presented);
+    }
+    if !matched {
+        return Err(denied(
+            "the client certificate is not one registered for this client",
+        ));
+    }
     Ok(AuthenticatedClient {
         client,
-        method: AuthMethod::SpiffeX509,
-        spiffe_id: Some(id),
-        cert_thumbprint: Some(aims_crypto::sha256_b64url(&peer.leaf_der)),
+        method: AuthMethod::SelfSignedTlsClientAuth,
+        spiffe_id: None,
+        cert_thumbprint: Some(peer.x5t_s256()),
     })
 }
 
-fn tls_client_auth(client: Arc<Client>, peer: &TlsPeer) -> Result<AuthenticatedClient, OAuthError> {
-    // The chain was verified by the SPIFFE verifier: the URI SAN is its SPIFFE ID.
-    let san = peer
-        .spiffe_id
-        .as_ref()
-        .ok_or_else(|| denied("the client certificate was not verified"))?;
-    if client.metadata().tls_client_auth_san_uri.as_deref() != Some(san.as_str()) {
-        return Err(denied("the client certificate's URI SAN is not registered"));
-    }
-    Ok(AuthenticatedClient {
-        spiffe_id: Some(san.clone()),
-        client,
-        method: AuthMethod::TlsClientAuth,
-        cert_thumbprint: Some(aims_crypto::sha256_b64url(&peer.leaf_der)),
-    })
+/// The certificate a JWK registers for `self_signed_tls_client_auth`: its first `x5c`
+/// entry (RFC 7517 §4.7: standard base64 of the DER), if it decodes.
+pub(crate) fn registered_certificate(jwk: &aims_crypto::Jwk) -> Option<Vec<u8>> {
+    let first = jwk.x5c.as_ref()?.first()?;
+    aims_crypto::b64::decode_std(first).filter(|d| !d.is_empty())
 }
 
 /// A string claim of a JWT, unverified (only to select which keys must verify it).

@@ -270,6 +270,24 @@ impl Client {
             crate::jwks_uri::check_jwks_uri(uri, true)
                 .map_err(|e| ClientError(format!("jwks_uri: {e}")))?;
         }
+        if meta.token_endpoint_auth_method == M::SelfSignedTlsClientAuth
+            && let Some(jwks) = &meta.jwks
+        {
+            // RFC 8705 §2.2: the certificates are registered as `x5c` of the JWKS.
+            let with_x5c = jwks.keys.iter().filter(|k| k.x5c.is_some());
+            let mut registered = 0;
+            for k in with_x5c {
+                if crate::authn::registered_certificate(k).is_none() {
+                    return err("an x5c of jwks is not standard base64 of a DER certificate");
+                }
+                registered += 1;
+            }
+            if registered == 0 {
+                return err(
+                    "self_signed_tls_client_auth needs the client's certificate in jwks (x5c)",
+                );
+            }
+        }
         if meta
             .access_token_lifetime
             .is_some_and(|l| l == 0 || l > MAX_ACCESS_TOKEN_LIFETIME)
@@ -512,6 +530,15 @@ mod tests {
     }
 
     #[test]
+    fn a_self_signed_client_parses() {
+        let mut v = base();
+        v["token_endpoint_auth_method"] = "self_signed_tls_client_auth".into();
+        v["jwks"] = serde_json::json!({"keys": [{"kty": "EC", "x5c": ["MIIB"]}]});
+        let c = parse(v).unwrap();
+        assert_eq!(c.auth_method(), AuthMethod::SelfSignedTlsClientAuth);
+    }
+
+    #[test]
     fn each_rule_refuses() {
         let cases: Vec<(&str, serde_json::Value)> = vec![
             ("unknown field", serde_json::json!({"colour": "red"})),
@@ -606,6 +633,27 @@ mod tests {
                 serde_json::json!({"grant_types": ["authorization_code"]}),
             ),
             ("bad client id", serde_json::json!({"client_id": "a\nb"})),
+            (
+                "self-signed without x5c",
+                serde_json::json!({
+                    "token_endpoint_auth_method": "self_signed_tls_client_auth",
+                    "jwks": {"keys": [{"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"}]}
+                }),
+            ),
+            (
+                "self-signed x5c not base64",
+                serde_json::json!({
+                    "token_endpoint_auth_method": "self_signed_tls_client_auth",
+                    "jwks": {"keys": [{"kty": "EC", "x5c": ["not base64!"]}]}
+                }),
+            ),
+            (
+                "self-signed empty x5c",
+                serde_json::json!({
+                    "token_endpoint_auth_method": "self_signed_tls_client_auth",
+                    "jwks": {"keys": [{"kty": "EC", "x5c": []}]}
+                }),
+            ),
         ];
         for (name, patch) in cases {
             let mut v = base();

@@ -68,6 +68,34 @@ pub struct ServerMetadata {
     /// Scopes the server knows of.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub scopes_supported: Vec<String>,
+    /// RFC 8705 §5: where the endpoints are served with mutual TLS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mtls_endpoint_aliases: Option<MtlsEndpointAliases>,
+}
+
+/// RFC 8705 §5 `mtls_endpoint_aliases`: the endpoints that accept client certificates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MtlsEndpointAliases {
+    /// Token endpoint.
+    pub token_endpoint: String,
+    /// RFC 7662.
+    pub introspection_endpoint: String,
+    /// RFC 7009.
+    pub revocation_endpoint: String,
+    /// RFC 9126.
+    pub pushed_authorization_request_endpoint: String,
+}
+
+impl MtlsEndpointAliases {
+    /// The aliases under `base` (the mTLS listener's URL, parsed like an issuer).
+    pub fn new(base: &Issuer) -> Self {
+        Self {
+            token_endpoint: base.endpoint(paths::TOKEN),
+            introspection_endpoint: base.endpoint(paths::INTROSPECT),
+            revocation_endpoint: base.endpoint(paths::REVOKE),
+            pushed_authorization_request_endpoint: base.endpoint(paths::PAR),
+        }
+    }
 }
 
 /// Algorithms accepted for client assertions and DPoP proofs.
@@ -108,6 +136,7 @@ impl ServerMetadata {
             authorization_details_types_supported: authorization_details_types,
             introspection_signing_alg_values_supported: vec![token_signing_alg],
             scopes_supported: scopes,
+            mtls_endpoint_aliases: None,
         }
     }
 }

@@ -141,6 +141,7 @@ pub struct TokenService<D> {
     require_dpop_nonce: bool,
     rar: RarTypes,
     grant_issuers: Option<(Vec<String>, Arc<dyn KeyResolver>)>,
+    mtls_token_endpoint: Option<String>,
     verified: Arc<VerifiedTokens>,
 }
 
@@ -178,6 +179,7 @@ impl<D: ClientDirectory> TokenService<D> {
             require_dpop_nonce: false,
             rar,
             grant_issuers: None,
+            mtls_token_endpoint: None,
             verified: Arc::new(VerifiedTokens::new(
                 crate::verified::DEFAULT_CAPACITY,
                 crate::verified::REVOCATION_RECHECK,
@@ -195,6 +197,13 @@ impl<D: ClientDirectory> TokenService<D> {
 
     pub(crate) fn verified(&self) -> &VerifiedTokens {
         &self.verified
+    }
+
+    /// The token endpoint's RFC 8705 §5 mTLS alias: a DPoP proof's `htu` may name it
+    /// as well as the issuer's token endpoint.
+    pub fn mtls_token_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.mtls_token_endpoint = Some(url.into());
+        self
     }
 
     /// Trusts these issuers' JWTs as authorization grants (RFC 7523 §2.1); their keys
@@ -402,6 +411,24 @@ impl<D: ClientDirectory> TokenService<D> {
         .await
     }
 
+    fn validate_dpop(
+        &self,
+        proof: &str,
+        htu: &str,
+    ) -> (
+        aims_guard::replay::PendingReplay,
+        Result<dpop::ValidatedDpop, JoseError>,
+    ) {
+        let (guard, pending) = self.dpop_replay.begin();
+        let mut validator = dpop::Validator::new(self.clock.clone(), guard);
+        if self.require_dpop_nonce {
+            let nonces = self.nonces.clone();
+            validator = validator.require_nonce(move |n| nonces.accepts(n));
+        }
+        let result = validator.validate(proof, &dpop::DpopRequest::new("POST", htu));
+        (pending, result)
+    }
+
     /// Validates the DPoP proof of a token request; `Ok(Some(jkt))` when one was sent.
     pub(crate) async fn dpop_proof(
         &self,
@@ -410,14 +437,16 @@ impl<D: ClientDirectory> TokenService<D> {
         let Some(proof) = proof else {
             return Ok(None);
         };
-        let (guard, pending) = self.dpop_replay.begin();
-        let mut validator = dpop::Validator::new(self.clock.clone(), guard);
-        if self.require_dpop_nonce {
-            let nonces = self.nonces.clone();
-            validator = validator.require_nonce(move |n| nonces.accepts(n));
-        }
         let token_endpoint = self.issuer.endpoint(crate::metadata::paths::TOKEN);
-        match validator.validate(proof, &dpop::DpopRequest::new("POST", &token_endpoint)) {
+        let (mut pending, mut result) = self.validate_dpop(proof, &token_endpoint);
+        // The proof may name the mTLS alias instead (the request came through it). The
+        // first attempt recorded nothing: the `jti` is recorded after the `htu` check.
+        if let (Err(JoseError::BindingMismatch("htu")), Some(alias)) =
+            (&result, &self.mtls_token_endpoint)
+        {
+            (pending, result) = self.validate_dpop(proof, alias);
+        }
+        match result {
             Ok(v) => {
                 pending.commit(self.clock.now()).await.map_err(|_| {
                     OAuthError::new(ErrorCode::InvalidDpopProof, "DPoP proof replayed")
@@ -486,12 +515,9 @@ impl<D: ClientDirectory> TokenService<D> {
                 });
                 "dpop"
             }
-            (None, Some(x5t))
-                if client
-                    .client
-                    .metadata()
-                    .tls_client_certificate_bound_access_tokens =>
-            {
+            // Set only when the token is to be bound (see `authn`): the client
+            // authenticated with this certificate, or asked for bound tokens.
+            (None, Some(x5t)) => {
                 claims.cnf = Some(Confirmation {
                     x5t_s256: Some(x5t.clone()),
                     ..Confirmation::default()

@@ -485,6 +485,15 @@ fn jwk_from_value(v: Value) -> Result<Jwk, BundleError> {
     serde_json::from_value(v).map_err(|e| BundleError::MalformedJwk(e.to_string()))
 }
 
+/// A JWK of a certificate's public key with the certificate as its `x5c` (RFC 7517
+/// §4.7), no `use`: how a client registers a certificate for RFC 8705
+/// `self_signed_tls_client_auth`. EC (P-256/384/521), Ed25519 and RSA keys.
+pub fn certificate_jwk(cert: &CertificateDer<'_>) -> Result<Jwk, BundleError> {
+    let mut jwk = authority_jwk(cert)?;
+    jwk.use_ = None;
+    Ok(jwk)
+}
+
 /// The `x509-svid` JWK of an authority certificate.
 fn authority_jwk(cert: &CertificateDer<'_>) -> Result<Jwk, BundleError> {
     let parsed = x509::parse(cert).ok_or(BundleError::InvalidCertificate)?;

@@ -25,7 +25,7 @@ pub mod svid;
 pub mod tls;
 mod x509;
 
-pub use bundle::{BundleError, SpiffeBundle, TrustStore};
+pub use bundle::{BundleError, SpiffeBundle, TrustStore, certificate_jwk};
 pub use ca::{CaError, CaOptions, CertificateAuthority};
 pub use svid::{SvidError, SvidUsage, VerifiedSvid, X509Svid};
 pub use tls::{Authorizer, ClientAuth, TlsError};

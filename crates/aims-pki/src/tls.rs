@@ -13,6 +13,11 @@
 //!   [`Authorizer`] ("authorization MUST NOT use only the path").
 //! * A server that wants the client identity requires a client certificate
 //!   ([`ClientAuth::Required`]); EKU `clientAuth`/`serverAuth` is required when present.
+//! * Endpoints that authenticate clients per request (the OAuth token endpoint on its mTLS
+//!   alias: `spiffe_x509`, RFC 8705 `tls_client_auth` and `self_signed_tls_client_auth`)
+//!   use [`DeferredClientCertVerifier`] instead: any well-formed client certificate passes
+//!   the handshake (which proves possession of its key), and the chain is verified per
+//!   request by the method that trusts it. Such a connection carries no identity by itself.
 //! * SVIDs carry no DNS name: the client-side verifier ignores the `ServerName` and checks the
 //!   server's SPIFFE ID with the authorizer instead (the client is configured with the
 //!   expected server identity). Any `ServerName` may be passed to `connect`.
@@ -315,6 +320,119 @@ impl ServerCertVerifier for SpiffeServerCertVerifier {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.check.algs.supported_schemes()
     }
+}
+
+/// The most certificates a client may present on a listener with deferred client
+/// authentication (leaf and intermediates).
+pub const MAX_DEFERRED_CHAIN: usize = 8;
+
+/// The server side for endpoints that decide client authentication per request (the
+/// OAuth token endpoint's `spiffe_x509`, RFC 8705 `tls_client_auth` and
+/// `self_signed_tls_client_auth`): a client certificate is requested but optional, and
+/// any well-formed certificate is accepted at the TLS layer (a self-signed one
+/// included). The handshake still proves possession of the leaf's private key: rustls
+/// verifies the client's `CertificateVerify` signature with the leaf's public key.
+///
+/// **Nothing about the chain is verified here.** A connection accepted by this verifier
+/// carries no identity: the caller must verify the chain per request (for example with
+/// [`crate::svid::verify`]) before trusting any name in it, and must never read it with
+/// [`peer_spiffe_id`], which assumes a verified chain.
+#[derive(Debug)]
+pub struct DeferredClientCertVerifier {
+    algs: WebPkiSupportedAlgorithms,
+}
+
+impl DeferredClientCertVerifier {
+    /// A verifier with the aws-lc-rs signature algorithms.
+    pub fn new() -> Self {
+        Self {
+            algs: provider().signature_verification_algorithms,
+        }
+    }
+}
+
+impl Default for DeferredClientCertVerifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ClientCertVerifier for DeferredClientCertVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        // No CA names: self-signed certificates are welcome, so no issuer is preferred.
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        if intermediates.len() >= MAX_DEFERRED_CHAIN {
+            return Err(rustls::Error::InvalidCertificate(
+                CertificateError::BadEncoding,
+            ));
+        }
+        // Only well-formedness: the per-request check parses the chain again and
+        // verifies it as its method requires.
+        let well_formed = crate::x509::parse(end_entity).is_some()
+            && intermediates
+                .iter()
+                .all(|c| crate::x509::parse(c).is_some());
+        if well_formed {
+            Ok(ClientCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::BadEncoding,
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algs.supported_schemes()
+    }
+}
+
+/// A server configuration presenting `svid` and requesting (not requiring) a client
+/// certificate that it does not verify beyond possession of its key
+/// ([`DeferredClientCertVerifier`]): for endpoints that authenticate clients per
+/// request.
+pub fn server_config_deferred_client_auth(
+    svid: &X509Svid,
+    clock: Arc<dyn Clock>,
+) -> Result<ServerConfig, TlsError> {
+    let config = ServerConfig::builder_with_details(provider(), Arc::new(ClockTime(clock)))
+        .with_protocol_versions(VERSIONS)?
+        .with_client_cert_verifier(Arc::new(DeferredClientCertVerifier::new()))
+        .with_single_cert(svid.chain().to_vec(), svid.private_key_der())?;
+    Ok(config)
 }
 
 static VERSIONS: &[&rustls::SupportedProtocolVersion] =

@@ -47,6 +47,9 @@
 //! require_pushed_authorization_requests = false     # RFC 9126: refuse front-channel requests
 //! allow_client_secrets = false                      # legacy client_secret_basic/_post clients (server-generated, hashed)
 //! allow_http_jwks_uri = false                       # clients' jwks_uri may be http to a loopback host (testing only)
+//! mtls_listen = "127.0.0.1:8445"                    # optional: RFC 8705 mTLS endpoint aliases (token,
+//!                                                   # introspection, revocation, PAR); client certificate requested
+//! mtls_base_url = "https://as-mtls.example.org"     # default: https://<mtls_listen as bound>
 //!
 //! [oauth.trusted_issuers.idp]                       # RFC 7523 §2.1 JWT authorization grants
 //! issuer = "https://idp.example.org"                # the assertions' `iss`
@@ -379,6 +382,16 @@ pub struct OAuthSection {
     /// only). For tests and local development.
     #[serde(default)]
     pub allow_http_jwks_uri: bool,
+    /// An HTTPS listener (the server's X509-SVID) serving the token, introspection,
+    /// revocation and PAR endpoints with a client certificate requested: the RFC 8705
+    /// `mtls_endpoint_aliases`, where `spiffe_x509`, `tls_client_auth` and
+    /// `self_signed_tls_client_auth` work and tokens get bound to the certificate.
+    #[serde(default)]
+    pub mtls_listen: Option<SocketAddr>,
+    /// The URL clients reach the mTLS listener at (the aliases are built on it).
+    /// Default: `https://<mtls_listen as bound>`.
+    #[serde(default)]
+    pub mtls_base_url: Option<String>,
 }
 
 /// `[oauth.trusted_issuers.<name>]`: an issuer of JWT authorization grants and its keys.
@@ -425,6 +438,8 @@ impl Default for OAuthSection {
             trusted_issuers: std::collections::BTreeMap::new(),
             allow_client_secrets: false,
             allow_http_jwks_uri: false,
+            mtls_listen: None,
+            mtls_base_url: None,
         }
     }
 }
@@ -1065,7 +1080,40 @@ impl Config {
     ) {
         let o = &self.oauth;
         if !o.enabled {
+            if o.mtls_listen.is_some() || o.mtls_base_url.is_some() {
+                out.push(located(
+                    src,
+                    None,
+                    "[oauth] mtls_listen / mtls_base_url are set but [oauth] enabled = false"
+                        .into(),
+                    Some("remove them, or enable [oauth]".into()),
+                ));
+            }
             return;
+        }
+        if let Some(u) = &o.mtls_base_url {
+            if o.mtls_listen.is_none() {
+                out.push(located(
+                    src,
+                    None,
+                    "[oauth] mtls_base_url is set without [oauth] mtls_listen".into(),
+                    Some(
+                        "set [oauth] mtls_listen = \"ADDRESS:PORT\", or remove mtls_base_url"
+                            .into(),
+                    ),
+                ));
+            }
+            if !u.starts_with("https://")
+                || u.contains(['?', '#'])
+                || aims_oauth::Issuer::parse(u).is_err()
+            {
+                out.push(located(
+                    src,
+                    None,
+                    format!("[oauth] mtls_base_url {u:?} is not an https URL without query or fragment"),
+                    Some("write the https URL clients reach the mTLS listener at, e.g. \"https://as-mtls.example.org\"".into()),
+                ));
+            }
         }
         match &o.issuer {
             Some(i) => {
@@ -1382,6 +1430,47 @@ endpoint_spiffe_id = "spiffe://partner.example/aims/server"
             text.contains("set exactly one of jwks_file and jwks"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn oauth_mtls_listener() {
+        let base = "version = 1\n[server]\ntrust_domain = \"a.org\"\ndata_dir = \"/d\"\n";
+        let c = Config::parse(&format!(
+            "{base}[oauth]\nmtls_listen = \"127.0.0.1:8445\"\nmtls_base_url = \"https://mtls.a.org\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.oauth.mtls_listen, Some("127.0.0.1:8445".parse().unwrap()));
+        assert_eq!(c.oauth.mtls_base_url.as_deref(), Some("https://mtls.a.org"));
+        assert!(OAuthSection::default().mtls_listen.is_none());
+        // One diagnostic per rule.
+        let cases = [
+            (
+                "[oauth]\nmtls_base_url = \"https://mtls.a.org\"\n",
+                "mtls_base_url is set without [oauth] mtls_listen",
+            ),
+            (
+                "[oauth]\nmtls_listen = \"127.0.0.1:8445\"\nmtls_base_url = \"http://127.0.0.1:8445\"\n",
+                "is not an https URL",
+            ),
+            (
+                "[oauth]\nmtls_listen = \"127.0.0.1:8445\"\nmtls_base_url = \"https://mtls.a.org/?x=1\"\n",
+                "is not an https URL",
+            ),
+            (
+                "[oauth]\nenabled = false\nmtls_listen = \"127.0.0.1:8445\"\n",
+                "[oauth] enabled = false",
+            ),
+            (
+                "[oauth]\nmtls_listen = \"nowhere\"\n",
+                "invalid socket address",
+            ),
+        ];
+        for (extra, expected) in cases {
+            let text = Config::parse(&format!("{base}{extra}"))
+                .unwrap_err()
+                .to_string();
+            assert!(text.contains(expected), "{extra}: {text}");
+        }
     }
 
     #[test]

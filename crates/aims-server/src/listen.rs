@@ -1,5 +1,8 @@
-//! Listeners: Unix sockets with owner-only modes, and a TLS accept loop that puts the
-//! peer's SPIFFE ID into request extensions.
+//! Listeners: Unix sockets with owner-only modes, and a TLS accept loop that puts what
+//! it knows of the client certificate into request extensions: the peer's SPIFFE ID
+//! ([`PeerId`]) when the configuration's verifier checked the chain as an SVID, or the
+//! unverified chain ([`ClientCertificate`]) on a listener with deferred client
+//! authentication.
 
 use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
 use std::path::Path;
@@ -12,6 +15,7 @@ use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use rustls::ServerConfig;
+use rustls::pki_types::CertificateDer;
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
@@ -27,6 +31,23 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long shutdown waits for open connections to finish.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// What a TLS listener tells its handlers about the client certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerInfo {
+    /// The SPIFFE ID, as [`PeerId`]. Only for configurations whose verifier validated
+    /// the chain as an X509-SVID (the leaf's URI SAN is read without further checks).
+    VerifiedSpiffeId,
+    /// The presented chain, unverified, as [`ClientCertificate`] (configurations with
+    /// [`aims_pki::tls::DeferredClientCertVerifier`]). Never a [`PeerId`].
+    UnverifiedChain,
+}
+
+/// The client certificate chain (leaf first) of a connection on a listener with deferred
+/// client authentication: the handshake proved possession of the leaf's key; nothing
+/// else about it is verified.
+#[derive(Debug, Clone)]
+pub struct ClientCertificate(pub Arc<Vec<CertificateDer<'static>>>);
 
 /// Refuses paths the kernel would truncate.
 pub fn check_socket_path(path: &Path) -> Result<(), ServerError> {
@@ -95,11 +116,12 @@ pub async fn stopped(rx: &mut watch::Receiver<bool>) {
 /// Serves `router` over TLS on `listener` until `shutdown` turns true, then waits (at
 /// most [`DRAIN_TIMEOUT`]) for open connections. `config` is asked for the current TLS
 /// configuration at every accept, so a renewed certificate applies to new connections.
-/// A verified client's SPIFFE ID is added to each request as [`PeerId`].
+/// The client certificate is added to each request as `peer` says.
 pub async fn serve_tls(
     listener: TcpListener,
     config: impl Fn() -> Option<Arc<ServerConfig>> + Send + 'static,
     router: Router,
+    peer: PeerInfo,
     mut shutdown: watch::Receiver<bool>,
     name: &'static str,
 ) {
@@ -136,10 +158,18 @@ pub async fn serve_tls(
                     return;
                 }
             };
-            let peer = aims_pki::tls::peer_spiffe_id(tls.get_ref().1.peer_certificates()).ok();
+            let certs = tls.get_ref().1.peer_certificates();
             let app = match peer {
-                Some(id) => router.layer(Extension(PeerId(id))),
-                None => router,
+                PeerInfo::VerifiedSpiffeId => match aims_pki::tls::peer_spiffe_id(certs).ok() {
+                    Some(id) => router.layer(Extension(PeerId(id))),
+                    None => router,
+                },
+                PeerInfo::UnverifiedChain => match certs.filter(|c| !c.is_empty()) {
+                    Some(c) => router.layer(Extension(ClientCertificate(Arc::new(
+                        c.iter().map(|d| d.clone().into_owned()).collect(),
+                    )))),
+                    None => router,
+                },
             };
             let conn = Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(tls), TowerToHyperService::new(app))

@@ -20,13 +20,18 @@
 //! served under it, so a proxy may forward the path as is.
 //!
 //! Client authentication served: `private_key_jwt`, `spiffe_jwt` and `spiffe_wit`
-//! (`OAuth-Client-Attestation` + `-PoP` headers). `spiffe_x509` and
-//! `tls_client_auth` need a TLS listener for the token endpoint, which does not exist
-//! yet, so the metadata does not advertise them. `private_key_jwt` clients register
-//! their keys inline (`jwks`) or by `jwks_uri` (fetched with a bounded client, cached,
-//! refetched on an unknown `kid`). With `[oauth] allow_client_secrets = true`, also the
-//! legacy `client_secret_basic` (RFC 6749 §2.3.1) and `client_secret_post`, advertised
-//! only then.
+//! (`OAuth-Client-Attestation` + `-PoP` headers) everywhere; with `[oauth] mtls_listen`
+//! also `spiffe_x509`, RFC 8705 `tls_client_auth` and `self_signed_tls_client_auth`, on
+//! the mTLS listener only ([`mtls_router`]: the token, introspection, revocation and PAR
+//! endpoints, advertised as `mtls_endpoint_aliases`). That listener presents the
+//! server's SVID and requests a client certificate without trusting it: the handlers
+//! pass the unverified chain as [`aims_oauth::authn::TlsPeer`] and the method verifies
+//! it per request. The plain listener never has a client certificate, so the
+//! certificate methods always fail there (`invalid_client`). `private_key_jwt` clients
+//! register their keys inline (`jwks`) or by `jwks_uri` (fetched with a bounded client,
+//! cached, refetched on an unknown `kid`). With `[oauth] allow_client_secrets = true`,
+//! also the legacy `client_secret_basic` (RFC 6749 §2.3.1) and `client_secret_post`,
+//! advertised only then.
 //!
 //! Every token issuance and every refused token request is an audit event
 //! ([`aims_guard::AuditEvent`], target `aims::audit`).
@@ -42,15 +47,17 @@ use aims_core::Clock;
 use aims_crypto::{Jwks, Signer};
 use aims_guard::{AuditEvent, AuditSink, Decision, NonceIssuer, ReplayCache};
 use aims_jose::{KeyResolver, StaticKeys};
+use aims_oauth::authn::TlsPeer;
 use aims_oauth::client::{AuthMethod, GrantType};
 use aims_oauth::introspect::INTROSPECTION_JWT_MEDIA_TYPE;
 use aims_oauth::jwks_uri::JwksUriCache;
-use aims_oauth::metadata::{ServerMetadata, paths};
+use aims_oauth::metadata::{MtlsEndpointAliases, ServerMetadata, paths};
 use aims_oauth::rar::RarTypes;
 use aims_oauth::secret::BasicCredentials;
 use aims_oauth::token::{Issued, TokenError, TokenKeys, TokenRequest, TokenService};
 use aims_oauth::{ErrorCode, Issuer, OAuthError, Params, StoreClients};
 use aims_store::KeyState;
+use axum::Extension;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -61,6 +68,7 @@ use axum::routing::{get, post};
 use crate::ServerError;
 use crate::config::ReplayBackend;
 use crate::keys::{KeyManager, KeySet, OAUTH_TOKEN_ALG};
+use crate::listen::ClientCertificate;
 use crate::state::AppState;
 
 #[path = "oauth_pages.rs"]
@@ -160,6 +168,7 @@ impl TokenKeys for OAuthKeys {
 /// The authorization server: the token service, its metadata, the audit sink.
 pub struct OAuthServer {
     service: TokenService<StoreClients>,
+    mtls_base: Option<Issuer>,
     metadata: Bytes,
     require_dpop_nonce: bool,
     audit: Arc<dyn AuditSink>,
@@ -175,8 +184,7 @@ impl std::fmt::Debug for OAuthServer {
     }
 }
 
-/// Client authentication methods served (no TLS listener for the token endpoint yet, so
-/// no `spiffe_x509` / `tls_client_auth`).
+/// Client authentication methods served on every listener.
 pub const AUTH_METHODS: [AuthMethod; 3] = [
     AuthMethod::PrivateKeyJwt,
     AuthMethod::SpiffeJwt,
@@ -186,6 +194,12 @@ pub const AUTH_METHODS: [AuthMethod; 3] = [
 /// Legacy secret methods, served and advertised only with `[oauth] allow_client_secrets`.
 pub const SECRET_AUTH_METHODS: [AuthMethod; 2] =
     [AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost];
+/// Client authentication methods added by the mTLS listener (`[oauth] mtls_listen`).
+pub const MTLS_AUTH_METHODS: [AuthMethod; 3] = [
+    AuthMethod::TlsClientAuth,
+    AuthMethod::SelfSignedTlsClientAuth,
+    AuthMethod::SpiffeX509,
+];
 
 /// Grant types served (plus the JWT bearer grant when trusted issuers are configured).
 pub const GRANT_TYPES: [GrantType; 3] = [
@@ -195,8 +209,17 @@ pub const GRANT_TYPES: [GrantType; 3] = [
 ];
 
 impl OAuthServer {
-    /// The authorization server of `state` under `issuer`.
-    pub fn new(state: &AppState, issuer: Issuer) -> Result<Self, ServerError> {
+    /// The authorization server of `state` under `issuer`; `mtls_base` is the URL of
+    /// the mTLS listener, when there is one (RFC 8705 endpoint aliases).
+    pub fn new(
+        state: &AppState,
+        issuer: Issuer,
+        mtls_base: Option<&str>,
+    ) -> Result<Self, ServerError> {
+        let mtls_base = mtls_base
+            .map(Issuer::parse)
+            .transpose()
+            .map_err(|e| ServerError::Workload(format!("[oauth] mtls_base_url: {e}")))?;
         let cfg = &state.config.oauth;
         let clock = Arc::clone(&state.clock);
         let store = Arc::new(state.store.clone());
@@ -223,6 +246,9 @@ impl OAuthServer {
         if cfg.allow_client_secrets {
             auth_methods.extend_from_slice(&SECRET_AUTH_METHODS);
         }
+        if mtls_base.is_some() {
+            auth_methods.extend(MTLS_AUTH_METHODS);
+        }
         let mut metadata = ServerMetadata::new(
             &issuer,
             &auth_methods,
@@ -232,9 +258,10 @@ impl OAuthServer {
             cfg.scopes.clone(),
         );
         metadata.require_pushed_authorization_requests = cfg.require_pushed_authorization_requests;
-        // Only what is served: no certificate-bound tokens yet (no TLS listener for the
-        // token endpoint).
-        metadata.tls_client_certificate_bound_access_tokens = false;
+        // Only what is served: certificate-bound tokens and the aliases need the mTLS
+        // listener.
+        metadata.tls_client_certificate_bound_access_tokens = mtls_base.is_some();
+        metadata.mtls_endpoint_aliases = mtls_base.as_ref().map(MtlsEndpointAliases::new);
         let metadata = serde_json::to_vec(&metadata)
             .map_err(|e| ServerError::Workload(format!("OAuth metadata: {e}")))?;
         let authn = aims_oauth::authn::ClientAuthenticator::new(
@@ -273,8 +300,12 @@ impl OAuthServer {
         if !grant_issuers.is_empty() {
             service = service.jwt_grant_issuers(grant_issuers, Arc::new(grant_keys));
         }
+        if let Some(base) = &mtls_base {
+            service = service.mtls_token_endpoint(base.endpoint(paths::TOKEN));
+        }
         Ok(Self {
             service,
+            mtls_base,
             metadata: Bytes::from(metadata),
             require_dpop_nonce: cfg.require_dpop_nonce,
             audit: Arc::new(aims_guard::LogSink),
@@ -292,6 +323,11 @@ impl OAuthServer {
     /// The issuer identifier.
     pub fn issuer(&self) -> &Issuer {
         self.service.issuer()
+    }
+
+    /// The mTLS listener's URL, when there is one.
+    pub fn mtls_base(&self) -> Option<&Issuer> {
+        self.mtls_base.as_ref()
     }
 
     /// The token service.
@@ -327,6 +363,32 @@ pub fn router(server: Arc<OAuthServer>) -> Router {
             .nest(&path, endpoints());
     }
     app.with_state(server)
+}
+
+/// The routes of the mTLS listener (RFC 8705 §5 aliases): token, introspection,
+/// revocation and PAR, at the root and under the path of `base` if it has one. Serve it
+/// only with [`crate::listen::PeerInfo::UnverifiedChain`].
+pub fn mtls_router(server: Arc<OAuthServer>, base: &Issuer) -> Router {
+    let endpoints = || -> Router<Arc<OAuthServer>> {
+        Router::new()
+            .route(paths::TOKEN, post(token))
+            .route(paths::INTROSPECT, post(introspect))
+            .route(paths::REVOKE, post(revoke))
+            .route(paths::PAR, post(par))
+    };
+    let mut app = endpoints();
+    let path = issuer_path(base);
+    if !path.is_empty() {
+        app = app.nest(&path, endpoints());
+    }
+    app.with_state(server)
+}
+
+/// The client certificate of a request on the mTLS listener (none elsewhere).
+type PeerCert = Option<Extension<ClientCertificate>>;
+
+fn tls_peer(cert: PeerCert) -> Option<TlsPeer> {
+    cert.and_then(|Extension(c)| TlsPeer::new(c.0.as_ref().clone()))
 }
 
 /// The issuer's path without a trailing `/` (empty for none).
@@ -541,7 +603,13 @@ fn mechanism(params: &Params) -> Option<&'static str> {
     }
 }
 
-async fn token(State(s): State<Arc<OAuthServer>>, headers: HeaderMap, body: Body) -> Response {
+async fn token(
+    State(s): State<Arc<OAuthServer>>,
+    cert: PeerCert,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let peer = tls_peer(cert);
     let request_id = correlation_id(&headers);
     let parsed = match parse(&headers, body).await {
         Ok(p) => p,
@@ -552,7 +620,7 @@ async fn token(State(s): State<Arc<OAuthServer>>, headers: HeaderMap, body: Body
     };
     let req = TokenRequest {
         params: &parsed.params,
-        tls: None,
+        tls: peer.as_ref(),
         basic_auth: parsed.basic_auth.as_ref(),
         dpop: parsed.dpop.as_deref(),
         attestation: parsed.attestation(),
@@ -674,7 +742,13 @@ fn wants_jwt(headers: &HeaderMap) -> bool {
         .any(|m| m.trim().eq_ignore_ascii_case(INTROSPECTION_JWT_MEDIA_TYPE))
 }
 
-async fn introspect(State(s): State<Arc<OAuthServer>>, headers: HeaderMap, body: Body) -> Response {
+async fn introspect(
+    State(s): State<Arc<OAuthServer>>,
+    cert: PeerCert,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let peer = tls_peer(cert);
     let request_id = correlation_id(&headers);
     let parsed = match parse(&headers, body).await {
         Ok(p) => p,
@@ -682,7 +756,7 @@ async fn introspect(State(s): State<Arc<OAuthServer>>, headers: HeaderMap, body:
     };
     let req = TokenRequest {
         params: &parsed.params,
-        tls: None,
+        tls: peer.as_ref(),
         basic_auth: parsed.basic_auth.as_ref(),
         dpop: None,
         attestation: parsed.attestation(),
@@ -713,7 +787,13 @@ async fn introspect(State(s): State<Arc<OAuthServer>>, headers: HeaderMap, body:
     }
 }
 
-async fn revoke(State(s): State<Arc<OAuthServer>>, headers: HeaderMap, body: Body) -> Response {
+async fn revoke(
+    State(s): State<Arc<OAuthServer>>,
+    cert: PeerCert,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let peer = tls_peer(cert);
     let request_id = correlation_id(&headers);
     let parsed = match parse(&headers, body).await {
         Ok(p) => p,
@@ -721,7 +801,7 @@ async fn revoke(State(s): State<Arc<OAuthServer>>, headers: HeaderMap, body: Bod
     };
     let req = TokenRequest {
         params: &parsed.params,
-        tls: None,
+        tls: peer.as_ref(),
         basic_auth: parsed.basic_auth.as_ref(),
         dpop: None,
         attestation: parsed.attestation(),
@@ -733,7 +813,13 @@ async fn revoke(State(s): State<Arc<OAuthServer>>, headers: HeaderMap, body: Bod
 }
 
 /// `POST /oauth/par` (RFC 9126 §2): the client authenticates as at the token endpoint.
-async fn par(State(s): State<Arc<OAuthServer>>, headers: HeaderMap, body: Body) -> Response {
+async fn par(
+    State(s): State<Arc<OAuthServer>>,
+    cert: PeerCert,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let peer = tls_peer(cert);
     let request_id = correlation_id(&headers);
     let parsed = match parse(&headers, body).await {
         Ok(p) => p,
@@ -741,7 +827,7 @@ async fn par(State(s): State<Arc<OAuthServer>>, headers: HeaderMap, body: Body) 
     };
     let req = TokenRequest {
         params: &parsed.params,
-        tls: None,
+        tls: peer.as_ref(),
         basic_auth: parsed.basic_auth.as_ref(),
         dpop: parsed.dpop.as_deref(),
         attestation: parsed.attestation(),

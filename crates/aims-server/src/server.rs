@@ -50,6 +50,8 @@ pub struct Endpoints {
     pub bundle_endpoint: Option<SocketAddr>,
     /// The OAuth authorization server's issuer identifier, when it is enabled.
     pub oauth_issuer: Option<String>,
+    /// The OAuth mTLS listener (RFC 8705 endpoint aliases), if configured.
+    pub oauth_mtls: Option<SocketAddr>,
     /// The AuthZEN PDP's mTLS listener, if configured.
     pub pdp: Option<SocketAddr>,
     /// The AuthZEN PDP's identifier (base URL), when it is enabled.
@@ -74,6 +76,12 @@ impl fmt::Display for Endpoints {
             writeln!(
                 f,
                 "  OAuth issuer     {i}  (/.well-known/oauth-authorization-server)"
+            )?;
+        }
+        if let Some(a) = self.oauth_mtls {
+            writeln!(
+                f,
+                "  OAuth mTLS       https://{a}  (token, introspection, revocation, PAR)"
             )?;
         }
         if let Some(p) = &self.pdp_base_url {
@@ -279,6 +287,14 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         (Some(l), Some(a)) => Some(local_addr(l, a)?),
         _ => None,
     };
+    let oauth_mtls = match (config.oauth.enabled, config.oauth.mtls_listen) {
+        (true, Some(a)) => Some(bind_tcp(a).await?),
+        _ => None,
+    };
+    let oauth_mtls_addr = match (&oauth_mtls, config.oauth.mtls_listen) {
+        (Some(l), Some(a)) => Some(local_addr(l, a)?),
+        _ => None,
+    };
     let pdp_listener = match (config.pdp.enabled, config.pdp.listen) {
         (true, Some(a)) => Some(bind_tcp(a).await?),
         _ => None,
@@ -305,7 +321,16 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
 
     let oauth_server = if config.oauth.enabled {
         let issuer = config.oauth_issuer(http_addr)?;
-        Some(Arc::new(oauth::OAuthServer::new(&state, issuer)?))
+        let mtls_base = config
+            .oauth
+            .mtls_base_url
+            .clone()
+            .or_else(|| oauth_mtls_addr.map(|a| format!("https://{a}")));
+        Some(Arc::new(oauth::OAuthServer::new(
+            &state,
+            issuer,
+            mtls_base.as_deref(),
+        )?))
     } else {
         None
     };
@@ -381,8 +406,29 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
             l,
             move || tls.admin_config(),
             app,
+            listen::PeerInfo::VerifiedSpiffeId,
             stop_rx.clone(),
             "admin_mtls",
+        ));
+    }
+
+    if let (Some(l), Some(o)) = (oauth_mtls, &oauth_server)
+        && let Some(base) = o.mtls_base()
+    {
+        let app: Router =
+            oauth::mtls_router(Arc::clone(o), base).layer(axum::middleware::from_fn(|r, n| {
+                public::record_metrics("oauth_mtls", r, n)
+            }));
+        let tls = Arc::clone(&state.tls);
+        // Any client certificate passes the handshake; never read it as a PeerId: the
+        // client authentication method verifies the chain per request.
+        tasks.spawn(listen::serve_tls(
+            l,
+            move || tls.oauth_mtls_config(),
+            app,
+            listen::PeerInfo::UnverifiedChain,
+            stop_rx.clone(),
+            "oauth_mtls",
         ));
     }
 
@@ -397,6 +443,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
             l,
             move || tls.bundle_config(),
             app,
+            listen::PeerInfo::VerifiedSpiffeId,
             stop_rx.clone(),
             "pdp",
         ));
@@ -417,6 +464,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
             l,
             move || tls.bundle_config(),
             app,
+            listen::PeerInfo::VerifiedSpiffeId,
             stop_rx.clone(),
             "bundle_endpoint",
         ));
@@ -497,6 +545,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         oauth_issuer: oauth_server
             .as_ref()
             .map(|o| o.issuer().as_str().to_owned()),
+        oauth_mtls: oauth_mtls_addr,
         pdp: pdp_addr,
         pdp_base_url: pdp_server.as_ref().map(|p| p.base_url().to_owned()),
         data_dir: config.server.data_dir.clone(),

@@ -5,6 +5,10 @@
 //!   check itself, an entry with `admin = true`, is done per request).
 //! * The `https_spiffe` bundle endpoint presents the SVID and does not require a client
 //!   certificate.
+//! * The OAuth mTLS listener (`[oauth] mtls_listen`) presents the SVID and requests a
+//!   client certificate without verifying its chain
+//!   ([`aims_pki::tls::DeferredClientCertVerifier`]): the client authentication method
+//!   verifies it per request (`aims_oauth::authn`).
 //!
 //! The SVID is issued by the current CA, renewed at half of its lifetime or as soon as
 //! another CA becomes current. Client certificates are verified against a trust store
@@ -33,6 +37,7 @@ struct Held {
     svid: X509Svid,
     admin: Arc<ServerConfig>,
     bundle: Arc<ServerConfig>,
+    oauth_mtls: Arc<ServerConfig>,
 }
 
 /// The server's TLS identity.
@@ -90,6 +95,12 @@ impl TlsIdentity {
     /// The configuration of the bundle endpoint listener.
     pub fn bundle_config(&self) -> Option<Arc<ServerConfig>> {
         self.read(|h| Arc::clone(&h.bundle))
+    }
+
+    /// The configuration of the OAuth mTLS listener: any client certificate is
+    /// accepted at the TLS layer (possession of its key proven), none is trusted.
+    pub fn oauth_mtls_config(&self) -> Option<Arc<ServerConfig>> {
+        self.read(|h| Arc::clone(&h.oauth_mtls))
     }
 
     /// The current server SVID.
@@ -151,12 +162,15 @@ impl TlsIdentity {
             ClientAuth::Optional,
             Arc::clone(&self.clock),
         )?;
+        let oauth_mtls =
+            aims_pki::tls::server_config_deferred_client_auth(&svid, Arc::clone(&self.clock))?;
         *self.held.write().unwrap_or_else(PoisonError::into_inner) = Some(Held {
             ca_kid: ca.info.kid.clone(),
             refresh_at,
             svid,
             admin: Arc::new(admin),
             bundle: Arc::new(bundle),
+            oauth_mtls: Arc::new(oauth_mtls),
         });
         tracing::debug!(id = %self.id, "server X509-SVID issued");
         Ok(true)

@@ -27,6 +27,8 @@ mod mtls;
 mod oauth;
 #[path = "it/oauth_code.rs"]
 mod oauth_code;
+#[path = "it/oauth_mtls.rs"]
+mod oauth_mtls;
 #[path = "it/oauth_rs.rs"]
 mod oauth_rs;
 #[path = "it/oauth_secrets.rs"]

@@ -56,7 +56,7 @@ pub(crate) enum Method {
     /// A WIT-SVID with a proof of possession (OAuth-Client-Attestation headers).
     #[value(name = "spiffe_wit")]
     SpiffeWit,
-    /// An X509-SVID over mutual TLS (needs a TLS token endpoint).
+    /// An X509-SVID over mutual TLS (the `[oauth] mtls_listen` endpoints).
     #[value(name = "spiffe_x509")]
     SpiffeX509,
     /// LEGACY: a server-generated secret in HTTP Basic (needs [oauth]
@@ -67,6 +67,14 @@ pub(crate) enum Method {
     /// allow_client_secrets = true; the secret is printed once).
     #[value(name = "client_secret_post")]
     ClientSecretPost,
+    /// RFC 8705: a certificate of a trusted CA whose URI SAN is --tls-client-auth-san-uri
+    /// (over mutual TLS).
+    #[value(name = "tls_client_auth")]
+    TlsClientAuth,
+    /// RFC 8705: a self-signed certificate registered with --certificate-file (over
+    /// mutual TLS).
+    #[value(name = "self_signed_tls_client_auth")]
+    SelfSignedTlsClientAuth,
 }
 
 impl Method {
@@ -78,6 +86,8 @@ impl Method {
             Method::SpiffeX509 => AuthMethod::SpiffeX509,
             Method::ClientSecretBasic => AuthMethod::ClientSecretBasic,
             Method::ClientSecretPost => AuthMethod::ClientSecretPost,
+            Method::TlsClientAuth => AuthMethod::TlsClientAuth,
+            Method::SelfSignedTlsClientAuth => AuthMethod::SelfSignedTlsClientAuth,
         }
     }
 }
@@ -136,6 +146,17 @@ pub(crate) struct CreateArgs {
     /// --jwks-uri).
     #[arg(long, value_enum)]
     auth_method: Option<Method>,
+    /// A PEM certificate the client presents over mutual TLS (repeatable): registered in
+    /// its JWKS as `x5c`, for self_signed_tls_client_auth.
+    #[arg(long = "certificate-file")]
+    certificate_files: Vec<PathBuf>,
+    /// The URI SAN of the client's certificate, for tls_client_auth.
+    #[arg(long)]
+    tls_client_auth_san_uri: Option<String>,
+    /// Bind access tokens to the TLS client certificate even when the client
+    /// authenticates another way (RFC 8705 §3; certificate methods always bind).
+    #[arg(long)]
+    certificate_bound_tokens: bool,
     /// A grant type the client may use (repeatable; default client_credentials).
     #[arg(long = "grant-type", value_enum)]
     grant_types: Vec<Grant>,
@@ -183,6 +204,16 @@ pub(crate) struct UpdateArgs {
     /// New authentication method.
     #[arg(long, value_enum)]
     auth_method: Option<Method>,
+    /// Replace the registered certificates (repeatable PEM files; self_signed_tls_client_auth).
+    #[arg(long = "certificate-file")]
+    certificate_files: Vec<PathBuf>,
+    /// New URI SAN for tls_client_auth.
+    #[arg(long)]
+    tls_client_auth_san_uri: Option<String>,
+    /// Whether access tokens are bound to a TLS client certificate presented with
+    /// another method.
+    #[arg(long)]
+    certificate_bound_tokens: Option<bool>,
     /// Replace the grant types (repeatable).
     #[arg(long = "grant-type", value_enum)]
     grant_types: Vec<Grant>,
@@ -245,6 +276,33 @@ fn read_jwks(path: &Path) -> Result<Jwks> {
         );
     }
     Ok(jwks)
+}
+
+/// A JWKS registering the certificates of PEM files (each key carries its certificate
+/// as `x5c`).
+fn read_certificates(paths: &[PathBuf]) -> Result<Jwks> {
+    let mut keys = Vec::new();
+    for path in paths {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("cannot read --certificate-file {}", path.display()))?;
+        let certs = aims_pki::pem::certificates(&pem).map_err(|e| {
+            anyhow!(
+                "--certificate-file {} holds no PEM certificate: {e}",
+                path.display()
+            )
+        })?;
+        // The leaf: the certificate the client presents.
+        let leaf = certs
+            .first()
+            .ok_or_else(|| anyhow!("--certificate-file {} holds no certificate", path.display()))?;
+        keys.push(aims_pki::certificate_jwk(leaf).map_err(|e| {
+            anyhow!(
+                "--certificate-file {}: {e} (EC, Ed25519 or RSA keys only)",
+                path.display()
+            )
+        })?);
+    }
+    Ok(Jwks { keys })
 }
 
 fn scope_string(v: &[String]) -> String {
@@ -324,6 +382,9 @@ fn print_client(c: &ClientView) {
     }
     if let Some(id) = &m.spiffe_id {
         println!("  SPIFFE ID       {id}");
+    }
+    if let Some(uri) = &m.tls_client_auth_san_uri {
+        println!("  TLS SAN URI     {uri}");
     }
     if let Some(j) = &m.jwks {
         println!(
@@ -452,6 +513,9 @@ fn method(
     if jwks_uri.is_some() && spiffe_id.is_none() {
         return Ok(AuthMethod::PrivateKeyJwt);
     }
+    if jwks.is_some_and(|j| j.keys.iter().any(|k| k.x5c.is_some())) && spiffe_id.is_none() {
+        return Ok(AuthMethod::SelfSignedTlsClientAuth);
+    }
     match (spiffe_id, jwks) {
         (Some(_), None) => Ok(AuthMethod::SpiffeJwt),
         (None, Some(_)) => Ok(AuthMethod::PrivateKeyJwt),
@@ -465,13 +529,22 @@ fn method(
 }
 
 async fn create(a: &CreateArgs) -> Result<ExitCode> {
-    let jwks = a.jwks_file.as_deref().map(read_jwks).transpose()?;
-    let auth = method(
-        a.auth_method,
-        a.spiffe_id.as_deref(),
-        jwks.as_ref(),
-        a.jwks_uri.as_deref(),
-    )?;
+    let mut jwks = a.jwks_file.as_deref().map(read_jwks).transpose()?;
+    if !a.certificate_files.is_empty() {
+        let certs = read_certificates(&a.certificate_files)?;
+        jwks.get_or_insert_with(|| Jwks { keys: Vec::new() })
+            .keys
+            .extend(certs.keys);
+    }
+    let auth = match (a.auth_method, &a.tls_client_auth_san_uri) {
+        (None, Some(_)) => AuthMethod::TlsClientAuth,
+        (chosen, _) => method(
+            chosen,
+            a.spiffe_id.as_deref(),
+            jwks.as_ref(),
+            a.jwks_uri.as_deref(),
+        )?,
+    };
     let grant_types = if a.grant_types.is_empty() {
         vec![GrantType::ClientCredentials]
     } else {
@@ -484,7 +557,7 @@ async fn create(a: &CreateArgs) -> Result<ExitCode> {
         jwks,
         jwks_uri: a.jwks_uri.clone(),
         spiffe_id: a.spiffe_id.clone(),
-        tls_client_auth_san_uri: None,
+        tls_client_auth_san_uri: a.tls_client_auth_san_uri.clone(),
         grant_types,
         scope: scope_string(&a.scopes),
         resources: a.resources.clone(),
@@ -493,7 +566,7 @@ async fn create(a: &CreateArgs) -> Result<ExitCode> {
         access_token_lifetime: lifetime(a.access_token_lifetime)?,
         refresh_token_lifetime: None,
         dpop_bound_access_tokens: a.dpop_required,
-        tls_client_certificate_bound_access_tokens: false,
+        tls_client_certificate_bound_access_tokens: a.certificate_bound_tokens,
         access_token_format: format_of(a.token_format),
         client_secret_hash: None,
     };
@@ -518,6 +591,15 @@ async fn update(a: &UpdateArgs) -> Result<ExitCode> {
     if let Some(u) = &a.jwks_uri {
         m.jwks_uri = Some(u.clone());
         m.jwks = None;
+    }
+    if !a.certificate_files.is_empty() {
+        m.jwks = Some(read_certificates(&a.certificate_files)?);
+    }
+    if let Some(uri) = &a.tls_client_auth_san_uri {
+        m.tls_client_auth_san_uri = Some(uri.clone());
+    }
+    if let Some(b) = a.certificate_bound_tokens {
+        m.tls_client_certificate_bound_access_tokens = b;
     }
     if let Some(method) = a.auth_method {
         m.token_endpoint_auth_method = method.auth_method();
@@ -554,4 +636,69 @@ async fn update(a: &UpdateArgs) -> Result<ExitCode> {
         .await
         .map_err(explain)?;
     show(&c, a.conn.json)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use aims_core::{SpiffeId, SystemClock, TrustDomain};
+    use aims_pki::CertificateAuthority;
+
+    use super::*;
+
+    #[test]
+    fn certificate_files_become_x5c_keys_and_imply_self_signed() {
+        let ca = CertificateAuthority::new_root(
+            &TrustDomain::new("example.org").unwrap(),
+            Duration::from_secs(3600),
+            Arc::new(SystemClock),
+        )
+        .unwrap();
+        let svid = ca
+            .issue_x509_svid(
+                &SpiffeId::parse("spiffe://example.org/a").unwrap(),
+                Duration::from_secs(600),
+                &[],
+            )
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let pem = dir.path().join("client.pem");
+        std::fs::write(&pem, svid.chain_pem()).unwrap();
+        let jwks = read_certificates(std::slice::from_ref(&pem)).unwrap();
+        assert_eq!(jwks.keys.len(), 1);
+        let x5c = jwks.keys[0].x5c.as_ref().unwrap();
+        // The leaf only, the certificate the client presents.
+        assert_eq!(
+            aims_crypto::b64::decode_std(&x5c[0]).unwrap(),
+            svid.leaf().as_ref()
+        );
+        assert!(jwks.keys[0].use_.is_none());
+        assert_eq!(
+            method(None, None, Some(&jwks), None).unwrap(),
+            AuthMethod::SelfSignedTlsClientAuth
+        );
+        // Not PEM: a clear error.
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "hello").unwrap();
+        assert!(read_certificates(&[junk]).is_err());
+    }
+
+    #[test]
+    fn certificate_methods_parse_by_name() {
+        for (name, m) in [
+            ("tls_client_auth", AuthMethod::TlsClientAuth),
+            (
+                "self_signed_tls_client_auth",
+                AuthMethod::SelfSignedTlsClientAuth,
+            ),
+            ("spiffe_x509", AuthMethod::SpiffeX509),
+        ] {
+            let parsed = Method::from_str(name, false).unwrap();
+            assert_eq!(parsed.auth_method(), m);
+            assert_eq!(m.as_str(), name);
+        }
+    }
 }

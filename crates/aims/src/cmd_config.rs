@@ -65,6 +65,16 @@ pub(crate) fn run(cmd: &ConfigCommand) -> Result<ExitCode> {
                         aims_server::config::ReplayBackend::Memory => "memory (this node only)",
                     }
                 );
+                if let Some(a) = c.oauth.mtls_listen {
+                    let base = c
+                        .oauth
+                        .mtls_base_url
+                        .clone()
+                        .unwrap_or_else(|| format!("https://{a} (default)"));
+                    println!(
+                        "  OAuth mTLS endpoint aliases: listen {a}, base URL {base} (tls_client_auth, self_signed_tls_client_auth, spiffe_x509; certificate-bound tokens)"
+                    );
+                }
             } else {
                 println!("  OAuth authorization server: disabled");
             }
