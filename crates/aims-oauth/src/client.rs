@@ -533,7 +533,10 @@ mod tests {
     fn a_self_signed_client_parses() {
         let mut v = base();
         v["token_endpoint_auth_method"] = "self_signed_tls_client_auth".into();
-        v["jwks"] = serde_json::json!({"keys": [{"kty": "EC", "x5c": ["MIIB"]}]});
+        let k = aims_crypto::SigningKey::generate(aims_crypto::Algorithm::ES256).unwrap();
+        let mut jwk = serde_json::to_value(aims_crypto::Signer::public_jwk(&k)).unwrap();
+        jwk["x5c"] = serde_json::json!(["MIIB"]);
+        v["jwks"] = serde_json::json!({ "keys": [jwk] });
         let c = parse(v).unwrap();
         assert_eq!(c.auth_method(), AuthMethod::SelfSignedTlsClientAuth);
     }
