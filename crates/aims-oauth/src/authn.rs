@@ -335,11 +335,10 @@ impl ClientAuthenticator {
         }
         let meta = client.metadata();
         let keys: Arc<StaticKeys> = match (&meta.jwks, &meta.jwks_uri) {
-            (Some(jwks), _) => {
-                let mut keys = StaticKeys::new();
-                keys.add_jwks(client.id(), jwks);
-                Arc::new(keys)
-            }
+            (Some(_), _) => client
+                .inline_keys()
+                .cloned()
+                .ok_or_else(|| denied("client keys unavailable"))?,
             (None, Some(uri)) => {
                 let cache = self.jwks_uris.as_ref().ok_or_else(|| {
                     denied("client keys by jwks_uri are not enabled on this server")

@@ -193,11 +193,20 @@ pub const MAX_ACCESS_TOKEN_LIFETIME: u32 = 3_600;
 pub struct ClientError(pub String);
 
 /// A registered client, validated.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Client {
     meta: ClientMetadata,
     spiffe_pattern: Option<SpiffeIdPattern>,
     scopes: BTreeSet<String>,
+    /// Its inline `jwks`, parsed once (scope: the client id).
+    keys: Option<std::sync::Arc<aims_jose::StaticKeys>>,
+}
+
+/// Two clients are equal when their metadata is (everything else is derived from it).
+impl PartialEq for Client {
+    fn eq(&self, other: &Self) -> bool {
+        self.meta == other.meta
+    }
 }
 
 impl Client {
@@ -321,11 +330,22 @@ impl Client {
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .collect();
+        let keys = meta.jwks.as_ref().map(|jwks| {
+            let mut keys = aims_jose::StaticKeys::new();
+            keys.add_jwks(meta.client_id.clone(), jwks);
+            std::sync::Arc::new(keys)
+        });
         Ok(Self {
             meta,
             spiffe_pattern,
             scopes,
+            keys,
         })
+    }
+
+    /// Its inline `jwks`, parsed once, under the scope of its client id.
+    pub fn inline_keys(&self) -> Option<&std::sync::Arc<aims_jose::StaticKeys>> {
+        self.keys.as_ref()
     }
 
     /// The stored form.
