@@ -9,7 +9,7 @@
 //! | client certificate + `client_id` | `self_signed_tls_client_auth` (RFC 8705 §2.2) | no chain validation; the leaf is one of the certificates registered in the client's JWKS (`x5c` first entries), compared by SHA-256 in constant time |
 //! | `OAuth-Client-Attestation` (WIT-SVID) + `OAuth-Client-Attestation-PoP` + `client_id` | `spiffe_wit` | WIT-SVID from the trust-domain bundle; PoP signed by its `cnf` key, `iss` = the WIT's `sub`, `aud` = issuer, `jti` once; `sub` matches the client's `spiffe_id` pattern |
 //! | `client_id` only | `none` | public client (PKCE enforced by the grant) |
-//! | `Authorization: Basic` (RFC 6749 §2.3.1, form-urlencoded parts) | `client_secret_basic` | only with [`ClientAuthenticator::allow_client_secrets`]; SHA-256 of the secret equals the stored hash (constant time); a warning is logged at each use |
+//! | `Authorization: Basic` (RFC 6749 §2.3.1, form-urlencoded parts) | `client_secret_basic` | only with [`ClientAuthenticator::allow_client_secrets`]; SHA-256 of the secret equals the stored hash (constant time); a warning is logged at the first use and then at most every 10 minutes per client |
 //! | `client_id` + `client_secret` in the body | `client_secret_post` | as `client_secret_basic` |
 //!
 //! `private_key_jwt` keys come from the client's inline `jwks`, or from its `jwks_uri`
@@ -120,7 +120,13 @@ pub struct ClientAuthenticator {
     allow_client_secrets: bool,
     /// Fetched client key sets (`jwks_uri`); `None`: `jwks_uri` clients are refused.
     jwks_uris: Option<JwksUriCache>,
+    /// When each legacy-secret client was last warned about (so a busy client does not
+    /// flood the log with one warning per request).
+    secret_warned: Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
 }
+
+/// How often a legacy-secret client's use is logged as a warning, at most.
+const SECRET_WARNING_INTERVAL: i64 = 600;
 
 impl std::fmt::Debug for ClientAuthenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -153,6 +159,7 @@ impl ClientAuthenticator {
             trust,
             replay,
             allow_client_secrets: false,
+            secret_warned: Arc::default(),
             jwks_uris: None,
         }
     }
@@ -454,6 +461,28 @@ impl ClientAuthenticator {
 }
 
 impl ClientAuthenticator {
+    /// Whether this use of `client_id`'s legacy secret is to be logged: the first, then
+    /// one per [`SECRET_WARNING_INTERVAL`].
+    fn should_warn_secret(&self, client_id: &str) -> bool {
+        let now = self.clock.now();
+        let mut warned = self
+            .secret_warned
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match warned.get_mut(client_id) {
+            Some(last) if now.saturating_sub(*last) < SECRET_WARNING_INTERVAL => false,
+            Some(last) => {
+                *last = now;
+                true
+            }
+            None => {
+                // Bounded by the registered clients (only a correct secret gets here).
+                warned.insert(client_id.to_owned(), now);
+                true
+            }
+        }
+    }
+
     /// `client_secret_basic` / `client_secret_post`: the hash of the presented secret
     /// equals the stored one (constant-time comparison); the method used is the one
     /// registered.
@@ -493,13 +522,15 @@ impl ClientAuthenticator {
                 failed()
             });
         }
-        tracing::warn!(
-            target: "aims::oauth",
-            client_id,
-            method = used.as_str(),
-            legacy_secret = true,
-            "legacy client secret used: move this client to private_key_jwt or an SVID"
-        );
+        if self.should_warn_secret(client_id) {
+            tracing::warn!(
+                target: "aims::oauth",
+                client_id,
+                method = used.as_str(),
+                legacy_secret = true,
+                "legacy client secret used (logged at most every 10 minutes per client): move this client to private_key_jwt or an SVID"
+            );
+        }
         Ok(AuthenticatedClient {
             client,
             method: used,
@@ -700,6 +731,26 @@ mod tests {
             ReplayCache::memory(100),
         )
         .allow_client_secrets(allow)
+    }
+
+    #[test]
+    fn legacy_secret_warnings_are_rate_limited_per_client() {
+        let clock = Arc::new(ManualClock::new(1_800_000_000));
+        let dyn_clock: Arc<dyn Clock> = clock.clone();
+        let a = ClientAuthenticator::new(
+            Issuer::parse(ISSUER).unwrap(),
+            dyn_clock,
+            Arc::new(TrustStore::new()),
+            ReplayCache::memory(100),
+        );
+        assert!(a.should_warn_secret("rs"));
+        assert!(!a.should_warn_secret("rs"));
+        assert!(a.should_warn_secret("other"));
+        clock.advance(SECRET_WARNING_INTERVAL - 1);
+        assert!(!a.should_warn_secret("rs"));
+        clock.advance(1);
+        assert!(a.should_warn_secret("rs"));
+        assert!(!a.should_warn_secret("rs"));
     }
 
     fn basic(id: &str, secret: &str) -> BasicCredentials {
