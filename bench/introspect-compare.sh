@@ -137,7 +137,7 @@ A_IPS= A_PC= B_IPS= B_PC= RT= RC=
 for r in $(seq 1 "$RUNS"); do
   one anchor "http://127.0.0.1:$APORT" /token /token/introspection "$APID" $((SECS * 10000)) "$RS_SECRET"
   a_ips=$R_IPS a_pc=$R_PC
-  one aims "http://127.0.0.1:$BPORT" /oauth/token /oauth/introspect "$BPID" $((SECS * 15000)) "$BSECRET"
+  one aims "http://127.0.0.1:$BPORT" /oauth/token /oauth/introspect "$BPID" $((SECS * 30000)) "$BSECRET"
   RT+=$(awk -v b="$R_IPS" -v a="$a_ips" 'BEGIN { printf "%.3f", b / a }')$'\n'
   RC+=$(awk -v b="$R_PC" -v a="$a_pc" 'BEGIN { printf "%.3f", b / a }')$'\n'
   A_IPS+="$a_ips"$'\n'; A_PC+="$a_pc"$'\n'; B_IPS+="$R_IPS"$'\n'; B_PC+="$R_PC"$'\n'
