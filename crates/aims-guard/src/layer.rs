@@ -215,13 +215,7 @@ where
 
 /// An `X-Request-ID` we accept as is: 1 to 128 visible ASCII characters.
 fn correlation_id(req: &Request<Body>) -> String {
-    req.headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_owned)
-        .or_else(|| aims_crypto::random_token().ok())
-        .unwrap_or_else(|| "unavailable".to_owned())
+    crate::correlation::correlation_id(req.headers())
 }
 
 async fn read_body(body: Body, limit: usize) -> Result<Bytes, GuardError> {

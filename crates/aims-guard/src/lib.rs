@@ -66,6 +66,7 @@ mod agent;
 pub mod audit;
 pub mod authz;
 mod config;
+mod correlation;
 mod error;
 mod fetch;
 mod guard;
@@ -92,6 +93,7 @@ pub use config::{
     AccessTokenIssuer, ConfigError, DEFAULT_BODY_LIMIT, DEFAULT_NONCE_INTERVAL, GuardConfig,
     GuardConfigBuilder, ResponseSigning,
 };
+pub use correlation::correlation_id;
 pub use error::{GuardError, PROBLEM_TYPE_BASE};
 pub use fetch::{DEFAULT_MAX_RESPONSE_BYTES, FetchError, as_http_client};
 pub use guard::{

@@ -454,13 +454,7 @@ fn base_headers(request_id: &str) -> HeaderMap {
 }
 
 fn correlation_id(headers: &HeaderMap) -> String {
-    headers
-        .get(aims_guard::REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_owned)
-        .or_else(|| aims_crypto::random_token().ok())
-        .unwrap_or_else(|| "unavailable".to_owned())
+    aims_guard::correlation_id(headers)
 }
 
 fn is_form(headers: &HeaderMap) -> bool {
