@@ -12,6 +12,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use crate::JoseError;
@@ -47,10 +48,20 @@ type Digest = [u8; 32];
 ///
 /// A key whose `expires_at` is before `now` is accepted without being recorded: the
 /// token it belongs to can no longer be accepted, so there is nothing to protect.
+///
+/// The entries are split over [`SHARDS`] independently locked shards (by the digest's
+/// first byte), so that neither one lock nor the growth of one large table (a rehash of
+/// a million entries stalls every caller for tens of milliseconds) sits on the path of
+/// every request; the capacity is one count over all shards.
 pub struct MemoryReplayGuard {
     max_entries: usize,
-    state: Mutex<State>,
+    /// Live entries over all shards (expired ones until evicted).
+    held: AtomicUsize,
+    shards: Box<[Mutex<State>]>,
 }
+
+/// How many shards a [`MemoryReplayGuard`] has.
+pub const SHARDS: usize = 64;
 
 #[derive(Default)]
 struct State {
@@ -61,8 +72,10 @@ struct State {
 }
 
 impl State {
-    /// Drops every entry whose last acceptable instant is before `now`.
-    fn evict_expired(&mut self, now: i64) {
+    /// Drops every entry whose last acceptable instant is before `now`; answers how
+    /// many were dropped.
+    fn evict_expired(&mut self, now: i64) -> usize {
+        let mut dropped = 0;
         while let Some(Reverse((exp, _))) = self.by_expiry.peek() {
             if *exp >= now {
                 break;
@@ -71,8 +84,10 @@ impl State {
                 && self.live.get(&digest) == Some(&exp)
             {
                 self.live.remove(&digest);
+                dropped += 1;
             }
         }
+        dropped
     }
 }
 
@@ -90,14 +105,15 @@ impl MemoryReplayGuard {
     pub fn new(max_entries: usize) -> Self {
         Self {
             max_entries,
-            state: Mutex::new(State::default()),
+            held: AtomicUsize::new(0),
+            shards: (0..SHARDS).map(|_| Mutex::new(State::default())).collect(),
         }
     }
 
-    /// The number of keys currently held (expired ones included until the next call
-    /// evicts them).
+    /// The number of keys currently held (expired ones included until a call evicts
+    /// them).
     pub fn len(&self) -> usize {
-        self.lock().live.len()
+        self.held.load(Ordering::Acquire)
     }
 
     /// Whether no key is held.
@@ -110,10 +126,40 @@ impl MemoryReplayGuard {
         self.max_entries
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    fn lock(&self, shard: usize) -> std::sync::MutexGuard<'_, State> {
         // The critical sections below cannot panic half-way through an update, so a
         // poisoned lock still guards a consistent state.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.shards[shard % SHARDS]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Evicts the expired entries of every shard (when the count says full: entries of
+    /// shards no call touched lately may have expired).
+    fn sweep(&self, now: i64) {
+        for shard in 0..SHARDS {
+            let dropped = self.lock(shard).evict_expired(now);
+            self.held.fetch_sub(dropped, Ordering::AcqRel);
+        }
+    }
+
+    /// Takes one slot of the capacity, or says there is none.
+    fn reserve(&self) -> bool {
+        let mut held = self.held.load(Ordering::Acquire);
+        loop {
+            if held >= self.max_entries {
+                return false;
+            }
+            match self.held.compare_exchange_weak(
+                held,
+                held + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(now_held) => held = now_held,
+            }
+        }
     }
 }
 
@@ -121,16 +167,28 @@ impl ReplayGuard for MemoryReplayGuard {
     fn check_and_record(&self, key: &str, expires_at: i64, now: i64) -> Result<(), JoseError> {
         // Hash outside the lock: the critical section is a few map and heap operations.
         let digest = aims_crypto::sha256(key.as_bytes());
-        let mut state = self.lock();
-        state.evict_expired(now);
+        let shard = usize::from(digest[0]);
+        let mut state = self.lock(shard);
+        let dropped = state.evict_expired(now);
+        self.held.fetch_sub(dropped, Ordering::AcqRel);
         if state.live.contains_key(&digest) {
             return Err(JoseError::Replayed);
         }
         if expires_at < now {
             return Ok(());
         }
-        if state.live.len() >= self.max_entries {
-            return Err(JoseError::ReplayCacheFull);
+        if !self.reserve() {
+            // Full by the count: drop what expired anywhere, then ask again. The shard
+            // lock is released meanwhile; the key is checked again under it.
+            drop(state);
+            self.sweep(now);
+            state = self.lock(shard);
+            if state.live.contains_key(&digest) {
+                return Err(JoseError::Replayed);
+            }
+            if !self.reserve() {
+                return Err(JoseError::ReplayCacheFull);
+            }
         }
         state.live.insert(digest, expires_at);
         state.by_expiry.push(Reverse((expires_at, digest)));
@@ -165,7 +223,35 @@ mod tests {
         g.check_and_record("a", 200, 101).unwrap();
         assert_eq!(g.check_and_record("a", 200, 150), Err(JoseError::Replayed));
         g.check_and_record("z", 300, 250).unwrap();
-        assert_eq!(g.len(), 1, "`a` evicted at 250");
+        // `a` (expired at 200) is evicted when its shard is next used, and the key is
+        // usable again; the count follows.
+        g.check_and_record("a", 400, 250).unwrap();
+        assert_eq!(g.len(), 2);
+    }
+
+    /// When the count says full, expired entries of every shard are swept before a
+    /// new key is refused.
+    #[test]
+    fn a_full_count_sweeps_expired_entries_of_all_shards() {
+        let g = MemoryReplayGuard::new(SHARDS);
+        for i in 0..SHARDS {
+            g.check_and_record(&format!("k{i}"), 100, 0).unwrap();
+        }
+        assert_eq!(g.len(), SHARDS);
+        assert_eq!(
+            g.check_and_record("new", 300, 100),
+            Err(JoseError::ReplayCacheFull)
+        );
+        // At 101 all have expired, wherever they are: a full set of new keys fits,
+        // although the new keys do not touch every shard the old ones are in.
+        for i in 0..SHARDS {
+            g.check_and_record(&format!("new{i}"), 300, 101).unwrap();
+        }
+        assert_eq!(g.len(), SHARDS);
+        assert_eq!(
+            g.check_and_record("one-more", 300, 101),
+            Err(JoseError::ReplayCacheFull)
+        );
     }
 
     #[test]
