@@ -214,10 +214,6 @@ where
 }
 
 /// An `X-Request-ID` we accept as is: 1 to 128 visible ASCII characters.
-fn correlation_id(req: &Request<Body>) -> String {
-    crate::correlation::correlation_id(req.headers())
-}
-
 async fn read_body(body: Body, limit: usize) -> Result<Bytes, GuardError> {
     match Limited::new(body, limit).collect().await {
         Ok(c) => Ok(c.to_bytes()),
@@ -235,7 +231,7 @@ where
 {
     let guard = &layer.guard;
     let cfg = guard.config();
-    let correlation = correlation_id(&req);
+    let correlation = crate::correlation::correlation_id(req.headers());
     let mut event = AuditEvent {
         agent: "unauthenticated".to_owned(),
         mechanism: None,

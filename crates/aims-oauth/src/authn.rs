@@ -341,11 +341,8 @@ impl ClientAuthenticator {
             )));
         }
         let meta = client.metadata();
-        let keys: Arc<StaticKeys> = match (&meta.jwks, &meta.jwks_uri) {
-            (Some(_), _) => client
-                .inline_keys()
-                .cloned()
-                .ok_or_else(|| denied("client keys unavailable"))?,
+        let keys: Arc<StaticKeys> = match (client.inline_keys(), &meta.jwks_uri) {
+            (Some(keys), _) => Arc::clone(keys),
             (None, Some(uri)) => {
                 let cache = self.jwks_uris.as_ref().ok_or_else(|| {
                     denied("client keys by jwks_uri are not enabled on this server")

@@ -45,7 +45,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use aims_core::Clock;
 use aims_crypto::{Jwks, Signer};
-use aims_guard::{AuditEvent, AuditSink, Decision, NonceIssuer, ReplayCache};
+use aims_guard::{AuditEvent, AuditSink, Decision, NonceIssuer, ReplayCache, correlation_id};
 use aims_jose::{KeyResolver, StaticKeys};
 use aims_oauth::authn::TlsPeer;
 use aims_oauth::client::{AuthMethod, GrantType};
@@ -414,13 +414,21 @@ struct Parsed {
 }
 
 impl Parsed {
-    fn attestation(&self) -> Option<aims_oauth::token::ClientAttestation<'_>> {
-        self.attestation
-            .as_ref()
-            .map(|(a, p)| aims_oauth::token::ClientAttestation {
-                attestation: a,
-                pop: p,
-            })
+    /// The request for the token service: this body and these headers, and the client
+    /// certificate when the mTLS listener has one.
+    fn request<'a>(&'a self, tls: Option<&'a TlsPeer>) -> TokenRequest<'a> {
+        TokenRequest {
+            params: &self.params,
+            tls,
+            basic_auth: self.basic_auth.as_ref(),
+            dpop: self.dpop.as_deref(),
+            attestation: self.attestation.as_ref().map(|(a, p)| {
+                aims_oauth::token::ClientAttestation {
+                    attestation: a,
+                    pop: p,
+                }
+            }),
+        }
     }
 }
 
@@ -451,10 +459,6 @@ fn base_headers(request_id: &str) -> HeaderMap {
         h.insert(REQUEST_ID, v);
     }
     h
-}
-
-fn correlation_id(headers: &HeaderMap) -> String {
-    aims_guard::correlation_id(headers)
 }
 
 fn is_form(headers: &HeaderMap) -> bool {
@@ -612,13 +616,7 @@ async fn token(
             return error_response(&e, is_basic(&headers), None, &request_id);
         }
     };
-    let req = TokenRequest {
-        params: &parsed.params,
-        tls: peer.as_ref(),
-        basic_auth: parsed.basic_auth.as_ref(),
-        dpop: parsed.dpop.as_deref(),
-        attestation: parsed.attestation(),
-    };
+    let req = parsed.request(peer.as_ref());
     // A nonce goes out when the server requires them, or the client uses DPoP.
     let nonce_used = s.require_dpop_nonce || parsed.dpop.is_some();
     match s.service.token(req).await {
@@ -749,11 +747,8 @@ async fn introspect(
         Err(e) => return error_response(&e, is_basic(&headers), None, &request_id),
     };
     let req = TokenRequest {
-        params: &parsed.params,
-        tls: peer.as_ref(),
-        basic_auth: parsed.basic_auth.as_ref(),
         dpop: None,
-        attestation: parsed.attestation(),
+        ..parsed.request(peer.as_ref())
     };
     let h = base_headers(&request_id);
     if wants_jwt(&headers) {
@@ -794,11 +789,8 @@ async fn revoke(
         Err(e) => return error_response(&e, is_basic(&headers), None, &request_id),
     };
     let req = TokenRequest {
-        params: &parsed.params,
-        tls: peer.as_ref(),
-        basic_auth: parsed.basic_auth.as_ref(),
         dpop: None,
-        attestation: parsed.attestation(),
+        ..parsed.request(peer.as_ref())
     };
     match s.service.revoke(req).await {
         Ok(()) => (StatusCode::OK, base_headers(&request_id)).into_response(),
@@ -819,13 +811,7 @@ async fn par(
         Ok(p) => p,
         Err(e) => return error_response(&e, is_basic(&headers), None, &request_id),
     };
-    let req = TokenRequest {
-        params: &parsed.params,
-        tls: peer.as_ref(),
-        basic_auth: parsed.basic_auth.as_ref(),
-        dpop: parsed.dpop.as_deref(),
-        attestation: parsed.attestation(),
-    };
+    let req = parsed.request(peer.as_ref());
     match s.service.push_authorization_request(req).await {
         Ok((request_uri, expires_in)) => (
             StatusCode::CREATED,

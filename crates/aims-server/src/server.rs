@@ -206,6 +206,18 @@ fn local_addr(l: &TcpListener, addr: SocketAddr) -> Result<SocketAddr, ServerErr
         .map_err(|source| ServerError::Bind { addr, source })
 }
 
+/// Binds an optional listener: the listener and its address as bound, or `None`s.
+async fn bind_optional(
+    addr: Option<SocketAddr>,
+) -> Result<(Option<TcpListener>, Option<SocketAddr>), ServerError> {
+    let Some(addr) = addr else {
+        return Ok((None, None));
+    };
+    let l = bind_tcp(addr).await?;
+    let bound = local_addr(&l, addr)?;
+    Ok((Some(l), Some(bound)))
+}
+
 /// Starts the server described by `config`, with `clock` driving every schedule.
 pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServer, ServerError> {
     // One crypto provider for every TLS client and server built without an explicit
@@ -271,38 +283,12 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
     // running.
     let http = bind_tcp(config.http.listen).await?;
     let http_addr = local_addr(&http, config.http.listen)?;
-    let admin_mtls = match config.admin.mtls_listen {
-        Some(a) => Some(bind_tcp(a).await?),
-        None => None,
-    };
-    let admin_mtls_addr = match (&admin_mtls, config.admin.mtls_listen) {
-        (Some(l), Some(a)) => Some(local_addr(l, a)?),
-        _ => None,
-    };
-    let bundle_ep = match config.http.bundle_endpoint_listen {
-        Some(a) => Some(bind_tcp(a).await?),
-        None => None,
-    };
-    let bundle_ep_addr = match (&bundle_ep, config.http.bundle_endpoint_listen) {
-        (Some(l), Some(a)) => Some(local_addr(l, a)?),
-        _ => None,
-    };
-    let oauth_mtls = match (config.oauth.enabled, config.oauth.mtls_listen) {
-        (true, Some(a)) => Some(bind_tcp(a).await?),
-        _ => None,
-    };
-    let oauth_mtls_addr = match (&oauth_mtls, config.oauth.mtls_listen) {
-        (Some(l), Some(a)) => Some(local_addr(l, a)?),
-        _ => None,
-    };
-    let pdp_listener = match (config.pdp.enabled, config.pdp.listen) {
-        (true, Some(a)) => Some(bind_tcp(a).await?),
-        _ => None,
-    };
-    let pdp_addr = match (&pdp_listener, config.pdp.listen) {
-        (Some(l), Some(a)) => Some(local_addr(l, a)?),
-        _ => None,
-    };
+    let (admin_mtls, admin_mtls_addr) = bind_optional(config.admin.mtls_listen).await?;
+    let (bundle_ep, bundle_ep_addr) = bind_optional(config.http.bundle_endpoint_listen).await?;
+    let (oauth_mtls, oauth_mtls_addr) =
+        bind_optional(config.oauth.mtls_listen.filter(|_| config.oauth.enabled)).await?;
+    let (pdp_listener, pdp_addr) =
+        bind_optional(config.pdp.listen.filter(|_| config.pdp.enabled)).await?;
     let admin_unix = listen::bind_unix(&admin_socket, 0o600)?;
     // Workloads of any user may connect: the Workload API authenticates by attestation.
     let workload_unix = match listen::bind_unix(&workload_socket, 0o666) {
