@@ -27,5 +27,5 @@ pub use error::CryptoError;
 pub use jwk::{Jwk, Jwks};
 pub use rotation::KeyRing;
 pub use sign::{Signer, SigningKey};
-pub use util::{ct_eq, random_bytes, random_token, sha256, sha256_b64url, sha512};
+pub use util::{ct_eq, random_bytes, random_token, sha256, sha256_b64url, sha512, unique_id};
 pub use verify::VerifyingKey;

@@ -44,7 +44,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use aims_core::Clock;
-use aims_crypto::{Algorithm, Jwk, Signer, b64, random_token, sha256_b64url};
+use aims_crypto::{Algorithm, Jwk, Signer, b64, sha256_b64url, unique_id};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
@@ -480,7 +480,7 @@ impl AccessTokenClaims {
             client_id: client_id.into(),
             exp: iat.saturating_add(lifetime),
             iat,
-            jti: random_token().map_err(JoseError::Internal)?,
+            jti: unique_id().map_err(JoseError::Internal)?,
             nbf: None,
             scope: Scope::default(),
             authorization_details: None,

@@ -319,7 +319,7 @@ impl<D: ClientDirectory> TokenService<D> {
         let scope = granted_scope(&fake, params.get("scope"))
             .map_err(|e| redirect_error(&request, e.code, e.description))?;
         request.scope = scope.iter().collect::<Vec<_>>().join(" ");
-        request.resources = audience(&fake, params.get_all("resource"))
+        request.resources = audience(&fake, &params.get_all("resource"))
             .map_err(|e| redirect_error(&request, e.code, e.description))?;
         request.authorization_details = self
             .rar()

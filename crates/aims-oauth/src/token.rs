@@ -302,7 +302,7 @@ impl<D: ClientDirectory> TokenService<D> {
         req: &TokenRequest<'_>,
     ) -> Result<(TokenResponse, Issued), TokenError> {
         let scope = granted_scope(client, req.params.get("scope"))?;
-        let audience = audience(client, req.params.get_all("resource"))?;
+        let audience = audience(client, &req.params.get_all("resource"))?;
         let details = self.rar.parse(
             req.params.get("authorization_details"),
             &client.client.metadata().authorization_details_types,
@@ -371,7 +371,7 @@ impl<D: ClientDirectory> TokenService<D> {
             )
         })?;
         let scope = granted_scope(client, req.params.get("scope"))?;
-        let audience = audience(client, req.params.get_all("resource"))?;
+        let audience = audience(client, &req.params.get_all("resource"))?;
         let details = self.rar.parse(
             req.params.get("authorization_details"),
             &client.client.metadata().authorization_details_types,
@@ -647,7 +647,7 @@ pub(crate) fn granted_scope(
 /// without one, the client's single registered resource.
 pub(crate) fn audience(
     client: &AuthenticatedClient,
-    requested: &[String],
+    requested: &[&str],
 ) -> Result<Vec<String>, OAuthError> {
     let registered = &client.client.metadata().resources;
     if requested.is_empty() {
@@ -666,12 +666,12 @@ pub(crate) fn audience(
                 format!("resource {r} must be an absolute URI without a fragment"),
             ));
         }
-        if !registered.contains(r) {
+        if !registered.iter().any(|x| x == r) {
             return Err(OAuthError::new(
                 ErrorCode::InvalidTarget,
                 format!("resource {r} is not allowed for this client"),
             ));
         }
     }
-    Ok(requested.to_vec())
+    Ok(requested.iter().map(|r| (*r).to_owned()).collect())
 }

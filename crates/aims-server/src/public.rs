@@ -13,11 +13,13 @@
 //! (`[http] bundle_endpoint_listen`) or a TLS-terminating proxy with a Web PKI
 //! certificate (`https_web`).
 
+use std::collections::HashMap;
+use std::sync::{OnceLock, PoisonError, RwLock};
 use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -86,29 +88,102 @@ async fn bundle(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 
+/// The metric handles of one route of one listener.
+struct RouteMetrics {
+    duration: metrics::Histogram,
+    /// `aims_http_requests_total` per (method, status).
+    requests: Vec<(&'static str, u16, metrics::Counter)>,
+}
+
+/// Metric handles by listener and route, so a request neither formats labels nor looks
+/// them up in the registry once its route has been seen. Handles are process-wide, as
+/// the recorder is.
+type Handles = HashMap<&'static str, HashMap<Box<str>, RouteMetrics>>;
+
+fn handles() -> &'static RwLock<Handles> {
+    static HANDLES: OnceLock<RwLock<Handles>> = OnceLock::new();
+    HANDLES.get_or_init(RwLock::default)
+}
+
+/// The `method` label: the standard methods by name, any other as `other`, so a client
+/// cannot add label values (and memory) by inventing methods.
+fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+/// Counts one request and records its duration.
+fn record(listener: &'static str, route: &str, method: &'static str, status: u16, secs: f64) {
+    {
+        let map = handles().read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(r) = map.get(listener).and_then(|m| m.get(route))
+            && let Some((_, _, c)) = r
+                .requests
+                .iter()
+                .find(|(m, s, _)| *m == method && *s == status)
+        {
+            c.increment(1);
+            r.duration.record(secs);
+            return;
+        }
+    }
+    let mut map = handles().write().unwrap_or_else(PoisonError::into_inner);
+    let r = map
+        .entry(listener)
+        .or_default()
+        .entry(route.into())
+        .or_insert_with(|| RouteMetrics {
+            duration: metrics::histogram!(
+                "aims_http_request_duration_seconds",
+                "listener" => listener,
+                "route" => route.to_owned()
+            ),
+            requests: Vec::new(),
+        });
+    let counter = match r
+        .requests
+        .iter()
+        .find(|(m, s, _)| *m == method && *s == status)
+    {
+        Some((_, _, c)) => c.clone(),
+        None => {
+            let c = metrics::counter!(
+                "aims_http_requests_total",
+                "listener" => listener,
+                "method" => method,
+                "route" => route.to_owned(),
+                "status" => status.to_string()
+            );
+            r.requests.push((method, status, c.clone()));
+            c
+        }
+    };
+    counter.increment(1);
+    r.duration.record(secs);
+}
+
 /// Middleware recording request counts and latencies per route.
 pub async fn record_metrics(listener: &'static str, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().as_str().to_owned();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = method_label(req.method());
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let resp = next.run(req).await;
-    let status = resp.status().as_u16().to_string();
-    metrics::counter!(
-        "aims_http_requests_total",
-        "listener" => listener,
-        "method" => method,
-        "route" => route.clone(),
-        "status" => status
-    )
-    .increment(1);
-    metrics::histogram!(
-        "aims_http_request_duration_seconds",
-        "listener" => listener,
-        "route" => route
-    )
-    .record(started.elapsed().as_secs_f64());
+    record(
+        listener,
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
+        method,
+        resp.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     resp
 }

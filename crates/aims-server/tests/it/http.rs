@@ -24,6 +24,14 @@ async fn health_readiness_metrics_and_bundle() {
         .create_entry(&spec("spiffe://example.org/agent/m", &[&uid_selector()]))
         .await
         .unwrap();
+    // An invented method is counted as `other`: clients cannot add label values.
+    let brew = reqwest::Method::from_bytes(b"BREW").unwrap();
+    let r = http
+        .request(brew, format!("{base}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
     let client = spiffe::WorkloadApiClient::connect_to(ts.workload_endpoint())
         .await
         .unwrap();
@@ -43,6 +51,18 @@ async fn health_readiness_metrics_and_bundle() {
     ] {
         assert!(text.contains(name), "{name} missing from:\n{text}");
     }
+    let requests = |method: &str, status: &str| {
+        text.lines().any(|l| {
+            l.starts_with("aims_http_requests_total{")
+                && l.contains("route=\"/healthz\"")
+                && l.contains(&format!("method=\"{method}\""))
+                && l.contains(&format!("status=\"{status}\""))
+                && l.ends_with(" 1")
+        })
+    };
+    assert!(requests("GET", "200"), "{text}");
+    assert!(requests("other", "405"), "{text}");
+    assert!(!text.contains("BREW"), "{text}");
 
     for path in ["/bundle", "/.well-known/spiffe-bundle"] {
         let r = http.get(format!("{base}{path}")).send().await.unwrap();
