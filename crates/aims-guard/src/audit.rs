@@ -75,6 +75,13 @@ pub struct AuditEvent {
 pub trait AuditSink: Send + Sync + std::fmt::Debug {
     /// Records one event.
     fn record(&self, event: &AuditEvent);
+
+    /// Whether [`AuditSink::record`] would keep an event now, so that a caller on a hot
+    /// path can skip building one that would be dropped. `true` unless the sink knows
+    /// better.
+    fn enabled(&self) -> bool {
+        true
+    }
 }
 
 /// Emits each event as a `tracing` event with target `aims::audit`, one field per item.
@@ -82,6 +89,11 @@ pub trait AuditSink: Send + Sync + std::fmt::Debug {
 pub struct LogSink;
 
 impl AuditSink for LogSink {
+    /// Whether the log filter lets `aims::audit` events at `INFO` through.
+    fn enabled(&self) -> bool {
+        tracing::enabled!(target: "aims::audit", tracing::Level::INFO)
+    }
+
     fn record(&self, e: &AuditEvent) {
         tracing::info!(
             target: "aims::audit",
@@ -130,5 +142,28 @@ impl AuditSink for CollectingSink {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(event.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing_subscriber::EnvFilter;
+
+    fn enabled_under(filter: &str) -> bool {
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(EnvFilter::new(filter))
+            .with_writer(std::io::sink)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || LogSink.enabled())
+    }
+
+    #[test]
+    fn log_sink_is_enabled_exactly_when_the_filter_keeps_audit_events() {
+        assert!(enabled_under("info"));
+        assert!(enabled_under("warn,aims::audit=info"));
+        assert!(!enabled_under("warn"));
+        assert!(!enabled_under("info,aims::audit=off"));
+        assert!(CollectingSink::new().enabled());
     }
 }

@@ -654,6 +654,9 @@ impl OAuthServer {
             correlation_id = %request_id,
             "access token issued"
         );
+        if !self.audit.enabled() {
+            return;
+        }
         self.audit.record(&AuditEvent {
             agent: issued.agent.clone(),
             mechanism: mechanism(params),
