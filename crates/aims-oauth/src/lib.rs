@@ -34,6 +34,7 @@ pub mod jwks_uri;
 pub mod metadata;
 pub mod rar;
 pub mod secret;
+pub mod throttle;
 pub mod token;
 pub mod users;
 mod verified;

@@ -50,6 +50,8 @@
 //! mtls_listen = "127.0.0.1:8445"                    # optional: RFC 8705 mTLS endpoint aliases (token,
 //!                                                   # introspection, revocation, PAR); client certificate requested
 //! mtls_base_url = "https://as-mtls.example.org"     # default: https://<mtls_listen as bound>
+//! login_max_failures = 5                            # failed logins per user name before a lock (0: off)
+//! login_lockout_seconds = 60                        # the first lock; doubles per further failure, up to 15 min
 //!
 //! [oauth.trusted_issuers.idp]                       # RFC 7523 §2.1 JWT authorization grants
 //! issuer = "https://idp.example.org"                # the assertions' `iss`
@@ -392,6 +394,22 @@ pub struct OAuthSection {
     /// Default: `https://<mtls_listen as bound>`.
     #[serde(default)]
     pub mtls_base_url: Option<String>,
+    /// Consecutive failed logins for one user name before it is locked (default 5; 0
+    /// turns throttling off).
+    #[serde(default = "default_login_max_failures")]
+    pub login_max_failures: u32,
+    /// The first lock's length in seconds (default 60); each further failure doubles
+    /// it, up to 15 minutes.
+    #[serde(default = "default_login_lockout_seconds")]
+    pub login_lockout_seconds: u32,
+}
+
+fn default_login_max_failures() -> u32 {
+    aims_oauth::throttle::LoginPolicy::default().max_failures
+}
+
+fn default_login_lockout_seconds() -> u32 {
+    60
 }
 
 /// `[oauth.trusted_issuers.<name>]`: an issuer of JWT authorization grants and its keys.
@@ -440,6 +458,8 @@ impl Default for OAuthSection {
             allow_http_jwks_uri: false,
             mtls_listen: None,
             mtls_base_url: None,
+            login_max_failures: default_login_max_failures(),
+            login_lockout_seconds: default_login_lockout_seconds(),
         }
     }
 }
@@ -1376,6 +1396,18 @@ endpoint_spiffe_id = "spiffe://partner.example/aims/server"
         let d = Config::parse(base).unwrap();
         assert_eq!(d.oauth.replay, ReplayBackend::Store);
         assert_eq!(d.oauth.replay_memory_entries, 2_000_000);
+        assert_eq!(
+            (d.oauth.login_max_failures, d.oauth.login_lockout_seconds),
+            (5, 60)
+        );
+        let l = Config::parse(&format!(
+            "{base}[oauth]\nlogin_max_failures = 0\nlogin_lockout_seconds = 300\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            (l.oauth.login_max_failures, l.oauth.login_lockout_seconds),
+            (0, 300)
+        );
         let m = Config::parse(&format!(
             "{base}[oauth]\nreplay = \"memory\"\nreplay_memory_entries = 10\n"
         ))

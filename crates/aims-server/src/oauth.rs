@@ -280,8 +280,15 @@ impl OAuthServer {
         let keys = Arc::new(OAuthKeys::new(Arc::clone(&state.keys), &issuer));
         let users = aims_oauth::users::UserStore::new(Arc::clone(&store))
             .map_err(|e| ServerError::Workload(format!("user store: {e}")))?;
+        let throttle =
+            aims_oauth::throttle::LoginThrottle::new(aims_oauth::throttle::LoginPolicy {
+                max_failures: cfg.login_max_failures,
+                lockout_secs: i64::from(cfg.login_lockout_seconds),
+                ..aims_oauth::throttle::LoginPolicy::default()
+            });
         let pages = pages::Pages::new(
             users,
+            throttle,
             issuer.as_str().starts_with("https://"),
             cfg.require_pushed_authorization_requests,
         );

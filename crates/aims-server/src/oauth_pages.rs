@@ -27,6 +27,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use aims_crypto::{ct_eq, random_token};
 use aims_oauth::client::Client;
 use aims_oauth::code::{Approval, AuthorizationRequest, AuthorizeError};
+use aims_oauth::throttle::LoginThrottle;
 use aims_oauth::users::{UserError, UserStore};
 use aims_oauth::{ErrorCode, OAuthError, Params};
 use askama::Template;
@@ -83,6 +84,7 @@ struct Pending {
 /// Sessions and pending requests of the front channel.
 pub(super) struct Pages {
     users: UserStore,
+    throttle: LoginThrottle,
     sessions: Mutex<HashMap<String, Session>>,
     pending: Mutex<HashMap<String, Pending>>,
     cookie: &'static str,
@@ -115,9 +117,15 @@ fn make_room<V>(map: &mut HashMap<String, V>, now: i64, expiry: impl Fn(&V) -> i
 }
 
 impl Pages {
-    pub(super) fn new(users: UserStore, https: bool, require_par: bool) -> Self {
+    pub(super) fn new(
+        users: UserStore,
+        throttle: LoginThrottle,
+        https: bool,
+        require_par: bool,
+    ) -> Self {
         Self {
             users,
+            throttle,
             sessions: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
             cookie: if https {
@@ -242,6 +250,11 @@ struct ConsentTemplate<'a> {
 
 /// The one message of every failed login (no user enumeration).
 pub const LOGIN_FAILED: &str = "Wrong user name or password.";
+
+/// The message while a user name is locked after failed logins (the same for names that
+/// do not exist).
+pub const LOGIN_LOCKED: &str =
+    "Too many failed logins for this user name. Wait a few minutes, then try again.";
 
 const START_AGAIN: &str = "Go back to the application and start again.";
 
@@ -591,6 +604,20 @@ async fn checked_form(
     Ok((id, session, params))
 }
 
+/// The login page again, with 429 and `Retry-After` (RFC 6585 §4), while a user name
+/// is locked.
+fn locked(s: &OAuthServer, pending_id: &str, csrf: &str, pending: &Pending, wait: i64) -> Response {
+    let page = s
+        .login_page(pending_id, csrf, pending, Some(LOGIN_LOCKED))
+        .into_response();
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, wait.max(1).to_string())],
+        page,
+    )
+        .into_response()
+}
+
 /// `POST /oauth/login`.
 pub(super) async fn login(
     State(s): State<Arc<OAuthServer>>,
@@ -608,6 +635,11 @@ pub(super) async fn login(
     };
     let username = params.get("username").unwrap_or("");
     let password = params.get("password").unwrap_or("");
+    // A locked name is refused before any password is checked.
+    if let Err(wait) = s.pages.throttle.check(username, now) {
+        tracing::warn!(target: "aims::oauth", client_id = %pending.client.id(), retry_after = wait, "login refused: user name locked after failed logins");
+        return locked(&s, pending_id, &session.csrf, &pending, wait);
+    }
     let user = match s.pages.users.authenticate(username, password).await {
         Ok(u) => u,
         Err(UserError::Store(e)) => {
@@ -615,13 +647,18 @@ pub(super) async fn login(
             return Page::internal().into_response();
         }
         Err(e) => {
-            tracing::info!(target: "aims::oauth", client_id = %pending.client.id(), "login failed");
             drop(e);
+            if let Some(wait) = s.pages.throttle.failed(username, now) {
+                tracing::warn!(target: "aims::oauth", client_id = %pending.client.id(), lock_seconds = wait, "login failed; user name locked");
+                return locked(&s, pending_id, &session.csrf, &pending, wait);
+            }
+            tracing::info!(target: "aims::oauth", client_id = %pending.client.id(), "login failed");
             return s
                 .login_page(pending_id, &session.csrf, &pending, Some(LOGIN_FAILED))
                 .into_response();
         }
     };
+    s.pages.throttle.succeeded(username);
     // A new session id at login: a session fixed before login is worth nothing.
     let logged_in = LoggedIn {
         username: user.username.clone(),

@@ -14,7 +14,7 @@
 //! | `aims_entries` | gauge | |
 //! | `aims_federated_bundles` | gauge | |
 //! | `aims_key_rotations_total` | counter | `kind` |
-//! | `aims_http_requests_total` | counter | `listener`, `method`, `route`, `status` |
+//! | `aims_http_requests_total` | counter | `listener`, `method` (standard methods by name, any other `other`), `route`, `status` |
 //! | `aims_http_request_duration_seconds` | summary | `listener`, `route` |
 //! | `aims_bundle_fetches_total` | counter | `trust_domain`, `result` |
 

@@ -999,3 +999,79 @@ async fn max_age_is_checked_again_when_the_consent_is_given() {
     assert!(query(r.headers()["location"].to_str().unwrap()).contains_key("code"));
     a.ts.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn failed_logins_lock_the_user_name_for_a_while() {
+    let clock = std::sync::Arc::new(aims_core::ManualClock::new(crate::common::now()));
+    let ts = aims_server::testkit::start_with("example.org", clock.clone(), |_| {})
+        .await
+        .unwrap();
+    let base = format!("http://{}", ts.server.endpoints().http);
+    let issuer = ts.server.endpoints().oauth_issuer.clone().unwrap();
+    let a = As {
+        ts,
+        base,
+        issuer,
+        http: reqwest::Client::new(),
+    };
+    let key = SigningKey::generate(Algorithm::ES256).unwrap();
+    a.ts.admin()
+        .create_client(&code_client("agent-a", &key))
+        .await
+        .unwrap();
+    a.ts.admin()
+        .create_user(&NewUser {
+            username: USER.to_owned(),
+            password: PASSWORD.to_owned(),
+            attributes: serde_json::json!({}),
+        })
+        .await
+        .unwrap();
+    let mut b = Browser::new();
+    let (_, challenge) = pkce();
+    let login = b
+        .authorize(&a, &code_params("agent-a", &challenge))
+        .await
+        .text()
+        .await
+        .unwrap();
+    const LOCKED: &str =
+        "Too many failed logins for this user name. Wait a few minutes, then try again.";
+    // Four failures are answered as usual; the fifth locks the name for 60 s.
+    for _ in 0..4 {
+        let r = b.login(&login, USER, "not alice's password").await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            alert(&r.text().await.unwrap()).as_deref(),
+            Some("Wrong user name or password.")
+        );
+    }
+    let r = b.login(&login, USER, "not alice's password").await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "60");
+    let alice_locked = r.text().await.unwrap();
+    assert_eq!(alert(&alice_locked).as_deref(), Some(LOCKED));
+    // While locked, even the right password is refused.
+    clock.advance(30);
+    let r = b.login(&login, USER, PASSWORD).await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "30");
+    // A name that does not exist locks the same way, with the same page.
+    for _ in 0..4 {
+        assert_eq!(b.login(&login, "mallory", PASSWORD).await.status(), 200);
+    }
+    let r = b.login(&login, "mallory", PASSWORD).await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.text().await.unwrap(), alice_locked);
+    // Once the lock has passed the right password logs in, and clears the count.
+    clock.advance(31);
+    let r = b.login(&login, USER, PASSWORD).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("value=\"approve\""));
+    let mut again = code_params("agent-a", &challenge);
+    again.push(("prompt", "login"));
+    let login = b.authorize(&a, &again).await.text().await.unwrap();
+    let r = b.login(&login, USER, "not alice's password").await;
+    assert_eq!(r.status(), 200, "one failure after a success does not lock");
+    a.ts.server.shutdown().await;
+}
