@@ -126,6 +126,8 @@ pub struct Issued {
     pub jti: String,
     /// How the token is bound (`dpop`, `mtls`, `bearer`).
     pub binding: &'static str,
+    /// How the client authenticated (its `token_endpoint_auth_method`).
+    pub auth_method: &'static str,
 }
 
 /// The authorization server's token logic.
@@ -590,6 +592,7 @@ impl<D: ClientDirectory> TokenService<D> {
             scope: scope_str.clone(),
             jti: claims.jti.clone(),
             binding,
+            auth_method: client.method.as_str(),
         };
         Ok((
             TokenResponse {

@@ -628,7 +628,7 @@ async fn token(
     let nonce_used = s.require_dpop_nonce || parsed.dpop.is_some();
     match s.service.token(req).await {
         Ok((resp, issued)) => {
-            s.audit_issued(&issued, &parsed.params, &request_id);
+            s.audit_issued(&issued, &request_id);
             let mut h = base_headers(&request_id);
             if nonce_used && let Ok(v) = HeaderValue::from_str(&s.service.dpop_nonce()) {
                 h.insert(DPOP_NONCE, v);
@@ -650,7 +650,7 @@ async fn token(
 }
 
 impl OAuthServer {
-    fn audit_issued(&self, issued: &Issued, params: &Params, request_id: &str) {
+    fn audit_issued(&self, issued: &Issued, request_id: &str) {
         tracing::info!(
             target: "aims::oauth",
             client_id = %issued.client_id,
@@ -666,7 +666,7 @@ impl OAuthServer {
         }
         self.audit.record(&AuditEvent {
             agent: issued.agent.clone(),
-            mechanism: mechanism(params),
+            mechanism: Some(issued.auth_method),
             delegated_subject: issued.subject.clone(),
             actors: Vec::new(),
             resource: issued.audience.join(" "),

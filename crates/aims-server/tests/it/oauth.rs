@@ -869,6 +869,50 @@ async fn token_requests_are_audited() {
 
 /// OAuth token keys rotate like the JWT keys: the next key is in the JWKS before it signs,
 /// the previous one stays until its tokens expired; none of them is in the bundle.
+/// The audit event names how the client authenticated, whatever the method (here a
+/// legacy secret in HTTP Basic, which carries no assertion type).
+#[tokio::test]
+async fn the_audit_mechanism_is_the_client_authentication_method() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_writer(captured.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let a = start(|c| c.oauth.allow_client_secrets = true).await;
+    let dummy = SigningKey::generate(Algorithm::ES256).unwrap();
+    let mut m = pkjwt_client("legacy-au", &dummy);
+    m.jwks = None;
+    m.token_endpoint_auth_method = AuthMethod::ClientSecretBasic;
+    let created = a.ts.admin().create_client(&m).await.unwrap();
+    let secret = created.client_secret.unwrap().expose().to_owned();
+    let basic = format!(
+        "Basic {}",
+        aims_crypto::b64::encode_std(format!("legacy-au:{secret}"))
+    );
+    let r = a
+        .post(
+            "/oauth/token",
+            &[("grant_type", "client_credentials")],
+            &[("authorization", &basic), ("x-request-id", "audit-basic")],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    a.ts.server.shutdown().await;
+
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let event = log
+        .lines()
+        .find(|l| l.contains("aims::audit") && l.contains("correlation_id=audit-basic"))
+        .unwrap_or_else(|| panic!("no audit event for the issuance:\n{log}"));
+    assert!(
+        event.contains("mechanism=\"client_secret_basic\""),
+        "{event}"
+    );
+}
+
 #[tokio::test]
 async fn token_keys_rotate_with_overlap() {
     use aims_server::config::Seconds;
