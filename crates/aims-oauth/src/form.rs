@@ -76,10 +76,11 @@ fn decode_into(mut raw: &[u8], out: &mut Vec<u8>) {
                 out.push(b' ');
                 raw = tail;
             }
-            [b'%', h, l, tail @ ..] if hex(*h).is_some() && hex(*l).is_some() => {
-                out.push(hex(*h).unwrap_or(0) << 4 | hex(*l).unwrap_or(0));
+            [b'%', h, l, tail @ ..] if let (Some(h), Some(l)) = (hex(*h), hex(*l)) => {
+                out.push(h << 4 | l);
                 raw = tail;
             }
+            // `%` without two hexadecimal digits stands for itself.
             [b, tail @ ..] => {
                 out.push(*b);
                 raw = tail;
