@@ -86,11 +86,6 @@ impl LoginThrottle {
         }
     }
 
-    /// The policy in force.
-    pub fn policy(&self) -> LoginPolicy {
-        self.policy
-    }
-
     /// `Err(seconds)` while `username` is locked: how long until it may try again.
     pub fn check(&self, username: &str, now: i64) -> Result<(), i64> {
         if self.policy.max_failures == 0 {

@@ -598,12 +598,15 @@ async fn jwks(State(s): State<Arc<OAuthServer>>) -> Response {
     }
 }
 
-/// The mechanism named by the request's client assertion type (for the audit event).
-fn mechanism(params: &Params) -> Option<&'static str> {
-    match params.get("client_assertion_type") {
+/// The client authentication a refused request attempted, as far as the request shows
+/// it (for the audit event; an issuance records the method that succeeded).
+fn mechanism(parsed: &Parsed) -> Option<&'static str> {
+    match parsed.params.get("client_assertion_type") {
         Some(aims_jose::client_assertion::ASSERTION_TYPE) => Some("private_key_jwt"),
         Some(aims_jose::client_assertion::SPIFFE_ASSERTION_TYPE) => Some("spiffe_jwt"),
-        _ if params.get("client_secret").is_some() => Some("client_secret_post"),
+        _ if parsed.attestation.is_some() => Some("spiffe_wit"),
+        _ if parsed.basic_auth.is_some() => Some("client_secret_basic"),
+        _ if parsed.params.get("client_secret").is_some() => Some("client_secret_post"),
         _ => None,
     }
 }
@@ -637,7 +640,7 @@ async fn token(
         }
         Err(TokenError { error, dpop_nonce }) => {
             let nonce_sent = dpop_nonce.is_some();
-            s.audit_refusal(Some(&parsed.params), &error, &request_id, nonce_sent);
+            s.audit_refusal(Some(&parsed), &error, &request_id, nonce_sent);
             let nonce = dpop_nonce.or_else(|| nonce_used.then(|| s.service.dpop_nonce()));
             error_response(
                 &error,
@@ -682,11 +685,12 @@ impl OAuthServer {
 
     fn audit_refusal(
         &self,
-        params: Option<&Params>,
+        parsed: Option<&Parsed>,
         e: &OAuthError,
         request_id: &str,
         nonce_issued: bool,
     ) {
+        let params = parsed.map(|p| &p.params);
         // The client is not authenticated (or the request failed after it was): name
         // the client_id it claimed, marked as such.
         let agent = params.and_then(|p| p.get("client_id")).map_or_else(
@@ -717,7 +721,7 @@ impl OAuthServer {
         );
         self.audit.record(&AuditEvent {
             agent,
-            mechanism: params.and_then(mechanism),
+            mechanism: parsed.and_then(mechanism),
             delegated_subject: None,
             actors: Vec::new(),
             resource,

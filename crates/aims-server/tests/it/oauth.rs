@@ -26,7 +26,15 @@ pub(crate) struct As {
 }
 
 pub(crate) async fn start(adjust: impl FnOnce(&mut aims_server::Config)) -> As {
-    let ts = testkit::start_with("example.org", system_clock(), adjust)
+    start_with_clock(system_clock(), adjust).await
+}
+
+/// [`start`] with the server's clock.
+pub(crate) async fn start_with_clock(
+    clock: Arc<dyn aims_core::Clock>,
+    adjust: impl FnOnce(&mut aims_server::Config),
+) -> As {
+    let ts = testkit::start_with("example.org", clock, adjust)
         .await
         .unwrap();
     let base = format!("http://{}", ts.server.endpoints().http);
@@ -794,17 +802,22 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
     }
 }
 
-/// Every issuance and every refused token request is an audit event (the current-thread
-/// test runtime runs the server's tasks on this thread, under this subscriber).
-#[tokio::test]
-async fn token_requests_are_audited() {
+/// Captures this thread's log lines at INFO and above until the guard drops.
+fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
     let captured = Captured::default();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::INFO)
         .with_ansi(false)
         .with_writer(captured.clone())
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    (captured, tracing::subscriber::set_default(subscriber))
+}
+
+/// Every issuance and every refused token request is an audit event (the current-thread
+/// test runtime runs the server's tasks on this thread, under this subscriber).
+#[tokio::test]
+async fn token_requests_are_audited() {
+    let (captured, _guard) = capture_logs();
 
     let a = start(|_| {}).await;
     let key = SigningKey::generate(Algorithm::ES256).unwrap();
@@ -869,17 +882,11 @@ async fn token_requests_are_audited() {
 
 /// OAuth token keys rotate like the JWT keys: the next key is in the JWKS before it signs,
 /// the previous one stays until its tokens expired; none of them is in the bundle.
-/// The audit event names how the client authenticated, whatever the method (here a
-/// legacy secret in HTTP Basic, which carries no assertion type).
+/// The audit event names how the client authenticated, or tried to, whatever the method
+/// (here a legacy secret in HTTP Basic, which carries no assertion type).
 #[tokio::test]
 async fn the_audit_mechanism_is_the_client_authentication_method() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .with_writer(captured.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = capture_logs();
 
     let a = start(|c| c.oauth.allow_client_secrets = true).await;
     let dummy = SigningKey::generate(Algorithm::ES256).unwrap();
@@ -900,17 +907,36 @@ async fn the_audit_mechanism_is_the_client_authentication_method() {
         )
         .await;
     assert_eq!(r.status(), 200);
+    // A refusal names the method the request attempted.
+    let wrong = format!(
+        "Basic {}",
+        aims_crypto::b64::encode_std("legacy-au:not-the-secret")
+    );
+    let r = a
+        .post(
+            "/oauth/token",
+            &[("grant_type", "client_credentials")],
+            &[
+                ("authorization", &wrong),
+                ("x-request-id", "audit-basic-bad"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 401);
     a.ts.server.shutdown().await;
 
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    let event = log
-        .lines()
-        .find(|l| l.contains("aims::audit") && l.contains("correlation_id=audit-basic"))
-        .unwrap_or_else(|| panic!("no audit event for the issuance:\n{log}"));
-    assert!(
-        event.contains("mechanism=\"client_secret_basic\""),
-        "{event}"
-    );
+    for (id, decision) in [("audit-basic", "allow"), ("audit-basic-bad", "deny")] {
+        let event = log
+            .lines()
+            .find(|l| l.contains("aims::audit") && l.contains(&format!("correlation_id={id} ")))
+            .unwrap_or_else(|| panic!("no audit event {id}:\n{log}"));
+        assert!(
+            event.contains("mechanism=\"client_secret_basic\"")
+                && event.contains(&format!("decision=\"{decision}\"")),
+            "{event}"
+        );
+    }
 }
 
 #[tokio::test]

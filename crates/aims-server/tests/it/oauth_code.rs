@@ -196,7 +196,15 @@ pub(crate) fn code_client(id: &str, key: &SigningKey) -> aims_server::api::Clien
 
 /// A server with user alice and the code client `agent-a`.
 async fn setup(adjust: impl FnOnce(&mut aims_server::Config)) -> (As, SigningKey) {
-    let a = start(adjust).await;
+    setup_with_clock(crate::common::system_clock(), adjust).await
+}
+
+/// [`setup`] with the server's clock.
+async fn setup_with_clock(
+    clock: std::sync::Arc<dyn aims_core::Clock>,
+    adjust: impl FnOnce(&mut aims_server::Config),
+) -> (As, SigningKey) {
+    let a = crate::oauth::start_with_clock(clock, adjust).await;
     let key = SigningKey::generate(Algorithm::ES256).unwrap();
     a.ts.admin()
         .create_client(&code_client("agent-a", &key))
@@ -955,30 +963,7 @@ async fn client_assertion_replay_across_two_instances_sharing_postgresql() {
 #[tokio::test]
 async fn max_age_is_checked_again_when_the_consent_is_given() {
     let clock = std::sync::Arc::new(aims_core::ManualClock::new(crate::common::now()));
-    let ts = aims_server::testkit::start_with("example.org", clock.clone(), |_| {})
-        .await
-        .unwrap();
-    let base = format!("http://{}", ts.server.endpoints().http);
-    let issuer = ts.server.endpoints().oauth_issuer.clone().unwrap();
-    let a = As {
-        ts,
-        base,
-        issuer,
-        http: reqwest::Client::new(),
-    };
-    let key = SigningKey::generate(Algorithm::ES256).unwrap();
-    a.ts.admin()
-        .create_client(&code_client("agent-a", &key))
-        .await
-        .unwrap();
-    a.ts.admin()
-        .create_user(&NewUser {
-            username: USER.to_owned(),
-            password: PASSWORD.to_owned(),
-            attributes: serde_json::json!({}),
-        })
-        .await
-        .unwrap();
+    let (a, _) = setup_with_clock(clock.clone(), |_| {}).await;
     let mut b = Browser::new();
     let (_, challenge) = pkce();
     b.run_flow(&a, &code_params("agent-a", &challenge)).await;
@@ -1003,30 +988,7 @@ async fn max_age_is_checked_again_when_the_consent_is_given() {
 #[tokio::test]
 async fn failed_logins_lock_the_user_name_for_a_while() {
     let clock = std::sync::Arc::new(aims_core::ManualClock::new(crate::common::now()));
-    let ts = aims_server::testkit::start_with("example.org", clock.clone(), |_| {})
-        .await
-        .unwrap();
-    let base = format!("http://{}", ts.server.endpoints().http);
-    let issuer = ts.server.endpoints().oauth_issuer.clone().unwrap();
-    let a = As {
-        ts,
-        base,
-        issuer,
-        http: reqwest::Client::new(),
-    };
-    let key = SigningKey::generate(Algorithm::ES256).unwrap();
-    a.ts.admin()
-        .create_client(&code_client("agent-a", &key))
-        .await
-        .unwrap();
-    a.ts.admin()
-        .create_user(&NewUser {
-            username: USER.to_owned(),
-            password: PASSWORD.to_owned(),
-            attributes: serde_json::json!({}),
-        })
-        .await
-        .unwrap();
+    let (a, _) = setup_with_clock(clock.clone(), |_| {}).await;
     let mut b = Browser::new();
     let (_, challenge) = pkce();
     let login = b
