@@ -10,6 +10,7 @@
 //! [storage]
 //! url = "sqlite:///var/lib/aims/aims.db?mode=rwc"   # default: <data_dir>/aims.db
 //! poll_interval = "5s"                              # how often other nodes' writes are picked up
+//! sweep_interval = "10s"                            # how often expired jti records and grants go
 //!
 //! [workload_api]
 //! socket_path = "/run/aims/workload.sock"           # default: <data_dir>/workload.sock
@@ -176,6 +177,10 @@ pub struct StorageSection {
     /// How often the entry cache asks the database for changes made by other nodes.
     #[serde(default = "default_poll_interval")]
     pub poll_interval: Seconds,
+    /// How often expired single-use records (proof `jti`s, nonces) and grants are
+    /// deleted.
+    #[serde(default = "default_sweep_interval")]
+    pub sweep_interval: Seconds,
 }
 
 impl Default for StorageSection {
@@ -183,6 +188,7 @@ impl Default for StorageSection {
         Self {
             url: None,
             poll_interval: default_poll_interval(),
+            sweep_interval: default_sweep_interval(),
         }
     }
 }
@@ -192,6 +198,7 @@ impl fmt::Debug for StorageSection {
         f.debug_struct("StorageSection")
             .field("url", &self.url.as_ref().map(|_| "[hidden]"))
             .field("poll_interval", &self.poll_interval)
+            .field("sweep_interval", &self.sweep_interval)
             .finish()
     }
 }
@@ -668,6 +675,9 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
 fn default_poll_interval() -> Seconds {
     Seconds(5)
 }
+fn default_sweep_interval() -> Seconds {
+    Seconds(10)
+}
 fn default_http_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
@@ -901,10 +911,7 @@ impl Config {
                 trust_domain,
                 data_dir,
             },
-            storage: StorageSection {
-                url: None,
-                poll_interval: default_poll_interval(),
-            },
+            storage: StorageSection::default(),
             workload_api: WorkloadApiSection::default(),
             admin: AdminSection::default(),
             http: HttpSection::default(),
@@ -1395,6 +1402,10 @@ endpoint_spiffe_id = "spiffe://partner.example/aims/server"
         assert!(warnings[0].message.contains("allow_client_secrets"));
         let d = Config::parse(base).unwrap();
         assert_eq!(d.oauth.replay, ReplayBackend::Store);
+        assert_eq!(d.storage.sweep_interval, Seconds(10));
+        let s = Config::parse(&format!("{base}[storage]\nsweep_interval = \"2m\"\n")).unwrap();
+        assert_eq!(s.storage.sweep_interval, Seconds(120));
+        assert!(Config::parse(&format!("{base}[storage]\nsweep_interval = \"0s\"\n")).is_err());
         assert_eq!(d.oauth.replay_memory_entries, 2_000_000);
         assert_eq!(
             (d.oauth.login_max_failures, d.oauth.login_lockout_seconds),

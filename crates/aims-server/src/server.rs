@@ -195,6 +195,38 @@ fn prepare_data_dir(dir: &Path) -> Result<PathBuf, ServerError> {
     Ok(abs)
 }
 
+/// Store upkeep: every `every` (`[storage] sweep_interval`), the expired single-use
+/// records (proof `jti`s, nonces) and grants are deleted, in chunks so that token
+/// requests interleave. Without it both tables would only grow. Errors are logged and
+/// retried at the next tick.
+async fn store_upkeep(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|v| *v) => break,
+        }
+        let now = clock.now();
+        for (kind, swept) in [
+            ("single_use", store.sweep_expired(now).await),
+            ("grant", store.sweep_grants(now).await),
+        ] {
+            match swept {
+                Ok(n) => {
+                    metrics::counter!("aims_store_expired_deleted_total", "kind" => kind)
+                        .increment(n);
+                    tracing::debug!(kind, deleted = n, "expired store records deleted");
+                }
+                Err(e) => tracing::warn!(kind, error = %e, "store sweep failed; retrying later"),
+            }
+        }
+    }
+}
+
 async fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, ServerError> {
     TcpListener::bind(addr)
         .await
@@ -491,6 +523,13 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
             }
         }
     });
+
+    tasks.spawn(store_upkeep(
+        state.store.clone(),
+        Arc::clone(&clock),
+        config.storage.sweep_interval.duration(),
+        stop_rx.clone(),
+    ));
 
     // Federation: fetch each configured endpoint at its refresh hint.
     for peer in config.federated() {

@@ -36,6 +36,9 @@ use crate::model::{
     KeyKind, KeyRecord, KeyState, NewGrant, OAuthClientRecord, UserRecord, check_kid,
 };
 
+/// Rows one sweep statement deletes at most.
+const SWEEP_CHUNK: i64 = 500;
+
 /// What differs between the two databases once the schema is in place.
 pub(crate) trait Dialect: Database {
     /// The statement that opens a write transaction.
@@ -969,11 +972,31 @@ where
     }
 
     pub(crate) async fn sweep_expired(&self, now: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM used_once WHERE expires_at <= $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(DB::rows_affected(&done))
+        self.sweep_in_chunks(
+            "DELETE FROM used_once WHERE (scope, item) IN \
+             (SELECT scope, item FROM used_once WHERE expires_at <= $1 LIMIT $2)",
+            now,
+        )
+        .await
+    }
+
+    /// Runs a `DELETE … LIMIT $2` statement until it deletes less than a chunk: each
+    /// chunk is its own short transaction, so writers waiting for the lock (the token
+    /// endpoint's single-use records) get a turn in between.
+    async fn sweep_in_chunks(&self, sql: &'static str, now: i64) -> Result<u64, StoreError> {
+        let mut total = 0;
+        loop {
+            let done = sqlx::query(sql)
+                .bind(now)
+                .bind(SWEEP_CHUNK)
+                .execute(&self.pool)
+                .await?;
+            let n = DB::rows_affected(&done);
+            total += n;
+            if n < SWEEP_CHUNK.unsigned_abs() {
+                return Ok(total);
+            }
+        }
     }
 
     // ----- OAuth clients -----
@@ -1219,11 +1242,12 @@ where
     }
 
     pub(crate) async fn sweep_grants(&self, now: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM oauth_grants WHERE expires_at <= $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(DB::rows_affected(&done))
+        self.sweep_in_chunks(
+            "DELETE FROM oauth_grants WHERE handle IN \
+             (SELECT handle FROM oauth_grants WHERE expires_at <= $1 LIMIT $2)",
+            now,
+        )
+        .await
     }
 
     // ----- users -----

@@ -345,6 +345,8 @@ impl Store {
     }
 
     /// Deletes single-use records that expired at or before `now`; returns how many.
+    /// Deletes in chunks of a few hundred, each its own transaction, so concurrent
+    /// writers are not held up by a large sweep.
     pub async fn sweep_expired(&self, now: i64) -> Result<u64, StoreError> {
         dispatch!(self.sweep_expired(now))
     }
@@ -494,7 +496,8 @@ impl Store {
 
     /// Deletes the grants that expired at or before `now` (whatever their state); returns
     /// how many. A consumed grant is kept until it expires, so its replay is reported as
-    /// [`ConsumeOutcome::Reused`] until then.
+    /// [`ConsumeOutcome::Reused`] until then. Deletes in chunks, as
+    /// [`Store::sweep_expired`] does.
     pub async fn sweep_grants(&self, now: i64) -> Result<u64, StoreError> {
         dispatch!(self.sweep_grants(now))
     }

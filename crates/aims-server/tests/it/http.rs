@@ -87,3 +87,56 @@ async fn health_readiness_metrics_and_bundle() {
     assert!(state.is_shutting_down());
     assert!(http.get(format!("{base}/healthz")).send().await.is_err());
 }
+
+/// The server deletes expired single-use records and grants by itself every
+/// `[storage] sweep_interval`, counts them in the metrics, and leaves live ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_single_use_records_are_swept() {
+    let t0 = crate::common::now();
+    let clock = aims_core::ManualClock::new(t0);
+    let ts = testkit::start_with("example.org", std::sync::Arc::new(clock.clone()), |c| {
+        c.storage.sweep_interval = aims_server::config::Seconds(1)
+    })
+    .await
+    .unwrap();
+    // Another connection to the same database, as a second node would have.
+    let url = format!(
+        "sqlite://{}",
+        ts.server.endpoints().data_dir.join("aims.db").display()
+    );
+    let store = aims_store::Store::connect(&url).await.unwrap();
+    for item in ["a", "b", "c"] {
+        assert!(store.use_once("jti", item, t0 + 5, t0).await.unwrap());
+    }
+    assert!(store.use_once("jti", "live", t0 + 600, t0).await.unwrap());
+    clock.advance(10);
+
+    let base = format!("http://{}", ts.server.endpoints().http);
+    let http = reqwest::Client::new();
+    let swept = "aims_store_expired_deleted_total{kind=\"single_use\"} 3";
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains(swept) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(text.contains(swept), "{swept} missing from:\n{text}");
+    // Gone already; the live record still counts as used.
+    assert_eq!(store.sweep_expired(t0 + 10).await.unwrap(), 0);
+    assert!(
+        !store
+            .use_once("jti", "live", t0 + 600, t0 + 10)
+            .await
+            .unwrap()
+    );
+    store.close().await;
+}

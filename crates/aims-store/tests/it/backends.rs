@@ -52,6 +52,7 @@ conformance!(
     use_once_and_sweep,
     use_once_many_batches,
     use_once_concurrent,
+    sweeps_run_in_chunks,
     futures_are_send,
     key_oauth_token_kind,
     client_crud,

@@ -38,13 +38,23 @@ impl Db {
         self.store.close().await;
         if let Some(pg) = self.pg {
             let mut admin = PgConnection::connect(&pg.admin_url).await.unwrap();
-            sqlx::query(AssertSqlSafe(format!(
+            let forced = sqlx::query(AssertSqlSafe(format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",
                 pg.name
             )))
             .execute(&mut admin)
-            .await
-            .unwrap();
+            .await;
+            if forced.is_err() {
+                // FORCE may not terminate an autovacuum worker busy in the database
+                // (that needs pg_signal_backend); a plain DROP stops it and waits.
+                sqlx::query(AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {}",
+                    pg.name
+                )))
+                .execute(&mut admin)
+                .await
+                .unwrap();
+            }
         }
     }
 }

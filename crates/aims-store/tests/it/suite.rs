@@ -980,6 +980,46 @@ pub async fn use_once_concurrent(db: &Db) {
     }
 }
 
+/// Sweeps delete in chunks (each its own transaction) until nothing expired is left,
+/// and report the total; live rows stay.
+pub async fn sweeps_run_in_chunks(db: &Db) {
+    let store = &db.store;
+    let n = 1_234;
+    let items: Vec<String> = (0..n).map(|i| format!("old-{i}")).collect();
+    for chunk in items.chunks(aims_store::USE_ONCE_MAX_BATCH) {
+        let batch: Vec<(&str, i64)> = chunk.iter().map(|i| (i.as_str(), T0 + 10)).collect();
+        assert!(
+            store
+                .use_once_many("jti", &batch, T0)
+                .await
+                .unwrap()
+                .iter()
+                .all(|w| *w)
+        );
+    }
+    assert!(store.use_once("jti", "live", T0 + 100, T0).await.unwrap());
+    assert_eq!(store.sweep_expired(T0 + 10).await.unwrap(), n as u64);
+    assert_eq!(store.sweep_expired(T0 + 10).await.unwrap(), 0);
+    assert!(
+        !store
+            .use_once("jti", "live", T0 + 100, T0 + 11)
+            .await
+            .unwrap()
+    );
+
+    let grants = 1_001;
+    for i in 0..grants {
+        let mut g = grant(&format!("sweep-{i}"), GrantKind::AccessToken, "app", "fam");
+        g.expires_at = T0 + 10;
+        store.put_grant(&g).await.unwrap();
+    }
+    let live = grant("sweep-live", GrantKind::AccessToken, "app", "fam");
+    store.put_grant(&live).await.unwrap();
+    assert_eq!(store.sweep_grants(T0 + 10).await.unwrap(), grants);
+    assert_eq!(store.sweep_grants(T0 + 10).await.unwrap(), 0);
+    assert!(store.get_grant(&live.handle).await.is_ok());
+}
+
 /// What [`Store`] promises the server about its futures: they can be spawned.
 pub async fn futures_are_send(db: &Db) {
     fn assert_send<T: Send>(t: T) -> T {
