@@ -973,7 +973,7 @@ where
 
     pub(crate) async fn sweep_expired(&self, now: i64) -> Result<u64, StoreError> {
         self.sweep_in_chunks(
-            "DELETE FROM used_once WHERE (scope, item) IN \
+            "DELETE FROM used_once WHERE expires_at <= $1 AND (scope, item) IN \
              (SELECT scope, item FROM used_once WHERE expires_at <= $1 LIMIT $2)",
             now,
         )
@@ -983,6 +983,11 @@ where
     /// Runs a `DELETE … LIMIT $2` statement until it deletes less than a chunk: each
     /// chunk is its own short transaction, so writers waiting for the lock (the token
     /// endpoint's single-use records) get a turn in between.
+    ///
+    /// The statements repeat `expires_at <= $1` outside the sub-select: on PostgreSQL a
+    /// row that a concurrent [`Repo::use_once`] took over (new expiry) after the
+    /// sub-select read it is re-checked against that condition and kept, instead of
+    /// being deleted by key, which would forget a live single-use value.
     async fn sweep_in_chunks(&self, sql: &'static str, now: i64) -> Result<u64, StoreError> {
         let mut total = 0;
         loop {
@@ -1243,7 +1248,7 @@ where
 
     pub(crate) async fn sweep_grants(&self, now: i64) -> Result<u64, StoreError> {
         self.sweep_in_chunks(
-            "DELETE FROM oauth_grants WHERE handle IN \
+            "DELETE FROM oauth_grants WHERE expires_at <= $1 AND handle IN \
              (SELECT handle FROM oauth_grants WHERE expires_at <= $1 LIMIT $2)",
             now,
         )

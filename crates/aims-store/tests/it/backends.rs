@@ -66,3 +66,37 @@ conformance!(
     user_crud,
     user_validation,
 );
+
+/// PostgreSQL: a sweep that meets a single-use record taken over meanwhile (a concurrent
+/// `use_once` gave the expired row a new expiry and has not committed yet) waits for
+/// it and then keeps the row: deleting it by key would forget a live value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_sweep_keeps_a_record_taken_over_meanwhile() {
+    use sqlx::{Connection as _, PgConnection};
+    const T0: i64 = 1_700_000_000;
+    let Some(db) = crate::fixtures::postgres().await else {
+        return;
+    };
+    let store = db.store.clone();
+    assert!(store.use_once("jti", "x", T0 + 10, T0).await.unwrap());
+
+    let mut other = PgConnection::connect(db.url().unwrap()).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+    sqlx::query("UPDATE used_once SET expires_at = $1 WHERE scope = 'jti' AND item = 'x'")
+        .bind(T0 + 100)
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let sweep = tokio::spawn({
+        let store = store.clone();
+        async move { store.sweep_expired(T0 + 20).await }
+    });
+    // The sweep is now blocked on the row lock.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!sweep.is_finished(), "the sweep waits for the row");
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    assert_eq!(sweep.await.unwrap().unwrap(), 0);
+    assert!(!store.use_once("jti", "x", T0 + 100, T0 + 20).await.unwrap());
+    other.close().await.unwrap();
+    db.finish().await;
+}

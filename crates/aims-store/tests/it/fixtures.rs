@@ -25,6 +25,11 @@ struct PgScratch {
 }
 
 impl Db {
+    /// The URL of this database (`None` for an in-memory one).
+    pub fn url(&self) -> Option<&str> {
+        self.url.as_deref()
+    }
+
     /// A second, independent store on the same database: another node.
     pub async fn another(&self) -> Option<Store> {
         match &self.url {
