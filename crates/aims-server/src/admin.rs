@@ -15,7 +15,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 
 use crate::api::{
     BundleInfo, BundleList, ClientList, ClientMetadata, ClientSecret, ClientView, DisabledChange,
@@ -130,6 +130,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/clients/{client_id}",
             get(get_client).put(update_client).delete(delete_client),
         )
+        .route("/v1/clients/{client_id}/secret", post(rotate_client_secret))
         .route("/v1/users", get(list_users).post(create_user))
         .route("/v1/users/{username}", get(get_user).delete(delete_user))
         .route("/v1/users/{username}/password", put(set_password))
@@ -543,6 +544,56 @@ async fn update_client(
     log_secret_issued(&meta, issued.as_ref());
     let mut view = client_view(r)?;
     view.client_secret = issued;
+    Ok(Json(view))
+}
+
+/// `POST /v1/clients/{client_id}/secret`: a new secret for a legacy client, returned
+/// once; the old one stops working at once (on other nodes within the client cache's
+/// few seconds). Refused for clients that do not use a secret, and while secrets are
+/// disabled.
+async fn rotate_client_secret(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+) -> Result<Json<ClientView>, ApiError> {
+    if !state.config.oauth.allow_client_secrets {
+        return Err(ApiError::InvalidRequest(
+            "client secrets are disabled on this server ([oauth] allow_client_secrets = false): move the client to private_key_jwt or spiffe_jwt instead of rotating its secret".to_owned(),
+        ));
+    }
+    let stored = state.store.get_client(&client_id).await?;
+    let mut meta: ClientMetadata = serde_json::from_str(&stored.document)
+        .map_err(|e| ApiError::Internal(format!("stored client {client_id}: {e}")))?;
+    if !meta.token_endpoint_auth_method.uses_secret() {
+        return Err(ApiError::InvalidRequest(format!(
+            "client `{client_id}` authenticates with {}, not a secret: there is nothing to rotate",
+            meta.token_endpoint_auth_method.as_str()
+        )));
+    }
+    let secret =
+        ClientSecret::generate().map_err(|e| ApiError::Internal(format!("client secret: {e}")))?;
+    meta.client_secret_hash = Some(secret.hash());
+    let doc = serde_json::to_string(&meta)
+        .map_err(|e| ApiError::Internal(format!("client document: {e}")))?;
+    let r = match state
+        .store
+        .update_client(&client_id, &doc, Some(stored.revision), state.clock.now())
+        .await
+    {
+        Err(StoreError::Conflict(_)) => {
+            return Err(ApiError::Conflict(format!(
+                "client `{client_id}` changed while its secret was rotated: retry"
+            )));
+        }
+        other => other?,
+    };
+    tracing::warn!(
+        client_id = %r.client_id,
+        revision = r.revision,
+        legacy_secret = true,
+        "legacy client secret rotated (the new one returned once, stored hashed)"
+    );
+    let mut view = client_view(r)?;
+    view.client_secret = Some(secret);
     Ok(Json(view))
 }
 

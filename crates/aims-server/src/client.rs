@@ -276,6 +276,13 @@ impl AdminClient {
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))
     }
 
+    /// `POST /v1/clients/{client_id}/secret`: a new secret for a legacy client, in the
+    /// returned view's `client_secret` (shown this once); the old one stops working.
+    pub async fn rotate_client_secret(&self, client_id: &str) -> Result<ClientView, ClientError> {
+        let path = format!("/v1/clients/{}/secret", percent_encode(client_id)?);
+        self.json(Method::POST, &path, None).await
+    }
+
     /// `DELETE /v1/clients/{client_id}` (the client's grants are revoked).
     pub async fn delete_client(&self, client_id: &str) -> Result<(), ClientError> {
         let path = format!("/v1/clients/{}", percent_encode(client_id)?);

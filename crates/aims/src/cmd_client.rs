@@ -35,6 +35,14 @@ pub(crate) enum ClientCommand {
     },
     /// Change a client; options given replace the stored values.
     Update(UpdateArgs),
+    /// LEGACY: give a client_secret_basic/post client a new secret (printed once); the
+    /// old one stops working at once.
+    RotateSecret {
+        /// The client id.
+        client_id: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
     /// Delete a client and revoke every token and grant issued to it.
     Delete {
         /// The client id.
@@ -486,6 +494,13 @@ pub(crate) fn run(cmd: &ClientCommand) -> Result<ExitCode> {
                 show(&c, conn.json)
             }
             ClientCommand::Update(a) => update(a).await,
+            ClientCommand::RotateSecret { client_id, conn } => {
+                let c = AdminClient::new(&conn.admin_socket)
+                    .rotate_client_secret(client_id)
+                    .await
+                    .map_err(explain)?;
+                show(&c, conn.json)
+            }
             ClientCommand::Delete { client_id, conn } => {
                 AdminClient::new(&conn.admin_socket)
                     .delete_client(client_id)

@@ -407,6 +407,46 @@ async fn legacy_secrets_basic_and_post_when_enabled() {
         )
         .await;
     assert_eq!(r.status(), 200);
+
+    // Rotation: a new secret, returned once; the old one is refused at once.
+    let rotated = admin.rotate_client_secret("legacy-b").await.unwrap();
+    assert!(rotated.legacy_secret && rotated.metadata.client_secret_hash.is_none());
+    assert_eq!(rotated.revision, updated.revision + 1);
+    assert_eq!(rotated.metadata.scope, "api:read", "the rest is unchanged");
+    let new_secret = rotated.client_secret.unwrap().expose().to_owned();
+    assert_ne!(new_secret, secret);
+    let token_with = |s: String| {
+        let a = &a;
+        async move {
+            a.post(
+                "/oauth/token",
+                &[("grant_type", "client_credentials")],
+                &[("authorization", &basic("legacy-b", &s))],
+            )
+            .await
+        }
+    };
+    let (status, error, _) = error_of(token_with(secret.clone()).await).await;
+    assert_eq!((status, error.as_str()), (401, "invalid_client"));
+    assert_eq!(token_with(new_secret).await.status(), 200);
+    assert!(
+        admin
+            .get_client("legacy-b")
+            .await
+            .unwrap()
+            .client_secret
+            .is_none()
+    );
+    // Nothing to rotate on a key-based client, nor on an unknown one.
+    let key = SigningKey::generate(Algorithm::ES256).unwrap();
+    admin
+        .create_client(&pkjwt_client("app", &key))
+        .await
+        .unwrap();
+    let e = admin.rotate_client_secret("app").await.unwrap_err();
+    assert!(e.to_string().contains("not a secret"), "{e}");
+    let e = admin.rotate_client_secret("nobody").await.unwrap_err();
+    assert!(e.to_string().contains("nobody"), "{e}");
     a.ts.server.shutdown().await;
 }
 
@@ -457,5 +497,9 @@ async fn legacy_clients_are_refused_once_secrets_are_disabled() {
             .contains("disabled"),
         "{body}"
     );
+    // Nor is its secret rotated: the way out is a key-based method.
+    let admin = aims_server::client::AdminClient::new(&server.endpoints().admin_socket);
+    let e = admin.rotate_client_secret("legacy-b").await.unwrap_err();
+    assert!(e.to_string().contains("allow_client_secrets"), "{e}");
     server.shutdown().await;
 }

@@ -295,6 +295,29 @@ async fn legacy_secret_clients_through_the_cli() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+
+    // `client rotate-secret` prints a new secret once; the old one stops working.
+    let (code, out, err) = run(&["client", "rotate-secret", "legacy-app", "--admin-socket", s]);
+    assert_eq!(code, 0, "{err}");
+    let rotated = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("client secret"))
+        .map(|v| v.trim().to_owned())
+        .unwrap();
+    assert_ne!(rotated, secret);
+    let token = |secret: &str| {
+        let basic = aims_crypto::b64::encode_std(format!("legacy-app:{secret}"));
+        reqwest::Client::new()
+            .post(format!("{issuer}/oauth/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("authorization", format!("Basic {basic}"))
+            .body("grant_type=client_credentials")
+            .send()
+    };
+    assert_eq!(token(&secret).await.unwrap().status(), 401);
+    assert_eq!(token(&rotated).await.unwrap().status(), 200);
+
     let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
     assert!(!log.contains(&secret), "the secret reached the log");
+    assert!(!log.contains(&rotated), "the new secret reached the log");
 }
