@@ -4,6 +4,13 @@ use aims_server::testkit;
 
 use crate::common::{own_bundle, spec, uid_selector};
 
+/// The Prometheus text the server at `base` serves now.
+async fn metrics(http: &reqwest::Client, base: &str) -> String {
+    let r = http.get(format!("{base}/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    r.text().await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_readiness_metrics_and_bundle() {
     let ts = testkit::start_default("example.org").await.unwrap();
@@ -36,14 +43,7 @@ async fn health_readiness_metrics_and_bundle() {
         .await
         .unwrap();
     client.fetch_x509_svid().await.unwrap();
-    let text = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics(&http, &base).await;
     for name in [
         "aims_http_requests_total",
         "aims_entries",
@@ -116,14 +116,7 @@ async fn expired_single_use_records_are_swept() {
     let swept = "aims_store_expired_deleted_total{kind=\"single_use\"} 3";
     let mut text = String::new();
     for _ in 0..100 {
-        text = http
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        text = metrics(&http, &base).await;
         if text.contains(swept) {
             break;
         }
