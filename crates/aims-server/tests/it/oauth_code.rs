@@ -128,6 +128,13 @@ impl Browser {
         self.get(&url).await
     }
 
+    /// The login page of a code request by `agent-a` with the PKCE `challenge`.
+    async fn login_page(&mut self, a: &As, challenge: &str) -> String {
+        let r = self.authorize(a, &code_params("agent-a", challenge)).await;
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap()
+    }
+
     async fn login(&mut self, page: &str, user: &str, password: &str) -> reqwest::Response {
         let f = Form::parse(page);
         self.post(
@@ -598,12 +605,7 @@ async fn login_failure_says_the_same_for_unknown_user_and_wrong_password() {
     let (a, _) = setup(|_| {}).await;
     let mut b = Browser::new();
     let (_, challenge) = pkce();
-    let login = b
-        .authorize(&a, &code_params("agent-a", &challenge))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let login = b.login_page(&a, &challenge).await;
     let unknown = b.login(&login, "mallory", PASSWORD).await;
     assert_eq!(unknown.status(), 200);
     let unknown = unknown.text().await.unwrap();
@@ -788,12 +790,7 @@ async fn users_admin_api_round_trip() {
     // The new password logs in.
     let (_, challenge) = pkce();
     let mut b = Browser::new();
-    let login = b
-        .authorize(&a, &code_params("agent-a", &challenge))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let login = b.login_page(&a, &challenge).await;
     let page = b
         .login(&login, USER, "a brand new password")
         .await
@@ -991,12 +988,7 @@ async fn failed_logins_lock_the_user_name_for_a_while() {
     let (a, _) = setup_with_clock(clock.clone(), |_| {}).await;
     let mut b = Browser::new();
     let (_, challenge) = pkce();
-    let login = b
-        .authorize(&a, &code_params("agent-a", &challenge))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let login = b.login_page(&a, &challenge).await;
     const LOCKED: &str =
         "Too many failed logins for this user name. Wait a few minutes, then try again.";
     // Four failures are answered as usual; the fifth locks the name for 60 s.
