@@ -9,6 +9,10 @@
 //!   private_key_jwt, a DPoP-bound token, introspection; and the SDK's `auth()` flow
 //!   from an MCP server URL through RFC 9728 protected resource metadata (served here by
 //!   aims-guard's [`ProtectedResourceMetadata`]) to a token for that resource.
+//! - A live **MCP session** (`interop/node/mcp_session.mjs`): the SDK's `Client` over its
+//!   Streamable HTTP transport against an MCP endpoint guarded by aims-guard; the SDK
+//!   follows the guard's 401 challenge (`resource_metadata`) to a token and then
+//!   initializes, lists tools and calls one with it.
 //!
 //! The scripts print what the libraries got; every access token is verified here with
 //! the served JWKS (`iss`, `aud` = the requested resource, `client_id`), so a server
@@ -17,10 +21,16 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
+use aims_core::TrustDomain;
+
 use aims_crypto::{Algorithm, Jwks, Signer as _, SigningKey, b64};
-use aims_guard::ProtectedResourceMetadata;
+use aims_guard::{
+    AccessTokenIssuer, AuthenticatedAgent, Guard, GuardConfig, GuardLayer, JwksCache, Mechanism,
+    ProtectedResourceMetadata,
+};
 use aims_jose::StaticKeys;
 use aims_jose::access_token::{self, AccessTokenClaims};
 use aims_server::api::{AuthMethod, ClientMetadata, GrantType, TokenFormat};
@@ -113,7 +123,11 @@ impl As {
         if let (Some(m), Value::Object(e)) = (v.as_object_mut(), extra) {
             m.extend(e);
         }
-        let path = self.ts.dir.path().join(format!("{id}.input.json"));
+        let name: String = id
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        let path = self.ts.dir.path().join(format!("{name}.input.json"));
         std::fs::write(&path, v.to_string()).unwrap();
         path
     }
@@ -331,4 +345,174 @@ async fn oauth4webapi_and_mcp_sdk_discovery_private_key_jwt_dpop() {
     assert!(s(&m["token_type"]).eq_ignore_ascii_case("bearer"), "{m}");
     a.verify(s(&m["access_token"]), &mcp_url, "node-agent")
         .await;
+}
+
+/// A minimal MCP server on the Streamable HTTP transport (JSON responses, no SSE
+/// stream): enough for the SDK's client to initialize, list tools and call one. Every
+/// request it sees has passed aims-guard.
+struct McpServer {
+    session: String,
+    /// The JSON-RPC methods received, in order.
+    methods: std::sync::Mutex<Vec<String>>,
+}
+
+async fn mcp_endpoint(
+    axum::extract::State(server): axum::extract::State<Arc<McpServer>>,
+    agent: AuthenticatedAgent,
+    headers: axum::http::HeaderMap,
+    axum::Json(msg): axum::Json<Value>,
+) -> axum::response::Response {
+    use axum::http::{HeaderValue, StatusCode};
+    use axum::response::IntoResponse;
+
+    let method = msg["method"].as_str().unwrap_or_default().to_owned();
+    server.methods.lock().unwrap().push(method.clone());
+    let session = headers.get("mcp-session-id").and_then(|v| v.to_str().ok());
+    if method != "initialize" && session != Some(server.session.as_str()) {
+        return (StatusCode::BAD_REQUEST, "missing or unknown Mcp-Session-Id").into_response();
+    }
+    let Some(id) = msg.get("id").cloned() else {
+        return StatusCode::ACCEPTED.into_response(); // a notification
+    };
+    let result = match method.as_str() {
+        "initialize" => json!({
+            "protocolVersion": msg["params"]["protocolVersion"],
+            "capabilities": { "tools": {} },
+            "serverInfo": { "name": "aims-guarded-mcp", "version": "0.0.0" },
+        }),
+        "tools/list" => json!({ "tools": [{
+            "name": "whoami",
+            "description": "The calling agent and its token's scope, as aims-guard saw them",
+            "inputSchema": { "type": "object" },
+        }]}),
+        "tools/call" if msg["params"]["name"] == "whoami" => {
+            let scope = agent
+                .access_token()
+                .map(|t| t.scope().to_string())
+                .unwrap_or_default();
+            json!({ "content": [{ "type": "text", "text": format!("{} {scope}", agent.id()) }] })
+        }
+        _ => {
+            let error = json!({ "code": -32601, "message": "method not found" });
+            return axum::Json(json!({ "jsonrpc": "2.0", "id": id, "error": error }))
+                .into_response();
+        }
+    };
+    let mut response =
+        axum::Json(json!({ "jsonrpc": "2.0", "id": id, "result": result })).into_response();
+    if method == "initialize" {
+        response.headers_mut().insert(
+            "mcp-session-id",
+            HeaderValue::from_str(&server.session).unwrap(),
+        );
+    }
+    response
+}
+
+#[tokio::test]
+async fn mcp_sdk_session_through_aims_guard() {
+    const AGENT: &str = "spiffe://example.org/agent/mcp";
+    let a = As::start().await;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let rs = listener.local_addr().unwrap();
+    let origin = format!("http://{rs}");
+    let mcp_url = format!("{origin}/mcp");
+    let mut prm = ProtectedResourceMetadata::new(mcp_url.clone()).unwrap();
+    prm.authorization_servers = vec![a.issuer.clone()];
+    prm.scopes_supported = vec![SCOPE.to_owned()];
+    let jwks = JwksCache::builder(&a.issuer, reqwest::Client::new())
+        .build()
+        .unwrap();
+    let cfg = GuardConfig::builder(Arc::clone(a.ts.server.state().tls.trust_store()))
+        .clock(system_clock())
+        .authority(origin.as_str())
+        .trust_domain(TrustDomain::new("example.org").unwrap())
+        .enable(Mechanism::Bearer)
+        .access_token_issuer(AccessTokenIssuer::new(&a.issuer, &mcp_url).jwks(jwks))
+        .build()
+        .unwrap();
+    let layer = GuardLayer::new(Guard::new(cfg).unwrap())
+        .require_scopes([SCOPE])
+        .resource_metadata(prm.well_known_url());
+    let server = Arc::new(McpServer {
+        session: aims_crypto::random_token().unwrap(),
+        methods: Default::default(),
+    });
+    let app = axum::Router::new()
+        .route("/mcp", axum::routing::post(mcp_endpoint).layer(layer))
+        .merge(prm.router())
+        .with_state(Arc::clone(&server));
+    let rs_task = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let key = a.client(AGENT, "mcp-1", &[&mcp_url]).await;
+    let input = a.input(AGENT, "mcp-1", &key, json!({ "mcp_server_url": mcp_url }));
+    let out = run_script(
+        node_command(),
+        interop_dir().join("node/mcp_session.mjs"),
+        input,
+        "npm `@modelcontextprotocol/sdk` (interop/node/node_modules)",
+    )
+    .await;
+    rs_task.abort();
+    let Some(out) = out else { return };
+    assert!(out.get("failed").is_none(), "{out}");
+
+    // The session: initialize (with the session id the server chose), the tool list, the
+    // tool's answer naming the agent aims-guard authenticated and the token's scope.
+    assert_eq!(out["server_info"]["name"], "aims-guarded-mcp", "{out}");
+    assert_eq!(out["session_id"], server.session.as_str());
+    assert_eq!(out["tools"], json!(["whoami"]));
+    assert_eq!(
+        out["call"]["content"][0]["text"],
+        format!("{AGENT} {SCOPE}"),
+        "{out}"
+    );
+    let methods = server.methods.lock().unwrap().clone();
+    assert_eq!(
+        methods,
+        [
+            "initialize",
+            "notifications/initialized",
+            "tools/list",
+            "tools/call"
+        ]
+    );
+
+    // How the SDK got there: its first POST had no token and drew the guard's challenge,
+    // whose resource_metadata it followed to this AS; every later MCP request carried
+    // the Bearer token, which is for this MCP server and this agent.
+    let ex = out["exchanges"].as_array().unwrap();
+    let first = &ex[0];
+    assert_eq!(
+        (s(&first["method"]), s(&first["url"]), &first["status"]),
+        ("POST", mcp_url.as_str(), &json!(401)),
+        "{out}"
+    );
+    assert!(first["auth_scheme"].is_null(), "{first}");
+    let challenge = s(&first["www_authenticate"]);
+    assert!(challenge.starts_with("Bearer "), "{challenge}");
+    assert!(
+        challenge.contains(&format!("resource_metadata=\"{}\"", prm.well_known_url())),
+        "{challenge}"
+    );
+    let token_endpoint = format!("{}/oauth/token", a.issuer);
+    assert!(
+        ex.iter()
+            .any(|e| e["url"] == token_endpoint.as_str() && e["status"] == 200),
+        "{out}"
+    );
+    let mcp_calls: Vec<&Value> = ex[1..]
+        .iter()
+        .filter(|e| e["url"] == mcp_url.as_str())
+        .collect();
+    assert!(mcp_calls.len() >= 4, "{out}");
+    for e in mcp_calls {
+        assert_eq!(e["auth_scheme"], "Bearer", "{e}");
+        assert!(
+            e["status"] == 200 || e["status"] == 202 || e["method"] == "GET",
+            "{e}"
+        );
+    }
+    a.verify(s(&out["access_token"]), &mcp_url, AGENT).await;
 }
