@@ -29,6 +29,57 @@ pub const INTROSPECTION_JWT_TYP: &str = "token-introspection+jwt";
 /// RFC 9701 media type.
 pub const INTROSPECTION_JWT_MEDIA_TYPE: &str = "application/token-introspection+jwt";
 
+/// Who asked about a token and what it learned, for the audit log (never the token).
+#[derive(Debug)]
+pub struct TokenQuery {
+    /// The authenticated caller.
+    pub caller: AuthenticatedClient,
+    active: Option<Active>,
+}
+
+impl TokenQuery {
+    /// The claims of the token when it was active and the caller may see it.
+    pub fn active_claims(&self) -> Option<&AccessTokenClaims> {
+        self.active.as_ref().map(Active::claims)
+    }
+}
+
+/// What a revocation request did (RFC 7009 answers 200 whatever it did).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    /// Nothing: the token was unknown, invalid, already revoked or not the caller's.
+    Nothing,
+    /// One access token.
+    AccessToken,
+    /// A refresh token, with its family and the access tokens issued from it.
+    RefreshFamily,
+}
+
+impl Revoked {
+    /// The remediation, as the audit log names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Nothing => "none (token unknown, invalid, already revoked or not the caller's)",
+            Self::AccessToken => "access token revoked",
+            Self::RefreshFamily => "refresh token family revoked",
+        }
+    }
+}
+
+/// A revocation: the caller, what was revoked, and the token's subject and audiences
+/// when it was the caller's.
+#[derive(Debug)]
+pub struct Revocation {
+    /// The authenticated caller.
+    pub caller: AuthenticatedClient,
+    /// What was revoked.
+    pub revoked: Revoked,
+    /// The revoked token's subject (`sub`), when known.
+    pub subject: Option<String>,
+    /// The revoked access token's audiences, when known.
+    pub audience: Vec<String>,
+}
+
 /// The store handle under which a JWT access token's revocation is recorded.
 pub(crate) fn jwt_handle(jti: &str) -> String {
     sha256_b64url(format!("at-jti:{jti}"))
@@ -37,28 +88,36 @@ pub(crate) fn jwt_handle(jti: &str) -> String {
 impl<D: ClientDirectory> TokenService<D> {
     /// RFC 7662: the introspection response for the request's `token`, as JSON.
     pub async fn introspect(&self, req: TokenRequest<'_>) -> Result<Value, OAuthError> {
-        let text = self.introspect_json(req).await?;
+        let (text, _) = self.introspect_json(req).await?;
         serde_json::from_str(&text).map_err(|e| OAuthError::server_error("introspection", &e))
     }
 
     /// RFC 7662: the introspection response for the request's `token`, serialised (the
     /// form the HTTP handler sends; for a token introspected before, it is the text
-    /// serialised then).
-    pub async fn introspect_json(&self, req: TokenRequest<'_>) -> Result<Arc<str>, OAuthError> {
+    /// serialised then), and who asked about what.
+    pub async fn introspect_json(
+        &self,
+        req: TokenRequest<'_>,
+    ) -> Result<(Arc<str>, TokenQuery), OAuthError> {
         let caller = self.authenticate_caller(&req).await?;
         let token = req.params.require("token")?;
-        Ok(match self.active(&caller, token).await? {
-            Some(active) => active.body().clone(),
-            None => Arc::from(INACTIVE),
-        })
+        let active = self.active(&caller, token).await?;
+        let body = active
+            .as_ref()
+            .map_or_else(|| Arc::from(INACTIVE), |a| a.body().clone());
+        Ok((body, TokenQuery { caller, active }))
     }
 
     /// RFC 9701: the introspection response as a signed JWT for the calling resource
-    /// server.
-    pub async fn introspect_jwt(&self, req: TokenRequest<'_>) -> Result<String, OAuthError> {
+    /// server, and who asked about what.
+    pub async fn introspect_jwt(
+        &self,
+        req: TokenRequest<'_>,
+    ) -> Result<(String, TokenQuery), OAuthError> {
         let caller = self.authenticate_caller(&req).await?;
         let token = req.params.require("token")?;
-        let body = match self.active(&caller, token).await? {
+        let active = self.active(&caller, token).await?;
+        let body = match &active {
             Some(active) => introspection_body(active.claims()),
             None => serde_json::json!({ "active": false }),
         };
@@ -72,7 +131,7 @@ impl<D: ClientDirectory> TokenService<D> {
             .keys()
             .signer()
             .ok_or_else(|| OAuthError::server_error("introspection signing", &"no key"))?;
-        sign(
+        let jwt = sign(
             &HeaderSpec {
                 typ: Some(INTROSPECTION_JWT_TYP),
                 kid: true,
@@ -81,21 +140,38 @@ impl<D: ClientDirectory> TokenService<D> {
             &payload,
             signer.as_ref(),
         )
-        .map_err(|e| OAuthError::server_error("introspection signing", &e))
+        .map_err(|e| OAuthError::server_error("introspection signing", &e))?;
+        Ok((jwt, TokenQuery { caller, active }))
     }
 
     /// RFC 7009: revokes the request's `token` if the calling client holds it.
-    pub async fn revoke(&self, req: TokenRequest<'_>) -> Result<(), OAuthError> {
+    pub async fn revoke(&self, req: TokenRequest<'_>) -> Result<Revocation, OAuthError> {
         let caller = self.authenticate_caller(&req).await?;
         let token = req.params.require("token")?;
+        let revoked = self.revoke_held(&caller, token).await?;
+        let (revoked, subject, audience) = revoked.unwrap_or((Revoked::Nothing, None, Vec::new()));
+        Ok(Revocation {
+            caller,
+            revoked,
+            subject,
+            audience,
+        })
+    }
+
+    /// Revokes `token` if `caller` holds it: what was revoked, its subject and audiences.
+    async fn revoke_held(
+        &self,
+        caller: &AuthenticatedClient,
+        token: &str,
+    ) -> Result<Option<(Revoked, Option<String>, Vec<String>)>, OAuthError> {
         let now = self.clock_now();
         if looks_like_jwt(token) {
             let Some(verified) = self.verified_jwt(token) else {
-                return Ok(());
+                return Ok(None);
             };
             let claims = &verified.claims;
-            if !holds(&caller, claims) {
-                return Ok(());
+            if !holds(caller, claims) {
+                return Ok(None);
             }
             let grant = NewGrant {
                 handle: jwt_handle(&claims.jti),
@@ -111,12 +187,20 @@ impl<D: ClientDirectory> TokenService<D> {
                 Ok(()) | Err(StoreError::Conflict(_)) => {}
                 Err(e) => return Err(OAuthError::server_error("revoke", &e)),
             }
-            self.store()
+            let newly = self
+                .store()
                 .revoke_grant(&grant.handle)
                 .await
                 .map_err(|e| OAuthError::server_error("revoke", &e))?;
             self.verified().mark_revoked(token);
-            return Ok(());
+            let revoked = if newly {
+                Revoked::AccessToken
+            } else {
+                Revoked::Nothing
+            };
+            let subject = Some(claims.sub.clone());
+            let audience = claims.aud.iter().map(str::to_owned).collect();
+            return Ok(Some((revoked, subject, audience)));
         }
         let handle = sha256_b64url(token);
         match self.store().get_grant(&handle).await {
@@ -124,14 +208,23 @@ impl<D: ClientDirectory> TokenService<D> {
                 let done = if g.kind == GrantKind::RefreshToken {
                     // A refresh token takes its whole family (and the access tokens
                     // issued from it) with it.
-                    self.store().revoke_family(&g.family).await.map(|_| ())
+                    self.store()
+                        .revoke_family(&g.family)
+                        .await
+                        .map(|n| (n > 0).then_some(Revoked::RefreshFamily))
                 } else {
-                    self.store().revoke_grant(&handle).await.map(|_| ())
+                    self.store()
+                        .revoke_grant(&handle)
+                        .await
+                        .map(|newly| newly.then_some(Revoked::AccessToken))
                 };
                 self.verified().revocations_changed();
-                done.map_err(|e| OAuthError::server_error("revoke", &e))
+                let revoked = done
+                    .map_err(|e| OAuthError::server_error("revoke", &e))?
+                    .unwrap_or(Revoked::Nothing);
+                Ok(Some((revoked, g.subject, Vec::new())))
             }
-            Ok(_) | Err(StoreError::NotFound(_)) => Ok(()),
+            Ok(_) | Err(StoreError::NotFound(_)) => Ok(None),
             Err(e) => Err(OAuthError::server_error("revoke", &e)),
         }
     }
@@ -238,6 +331,7 @@ impl<D: ClientDirectory> TokenService<D> {
 }
 
 /// An active token as introspection reports it.
+#[derive(Debug)]
 enum Active {
     /// A JWT access token (from the cache of verified tokens).
     Jwt(Arc<Verified>),

@@ -49,7 +49,7 @@ use aims_guard::{AuditEvent, AuditSink, Decision, NonceIssuer, ReplayCache, corr
 use aims_jose::{KeyResolver, StaticKeys};
 use aims_oauth::authn::TlsPeer;
 use aims_oauth::client::{AuthMethod, GrantType};
-use aims_oauth::introspect::INTROSPECTION_JWT_MEDIA_TYPE;
+use aims_oauth::introspect::{INTROSPECTION_JWT_MEDIA_TYPE, Revocation, TokenQuery};
 use aims_oauth::jwks_uri::JwksUriCache;
 use aims_oauth::metadata::{MtlsEndpointAliases, ServerMetadata, paths};
 use aims_oauth::rar::RarTypes;
@@ -600,6 +600,20 @@ async fn jwks(State(s): State<Arc<OAuthServer>>) -> Response {
 
 /// The client authentication a refused request attempted, as far as the request shows
 /// it (for the audit event; an issuance records the method that succeeded).
+/// The agent of a refused request's audit event. The client is not authenticated (or
+/// the request failed after it was): the client id it claimed (form or HTTP Basic),
+/// marked as such.
+fn claimed_client(parsed: &Parsed) -> String {
+    parsed
+        .params
+        .get("client_id")
+        .or(parsed.basic_auth.as_ref().map(|b| b.client_id.as_str()))
+        .map_or_else(
+            || "unauthenticated".to_owned(),
+            |c| format!("unverified:{c}"),
+        )
+}
+
 fn mechanism(parsed: &Parsed) -> Option<&'static str> {
     match parsed.params.get("client_assertion_type") {
         Some(aims_jose::client_assertion::ASSERTION_TYPE) => Some("private_key_jwt"),
@@ -653,6 +667,117 @@ async fn token(
 }
 
 impl OAuthServer {
+    /// An introspection answered: the caller is the agent; allowed when the token was
+    /// active (its audiences are the resource, its user the delegated subject), denied
+    /// (`inactive_token`) otherwise.
+    fn audit_introspection(&self, query: &TokenQuery, request_id: &str) {
+        if !self.audit.enabled() {
+            return;
+        }
+        let claims = query.active_claims();
+        let (resource, decision, delegated_subject) = match claims {
+            Some(c) => (
+                c.aud.iter().collect::<Vec<_>>().join(" "),
+                Decision::Allow,
+                (c.sub != c.client_id).then(|| c.sub.clone()),
+            ),
+            None => (
+                paths::INTROSPECT.to_owned(),
+                Decision::Deny {
+                    reason: "inactive_token".to_owned(),
+                },
+                None,
+            ),
+        };
+        self.audit.record(&AuditEvent {
+            agent: query.caller.token_client_id().to_owned(),
+            mechanism: Some(query.caller.method.as_str()),
+            delegated_subject,
+            actors: Vec::new(),
+            resource,
+            action: "introspect".to_owned(),
+            decision,
+            time: self.clock.now(),
+            correlation_id: request_id.to_owned(),
+            risk_state: "unknown".to_owned(),
+            remediation: "none".to_owned(),
+            policies: Vec::new(),
+        });
+    }
+
+    /// A revocation request answered (RFC 7009: 200 whatever it did); the remediation
+    /// names what was revoked.
+    fn audit_revocation(&self, r: &Revocation, request_id: &str) {
+        let agent = r.caller.token_client_id();
+        tracing::info!(
+            target: "aims::oauth",
+            agent = %agent,
+            revoked = r.revoked.as_str(),
+            correlation_id = %request_id,
+            "revocation request"
+        );
+        if !self.audit.enabled() {
+            return;
+        }
+        let resource = if r.audience.is_empty() {
+            paths::REVOKE.to_owned()
+        } else {
+            r.audience.join(" ")
+        };
+        self.audit.record(&AuditEvent {
+            agent: agent.to_owned(),
+            mechanism: Some(r.caller.method.as_str()),
+            delegated_subject: r.subject.clone().filter(|s| s != agent),
+            actors: Vec::new(),
+            resource,
+            action: "revoke".to_owned(),
+            decision: Decision::Allow,
+            time: self.clock.now(),
+            correlation_id: request_id.to_owned(),
+            risk_state: "unknown".to_owned(),
+            remediation: r.revoked.as_str().to_owned(),
+            policies: Vec::new(),
+        });
+    }
+
+    /// A refused introspection or revocation request (the caller's authentication
+    /// failed, or the request was malformed).
+    fn audit_token_endpoint_refusal(
+        &self,
+        parsed: &Parsed,
+        e: &OAuthError,
+        path: &str,
+        action: &str,
+        request_id: &str,
+    ) {
+        tracing::info!(
+            target: "aims::oauth",
+            error = e.code.as_str(),
+            description = %e.description,
+            correlation_id = %request_id,
+            "{action} request refused"
+        );
+        if !self.audit.enabled() {
+            return;
+        }
+        self.audit.record(&AuditEvent {
+            agent: claimed_client(parsed),
+            mechanism: mechanism(parsed),
+            delegated_subject: None,
+            actors: Vec::new(),
+            resource: path.to_owned(),
+            action: action.to_owned(),
+            decision: Decision::Deny {
+                reason: e.code.as_str().to_owned(),
+            },
+            time: self.clock.now(),
+            correlation_id: request_id.to_owned(),
+            risk_state: "unknown".to_owned(),
+            remediation: "reject".to_owned(),
+            policies: Vec::new(),
+        });
+    }
+
     fn audit_issued(&self, issued: &Issued, request_id: &str) {
         tracing::info!(
             target: "aims::oauth",
@@ -691,12 +816,7 @@ impl OAuthServer {
         nonce_issued: bool,
     ) {
         let params = parsed.map(|p| &p.params);
-        // The client is not authenticated (or the request failed after it was): name
-        // the client_id it claimed, marked as such.
-        let agent = params.and_then(|p| p.get("client_id")).map_or_else(
-            || "unauthenticated".to_owned(),
-            |c| format!("unverified:{c}"),
-        );
+        let agent = parsed.map_or_else(|| "unauthenticated".to_owned(), claimed_client);
         let resource = params
             .map(|p| p.get_all("resource").join(" "))
             .filter(|r| !r.is_empty())
@@ -765,27 +885,37 @@ async fn introspect(
         ..parsed.request(peer.as_ref())
     };
     let h = base_headers(&request_id);
-    if wants_jwt(&headers) {
-        match s.service.introspect_jwt(req).await {
-            Ok(jwt) => (
-                StatusCode::OK,
-                h,
-                [(header::CONTENT_TYPE, INTROSPECTION_JWT_MEDIA_TYPE)],
-                jwt,
-            )
-                .into_response(),
-            Err(e) => error_response(&e, parsed.basic_auth.is_some(), None, &request_id),
-        }
+    let outcome = if wants_jwt(&headers) {
+        s.service
+            .introspect_jwt(req)
+            .await
+            .map(|(jwt, query)| (INTROSPECTION_JWT_MEDIA_TYPE, jwt, query))
     } else {
-        match s.service.introspect_json(req).await {
-            Ok(text) => (
+        s.service
+            .introspect_json(req)
+            .await
+            .map(|(text, query)| ("application/json", String::from(&*text), query))
+    };
+    match outcome {
+        Ok((media_type, body, query)) => {
+            s.audit_introspection(&query, &request_id);
+            (
                 StatusCode::OK,
                 h,
-                [(header::CONTENT_TYPE, "application/json")],
-                String::from(&*text),
+                [(header::CONTENT_TYPE, media_type)],
+                body,
             )
-                .into_response(),
-            Err(e) => error_response(&e, parsed.basic_auth.is_some(), None, &request_id),
+                .into_response()
+        }
+        Err(e) => {
+            s.audit_token_endpoint_refusal(
+                &parsed,
+                &e,
+                paths::INTROSPECT,
+                "introspect",
+                &request_id,
+            );
+            error_response(&e, parsed.basic_auth.is_some(), None, &request_id)
         }
     }
 }
@@ -807,8 +937,14 @@ async fn revoke(
         ..parsed.request(peer.as_ref())
     };
     match s.service.revoke(req).await {
-        Ok(()) => (StatusCode::OK, base_headers(&request_id)).into_response(),
-        Err(e) => error_response(&e, parsed.basic_auth.is_some(), None, &request_id),
+        Ok(revocation) => {
+            s.audit_revocation(&revocation, &request_id);
+            (StatusCode::OK, base_headers(&request_id)).into_response()
+        }
+        Err(e) => {
+            s.audit_token_endpoint_refusal(&parsed, &e, paths::REVOKE, "revoke", &request_id);
+            error_response(&e, parsed.basic_auth.is_some(), None, &request_id)
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 use aims_crypto::{Algorithm, Signer as _, SigningKey};
 use aims_jose::access_token;
 use aims_oauth::code::{Approval, AuthorizeError};
+use aims_oauth::introspect::Revoked;
 use aims_oauth::token::TokenRequest;
 use aims_oauth::{ErrorCode, Params};
 
@@ -265,6 +266,25 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
         refresh(rt2, None).await.unwrap_err().error.code,
         ErrorCode::InvalidGrant
     );
+}
+
+/// RFC 7009 §2.1: revoking a refresh token revokes its family, with the access tokens
+/// issued from it; revoking it again revokes nothing (and still succeeds).
+#[tokio::test]
+async fn revoking_a_refresh_token_revokes_its_family() {
+    let h = harness(vec![public_client()]).await;
+    let code = approve(&h, &[]).await;
+    let (first, _) = h.svc.token(req(&code_params(&code, &[]))).await.unwrap();
+    let rt = first.refresh_token.unwrap();
+    assert!(introspect_active(&h, &first.access_token).await);
+    let revoke = Params::from_pairs([("client_id", "app"), ("token", rt.as_str())]);
+    let r = h.svc.revoke(req(&revoke)).await.unwrap();
+    assert_eq!(r.revoked, Revoked::RefreshFamily);
+    assert_eq!(r.caller.client.id(), "app");
+    assert!(r.subject.is_some());
+    assert!(!introspect_active(&h, &first.access_token).await);
+    let again = h.svc.revoke(req(&revoke)).await.unwrap();
+    assert_eq!(again.revoked, Revoked::Nothing);
 }
 
 #[tokio::test]

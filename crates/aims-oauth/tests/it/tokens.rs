@@ -4,6 +4,7 @@
 use aims_crypto::{Algorithm, Jwks, Signer as _, SigningKey};
 use aims_jose::client_assertion::{self, ASSERTION_TYPE, ClientAssertionClaims};
 use aims_jose::{Audience, access_token};
+use aims_oauth::introspect::Revoked;
 use aims_oauth::{ErrorCode, Params};
 
 use super::common::*;
@@ -277,8 +278,14 @@ async fn introspection_and_revocation_of_jwt_and_opaque_tokens() {
         assert_eq!(body["token_type"], "Bearer");
         assert_eq!(body["iss"], ISSUER);
         // RFC 9701 form.
-        let jwt = h.svc.introspect_jwt(req(&rs)).await.unwrap();
+        let (jwt, query) = h.svc.introspect_jwt(req(&rs)).await.unwrap();
         assert_eq!(jwt.split('.').count(), 3);
+        // What the audit log gets: the caller, and the token's claims.
+        assert_eq!(query.caller.client.id(), "rs");
+        assert_eq!(
+            query.active_claims().map(|c| c.client_id.as_str()),
+            Some("agent-a")
+        );
         // Revoked by its holder: inactive from then on.
         let a = agent.assertion(ISSUER);
         let revoke = cc(
@@ -290,9 +297,29 @@ async fn introspection_and_revocation_of_jwt_and_opaque_tokens() {
                 ("scope", ""),
             ],
         );
-        h.svc.revoke(req(&revoke)).await.unwrap();
+        let revocation = h.svc.revoke(req(&revoke)).await.unwrap();
+        assert_eq!(revocation.revoked, Revoked::AccessToken, "{format}");
+        if format == "jwt" {
+            assert_eq!(revocation.audience, [API]);
+        }
         let body = h.svc.introspect(req(&rs)).await.unwrap();
         assert_eq!(body, serde_json::json!({"active": false}), "{format}");
+        let (text, query) = h.svc.introspect_json(req(&rs)).await.unwrap();
+        assert_eq!(&*text, r#"{"active":false}"#);
+        assert!(query.active_claims().is_none());
+        // Revoking it again revokes nothing (and still succeeds, RFC 7009 §2.2).
+        let a = agent.assertion(ISSUER);
+        let revoke = cc(
+            &a,
+            &[
+                ("token", tok),
+                ("grant_type", ""),
+                ("resource", ""),
+                ("scope", ""),
+            ],
+        );
+        let again = h.svc.revoke(req(&revoke)).await.unwrap();
+        assert_eq!(again.revoked, Revoked::Nothing, "{format}");
         // Garbage and expired tokens are just inactive.
         let garbage = Params::from_pairs([("client_id", "rs"), ("token", "not-a-token")]);
         assert_eq!(

@@ -926,17 +926,146 @@ async fn the_audit_mechanism_is_the_client_authentication_method() {
     a.ts.server.shutdown().await;
 
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    for (id, decision) in [("audit-basic", "allow"), ("audit-basic-bad", "deny")] {
+    // The refusal names the client the Basic credentials claimed, marked unverified.
+    for (id, decision, agent) in [
+        ("audit-basic", "allow", "legacy-au"),
+        ("audit-basic-bad", "deny", "unverified:legacy-au"),
+    ] {
         let event = log
             .lines()
             .find(|l| l.contains("aims::audit") && l.contains(&format!("correlation_id={id} ")))
             .unwrap_or_else(|| panic!("no audit event {id}:\n{log}"));
         assert!(
             event.contains("mechanism=\"client_secret_basic\"")
-                && event.contains(&format!("decision=\"{decision}\"")),
+                && event.contains(&format!("decision=\"{decision}\""))
+                && event.contains(&format!(" agent={agent} ")),
             "{event}"
         );
     }
+}
+
+/// Introspection and revocation are audit events too: the caller as the agent, the
+/// token's audiences as the resource, allow for an active token and deny
+/// (`inactive_token`) for any other, the revocation as the remediation, a refused
+/// caller as a deny.
+#[tokio::test]
+async fn introspection_and_revocation_are_audited() {
+    let (captured, _guard) = capture_logs();
+
+    let a = start(|_| {}).await;
+    let key = SigningKey::generate(Algorithm::ES256).unwrap();
+    a.ts.admin()
+        .create_client(&pkjwt_client("agent-ai", &key))
+        .await
+        .unwrap();
+    let r = a
+        .token(
+            &a.assertion("agent-ai", &key),
+            &[("client_id", "agent-ai")],
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let at = r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let call = |path: &'static str, id: &'static str, authenticated: bool| {
+        let assertion = a.assertion("agent-ai", &key);
+        let at = at.clone();
+        let a = &a;
+        async move {
+            let mut form = vec![("token", at.as_str())];
+            if authenticated {
+                form.push(("client_assertion_type", ASSERTION_TYPE));
+                form.push(("client_assertion", assertion.as_str()));
+            }
+            a.post(path, &form, &[("x-request-id", id)]).await.status()
+        }
+    };
+    assert_eq!(call("/oauth/introspect", "au-intro", true).await, 200);
+    assert_eq!(call("/oauth/revoke", "au-revoke", true).await, 200);
+    assert_eq!(call("/oauth/revoke", "au-revoke-again", true).await, 200);
+    assert_eq!(
+        call("/oauth/introspect", "au-intro-inactive", true).await,
+        200
+    );
+    assert_eq!(call("/oauth/introspect", "au-intro-anon", false).await, 401);
+    assert_eq!(call("/oauth/revoke", "au-revoke-anon", false).await, 401);
+    a.ts.server.shutdown().await;
+
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let event = |id: &str| {
+        log.lines()
+            .find(|l| l.contains("aims::audit") && l.contains(&format!("correlation_id={id} ")))
+            .unwrap_or_else(|| panic!("no audit event {id}:\n{log}"))
+            .to_owned()
+    };
+    let expect: [(&str, &[&str]); 6] = [
+        (
+            "au-intro",
+            &[
+                "agent=agent-ai",
+                "mechanism=\"private_key_jwt\"",
+                "resource=https://api.example.test/",
+                "action=introspect",
+                "decision=\"allow\"",
+                "remediation=none",
+            ],
+        ),
+        (
+            "au-revoke",
+            &[
+                "agent=agent-ai",
+                "resource=https://api.example.test/",
+                "action=revoke",
+                "decision=\"allow\"",
+                "remediation=access token revoked ",
+            ],
+        ),
+        (
+            "au-revoke-again",
+            &[
+                "action=revoke",
+                "decision=\"allow\"",
+                "remediation=none (token",
+            ],
+        ),
+        (
+            "au-intro-inactive",
+            &[
+                "agent=agent-ai",
+                "resource=/oauth/introspect",
+                "decision=\"deny\"",
+                "reason=\"inactive_token\"",
+            ],
+        ),
+        (
+            "au-intro-anon",
+            &[
+                "agent=unauthenticated",
+                "action=introspect",
+                "reason=\"invalid_client\"",
+                "remediation=reject",
+            ],
+        ),
+        (
+            "au-revoke-anon",
+            &[
+                "agent=unauthenticated",
+                "action=revoke",
+                "reason=\"invalid_client\"",
+                "remediation=reject",
+            ],
+        ),
+    ];
+    for (id, parts) in expect {
+        let e = event(id);
+        for part in parts {
+            assert!(e.contains(part), "{part} missing in {e}");
+        }
+    }
+    assert!(!log.contains(&at), "the access token must not be logged");
 }
 
 #[tokio::test]
