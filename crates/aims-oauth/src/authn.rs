@@ -6,14 +6,15 @@
 //! | `client_assertion_type=…:jwt-spiffe` + `client_assertion` | `spiffe_jwt` | JWT-SVID, `aud` = issuer alone, keys from the trust-domain bundle; `sub` matches the client's `spiffe_id` pattern; `jti`, when present, once |
 //! | client certificate + `client_id` | `spiffe_x509` | the chain verifies as an X509-SVID of a trusted trust domain (per request, against the live trust store); its SPIFFE ID matches the client's pattern |
 //! | client certificate + `client_id` | `tls_client_auth` (RFC 8705 §2.1) | the chain verifies as for `spiffe_x509`; its URI SAN equals `tls_client_auth_san_uri` |
-//! | client certificate + `client_id` | `self_signed_tls_client_auth` (RFC 8705 §2.2) | no chain validation; the leaf is one of the certificates registered in the client's JWKS (`x5c` first entries), compared by SHA-256 in constant time |
+//! | client certificate + `client_id` | `self_signed_tls_client_auth` (RFC 8705 §2.2) | no chain validation; the leaf is one of the certificates registered in the client's JWKS, inline or by `jwks_uri` (`x5c` first entries), compared by SHA-256 in constant time |
 //! | `OAuth-Client-Attestation` (WIT-SVID) + `OAuth-Client-Attestation-PoP` + `client_id` | `spiffe_wit` | WIT-SVID from the trust-domain bundle; PoP signed by its `cnf` key, `iss` = the WIT's `sub`, `aud` = issuer, `jti` once; `sub` matches the client's `spiffe_id` pattern |
 //! | `client_id` only | `none` | public client (PKCE enforced by the grant) |
 //! | `Authorization: Basic` (RFC 6749 §2.3.1, form-urlencoded parts) | `client_secret_basic` | only with [`ClientAuthenticator::allow_client_secrets`]; SHA-256 of the secret equals the stored hash (constant time); a warning is logged at the first use and then at most every 10 minutes per client |
 //! | `client_id` + `client_secret` in the body | `client_secret_post` | as `client_secret_basic` |
 //!
-//! `private_key_jwt` keys come from the client's inline `jwks`, or from its `jwks_uri`
-//! through the [`JwksUriCache`] (fetch failures are `invalid_client`).
+//! `private_key_jwt` keys and `self_signed_tls_client_auth` certificates come from the
+//! client's inline `jwks`, or from its `jwks_uri` through the [`JwksUriCache`] (fetch
+//! failures are `invalid_client`).
 //!
 //! RFC 6749 §2.3: a request using more than one method is refused (`invalid_request`).
 //!
@@ -289,7 +290,7 @@ impl ClientAuthenticator {
                     (AuthMethod::SpiffeX509, Some(peer)) => self.spiffe_x509(client, peer),
                     (AuthMethod::TlsClientAuth, Some(peer)) => self.tls_client_auth(client, peer),
                     (AuthMethod::SelfSignedTlsClientAuth, Some(peer)) => {
-                        self_signed_tls_client_auth(client, peer)
+                        self.self_signed_tls_client_auth(client, peer).await
                     }
                     (
                         m @ (AuthMethod::SpiffeX509
@@ -593,6 +594,53 @@ impl ClientAuthenticator {
         })
     }
 
+    /// RFC 8705 §2.2: no chain validation; the presented leaf must be one of the
+    /// certificates the client registered (the first `x5c` entry of a key of its JWKS,
+    /// inline or fetched from its `jwks_uri`).
+    async fn self_signed_tls_client_auth(
+        &self,
+        client: Arc<Client>,
+        peer: &TlsPeer,
+    ) -> Result<AuthenticatedClient, OAuthError> {
+        let presented = aims_crypto::sha256(peer.leaf_der());
+        let meta = client.metadata();
+        let registered: Arc<[[u8; 32]]> = match (&meta.jwks, &meta.jwks_uri) {
+            (Some(jwks), _) => jwks
+                .keys
+                .iter()
+                .filter_map(registered_certificate)
+                .map(aims_crypto::sha256)
+                .collect(),
+            (None, Some(uri)) => {
+                let cache = self.jwks_uris.as_ref().ok_or_else(|| {
+                    denied("client certificates by jwks_uri are not enabled on this server")
+                })?;
+                cache
+                    .certificates_for(client.id(), uri, &presented)
+                    .await
+                    .map_err(|e| denied(format!("client certificates unavailable: {e}")))?
+            }
+            (None, None) => return Err(denied("the client has no registered certificates")),
+        };
+        // Every registered certificate is compared, so the time taken does not say which
+        // (or whether one) matched.
+        let mut matched = false;
+        for digest in registered.iter() {
+            matched |= aims_crypto::ct_eq(digest, &presented);
+        }
+        if !matched {
+            return Err(denied(
+                "the client certificate is not one registered for this client",
+            ));
+        }
+        Ok(AuthenticatedClient {
+            client,
+            method: AuthMethod::SelfSignedTlsClientAuth,
+            spiffe_id: None,
+            cert_thumbprint: Some(peer.x5t_s256()),
+        })
+    }
+
     /// RFC 8705 §2.1 with the trust store as the PKI: the chain verifies, and its URI
     /// SAN (an SVID has exactly one: its SPIFFE ID) is the registered one.
     fn tls_client_auth(
@@ -612,37 +660,6 @@ impl ClientAuthenticator {
             cert_thumbprint: Some(peer.x5t_s256()),
         })
     }
-}
-
-/// RFC 8705 §2.2: no chain validation; the presented leaf must be one of the
-/// certificates the client registered (the first `x5c` entry of a key of its JWKS).
-fn self_signed_tls_client_auth(
-    client: Arc<Client>,
-    peer: &TlsPeer,
-) -> Result<AuthenticatedClient, OAuthError> {
-    let jwks = client
-        .metadata()
-        .jwks
-        .as_ref()
-        .ok_or_else(|| denied("client certificates by jwks_uri are not supported yet"))?;
-    let presented = aims_crypto::sha256(peer.leaf_der());
-    // Every registered certificate is compared, so the time taken does not say which
-    // (or whether one) matched.
-    let mut matched = false;
-    for der in jwks.keys.iter().filter_map(registered_certificate) {
-        matched |= aims_crypto::ct_eq(&aims_crypto::sha256(&der), &presented);
-    }
-    if !matched {
-        return Err(denied(
-            "the client certificate is not one registered for this client",
-        ));
-    }
-    Ok(AuthenticatedClient {
-        client,
-        method: AuthMethod::SelfSignedTlsClientAuth,
-        spiffe_id: None,
-        cert_thumbprint: Some(peer.x5t_s256()),
-    })
 }
 
 /// The certificate a JWK registers for `self_signed_tls_client_auth`: its first `x5c`

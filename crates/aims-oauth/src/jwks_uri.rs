@@ -1,5 +1,6 @@
 //! Client keys published at a `jwks_uri` (RFC 7591 §2), fetched and cached for
-//! `private_key_jwt` verification.
+//! `private_key_jwt` verification and for the certificates of
+//! `self_signed_tls_client_auth` (RFC 8705 §2.2: the first `x5c` entry of each key).
 //!
 //! | Rule | Failure |
 //! |---|---|
@@ -9,7 +10,7 @@
 //! | a body of at most [`MAX_JWKS_BYTES`]; the client's timeouts bound the time | [`JwksUriError::TooLarge`], [`JwksUriError::Transport`] |
 //! | a JWK set whose keys pass the rules of inline `jwks` ([`crate::client::check_jwks`]: public, signature keys of an accepted algorithm) | [`JwksUriError::Invalid`] |
 //! | the fetched set is used at most [`DEFAULT_MAX_AGE`] seconds, then fetched again | the fetch's error |
-//! | an assertion naming a key the set lacks triggers one refetch (rotation), at most once per [`DEFAULT_MIN_REFRESH_INTERVAL`] per client; concurrent callers wait for the one fetch in flight | [`JwksUriError::RateLimited`] when no fresh set exists |
+//! | an assertion naming a key the set lacks, or a client certificate the set does not register, triggers one refetch (rotation), at most once per [`DEFAULT_MIN_REFRESH_INTERVAL`] per client; concurrent callers wait for the one fetch in flight | [`JwksUriError::RateLimited`] when no fresh set exists |
 //!
 //! Every error maps to `invalid_client` at the endpoint; errors name no key material.
 
@@ -111,6 +112,8 @@ pub fn http_client() -> Result<reqwest::Client, JwksUriError> {
 #[derive(Debug, Default)]
 struct Snapshot {
     keys: Arc<StaticKeys>,
+    /// SHA-256 of the certificate each key registers (its first `x5c` entry).
+    certificates: Arc<[[u8; 32]]>,
     fetched_at: Option<i64>,
     generation: u64,
 }
@@ -229,37 +232,69 @@ impl JwksUriCache {
         uri: &str,
         assertion: &str,
     ) -> Result<Arc<StaticKeys>, JwksUriError> {
+        let header = Jws::decode(assertion).ok().map(|j| j.header);
+        let snapshot = self
+            .snapshot_for(client_id, uri, |snap| {
+                header.as_ref().is_none_or(|h| {
+                    snap.keys
+                        .resolve(client_id, h.kid.as_deref(), h.alg)
+                        .is_ok()
+                })
+            })
+            .await?;
+        Ok(Arc::clone(&snapshot.keys))
+    }
+
+    /// SHA-256 digests of the certificates `client_id` registers at `uri` (the first
+    /// `x5c` entry of each key, RFC 8705 §2.2): the cached set while fresh and holding
+    /// `presented`, else a fetch (single-flight, rate-limited). The caller compares
+    /// `presented` with every digest itself; here the digest only decides whether to
+    /// fetch.
+    pub async fn certificates_for(
+        &self,
+        client_id: &str,
+        uri: &str,
+        presented: &[u8; 32],
+    ) -> Result<Arc<[[u8; 32]]>, JwksUriError> {
+        let snapshot = self
+            .snapshot_for(client_id, uri, |snap| {
+                snap.certificates.iter().any(|c| c == presented)
+            })
+            .await?;
+        Ok(Arc::clone(&snapshot.certificates))
+    }
+
+    /// The cached set of `client_id` at `uri` while fresh and `satisfies` it, else a
+    /// fetch: single-flight, at most once per minimum refresh interval.
+    async fn snapshot_for(
+        &self,
+        client_id: &str,
+        uri: &str,
+        satisfies: impl Fn(&Snapshot) -> bool,
+    ) -> Result<Arc<Snapshot>, JwksUriError> {
         let url = check_jwks_uri(uri, self.inner.allow_http)?;
         let entry = self.entry(client_id, uri);
-        let header = Jws::decode(assertion).ok().map(|j| j.header);
-        let has_key = |snap: &Snapshot| {
-            header.as_ref().is_some_and(|h| {
-                snap.keys
-                    .resolve(client_id, h.kid.as_deref(), h.alg)
-                    .is_ok()
-            })
-        };
         let now = self.inner.clock.now();
         let fresh = |snap: &Snapshot| {
             snap.fetched_at
                 .is_some_and(|t| now.saturating_sub(t) < self.inner.max_age)
         };
         let seen = entry.snapshot();
-        if fresh(&seen) && (has_key(&seen) || header.is_none()) {
-            return Ok(Arc::clone(&seen.keys));
+        if fresh(&seen) && satisfies(&seen) {
+            return Ok(seen);
         }
         let _flight = entry.flight.lock().await;
         let current = entry.snapshot();
         if current.generation != seen.generation {
             // Another request fetched while this one waited.
-            return Ok(Arc::clone(&current.keys));
+            return Ok(current);
         }
         let last = entry.last_attempt.load(Ordering::Acquire);
         if last != i64::MIN && now < last.saturating_add(self.inner.min_refresh_interval) {
             return if fresh(&current) {
-                // The key is unknown and the set was fetched just now: the assertion
-                // fails against the current keys.
-                Ok(Arc::clone(&current.keys))
+                // The key or certificate is unknown and the set was fetched just now:
+                // the credential fails against the current set.
+                Ok(current)
             } else {
                 Err(JwksUriError::RateLimited)
             };
@@ -270,8 +305,15 @@ impl JwksUriCache {
         })?;
         let mut keys = StaticKeys::new();
         keys.add_jwks(client_id.to_owned(), &jwks);
+        let certificates = jwks
+            .keys
+            .iter()
+            .filter_map(crate::authn::registered_certificate)
+            .map(aims_crypto::sha256)
+            .collect();
         let next = Arc::new(Snapshot {
             keys: Arc::new(keys),
+            certificates,
             fetched_at: Some(self.inner.clock.now()),
             generation: current.generation.wrapping_add(1),
         });
@@ -280,7 +322,7 @@ impl JwksUriCache {
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Arc::clone(&next);
         tracing::debug!(target: "aims::oauth", client_id, keys = jwks.keys.len(), "client jwks_uri fetched");
-        Ok(Arc::clone(&next.keys))
+        Ok(next)
     }
 
     async fn fetch(&self, url: &reqwest::Url) -> Result<Jwks, JwksUriError> {

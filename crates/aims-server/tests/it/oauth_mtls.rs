@@ -433,6 +433,76 @@ async fn self_signed_certificate_must_be_registered() {
     a.ts.server.shutdown().await;
 }
 
+/// RFC 8705 §2.2 with the certificates registered by `jwks_uri`: fetched once and
+/// cached; a certificate the cached set lacks makes the server fetch again (rotation),
+/// at most once per minimum refresh interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_signed_certificates_by_jwks_uri_follow_rotation() {
+    use std::sync::atomic::Ordering;
+
+    use aims_core::Clock as _;
+
+    use crate::oauth_secrets::{Answer, KeyServer};
+
+    let t0 = aims_core::SystemClock.now();
+    let clock = aims_core::ManualClock::new(t0);
+    let a = crate::oauth::start_with_clock(Arc::new(clock.clone()), |c| {
+        c.oauth.mtls_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.oauth.allow_http_jwks_uri = true;
+    })
+    .await;
+    let base = format!("https://{}", a.ts.server.endpoints().oauth_mtls.unwrap());
+    let cert_keys = |certs: &[&Identity]| {
+        Answer::Keys(Jwks {
+            keys: certs
+                .iter()
+                .map(|c| aims_pki::certificate_jwk(c.leaf()).unwrap())
+                .collect(),
+        })
+    };
+    let first = self_signed(None);
+    let ks = KeyServer::start(cert_keys(&[&first])).await;
+    let mut m = metadata("self-uri", AuthMethod::SelfSignedTlsClientAuth);
+    m.jwks_uri = Some(ks.url.clone());
+    a.ts.admin().create_client(&m).await.unwrap();
+
+    let at = token_of(cert_token(&client(&a, Some(&first)), &base, "self-uri").await).await;
+    assert_eq!(
+        a.verify(&at, API).await.cnf.unwrap().x5t_s256.as_deref(),
+        Some(first.x5t().as_str())
+    );
+    token_of(cert_token(&client(&a, Some(&first)), &base, "self-uri").await).await;
+    assert_eq!(ks.hits.load(Ordering::SeqCst), 1, "the set is cached");
+
+    // The client publishes a new certificate. Within the refresh interval the server
+    // does not fetch again, so the new certificate is refused.
+    let second = self_signed(None);
+    ks.set(cert_keys(&[&second]));
+    let why = "not one registered for this client";
+    assert_refused_because(
+        cert_token(&client(&a, Some(&second)), &base, "self-uri").await,
+        why,
+    )
+    .await;
+    assert_eq!(ks.hits.load(Ordering::SeqCst), 1);
+    // After it, the unknown certificate makes the server fetch the new set once.
+    clock.set(t0 + 11);
+    let at = token_of(cert_token(&client(&a, Some(&second)), &base, "self-uri").await).await;
+    assert_eq!(
+        a.verify(&at, API).await.cnf.unwrap().x5t_s256.as_deref(),
+        Some(second.x5t().as_str())
+    );
+    assert_eq!(ks.hits.load(Ordering::SeqCst), 2);
+    // The retired certificate is refused, and does not make the server fetch again.
+    assert_refused_because(
+        cert_token(&client(&a, Some(&first)), &base, "self-uri").await,
+        why,
+    )
+    .await;
+    assert_eq!(ks.hits.load(Ordering::SeqCst), 2);
+    a.ts.server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificates_of_untrusted_cas_are_not_svids() {
     let (a, base) = start_mtls().await;

@@ -17,21 +17,21 @@ use crate::oauth::{As, error_of, pkjwt_client, start};
 
 /// What the test's key server answers.
 #[derive(Clone)]
-enum Answer {
+pub(crate) enum Answer {
     Keys(Jwks),
     Raw(String),
 }
 
 /// A tiny server publishing a JWK set on 127.0.0.1 that the test can change.
-struct KeyServer {
-    url: String,
+pub(crate) struct KeyServer {
+    pub(crate) url: String,
     answer: Arc<Mutex<Answer>>,
-    hits: Arc<AtomicUsize>,
+    pub(crate) hits: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl KeyServer {
-    async fn start(answer: Answer) -> Self {
+    pub(crate) async fn start(answer: Answer) -> Self {
         let answer = Arc::new(Mutex::new(answer));
         let hits = Arc::new(AtomicUsize::new(0));
         let (a, h) = (answer.clone(), hits.clone());
@@ -62,7 +62,7 @@ impl KeyServer {
         }
     }
 
-    fn set(&self, a: Answer) {
+    pub(crate) fn set(&self, a: Answer) {
         *self.answer.lock().unwrap() = a;
     }
 }
