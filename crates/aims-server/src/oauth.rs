@@ -667,6 +667,26 @@ async fn token(
 }
 
 impl OAuthServer {
+    /// The fields every audit event of the authorization server shares: now, the
+    /// correlation id, risk `unknown`; no `act` chain, no policies, no remediation
+    /// unless a site says otherwise.
+    fn audit_base(&self, request_id: &str) -> AuditEvent {
+        AuditEvent {
+            agent: String::new(),
+            mechanism: None,
+            delegated_subject: None,
+            actors: Vec::new(),
+            resource: String::new(),
+            action: String::new(),
+            decision: Decision::Allow,
+            time: self.clock.now(),
+            correlation_id: request_id.to_owned(),
+            risk_state: "unknown".to_owned(),
+            remediation: "none".to_owned(),
+            policies: Vec::new(),
+        }
+    }
+
     /// An introspection answered: the caller is the agent; allowed when the token was
     /// active (its audiences are the resource, its user the delegated subject), denied
     /// (`inactive_token`) otherwise.
@@ -693,15 +713,10 @@ impl OAuthServer {
             agent: query.caller.token_client_id().to_owned(),
             mechanism: Some(query.caller.method.as_str()),
             delegated_subject,
-            actors: Vec::new(),
             resource,
             action: "introspect".to_owned(),
             decision,
-            time: self.clock.now(),
-            correlation_id: request_id.to_owned(),
-            risk_state: "unknown".to_owned(),
-            remediation: "none".to_owned(),
-            policies: Vec::new(),
+            ..self.audit_base(request_id)
         });
     }
 
@@ -728,15 +743,11 @@ impl OAuthServer {
             agent: agent.to_owned(),
             mechanism: Some(r.caller.method.as_str()),
             delegated_subject: r.subject.clone().filter(|s| s != agent),
-            actors: Vec::new(),
             resource,
             action: "revoke".to_owned(),
             decision: Decision::Allow,
-            time: self.clock.now(),
-            correlation_id: request_id.to_owned(),
-            risk_state: "unknown".to_owned(),
             remediation: r.revoked.as_str().to_owned(),
-            policies: Vec::new(),
+            ..self.audit_base(request_id)
         });
     }
 
@@ -763,18 +774,13 @@ impl OAuthServer {
         self.audit.record(&AuditEvent {
             agent: claimed_client(parsed),
             mechanism: mechanism(parsed),
-            delegated_subject: None,
-            actors: Vec::new(),
             resource: path.to_owned(),
             action: action.to_owned(),
             decision: Decision::Deny {
                 reason: e.code.as_str().to_owned(),
             },
-            time: self.clock.now(),
-            correlation_id: request_id.to_owned(),
-            risk_state: "unknown".to_owned(),
             remediation: "reject".to_owned(),
-            policies: Vec::new(),
+            ..self.audit_base(request_id)
         });
     }
 
@@ -796,15 +802,10 @@ impl OAuthServer {
             agent: issued.agent.clone(),
             mechanism: Some(issued.auth_method),
             delegated_subject: issued.subject.clone(),
-            actors: Vec::new(),
             resource: issued.audience.join(" "),
             action: issued.grant_type.to_owned(),
             decision: Decision::Allow,
-            time: self.clock.now(),
-            correlation_id: request_id.to_owned(),
-            risk_state: "unknown".to_owned(),
-            remediation: "none".to_owned(),
-            policies: Vec::new(),
+            ..self.audit_base(request_id)
         });
     }
 
@@ -842,18 +843,13 @@ impl OAuthServer {
         self.audit.record(&AuditEvent {
             agent,
             mechanism: parsed.and_then(mechanism),
-            delegated_subject: None,
-            actors: Vec::new(),
             resource,
             action,
             decision: Decision::Deny {
                 reason: e.code.as_str().to_owned(),
             },
-            time: self.clock.now(),
-            correlation_id: request_id.to_owned(),
-            risk_state: "unknown".to_owned(),
             remediation: remediation.to_owned(),
-            policies: Vec::new(),
+            ..self.audit_base(request_id)
         });
     }
 }

@@ -286,18 +286,21 @@ async fn introspection_and_revocation_of_jwt_and_opaque_tokens() {
             query.active_claims().map(|c| c.client_id.as_str()),
             Some("agent-a")
         );
-        // Revoked by its holder: inactive from then on.
-        let a = agent.assertion(ISSUER);
-        let revoke = cc(
-            &a,
-            &[
-                ("token", tok),
-                ("grant_type", ""),
-                ("resource", ""),
-                ("scope", ""),
-            ],
-        );
-        let revocation = h.svc.revoke(req(&revoke)).await.unwrap();
+        // Revoked by its holder (a fresh assertion each time): inactive from then on.
+        let revoke = || async {
+            let a = agent.assertion(ISSUER);
+            let form = cc(
+                &a,
+                &[
+                    ("token", tok),
+                    ("grant_type", ""),
+                    ("resource", ""),
+                    ("scope", ""),
+                ],
+            );
+            h.svc.revoke(req(&form)).await.unwrap()
+        };
+        let revocation = revoke().await;
         assert_eq!(revocation.revoked, Revoked::AccessToken, "{format}");
         if format == "jwt" {
             assert_eq!(revocation.audience, [API]);
@@ -308,17 +311,7 @@ async fn introspection_and_revocation_of_jwt_and_opaque_tokens() {
         assert_eq!(&*text, r#"{"active":false}"#);
         assert!(query.active_claims().is_none());
         // Revoking it again revokes nothing (and still succeeds, RFC 7009 §2.2).
-        let a = agent.assertion(ISSUER);
-        let revoke = cc(
-            &a,
-            &[
-                ("token", tok),
-                ("grant_type", ""),
-                ("resource", ""),
-                ("scope", ""),
-            ],
-        );
-        let again = h.svc.revoke(req(&revoke)).await.unwrap();
+        let again = revoke().await;
         assert_eq!(again.revoked, Revoked::Nothing, "{format}");
         // Garbage and expired tokens are just inactive.
         let garbage = Params::from_pairs([("client_id", "rs"), ("token", "not-a-token")]);
