@@ -79,8 +79,8 @@ pub(crate) enum Method {
     /// (over mutual TLS).
     #[value(name = "tls_client_auth")]
     TlsClientAuth,
-    /// RFC 8705: a self-signed certificate registered with --certificate-file (over
-    /// mutual TLS).
+    /// RFC 8705: a self-signed certificate registered with --certificate-file, or as the
+    /// `x5c` of a key published at --jwks-uri (over mutual TLS).
     #[value(name = "self_signed_tls_client_auth")]
     SelfSignedTlsClientAuth,
 }
