@@ -5,7 +5,7 @@
 //! | `client_assertion_type=…:jwt-bearer` + `client_assertion` | `private_key_jwt` (RFC 7523 §2.2, rfc7523bis) | `aims_jose::client_assertion` against the client's JWKS; `aud` = issuer alone; `jti` once (shared store across nodes) |
 //! | `client_assertion_type=…:jwt-spiffe` + `client_assertion` | `spiffe_jwt` | JWT-SVID, `aud` = issuer alone, keys from the trust-domain bundle; `sub` matches the client's `spiffe_id` pattern; `jti`, when present, once |
 //! | client certificate + `client_id` | `spiffe_x509` | the chain verifies as an X509-SVID of a trusted trust domain (per request, against the live trust store); its SPIFFE ID matches the client's pattern |
-//! | client certificate + `client_id` | `tls_client_auth` (RFC 8705 §2.1) | the chain verifies as for `spiffe_x509`; its URI SAN equals `tls_client_auth_san_uri` |
+//! | client certificate + `client_id` | `tls_client_auth` (RFC 8705 §2.1) | the chain verifies as for `spiffe_x509`, or (when configured) against the operator's client CAs ([`ClientCaRoots`]: path to a root, validity, `clientAuth`); one of its URI SANs equals `tls_client_auth_san_uri` |
 //! | client certificate + `client_id` | `self_signed_tls_client_auth` (RFC 8705 §2.2) | no chain validation; the leaf is one of the certificates registered in the client's JWKS, inline or by `jwks_uri` (`x5c` first entries), compared by SHA-256 in constant time |
 //! | `OAuth-Client-Attestation` (WIT-SVID) + `OAuth-Client-Attestation-PoP` + `client_id` | `spiffe_wit` | WIT-SVID from the trust-domain bundle; PoP signed by its `cnf` key, `iss` = the WIT's `sub`, `aud` = issuer, `jti` once; `sub` matches the client's `spiffe_id` pattern |
 //! | `client_id` only | `none` | public client (PKCE enforced by the grant) |
@@ -36,8 +36,8 @@ use aims_guard::ReplayCache;
 use aims_guard::keys::{KeyUse, TrustStoreKeys};
 use aims_jose::client_assertion::{self, ASSERTION_TYPE, SPIFFE_ASSERTION_TYPE};
 use aims_jose::{JoseError, StaticKeys, attestation, jwt_svid, wit};
-use aims_pki::TrustStore;
 use aims_pki::svid::{SvidUsage, VerifyOptions};
+use aims_pki::{ClientCaRoots, TrustStore};
 use rustls_pki_types::CertificateDer;
 
 use crate::client::{AuthMethod, Client};
@@ -121,6 +121,9 @@ pub struct ClientAuthenticator {
     allow_client_secrets: bool,
     /// Fetched client key sets (`jwks_uri`); `None`: `jwks_uri` clients are refused.
     jwks_uris: Option<JwksUriCache>,
+    /// An operator's CAs for `tls_client_auth` certificates outside SPIFFE (RFC 8705
+    /// §2.1); `None`: only X509-SVIDs of the trust store.
+    client_cas: Option<Arc<ClientCaRoots>>,
     /// When each legacy-secret client was last warned about (so a busy client does not
     /// flood the log with one warning per request).
     secret_warned: Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
@@ -162,7 +165,15 @@ impl ClientAuthenticator {
             allow_client_secrets: false,
             secret_warned: Arc::default(),
             jwks_uris: None,
+            client_cas: None,
         }
+    }
+
+    /// Also accepts `tls_client_auth` certificates that verify against `roots`, an
+    /// operator's PKI outside SPIFFE (default: only X509-SVIDs of the trust store).
+    pub fn tls_client_auth_cas(mut self, roots: Arc<ClientCaRoots>) -> Self {
+        self.client_cas = Some(roots);
+        self
     }
 
     /// Accepts `client_secret_basic` and `client_secret_post` for clients registered with
@@ -641,20 +652,38 @@ impl ClientAuthenticator {
         })
     }
 
-    /// RFC 8705 §2.1 with the trust store as the PKI: the chain verifies, and its URI
-    /// SAN (an SVID has exactly one: its SPIFFE ID) is the registered one.
+    /// RFC 8705 §2.1: the chain verifies as an X509-SVID of the trust store (its one URI
+    /// SAN is its SPIFFE ID) or, when configured, against the operator's client CAs; one
+    /// of its URI SANs is the registered one (each compared in constant time).
     fn tls_client_auth(
         &self,
         client: Arc<Client>,
         peer: &TlsPeer,
     ) -> Result<AuthenticatedClient, OAuthError> {
-        let san = self.verified_svid(peer)?;
+        let (sans, spiffe_id) = match (self.verified_svid(peer), &self.client_cas) {
+            (Ok(id), _) => (vec![id.as_str().to_owned()], Some(id)),
+            (Err(_), Some(cas)) => {
+                let sans = cas.verify(peer.chain(), self.clock.now()).map_err(|e| {
+                    denied(format!(
+                        "the client certificate is neither an X509-SVID of a trusted trust domain nor issued by a configured client CA: {e}"
+                    ))
+                })?;
+                (sans, None)
+            }
+            (Err(e), None) => return Err(e),
+        };
         let registered = client.metadata().tls_client_auth_san_uri.as_deref();
-        if !registered.is_some_and(|r| aims_crypto::ct_eq(r.as_bytes(), san.as_str().as_bytes())) {
+        let mut matched = false;
+        if let Some(r) = registered {
+            for san in &sans {
+                matched |= aims_crypto::ct_eq(r.as_bytes(), san.as_bytes());
+            }
+        }
+        if !matched {
             return Err(denied("the client certificate's URI SAN is not registered"));
         }
         Ok(AuthenticatedClient {
-            spiffe_id: Some(san),
+            spiffe_id,
             client,
             method: AuthMethod::TlsClientAuth,
             cert_thumbprint: Some(peer.x5t_s256()),

@@ -6,6 +6,7 @@
 //! | [`ca`] | root and intermediate CAs, X509-SVID issuance, persistence | X509-SVID §3–§4 (specs.md 2.7) |
 //! | [`svid`] | [`X509Svid`] (PEM/DER parsing) and chain validation, one error per rule | X509-SVID §5 (specs.md 2.7) |
 //! | [`bundle`] | SPIFFE bundle JSON, JWKS and PEM bundles, [`TrustStore`] | SPIFFE Trust Domain and Bundle §4, X509-SVID §6 (specs.md 2.9) |
+//! | [`client_ca`] | an operator's CAs for client certificates outside SPIFFE | RFC 8705 §2.1 |
 //! | [`tls`] | rustls verifiers and config builders for SPIFFE mTLS | draft-ietf-wimse-mutual-tls (specs.md 2.6) |
 //! | [`pem`] | PEM helpers shared by the modules above | RFC 7468 |
 //!
@@ -20,6 +21,7 @@
 
 pub mod bundle;
 pub mod ca;
+pub mod client_ca;
 pub mod pem;
 pub mod svid;
 pub mod tls;
@@ -27,6 +29,7 @@ mod x509;
 
 pub use bundle::{BundleError, SpiffeBundle, TrustStore, certificate_jwk};
 pub use ca::{CaError, CaOptions, CertificateAuthority};
+pub use client_ca::{ClientCaError, ClientCaRoots};
 pub use svid::{SvidError, SvidUsage, VerifiedSvid, X509Svid};
 pub use tls::{Authorizer, ClientAuth, TlsError};
 

@@ -51,6 +51,7 @@
 //! mtls_listen = "127.0.0.1:8445"                    # optional: RFC 8705 mTLS endpoint aliases (token,
 //!                                                   # introspection, revocation, PAR); client certificate requested
 //! mtls_base_url = "https://as-mtls.example.org"     # default: https://<mtls_listen as bound>
+//! tls_client_auth_ca_file = "/etc/aims/client-cas.pem"  # optional: CAs of tls_client_auth certificates besides SVIDs
 //! login_max_failures = 5                            # failed logins per user name before a lock (0: off)
 //! login_lockout_seconds = 60                        # the first lock; doubles per further failure, up to 15 min
 //!
@@ -401,6 +402,11 @@ pub struct OAuthSection {
     /// Default: `https://<mtls_listen as bound>`.
     #[serde(default)]
     pub mtls_base_url: Option<String>,
+    /// A PEM file of certificate authorities whose client certificates `tls_client_auth`
+    /// clients may also present (RFC 8705 §2.1 with an operator's PKI; read at start).
+    /// Without it only X509-SVIDs of the trust store are accepted for that method.
+    #[serde(default)]
+    pub tls_client_auth_ca_file: Option<PathBuf>,
     /// Consecutive failed logins for one user name before it is locked (default 5; 0
     /// turns throttling off).
     #[serde(default = "default_login_max_failures")]
@@ -465,6 +471,7 @@ impl Default for OAuthSection {
             allow_http_jwks_uri: false,
             mtls_listen: None,
             mtls_base_url: None,
+            tls_client_auth_ca_file: None,
             login_max_failures: default_login_max_failures(),
             login_lockout_seconds: default_login_lockout_seconds(),
         }

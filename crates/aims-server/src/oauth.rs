@@ -264,7 +264,7 @@ impl OAuthServer {
         metadata.mtls_endpoint_aliases = mtls_base.as_ref().map(MtlsEndpointAliases::new);
         let metadata = serde_json::to_vec(&metadata)
             .map_err(|e| ServerError::Workload(format!("OAuth metadata: {e}")))?;
-        let authn = aims_oauth::authn::ClientAuthenticator::new(
+        let mut authn = aims_oauth::authn::ClientAuthenticator::new(
             issuer.clone(),
             Arc::clone(&clock),
             Arc::clone(state.tls.trust_store()),
@@ -277,6 +277,21 @@ impl OAuthServer {
             Arc::clone(&clock),
             cfg.allow_http_jwks_uri,
         ));
+        if let Some(path) = &cfg.tls_client_auth_ca_file {
+            let pem = std::fs::read(path).map_err(|e| {
+                ServerError::Workload(format!(
+                    "[oauth] tls_client_auth_ca_file: cannot read {}: {e}",
+                    path.display()
+                ))
+            })?;
+            let roots = aims_pki::ClientCaRoots::from_pem(&pem).map_err(|e| {
+                ServerError::Workload(format!(
+                    "[oauth] tls_client_auth_ca_file {}: {e} (expected PEM CERTIFICATE blocks of the CAs)",
+                    path.display()
+                ))
+            })?;
+            authn = authn.tls_client_auth_cas(Arc::new(roots));
+        }
         let keys = Arc::new(OAuthKeys::new(Arc::clone(&state.keys), &issuer));
         let users = aims_oauth::users::UserStore::new(Arc::clone(&store))
             .map_err(|e| ServerError::Workload(format!("user store: {e}")))?;

@@ -389,6 +389,142 @@ async fn tls_client_auth_matches_the_registered_san_uri() {
     a.ts.server.shutdown().await;
 }
 
+/// An operator's CA for `tls_client_auth` (RFC 8705 §2.1 outside SPIFFE): its PEM, and
+/// a leaf maker.
+struct OperatorCa {
+    params: rcgen::CertificateParams,
+    key: rcgen::KeyPair,
+    pem: String,
+}
+
+impl OperatorCa {
+    fn new(name: &str) -> Self {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut p = rcgen::CertificateParams::default();
+        p.distinguished_name.push(rcgen::DnType::CommonName, name);
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        p.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        let pem = p.self_signed(&key).unwrap().pem();
+        Self {
+            params: p,
+            key,
+            pem,
+        }
+    }
+
+    /// A client certificate with `uri` as its URI SAN and the `clientAuth` usage.
+    fn client_certificate(&self, uri: &str) -> Identity {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut p = rcgen::CertificateParams::default();
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, "pki agent");
+        p.subject_alt_names = vec![rcgen::SanType::URI(
+            rcgen::string::Ia5String::try_from(uri).unwrap(),
+        )];
+        p.is_ca = rcgen::IsCa::ExplicitNoCa;
+        p.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+        p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let issuer = rcgen::Issuer::from_params(&self.params, &self.key);
+        let cert = p.signed_by(&key, &issuer).unwrap();
+        identity(vec![cert.der().clone()], key.serialize_der())
+    }
+}
+
+/// RFC 8705 §2.1 with an operator's PKI (`[oauth] tls_client_auth_ca_file`): a
+/// certificate of a configured CA whose URI SAN is the registered one gets a bound
+/// token; another SAN, or a certificate of another CA, is refused. X509-SVIDs still
+/// work for `tls_client_auth` clients registered with a SPIFFE ID.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_client_auth_with_an_operator_ca() {
+    const URI: &str = "https://agents.example.test/pki-agent";
+    let operator = OperatorCa::new("operator client CA");
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("client-cas.pem");
+    std::fs::write(&ca_file, &operator.pem).unwrap();
+    let a = start(|c| {
+        c.oauth.mtls_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.oauth.tls_client_auth_ca_file = Some(ca_file.clone());
+    })
+    .await;
+    let base = format!("https://{}", a.ts.server.endpoints().oauth_mtls.unwrap());
+    let admin = a.ts.admin();
+    admin
+        .create_client(&tls_client("pki-agent", URI))
+        .await
+        .unwrap();
+    admin
+        .create_client(&tls_client("svid-agent", AGENT))
+        .await
+        .unwrap();
+
+    let cert = operator.client_certificate(URI);
+    let at = token_of(cert_token(&client(&a, Some(&cert)), &base, "pki-agent").await).await;
+    let claims = a.verify(&at, API).await;
+    // No SPIFFE ID was proven: the token names the registered client.
+    assert_eq!(claims.client_id, "pki-agent");
+    assert_eq!(
+        claims.cnf.unwrap().x5t_s256.as_deref(),
+        Some(cert.x5t().as_str())
+    );
+    // The same CA, another URI SAN: not this client's.
+    let other_san = operator.client_certificate("https://agents.example.test/someone-else");
+    assert_refused_because(
+        cert_token(&client(&a, Some(&other_san)), &base, "pki-agent").await,
+        "URI SAN is not registered",
+    )
+    .await;
+    // The right URI SAN from a CA that is not configured.
+    let stranger = OperatorCa::new("unknown CA").client_certificate(URI);
+    assert_refused_because(
+        cert_token(&client(&a, Some(&stranger)), &base, "pki-agent").await,
+        "nor issued by a configured client CA",
+    )
+    .await;
+    // SVIDs keep working for tls_client_auth.
+    let svid = issue(&a, AGENT);
+    token_of(cert_token(&client(&a, Some(&svid)), &base, "svid-agent").await).await;
+    a.ts.server.shutdown().await;
+}
+
+/// Without `tls_client_auth_ca_file`, a certificate of an operator's CA is no SVID and is
+/// refused, whatever its URI SAN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_client_auth_without_an_operator_ca_takes_only_svids() {
+    const URI: &str = "https://agents.example.test/pki-agent";
+    let (a, base) = start_mtls().await;
+    a.ts.admin()
+        .create_client(&tls_client("pki-agent", URI))
+        .await
+        .unwrap();
+    let cert = OperatorCa::new("operator client CA").client_certificate(URI);
+    assert_refused_because(
+        cert_token(&client(&a, Some(&cert)), &base, "pki-agent").await,
+        "not an X509-SVID",
+    )
+    .await;
+    a.ts.server.shutdown().await;
+
+    // A CA file that is missing, or holds no certificate, stops the server at start
+    // with a message naming the setting.
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "no certificates here").unwrap();
+    for path in [dir.path().join("missing.pem"), empty] {
+        let started = aims_server::testkit::start_with("example.org", system_clock(), |c| {
+            c.oauth.mtls_listen = Some("127.0.0.1:0".parse().unwrap());
+            c.oauth.tls_client_auth_ca_file = Some(path.clone());
+        })
+        .await;
+        let Err(e) = started else {
+            panic!("the server must not start with {}", path.display())
+        };
+        assert!(e.to_string().contains("tls_client_auth_ca_file"), "{e}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn self_signed_certificate_must_be_registered() {
     let (a, base) = start_mtls().await;
