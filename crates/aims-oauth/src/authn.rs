@@ -615,13 +615,8 @@ impl ClientAuthenticator {
     ) -> Result<AuthenticatedClient, OAuthError> {
         let presented = aims_crypto::sha256(peer.leaf_der());
         let meta = client.metadata();
-        let registered: Arc<[[u8; 32]]> = match (&meta.jwks, &meta.jwks_uri) {
-            (Some(jwks), _) => jwks
-                .keys
-                .iter()
-                .filter_map(registered_certificate)
-                .map(aims_crypto::sha256)
-                .collect(),
+        let registered: Arc<[[u8; 32]]> = match (client.inline_certificates(), &meta.jwks_uri) {
+            (Some(certificates), _) => Arc::clone(certificates),
             (None, Some(uri)) => {
                 let cache = self.jwks_uris.as_ref().ok_or_else(|| {
                     denied("client certificates by jwks_uri are not enabled on this server")
@@ -689,6 +684,15 @@ impl ClientAuthenticator {
             cert_thumbprint: Some(peer.x5t_s256()),
         })
     }
+}
+
+/// SHA-256 of each certificate a key set registers for `self_signed_tls_client_auth`.
+pub(crate) fn certificate_digests(jwks: &aims_crypto::Jwks) -> Arc<[[u8; 32]]> {
+    jwks.keys
+        .iter()
+        .filter_map(registered_certificate)
+        .map(aims_crypto::sha256)
+        .collect()
 }
 
 /// The certificate a JWK registers for `self_signed_tls_client_auth`: its first `x5c`

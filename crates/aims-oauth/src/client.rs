@@ -200,6 +200,8 @@ pub struct Client {
     scopes: BTreeSet<String>,
     /// Its inline `jwks`, parsed once (scope: the client id).
     keys: Option<std::sync::Arc<aims_jose::StaticKeys>>,
+    /// SHA-256 of the certificates its inline `jwks` registers (`x5c`), computed once.
+    certificates: Option<std::sync::Arc<[[u8; 32]]>>,
 }
 
 /// Two clients are equal when their metadata is (everything else is derived from it).
@@ -335,17 +337,25 @@ impl Client {
             keys.add_jwks(meta.client_id.clone(), jwks);
             std::sync::Arc::new(keys)
         });
+        let certificates = meta.jwks.as_ref().map(crate::authn::certificate_digests);
         Ok(Self {
             meta,
             spiffe_pattern,
             scopes,
             keys,
+            certificates,
         })
     }
 
     /// Its inline `jwks`, parsed once, under the scope of its client id.
     pub fn inline_keys(&self) -> Option<&std::sync::Arc<aims_jose::StaticKeys>> {
         self.keys.as_ref()
+    }
+
+    /// SHA-256 of the certificates its inline `jwks` registers for
+    /// `self_signed_tls_client_auth` (the first `x5c` entry of each key), computed once.
+    pub fn inline_certificates(&self) -> Option<&std::sync::Arc<[[u8; 32]]>> {
+        self.certificates.as_ref()
     }
 
     /// The stored form.

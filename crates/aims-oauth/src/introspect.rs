@@ -148,8 +148,7 @@ impl<D: ClientDirectory> TokenService<D> {
     pub async fn revoke(&self, req: TokenRequest<'_>) -> Result<Revocation, OAuthError> {
         let caller = self.authenticate_caller(&req).await?;
         let token = req.params.require("token")?;
-        let revoked = self.revoke_held(&caller, token).await?;
-        let (revoked, subject, audience) = revoked.unwrap_or((Revoked::Nothing, None, Vec::new()));
+        let (revoked, subject, audience) = self.revoke_held(&caller, token).await?;
         Ok(Revocation {
             caller,
             revoked,
@@ -163,15 +162,17 @@ impl<D: ClientDirectory> TokenService<D> {
         &self,
         caller: &AuthenticatedClient,
         token: &str,
-    ) -> Result<Option<(Revoked, Option<String>, Vec<String>)>, OAuthError> {
+    ) -> Result<(Revoked, Option<String>, Vec<String>), OAuthError> {
+        const NOTHING: (Revoked, Option<String>, Vec<String>) =
+            (Revoked::Nothing, None, Vec::new());
         let now = self.clock_now();
         if looks_like_jwt(token) {
             let Some(verified) = self.verified_jwt(token) else {
-                return Ok(None);
+                return Ok(NOTHING);
             };
             let claims = &verified.claims;
             if !holds(caller, claims) {
-                return Ok(None);
+                return Ok(NOTHING);
             }
             let grant = NewGrant {
                 handle: jwt_handle(&claims.jti),
@@ -200,7 +201,7 @@ impl<D: ClientDirectory> TokenService<D> {
             };
             let subject = Some(claims.sub.clone());
             let audience = claims.aud.iter().map(str::to_owned).collect();
-            return Ok(Some((revoked, subject, audience)));
+            return Ok((revoked, subject, audience));
         }
         let handle = sha256_b64url(token);
         match self.store().get_grant(&handle).await {
@@ -222,9 +223,9 @@ impl<D: ClientDirectory> TokenService<D> {
                 let revoked = done
                     .map_err(|e| OAuthError::server_error("revoke", &e))?
                     .unwrap_or(Revoked::Nothing);
-                Ok(Some((revoked, g.subject, Vec::new())))
+                Ok((revoked, g.subject, Vec::new()))
             }
-            Ok(_) | Err(StoreError::NotFound(_)) => Ok(None),
+            Ok(_) | Err(StoreError::NotFound(_)) => Ok(NOTHING),
             Err(e) => Err(OAuthError::server_error("revoke", &e)),
         }
     }

@@ -305,12 +305,7 @@ impl JwksUriCache {
         })?;
         let mut keys = StaticKeys::new();
         keys.add_jwks(client_id.to_owned(), &jwks);
-        let certificates = jwks
-            .keys
-            .iter()
-            .filter_map(crate::authn::registered_certificate)
-            .map(aims_crypto::sha256)
-            .collect();
+        let certificates = crate::authn::certificate_digests(&jwks);
         let next = Arc::new(Snapshot {
             keys: Arc::new(keys),
             certificates,
