@@ -685,6 +685,7 @@ pub(super) async fn login(
         map.get_mut(pending_id).map(|p| {
             p.session.clone_from(&new_id);
             p.needs_login = false;
+            p.logged_in_here = true;
             p.clone()
         })
     };

@@ -734,10 +734,8 @@ async fn acr_values_the_login_cannot_meet_are_refused() {
     // The password class is met.
     let mut params = code_params("agent-a", &challenge);
     params.push(("acr_values", "urn:example:acr:hwk urn:aims:acr:password"));
-    // A fresh login is needed anyway (no session yet); `max_age` 0 would make the
-    // consent step's own freshness check fail whenever login and consent fall in
-    // different seconds.
-    params.push(("max_age", "60"));
+    // A fresh login for this request (no session yet) meets `max_age=0`.
+    params.push(("max_age", "0"));
     let q = b.run_flow(&a, &params).await;
     assert!(q.contains_key("code"));
     // Deny: access_denied to the client.
@@ -979,6 +977,34 @@ async fn max_age_is_checked_again_when_the_consent_is_given() {
     let r = b.decide(&consent, "approve").await;
     assert_eq!(r.status(), 303);
     assert!(query(r.headers()["location"].to_str().unwrap()).contains_key("code"));
+    a.ts.server.shutdown().await;
+}
+
+/// `max_age=0` (a fresh login for this very request, as a step-up challenge may ask) is
+/// met by the login made for the request, however long the user then takes to approve.
+#[tokio::test]
+async fn max_age_zero_is_met_by_the_login_made_for_the_request() {
+    let clock = std::sync::Arc::new(aims_core::ManualClock::new(crate::common::now()));
+    let (a, _) = setup_with_clock(clock.clone(), |_| {}).await;
+    let mut b = Browser::new();
+    let (_, challenge) = pkce();
+    // Logged in already: max_age=0 still asks for the password.
+    b.run_flow(&a, &code_params("agent-a", &challenge)).await;
+    clock.advance(5);
+    let mut params = code_params("agent-a", &challenge);
+    params.push(("max_age", "0"));
+    let r = b.authorize(&a, &params).await;
+    assert_eq!(r.status(), 200);
+    let login = r.text().await.unwrap();
+    assert!(login.contains("name=\"password\""), "{login}");
+    let consent = b.login(&login, USER, PASSWORD).await.text().await.unwrap();
+    assert!(consent.contains("value=\"approve\""), "{consent}");
+    // The user reads the consent page for a while: the login was made for this request.
+    clock.advance(30);
+    let r = b.decide(&consent, "approve").await;
+    assert_eq!(r.status(), 303);
+    let q = query(r.headers()["location"].to_str().unwrap());
+    assert!(q.contains_key("code"), "{q:?}");
     a.ts.server.shutdown().await;
 }
 
