@@ -13,6 +13,7 @@
 //! | Single use | `use_once`, `sweep_expired` | exactly one `true` per (scope, item) while unexpired, across nodes |
 //! | OAuth clients | `create_client`, `get_client`, `list_clients`, `update_client`, `delete_client` | an opaque JSON document per client id, optimistic revisions; deleting a client revokes its grants in the same transaction |
 //! | OAuth grants | `put_grant`, `get_grant`, `consume_grant`, `revoke_grant`, `revoke_family`, `revoke_client_grants`, `sweep_grants` | keyed by a hash the caller computes (never a secret); exactly one `Consumed` per grant across nodes, later uses reported as `Reused`; families revoked in one statement |
+//! | Browser state | `put_browser_state`, `get_browser_state`, `rebind_browser_state`, `take_browser_state`, `delete_browser_state`, `sweep_browser_state` | login sessions and pending authorization requests keyed by a hash the caller computes; a pending request moved to another session or taken (single use) by one statement, so exactly one of concurrent callers succeeds, across nodes; expired records are never returned |
 //! | Users | `create_user`, `get_user`, `list_users`, `set_user_password`, `set_user_attributes`, `set_user_disabled`, `delete_user` | the caller's PHC hash, never a password, and never in `Debug` |
 //!
 //! # Design
@@ -48,7 +49,8 @@ mod store;
 
 pub use error::StoreError;
 pub use model::{
-    BundleRecord, ConsumeOutcome, EntryChange, EntryChanges, GrantKind, GrantRecord, GrantState,
-    KeyKind, KeyRecord, KeyState, NewGrant, OAuthClientRecord, UserRecord,
+    BrowserState, BrowserStateKind, BundleRecord, ConsumeOutcome, EntryChange, EntryChanges,
+    GrantKind, GrantRecord, GrantState, KeyKind, KeyRecord, KeyState, NewGrant, OAuthClientRecord,
+    UserRecord,
 };
 pub use store::{Store, USE_ONCE_MAX_BATCH};

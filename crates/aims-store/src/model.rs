@@ -327,6 +327,52 @@ impl fmt::Display for GrantKind {
     }
 }
 
+/// What a browser-state record is (the authorization endpoint's front channel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum BrowserStateKind {
+    /// A browser's login session, named by its cookie.
+    Session,
+    /// An authorization request waiting for login and consent, bound to a session.
+    PendingRequest,
+}
+
+impl BrowserStateKind {
+    /// The stored name: `session` or `pending_request`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BrowserStateKind::Session => "session",
+            BrowserStateKind::PendingRequest => "pending_request",
+        }
+    }
+}
+
+impl fmt::Display for BrowserStateKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A live browser-state record, as [`crate::Store::get_browser_state`] returns it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BrowserState {
+    /// The handle of the record it belongs to (a pending request's session), if any.
+    pub binding: Option<String>,
+    /// When it expires (Unix seconds); it is not returned from then on.
+    pub expires_at: i64,
+    /// The caller's JSON object, exactly as written.
+    pub data: String,
+}
+
+impl fmt::Debug for BrowserState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Not the data: a session's holds its CSRF token.
+        f.debug_struct("BrowserState")
+            .field("binding", &self.binding)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Where a grant is in its life. Expiry is not a state: the caller compares
 /// [`GrantRecord::expires_at`] with its clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

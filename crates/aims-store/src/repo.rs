@@ -32,8 +32,9 @@ use zeroize::Zeroizing;
 
 use crate::StoreError;
 use crate::model::{
-    BundleRecord, ConsumeOutcome, EntryChange, EntryChanges, GrantKind, GrantRecord, GrantState,
-    KeyKind, KeyRecord, KeyState, NewGrant, OAuthClientRecord, UserRecord, check_kid,
+    BrowserState, BrowserStateKind, BundleRecord, ConsumeOutcome, EntryChange, EntryChanges,
+    GrantKind, GrantRecord, GrantState, KeyKind, KeyRecord, KeyState, NewGrant, OAuthClientRecord,
+    UserRecord, check_kid,
 };
 
 /// Rows one sweep statement deletes at most.
@@ -337,6 +338,15 @@ fn check_handle(handle: &str) -> Result<(), StoreError> {
     if !(16..=128).contains(&handle.len()) || !handle.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(StoreError::Invalid(
             "a grant handle must be 16 to 128 printable ASCII characters".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_browser_handle(handle: &str) -> Result<(), StoreError> {
+    if !(16..=128).contains(&handle.len()) || !handle.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(StoreError::Invalid(
+            "a browser-state handle must be 16 to 128 printable ASCII characters".to_owned(),
         ));
     }
     Ok(())
@@ -1250,6 +1260,151 @@ where
         self.sweep_in_chunks(
             "DELETE FROM oauth_grants WHERE expires_at <= $1 AND handle IN \
              (SELECT handle FROM oauth_grants WHERE expires_at <= $1 LIMIT $2)",
+            now,
+        )
+        .await
+    }
+
+    // ----- browser state -----
+
+    pub(crate) async fn put_browser_state(
+        &self,
+        kind: BrowserStateKind,
+        handle: &str,
+        binding: Option<&str>,
+        data: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        check_browser_handle(handle)?;
+        if let Some(b) = binding {
+            check_browser_handle(b)?;
+        }
+        check_json_object(&format_args!("data of a {kind}"), data)?;
+        if expires_at <= now {
+            return Err(StoreError::Invalid(format!(
+                "a {kind} must expire after it is stored"
+            )));
+        }
+        // An expired record under the same handle is replaced: it no longer exists for
+        // any reader.
+        let done = sqlx::query(
+            "INSERT INTO oauth_browser_state (kind, handle, binding, expires_at, data) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (kind, handle) DO UPDATE SET binding = excluded.binding, \
+             expires_at = excluded.expires_at, data = excluded.data \
+             WHERE oauth_browser_state.expires_at <= $6",
+        )
+        .bind(kind.as_str())
+        .bind(handle)
+        .bind(binding.map(str::to_owned))
+        .bind(expires_at)
+        .bind(data)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        if DB::rows_affected(&done) == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict(format!(
+                "a {kind} with this handle exists"
+            )))
+        }
+    }
+
+    pub(crate) async fn get_browser_state(
+        &self,
+        kind: BrowserStateKind,
+        handle: &str,
+        now: i64,
+    ) -> Result<Option<BrowserState>, StoreError> {
+        sqlx::query(
+            "SELECT binding, expires_at, data FROM oauth_browser_state \
+             WHERE kind = $1 AND handle = $2 AND expires_at > $3",
+        )
+        .bind(kind.as_str())
+        .bind(handle)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|row| {
+            Ok(BrowserState {
+                binding: row.try_get("binding")?,
+                expires_at: row.try_get("expires_at")?,
+                data: row.try_get("data")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub(crate) async fn rebind_browser_state(
+        &self,
+        kind: BrowserStateKind,
+        handle: &str,
+        from: &str,
+        to: &str,
+        data: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        check_browser_handle(to)?;
+        check_json_object(&format_args!("data of a {kind}"), data)?;
+        // One statement: of concurrent callers with the same `from`, the first moves the
+        // record and the others no longer match it.
+        let done = sqlx::query(
+            "UPDATE oauth_browser_state SET binding = $4, data = $5 \
+             WHERE kind = $1 AND handle = $2 AND binding = $3 AND expires_at > $6",
+        )
+        .bind(kind.as_str())
+        .bind(handle)
+        .bind(from)
+        .bind(to)
+        .bind(data)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(DB::rows_affected(&done) == 1)
+    }
+
+    pub(crate) async fn take_browser_state(
+        &self,
+        kind: BrowserStateKind,
+        handle: &str,
+        binding: &str,
+        now: i64,
+    ) -> Result<Option<String>, StoreError> {
+        // One statement: exactly one of concurrent callers gets the row.
+        let row = sqlx::query(
+            "DELETE FROM oauth_browser_state \
+             WHERE kind = $1 AND handle = $2 AND binding = $3 AND expires_at > $4 \
+             RETURNING data",
+        )
+        .bind(kind.as_str())
+        .bind(handle)
+        .bind(binding)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| r.try_get("data").map_err(StoreError::from))
+            .transpose()
+    }
+
+    pub(crate) async fn delete_browser_state(
+        &self,
+        kind: BrowserStateKind,
+        handle: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM oauth_browser_state WHERE kind = $1 AND handle = $2")
+            .bind(kind.as_str())
+            .bind(handle)
+            .execute(&self.pool)
+            .await?;
+        Ok(DB::rows_affected(&done) == 1)
+    }
+
+    pub(crate) async fn sweep_browser_state(&self, now: i64) -> Result<u64, StoreError> {
+        self.sweep_in_chunks(
+            "DELETE FROM oauth_browser_state WHERE expires_at <= $1 AND (kind, handle) IN \
+             (SELECT kind, handle FROM oauth_browser_state WHERE expires_at <= $1 LIMIT $2)",
             now,
         )
         .await

@@ -12,8 +12,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use crate::StoreError;
 use crate::model::{
-    BundleRecord, ConsumeOutcome, EntryChanges, GrantKind, GrantRecord, KeyKind, KeyRecord,
-    KeyState, NewGrant, OAuthClientRecord, UserRecord,
+    BrowserState, BrowserStateKind, BundleRecord, ConsumeOutcome, EntryChanges, GrantKind,
+    GrantRecord, KeyKind, KeyRecord, KeyState, NewGrant, OAuthClientRecord, UserRecord,
 };
 use crate::repo::{Repo, migrator};
 
@@ -29,6 +29,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "oauth",
         include_str!("../migrations/sqlite/0002_oauth.sql"),
     ),
+    (
+        3,
+        "browser state",
+        include_str!("../migrations/sqlite/0003_browser_state.sql"),
+    ),
 ];
 
 /// Migrations for PostgreSQL, compiled into the binary.
@@ -42,6 +47,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "oauth",
         include_str!("../migrations/postgres/0002_oauth.sql"),
+    ),
+    (
+        3,
+        "browser state",
+        include_str!("../migrations/postgres/0003_browser_state.sql"),
     ),
 ];
 
@@ -500,6 +510,80 @@ impl Store {
     /// [`Store::sweep_expired`] does.
     pub async fn sweep_grants(&self, now: i64) -> Result<u64, StoreError> {
         dispatch!(self.sweep_grants(now))
+    }
+
+    // ----- browser state -----
+
+    /// Stores a browser-state record under `handle` (a hash of the cookie or request id
+    /// the caller hands out; never the id itself), optionally bound to another record's
+    /// handle, until `expires_at`.
+    ///
+    /// Handles and bindings are 16 to 128 printable ASCII characters, `data` a JSON
+    /// object, and `expires_at` after `now` ([`StoreError::Invalid`] otherwise).
+    /// [`StoreError::Conflict`] if a live record of `kind` has the handle; an expired one
+    /// is replaced.
+    pub async fn put_browser_state(
+        &self,
+        kind: BrowserStateKind,
+        handle: &str,
+        binding: Option<&str>,
+        data: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        dispatch!(self.put_browser_state(kind, handle, binding, data, expires_at, now))
+    }
+
+    /// The live (`expires_at > now`) record of `kind` under `handle`, if any.
+    pub async fn get_browser_state(
+        &self,
+        kind: BrowserStateKind,
+        handle: &str,
+        now: i64,
+    ) -> Result<Option<BrowserState>, StoreError> {
+        dispatch!(self.get_browser_state(kind, handle, now))
+    }
+
+    /// Moves a live record bound to `from` to `to`, replacing its data, in one statement:
+    /// `false` if there is no such live record (or it is bound to another handle). Of
+    /// concurrent calls with the same `from`, on any node, at most one succeeds.
+    pub async fn rebind_browser_state(
+        &self,
+        kind: BrowserStateKind,
+        handle: &str,
+        from: &str,
+        to: &str,
+        data: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self.rebind_browser_state(kind, handle, from, to, data, now))
+    }
+
+    /// Deletes and returns the data of a live record bound to `binding`, in one
+    /// statement: of concurrent calls, on any node, exactly one gets it.
+    pub async fn take_browser_state(
+        &self,
+        kind: BrowserStateKind,
+        handle: &str,
+        binding: &str,
+        now: i64,
+    ) -> Result<Option<String>, StoreError> {
+        dispatch!(self.take_browser_state(kind, handle, binding, now))
+    }
+
+    /// Deletes a record (live or not); `false` if there was none.
+    pub async fn delete_browser_state(
+        &self,
+        kind: BrowserStateKind,
+        handle: &str,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self.delete_browser_state(kind, handle))
+    }
+
+    /// Deletes the browser-state records that expired at or before `now`; returns how
+    /// many. Deletes in chunks, as [`Store::sweep_expired`] does.
+    pub async fn sweep_browser_state(&self, now: i64) -> Result<u64, StoreError> {
+        dispatch!(self.sweep_browser_state(now))
     }
 
     // ----- users -----

@@ -65,6 +65,9 @@ conformance!(
     grant_validation,
     user_crud,
     user_validation,
+    browser_state_round_trip,
+    browser_state_take_concurrent,
+    browser_state_validation,
 );
 
 /// PostgreSQL: a sweep that meets a single-use record taken over meanwhile (a concurrent

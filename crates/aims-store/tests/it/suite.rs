@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use aims_core::{RegistrationEntry, Selector, SpiffeId, TrustDomain};
 use aims_store::{
-    BundleRecord, ConsumeOutcome, EntryChange, GrantKind, GrantRecord, GrantState, KeyKind,
-    KeyRecord, KeyState, NewGrant, OAuthClientRecord, Store, StoreError,
+    BrowserStateKind, BundleRecord, ConsumeOutcome, EntryChange, GrantKind, GrantRecord,
+    GrantState, KeyKind, KeyRecord, KeyState, NewGrant, OAuthClientRecord, Store, StoreError,
 };
 use zeroize::Zeroizing;
 
@@ -1591,6 +1591,215 @@ pub async fn grant_validation(db: &Db) {
     edge.handle = "h".repeat(16);
     store.put_grant(&edge).await.unwrap();
     store.put_grant(&ok).await.unwrap();
+}
+
+// ----- browser state -----
+
+const SESSION: BrowserStateKind = BrowserStateKind::Session;
+const PENDING: BrowserStateKind = BrowserStateKind::PendingRequest;
+
+/// Stored, read while live, moved to another session once, taken once, deleted; kinds
+/// are separate name spaces; an expired record is never returned and may be replaced.
+pub async fn browser_state_round_trip(db: &Db) {
+    let store = &db.store;
+    let (s1, s2, p) = ("s".repeat(43), "t".repeat(43), "p".repeat(43));
+    store
+        .put_browser_state(SESSION, &s1, None, r#"{"csrf":"c1"}"#, T0 + 600, T0)
+        .await
+        .unwrap();
+    store
+        .put_browser_state(PENDING, &p, Some(&s1), r#"{"n":1}"#, T0 + 600, T0)
+        .await
+        .unwrap();
+    // The same handle in another kind is another record.
+    store
+        .put_browser_state(PENDING, &s1, Some(&s1), r#"{"n":2}"#, T0 + 600, T0)
+        .await
+        .unwrap();
+    let got = store
+        .get_browser_state(SESSION, &s1, T0 + 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (got.binding, got.expires_at, got.data.as_str()),
+        (None, T0 + 600, r#"{"csrf":"c1"}"#)
+    );
+    let got = store.get_browser_state(PENDING, &p, T0 + 1).await.unwrap();
+    assert_eq!(got.unwrap().binding.as_deref(), Some(s1.as_str()));
+    // A live handle cannot be taken over.
+    let r = store
+        .put_browser_state(SESSION, &s1, None, "{}", T0 + 900, T0 + 1)
+        .await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+    // Moved only from the session it is bound to, and only once.
+    assert!(
+        !store
+            .rebind_browser_state(PENDING, &p, &s2, &s1, "{}", T0 + 2)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .rebind_browser_state(PENDING, &p, &s1, &s2, r#"{"n":3}"#, T0 + 2)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .rebind_browser_state(PENDING, &p, &s1, &s2, "{}", T0 + 2)
+            .await
+            .unwrap()
+    );
+    // Taken only by its session, once.
+    assert_eq!(
+        store
+            .take_browser_state(PENDING, &p, &s1, T0 + 3)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .take_browser_state(PENDING, &p, &s2, T0 + 3)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(r#"{"n":3}"#)
+    );
+    assert_eq!(
+        store
+            .take_browser_state(PENDING, &p, &s2, T0 + 3)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        store
+            .get_browser_state(PENDING, &p, T0 + 3)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Expired: not returned, not movable, not taken; the handle may be stored again.
+    assert!(
+        store
+            .get_browser_state(SESSION, &s1, T0 + 600)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store
+            .take_browser_state(PENDING, &s1, &s1, T0 + 600)
+            .await
+            .unwrap(),
+        None
+    );
+    store
+        .put_browser_state(SESSION, &s1, None, r#"{"csrf":"c2"}"#, T0 + 1200, T0 + 600)
+        .await
+        .unwrap();
+    let got = store
+        .get_browser_state(SESSION, &s1, T0 + 601)
+        .await
+        .unwrap();
+    assert_eq!(got.unwrap().data, r#"{"csrf":"c2"}"#);
+    assert!(store.delete_browser_state(SESSION, &s1).await.unwrap());
+    assert!(!store.delete_browser_state(SESSION, &s1).await.unwrap());
+    // The sweep deletes what expired (the pending record under `s1`), nothing live.
+    store
+        .put_browser_state(SESSION, &s2, None, "{}", T0 + 5000, T0)
+        .await
+        .unwrap();
+    assert_eq!(store.sweep_browser_state(T0 + 600).await.unwrap(), 1);
+    assert_eq!(store.sweep_browser_state(T0 + 600).await.unwrap(), 0);
+    assert!(
+        store
+            .get_browser_state(SESSION, &s2, T0 + 600)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+/// A pending request taken by many callers at once (on two connections pools, when the
+/// backend allows) goes to exactly one of them.
+pub async fn browser_state_take_concurrent(db: &Db) {
+    const N: usize = 16;
+    let other = db.another().await;
+    let session = "s".repeat(43);
+    for round in 0..3 {
+        let handle = format!("pending-request-{round:04}");
+        db.store
+            .put_browser_state(PENDING, &handle, Some(&session), "{}", T0 + 600, T0)
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..N {
+            let store = match (&other, i % 2) {
+                (Some(o), 1) => o.clone(),
+                _ => db.store.clone(),
+            };
+            let (h, s) = (handle.clone(), session.clone());
+            tasks.push(tokio::spawn(async move {
+                store.take_browser_state(PENDING, &h, &s, T0 + 1).await
+            }));
+        }
+        let mut taken = 0;
+        for t in tasks {
+            if t.await.unwrap().unwrap().is_some() {
+                taken += 1;
+            }
+        }
+        assert_eq!(taken, 1, "round {round}");
+    }
+    if let Some(o) = other {
+        o.close().await;
+    }
+}
+
+pub async fn browser_state_validation(db: &Db) {
+    let store = &db.store;
+    let h = "h".repeat(43);
+    let cases: [(&str, &str, Option<&str>, &str, i64); 7] = [
+        ("short handle", "x", None, "{}", T0 + 1),
+        ("long handle", &"x".repeat(129), None, "{}", T0 + 1),
+        ("space in handle", "xxxxxxxx xxxxxxxx", None, "{}", T0 + 1),
+        ("short binding", &h, Some("b"), "{}", T0 + 1),
+        ("data not JSON", &h, None, "{", T0 + 1),
+        ("data not an object", &h, None, "[1]", T0 + 1),
+        ("expired when stored", &h, None, "{}", T0),
+    ];
+    for (what, handle, binding, data, expires_at) in cases {
+        let r = store
+            .put_browser_state(SESSION, handle, binding, data, expires_at, T0)
+            .await;
+        assert!(matches!(r, Err(StoreError::Invalid(_))), "{what}: {r:?}");
+    }
+    let r = store
+        .rebind_browser_state(PENDING, &h, &h, "short", "{}", T0)
+        .await;
+    assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
+    let r = store
+        .rebind_browser_state(PENDING, &h, &h, &h, "[]", T0)
+        .await;
+    assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
+    store
+        .put_browser_state(SESSION, &"h".repeat(16), None, "{}", T0 + 1, T0)
+        .await
+        .unwrap();
+    store
+        .put_browser_state(
+            SESSION,
+            &"h".repeat(128),
+            Some(&"b".repeat(128)),
+            "{}",
+            T0 + 1,
+            T0,
+        )
+        .await
+        .unwrap();
 }
 
 // ----- users -----

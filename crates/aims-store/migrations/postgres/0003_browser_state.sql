@@ -1,0 +1,19 @@
+-- AIMS store schema 0003, PostgreSQL flavour: the authorization endpoint's browser state.
+-- migrations/sqlite/0003_browser_state.sql is the same schema in SQLite types; change both
+-- together (the conformance suite runs on both). Times are Unix seconds.
+--
+-- * oauth_browser_state: login sessions and authorization requests waiting for login and
+--   consent, so that every node sharing the database serves every step of a login (no
+--   sticky sessions). Keyed by a hash of the cookie or request id (the store never sees
+--   them); `binding` is the hash of the session a pending request belongs to; `data` a
+--   JSON object defined by aims-server, kept exactly as written (TEXT, not JSONB).
+
+CREATE TABLE oauth_browser_state (
+    kind       TEXT NOT NULL CHECK (kind IN ('session', 'pending_request')),
+    handle     TEXT COLLATE "C" NOT NULL CHECK (length(handle) BETWEEN 16 AND 128),
+    binding    TEXT COLLATE "C" CHECK (binding IS NULL OR length(binding) BETWEEN 16 AND 128),
+    expires_at BIGINT NOT NULL,
+    data       TEXT NOT NULL,
+    PRIMARY KEY (kind, handle)
+);
+CREATE INDEX oauth_browser_state_by_expiry ON oauth_browser_state (expires_at);
