@@ -304,6 +304,7 @@ impl OAuthServer {
         let pages = pages::Pages::new(
             users,
             throttle,
+            Arc::clone(&store),
             issuer.as_str().starts_with("https://"),
             cfg.require_pushed_authorization_requests,
         );

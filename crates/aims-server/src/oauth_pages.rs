@@ -5,10 +5,15 @@
 //!   stored server-side under a random id ([`Pending`]), bound to the browser session
 //!   that started it; the forms carry only that id and the CSRF token, so no hidden field
 //!   can change the client, redirect URI, scope, resources or PKCE challenge.
-//! - **Sessions** are in memory: an opaque random cookie (`__Host-aims-session`, `Secure`,
+//! - **Sessions** are named by an opaque random cookie (`__Host-aims-session`, `Secure`,
 //!   when the issuer is https; `aims-session` on a loopback http issuer), `HttpOnly`,
-//!   `SameSite=Lax`, `Path=/`. The session id changes at login (no fixation). Nodes
-//!   behind one issuer need sticky sessions for the few seconds of a login.
+//!   `SameSite=Lax`, `Path=/`. The session id changes at login (no fixation).
+//! - **Where the state lives.** Sessions and pending requests are records in the store
+//!   (`oauth_browser_state`), keyed by a SHA-256 of the cookie or request id, so every node
+//!   sharing the database serves every step of a login (no sticky sessions). Moving a pending request to the session made at login and
+//!   taking it at consent are single statements, so a form sent twice (or to two nodes at
+//!   once) is decided once. A session without a user lives only as long as a pending
+//!   request ([`PENDING_LIFETIME`]); the store's sweep deletes expired records.
 //! - **CSRF**: each session has a random token; every POST must echo it (compared in
 //!   constant time) or gets 403 and nothing happens.
 //! - **Pages** are askama templates (HTML auto-escaped), sent with `Cache-Control:
@@ -21,20 +26,22 @@
 //!   session's is older (or always, for `prompt=login`); `prompt=none` is answered
 //!   `login_required` or, since consent is asked every time, `consent_required`.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
-use aims_crypto::{ct_eq, random_token};
+use aims_crypto::{ct_eq, random_token, sha256_b64url};
+use aims_oauth::authn::ClientDirectory as _;
 use aims_oauth::client::Client;
 use aims_oauth::code::{Approval, AuthorizationRequest, AuthorizeError};
 use aims_oauth::throttle::LoginThrottle;
 use aims_oauth::users::{UserError, UserStore};
 use aims_oauth::{ErrorCode, OAuthError, Params};
+use aims_store::{BrowserStateKind, Store};
 use askama::Template;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
 
 use super::{MAX_BODY_BYTES, OAuthServer, is_form};
 
@@ -44,49 +51,58 @@ pub const LOGIN: &str = "/oauth/login";
 pub const CONSENT: &str = "/oauth/consent";
 /// The authentication context class of the built-in password login.
 pub const PASSWORD_ACR: &str = "urn:aims:acr:password";
-/// How long a browser session lasts (seconds).
+/// How long a logged-in browser session lasts (seconds).
 pub const SESSION_LIFETIME: i64 = 3_600;
-/// How long a validated authorization request waits for login and consent (seconds).
+/// How long a validated authorization request waits for login and consent (seconds),
+/// and how long a session without a user lasts.
 pub const PENDING_LIFETIME: i64 = 600;
-/// At most this many sessions and as many pending requests are held; the oldest go first.
-const MAX_ENTRIES: usize = 10_000;
 
 const CSP: &str =
     "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
 
 /// A logged-in user of a session.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct LoggedIn {
     username: String,
     auth_time: i64,
 }
 
-#[derive(Debug, Clone)]
+/// A browser session, as stored (its id is the cookie; the store keys it by a hash).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Session {
     csrf: String,
     user: Option<LoggedIn>,
-    expires_at: i64,
 }
 
-/// An authorization request waiting for login and consent.
-#[derive(Debug, Clone)]
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the CSRF token.
+        f.debug_struct("Session")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An authorization request waiting for login and consent, as stored (bound to the
+/// session that started it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Pending {
-    session: String,
-    client: Arc<Client>,
     request: AuthorizationRequest,
     /// A login must happen for this request (no user, `prompt=login`, `max_age` passed).
     needs_login: bool,
     /// The user logged in for this very request (so `max_age` is met by that login).
     logged_in_here: bool,
-    expires_at: i64,
 }
 
-/// Sessions and pending requests of the front channel.
+/// The front channel: the login throttle and the store holding sessions and pending
+/// requests.
 pub(super) struct Pages {
     users: UserStore,
     throttle: LoginThrottle,
-    sessions: Mutex<HashMap<String, Session>>,
-    pending: Mutex<HashMap<String, Pending>>,
+    store: Arc<Store>,
     cookie: &'static str,
     secure: bool,
     require_par: bool,
@@ -100,34 +116,33 @@ impl std::fmt::Debug for Pages {
     }
 }
 
-/// Drops expired entries; when still full, the one expiring first.
-fn make_room<V>(map: &mut HashMap<String, V>, now: i64, expiry: impl Fn(&V) -> i64) {
-    if map.len() < MAX_ENTRIES {
-        return;
-    }
-    map.retain(|_, v| expiry(v) > now);
-    if map.len() >= MAX_ENTRIES
-        && let Some(oldest) = map
-            .iter()
-            .min_by_key(|(_, v)| expiry(v))
-            .map(|(k, _)| k.clone())
-    {
-        map.remove(&oldest);
-    }
+/// The store's key of a session or request id (the store never sees the id).
+fn handle(id: &str) -> String {
+    sha256_b64url(id)
+}
+
+/// Logs a store failure of the front channel; the user sees the generic error page.
+fn store_failed(what: &str, e: &impl std::fmt::Display) -> Page {
+    tracing::error!(target: "aims::oauth", error = %e, "{what}: store failed");
+    Page::internal()
+}
+
+fn to_json(value: &impl Serialize) -> Result<String, Page> {
+    serde_json::to_string(value).map_err(|e| store_failed("browser state", &e))
 }
 
 impl Pages {
     pub(super) fn new(
         users: UserStore,
         throttle: LoginThrottle,
+        store: Arc<Store>,
         https: bool,
         require_par: bool,
     ) -> Self {
         Self {
             users,
             throttle,
-            sessions: Mutex::new(HashMap::new()),
-            pending: Mutex::new(HashMap::new()),
+            store,
             cookie: if https {
                 "__Host-aims-session"
             } else {
@@ -150,52 +165,170 @@ impl Pages {
     }
 
     /// The live session named by the request's cookie.
-    fn session(&self, headers: &HeaderMap, now: i64) -> Option<(String, Session)> {
-        let id = self.session_id(headers)?;
-        let sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
-        sessions
-            .get(&id)
-            .filter(|s| s.expires_at > now)
-            .map(|s| (id, s.clone()))
+    async fn session(
+        &self,
+        headers: &HeaderMap,
+        now: i64,
+    ) -> Result<Option<(String, Session)>, Page> {
+        let Some(id) = self.session_id(headers) else {
+            return Ok(None);
+        };
+        let record = self
+            .store
+            .get_browser_state(BrowserStateKind::Session, &handle(&id), now)
+            .await
+            .map_err(|e| store_failed("session", &e))?;
+        let Some(record) = record else {
+            return Ok(None);
+        };
+        let session =
+            serde_json::from_str(&record.data).map_err(|e| store_failed("session", &e))?;
+        Ok(Some((id, session)))
     }
 
-    /// A new session (optionally already logged in).
-    fn new_session(&self, user: Option<LoggedIn>, now: i64) -> Result<(String, Session), Page> {
+    /// A new session (optionally already logged in); its id and lifetime.
+    async fn new_session(
+        &self,
+        user: Option<LoggedIn>,
+        now: i64,
+    ) -> Result<(String, Session, i64), Page> {
         let id = random_token().map_err(|_| Page::internal())?;
         let csrf = random_token().map_err(|_| Page::internal())?;
-        let session = Session {
-            csrf,
-            user,
-            expires_at: now.saturating_add(SESSION_LIFETIME),
+        let lifetime = if user.is_some() {
+            SESSION_LIFETIME
+        } else {
+            PENDING_LIFETIME
         };
-        let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
-        make_room(&mut sessions, now, |s| s.expires_at);
-        sessions.insert(id.clone(), session.clone());
-        Ok((id, session))
+        let session = Session { csrf, user };
+        self.store
+            .put_browser_state(
+                BrowserStateKind::Session,
+                &handle(&id),
+                None,
+                &to_json(&session)?,
+                now.saturating_add(lifetime),
+                now,
+            )
+            .await
+            .map_err(|e| store_failed("session", &e))?;
+        Ok((id, session, lifetime))
     }
 
-    fn set_cookie(&self, id: &str) -> Option<HeaderValue> {
+    async fn end_session(&self, id: &str) -> Result<(), Page> {
+        self.store
+            .delete_browser_state(BrowserStateKind::Session, &handle(id))
+            .await
+            .map(drop)
+            .map_err(|e| store_failed("session", &e))
+    }
+
+    fn set_cookie(&self, id: &str, lifetime: i64) -> Option<HeaderValue> {
         let secure = if self.secure { "; Secure" } else { "" };
         HeaderValue::from_str(&format!(
-            "{}={id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={SESSION_LIFETIME}{secure}",
+            "{}={id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={lifetime}{secure}",
             self.cookie
         ))
         .ok()
     }
 
-    fn put_pending(&self, pending: Pending, now: i64) -> Result<String, Page> {
-        let id = random_token().map_err(|_| Page::internal())?;
-        let mut map = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        make_room(&mut map, now, |p| p.expires_at);
-        map.insert(id.clone(), pending);
+    /// Stores a pending request of session `session` under `id` (a new one if `None`).
+    async fn put_pending(
+        &self,
+        id: Option<&str>,
+        session: &str,
+        pending: &Pending,
+        now: i64,
+    ) -> Result<String, Page> {
+        let id = match id {
+            Some(id) => id.to_owned(),
+            None => random_token().map_err(|_| Page::internal())?,
+        };
+        self.store
+            .put_browser_state(
+                BrowserStateKind::PendingRequest,
+                &handle(&id),
+                Some(&handle(session)),
+                &to_json(pending)?,
+                now.saturating_add(PENDING_LIFETIME),
+                now,
+            )
+            .await
+            .map_err(|e| store_failed("authorization request", &e))?;
         Ok(id)
     }
 
-    fn get_pending(&self, id: &str, session: &str, now: i64) -> Option<Pending> {
-        let map = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        map.get(id)
-            .filter(|p| p.expires_at > now && p.session == session)
-            .cloned()
+    /// The live pending request `id` of session `session`.
+    async fn get_pending(
+        &self,
+        id: &str,
+        session: &str,
+        now: i64,
+    ) -> Result<Option<Pending>, Page> {
+        if id.is_empty() {
+            return Ok(None);
+        }
+        let record = self
+            .store
+            .get_browser_state(BrowserStateKind::PendingRequest, &handle(id), now)
+            .await
+            .map_err(|e| store_failed("authorization request", &e))?;
+        match record {
+            Some(r) if r.binding.as_deref() == Some(handle(session).as_str()) => {
+                serde_json::from_str(&r.data)
+                    .map(Some)
+                    .map_err(|e| store_failed("authorization request", &e))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Moves pending request `id` from session `from` to session `to`, as `pending`:
+    /// `false` if it is no longer a live request of `from`.
+    async fn move_pending(
+        &self,
+        id: &str,
+        from: &str,
+        to: &str,
+        pending: &Pending,
+        now: i64,
+    ) -> Result<bool, Page> {
+        self.store
+            .rebind_browser_state(
+                BrowserStateKind::PendingRequest,
+                &handle(id),
+                &handle(from),
+                &handle(to),
+                &to_json(pending)?,
+                now,
+            )
+            .await
+            .map_err(|e| store_failed("authorization request", &e))
+    }
+
+    /// Takes pending request `id` of session `session` out of the store (one decision per
+    /// request).
+    async fn take_pending(
+        &self,
+        id: &str,
+        session: &str,
+        now: i64,
+    ) -> Result<Option<Pending>, Page> {
+        if id.is_empty() {
+            return Ok(None);
+        }
+        let data = self
+            .store
+            .take_browser_state(
+                BrowserStateKind::PendingRequest,
+                &handle(id),
+                &handle(session),
+                now,
+            )
+            .await
+            .map_err(|e| store_failed("authorization request", &e))?;
+        data.map(|d| serde_json::from_str(&d))
+            .transpose()
+            .map_err(|e| store_failed("authorization request", &e))
     }
 }
 
@@ -361,6 +494,15 @@ fn redirect(location: &str, cookie: Option<HeaderValue>) -> Response {
 }
 
 impl OAuthServer {
+    /// The client of a stored request: `None` if it was deleted meanwhile.
+    async fn pending_client(&self, p: &Pending) -> Result<Option<Arc<Client>>, Page> {
+        self.service
+            .clients()
+            .get(&p.request.client_id)
+            .await
+            .map_err(|e| store_failed("client", &e))
+    }
+
     fn error_to_client(&self, request: &AuthorizationRequest, error: &OAuthError) -> Response {
         let url =
             self.service
@@ -368,14 +510,19 @@ impl OAuthServer {
         redirect(&url, None)
     }
 
-    fn login_page(&self, pending_id: &str, csrf: &str, p: &Pending, error: Option<&str>) -> Page {
+    fn login_page(
+        &self,
+        pending_id: &str,
+        csrf: &str,
+        client: &Client,
+        error: Option<&str>,
+    ) -> Page {
         let action = self.issuer().endpoint(LOGIN);
-        let client = p
-            .client
+        let client = client
             .metadata()
             .client_name
             .as_deref()
-            .unwrap_or(p.client.id());
+            .unwrap_or(client.id());
         Page::render(
             StatusCode::OK,
             &LoginTemplate {
@@ -389,9 +536,16 @@ impl OAuthServer {
         )
     }
 
-    fn consent_page(&self, pending_id: &str, csrf: &str, user: &str, p: &Pending) -> Page {
+    fn consent_page(
+        &self,
+        pending_id: &str,
+        csrf: &str,
+        user: &str,
+        client: &Client,
+        p: &Pending,
+    ) -> Page {
         let action = self.issuer().endpoint(CONSENT);
-        let meta = p.client.metadata();
+        let meta = client.metadata();
         let redirect_host = redirect_origin(&p.request.redirect_uri);
         let details = p
             .request
@@ -432,7 +586,7 @@ impl OAuthServer {
                 request: pending_id,
                 csrf,
                 user,
-                client_id: p.client.id(),
+                client_id: client.id(),
                 client_name: meta.client_name.as_deref(),
                 spiffe_id: meta.spiffe_id.as_deref(),
                 redirect_host: &redirect_host,
@@ -524,15 +678,16 @@ pub(super) async fn authorize(
         );
     }
     let now = s.clock.now();
-    let (session_id, session, cookie) = match s.pages.session(&headers, now) {
-        Some((id, session)) => (id, session, None),
-        None => match s.pages.new_session(None, now) {
-            Ok((id, session)) => {
-                let c = s.pages.set_cookie(&id);
+    let (session_id, session, cookie) = match s.pages.session(&headers, now).await {
+        Ok(Some((id, session))) => (id, session, None),
+        Ok(None) => match s.pages.new_session(None, now).await {
+            Ok((id, session, lifetime)) => {
+                let c = s.pages.set_cookie(&id, lifetime);
                 (id, session, c)
             }
             Err(p) => return p.into_response(),
         },
+        Err(p) => return p.into_response(),
     };
     let prompt = |v: &str| request.prompt.iter().any(|p| p == v);
     let needs_login = match &session.user {
@@ -556,20 +711,17 @@ pub(super) async fn authorize(
         );
     }
     let pending = Pending {
-        session: session_id,
-        client,
         request,
         needs_login,
         logged_in_here: false,
-        expires_at: now.saturating_add(PENDING_LIFETIME),
     };
-    let id = match s.pages.put_pending(pending.clone(), now) {
+    let id = match s.pages.put_pending(None, &session_id, &pending, now).await {
         Ok(id) => id,
         Err(p) => return p.into_response(),
     };
     let page = match (&session.user, needs_login) {
-        (Some(u), false) => s.consent_page(&id, &session.csrf, &u.username, &pending),
-        _ => s.login_page(&id, &session.csrf, &pending, None),
+        (Some(u), false) => s.consent_page(&id, &session.csrf, &u.username, &client, &pending),
+        _ => s.login_page(&id, &session.csrf, &client, None),
     };
     page.with_cookie(cookie).into_response()
 }
@@ -593,7 +745,12 @@ async fn checked_form(
         .await
         .map_err(|e| bad_request(&e))?;
     let now = s.clock.now();
-    let Some((id, session)) = s.pages.session(headers, now) else {
+    let Some((id, session)) = s
+        .pages
+        .session(headers, now)
+        .await
+        .map_err(|p| p.into_response())?
+    else {
         return Err(Page::forbidden().into_response());
     };
     let sent = params.get("csrf").unwrap_or("");
@@ -606,9 +763,9 @@ async fn checked_form(
 
 /// The login page again, with 429 and `Retry-After` (RFC 6585 §4), while a user name
 /// is locked.
-fn locked(s: &OAuthServer, pending_id: &str, csrf: &str, pending: &Pending, wait: i64) -> Response {
+fn locked(s: &OAuthServer, pending_id: &str, csrf: &str, client: &Client, wait: i64) -> Response {
     let page = s
-        .login_page(pending_id, csrf, pending, Some(LOGIN_LOCKED))
+        .login_page(pending_id, csrf, client, Some(LOGIN_LOCKED))
         .into_response();
     (
         StatusCode::TOO_MANY_REQUESTS,
@@ -630,15 +787,22 @@ pub(super) async fn login(
     };
     let now = s.clock.now();
     let pending_id = params.get("request").unwrap_or("");
-    let Some(pending) = s.pages.get_pending(pending_id, &session_id, now) else {
-        return Page::expired().into_response();
+    let pending = match s.pages.get_pending(pending_id, &session_id, now).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return Page::expired().into_response(),
+        Err(p) => return p.into_response(),
+    };
+    let client = match s.pending_client(&pending).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return Page::expired().into_response(),
+        Err(p) => return p.into_response(),
     };
     let username = params.get("username").unwrap_or("");
     let password = params.get("password").unwrap_or("");
     // A locked name is refused before any password is checked.
     if let Err(wait) = s.pages.throttle.check(username, now) {
-        tracing::warn!(target: "aims::oauth", client_id = %pending.client.id(), retry_after = wait, "login refused: user name locked after failed logins");
-        return locked(&s, pending_id, &session.csrf, &pending, wait);
+        tracing::warn!(target: "aims::oauth", client_id = %client.id(), retry_after = wait, "login refused: user name locked after failed logins");
+        return locked(&s, pending_id, &session.csrf, &client, wait);
     }
     let user = match s.pages.users.authenticate(username, password).await {
         Ok(u) => u,
@@ -649,12 +813,12 @@ pub(super) async fn login(
         Err(e) => {
             drop(e);
             if let Some(wait) = s.pages.throttle.failed(username, now) {
-                tracing::warn!(target: "aims::oauth", client_id = %pending.client.id(), lock_seconds = wait, "login failed; user name locked");
-                return locked(&s, pending_id, &session.csrf, &pending, wait);
+                tracing::warn!(target: "aims::oauth", client_id = %client.id(), lock_seconds = wait, "login failed; user name locked");
+                return locked(&s, pending_id, &session.csrf, &client, wait);
             }
-            tracing::info!(target: "aims::oauth", client_id = %pending.client.id(), "login failed");
+            tracing::info!(target: "aims::oauth", client_id = %client.id(), "login failed");
             return s
-                .login_page(pending_id, &session.csrf, &pending, Some(LOGIN_FAILED))
+                .login_page(pending_id, &session.csrf, &client, Some(LOGIN_FAILED))
                 .into_response();
         }
     };
@@ -664,38 +828,39 @@ pub(super) async fn login(
         username: user.username.clone(),
         auth_time: now,
     };
-    let (new_id, new_session) = match s.pages.new_session(Some(logged_in), now) {
+    let (new_id, new_session, lifetime) = match s.pages.new_session(Some(logged_in), now).await {
         Ok(x) => x,
         Err(p) => return p.into_response(),
     };
-    {
-        let mut sessions = s
-            .pages
-            .sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        sessions.remove(&session_id);
+    let pending = Pending {
+        needs_login: false,
+        logged_in_here: true,
+        ..pending
+    };
+    // The request follows the user to the new session, once (a form sent twice, or to
+    // two nodes at once, moves it once).
+    let moved = s
+        .pages
+        .move_pending(pending_id, &session_id, &new_id, &pending, now)
+        .await;
+    let ended = match moved {
+        Ok(true) => s.pages.end_session(&session_id).await,
+        Ok(false) => s.pages.end_session(&new_id).await.and(Err(Page::expired())),
+        Err(p) => Err(p),
+    };
+    if let Err(p) = ended {
+        return p.into_response();
     }
-    let moved = {
-        let mut map = s
-            .pages
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        map.get_mut(pending_id).map(|p| {
-            p.session.clone_from(&new_id);
-            p.needs_login = false;
-            p.logged_in_here = true;
-            p.clone()
-        })
-    };
-    let Some(pending) = moved else {
-        return Page::expired().into_response();
-    };
-    tracing::info!(target: "aims::oauth", user = %user.username, client_id = %pending.client.id(), "user logged in");
-    s.consent_page(pending_id, &new_session.csrf, &user.username, &pending)
-        .with_cookie(s.pages.set_cookie(&new_id))
-        .into_response()
+    tracing::info!(target: "aims::oauth", user = %user.username, client_id = %client.id(), "user logged in");
+    s.consent_page(
+        pending_id,
+        &new_session.csrf,
+        &user.username,
+        &client,
+        &pending,
+    )
+    .with_cookie(s.pages.set_cookie(&new_id, lifetime))
+    .into_response()
 }
 
 /// `POST /oauth/consent`.
@@ -711,19 +876,15 @@ pub(super) async fn consent(
     let now = s.clock.now();
     let pending_id = params.get("request").unwrap_or("");
     // Taken out: one decision per request.
-    let pending = {
-        let mut map = s
-            .pages
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        match map.get(pending_id) {
-            Some(p) if p.expires_at > now && p.session == session_id => map.remove(pending_id),
-            _ => None,
-        }
+    let pending = match s.pages.take_pending(pending_id, &session_id, now).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return Page::expired().into_response(),
+        Err(p) => return p.into_response(),
     };
-    let Some(pending) = pending else {
-        return Page::expired().into_response();
+    let client = match s.pending_client(&pending).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return Page::expired().into_response(),
+        Err(p) => return p.into_response(),
     };
     let user = match (&session.user, pending.needs_login) {
         (Some(u), false) => u.clone(),
@@ -747,14 +908,16 @@ pub(super) async fn consent(
             needs_login: true,
             ..pending
         };
-        let page = s.login_page(pending_id, &session.csrf, &again, None);
-        let mut map = s
+        return match s
             .pages
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        map.insert(pending_id.to_owned(), again);
-        return page.into_response();
+            .put_pending(Some(pending_id), &session_id, &again, now)
+            .await
+        {
+            Ok(_) => s
+                .login_page(pending_id, &session.csrf, &client, None)
+                .into_response(),
+            Err(p) => p.into_response(),
+        };
     }
     match params.get("decision") {
         Some("approve") => {
@@ -765,7 +928,7 @@ pub(super) async fn consent(
             };
             match s.service.issue_code(&pending.request, &approval).await {
                 Ok(url) => {
-                    tracing::info!(target: "aims::oauth", user = %user.username, client_id = %pending.client.id(), "authorization code issued");
+                    tracing::info!(target: "aims::oauth", user = %user.username, client_id = %client.id(), "authorization code issued");
                     redirect(&url, None)
                 }
                 Err(e) => {
@@ -775,7 +938,7 @@ pub(super) async fn consent(
             }
         }
         Some("deny") => {
-            tracing::info!(target: "aims::oauth", user = %user.username, client_id = %pending.client.id(), "authorization denied by the user");
+            tracing::info!(target: "aims::oauth", user = %user.username, client_id = %client.id(), "authorization denied by the user");
             s.error_to_client(
                 &pending.request,
                 &OAuthError::new(ErrorCode::AccessDenied, "the user denied the request"),

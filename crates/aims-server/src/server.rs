@@ -196,8 +196,9 @@ fn prepare_data_dir(dir: &Path) -> Result<PathBuf, ServerError> {
 }
 
 /// Store upkeep: every `every` (`[storage] sweep_interval`), the expired single-use
-/// records (proof `jti`s, nonces) and grants are deleted, in chunks so that token
-/// requests interleave. Without it both tables would only grow. Errors are logged and
+/// records (proof `jti`s, nonces), grants and browser state (login sessions, pending
+/// authorization requests) are deleted, in chunks so that token requests interleave.
+/// Without it these tables would only grow. Errors are logged and
 /// retried at the next tick.
 async fn store_upkeep(
     store: Store,
@@ -214,6 +215,7 @@ async fn store_upkeep(
         for (kind, swept) in [
             ("single_use", store.sweep_expired(now).await),
             ("grant", store.sweep_grants(now).await),
+            ("browser_state", store.sweep_browser_state(now).await),
         ] {
             match swept {
                 Ok(n) => {

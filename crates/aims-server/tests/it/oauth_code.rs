@@ -322,12 +322,32 @@ async fn code_flow_with_pkce_login_consent_and_the_oauth2_crate() {
         !cookie.contains("Secure"),
         "http loopback issuer: no Secure"
     );
+    // A session without a user lasts as long as a pending request.
+    assert!(cookie.contains("Max-Age=600"), "{cookie}");
     let login = r.text().await.unwrap();
     assert!(login.contains("Agent agent-a"));
     let before = b.cookie.clone();
     let r = b.login(&login, USER, PASSWORD).await;
     assert_eq!(r.status(), 200);
     assert_ne!(b.cookie, before, "the session id changes at login");
+    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("Max-Age=3600"), "{cookie}");
+    // The session before login is gone: its cookie no longer carries a form.
+    let old = Form::parse(&login);
+    let stale = reqwest::Client::new()
+        .post(&old.action)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", before.as_deref().unwrap())
+        .body(crate::oauth::form(&[
+            ("request", &old.request),
+            ("csrf", &old.csrf),
+            ("username", USER),
+            ("password", PASSWORD),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 403);
     let consent = r.text().await.unwrap();
     assert!(consent.contains("agent-a") && consent.contains("api:read"));
     assert!(consent.contains(API));
@@ -951,6 +971,66 @@ async fn client_assertion_replay_across_two_instances_sharing_postgresql() {
             .status(),
         200
     );
+    two.ts.server.shutdown().await;
+    one.ts.server.shutdown().await;
+}
+
+/// Two AIMS nodes behind one issuer, sharing PostgreSQL: each step of a login may reach
+/// either node (no sticky sessions), and a consent form sent to both is decided once.
+#[tokio::test]
+async fn login_steps_may_reach_different_nodes_sharing_postgresql() {
+    let Some(url) = pg_url() else {
+        return;
+    };
+    let issuer = "http://localhost:9";
+    let shared = |c: &mut aims_server::Config| {
+        c.oauth.issuer = Some(toml::Spanned::new(0..0, issuer.into()));
+        c.storage.url = Some(url.clone());
+    };
+    let one = start(shared).await;
+    let two = start(shared).await;
+    // Fresh names: the database may hold earlier runs' clients and users.
+    let id = format!("agent-pg-{}", random_token().unwrap());
+    let user = format!("user-{}", random_token().unwrap());
+    let key = SigningKey::generate(Algorithm::ES256).unwrap();
+    one.ts
+        .admin()
+        .create_client(&code_client(&id, &key))
+        .await
+        .unwrap();
+    one.ts
+        .admin()
+        .create_user(&NewUser {
+            username: user.clone(),
+            password: PASSWORD.to_owned(),
+            attributes: serde_json::json!({}),
+        })
+        .await
+        .unwrap();
+    // The pages' forms name the issuer; send each to the chosen node instead.
+    let to = |node: &As, page: &str| page.replace(issuer, &node.base);
+    let (verifier, challenge) = pkce();
+    let mut b = Browser::new();
+    let r = b.authorize(&one, &code_params(&id, &challenge)).await;
+    assert_eq!(r.status(), 200);
+    let login = r.text().await.unwrap();
+    let r = b.login(&to(&two, &login), &user, PASSWORD).await;
+    assert_eq!(r.status(), 200);
+    let consent = r.text().await.unwrap();
+    assert!(consent.contains("value=\"approve\""), "{consent}");
+    let r = b.decide(&to(&one, &consent), "approve").await;
+    assert_eq!(r.status(), 303);
+    let q = query(r.headers()["location"].to_str().unwrap());
+    assert_eq!(q["iss"], issuer);
+    let r = redeem(&two, &id, &key, &q["code"], Some(&verifier), REDIRECT).await;
+    assert_eq!(r.status(), 200);
+    // The same consent form again, to the other node: already decided.
+    let r = b.decide(&to(&two, &consent), "approve").await;
+    assert_eq!(r.status(), 400);
+    // The session made at login on node two is known to node one: straight to consent.
+    let r = b.authorize(&one, &code_params(&id, &challenge)).await;
+    let page = r.text().await.unwrap();
+    assert!(page.contains("value=\"approve\""), "{page}");
     two.ts.server.shutdown().await;
     one.ts.server.shutdown().await;
 }
