@@ -66,11 +66,53 @@ pub enum BoundKey {
     CertificateSha256(String),
 }
 
+/// Who an authenticated caller is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AgentId {
+    /// A workload identifier (a SPIFFE ID or a WIMSE URI): what every mechanism yields
+    /// for an agent with a workload identity.
+    Workload(WorkloadId),
+    /// An access token's `client_id` that is not a workload identifier: a client the
+    /// authorization server registered without one. Accepted only with
+    /// [`GuardConfigBuilder::plain_client_ids`](crate::GuardConfigBuilder::plain_client_ids).
+    Client(String),
+}
+
+impl AgentId {
+    /// The identifier as a string (the workload identifier, or the client id).
+    pub fn as_str(&self) -> &str {
+        match self {
+            AgentId::Workload(w) => w.as_str(),
+            AgentId::Client(c) => c,
+        }
+    }
+
+    /// The workload identifier, when the agent has one.
+    pub fn as_workload(&self) -> Option<&WorkloadId> {
+        match self {
+            AgentId::Workload(w) => Some(w),
+            AgentId::Client(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for AgentId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<WorkloadId> for AgentId {
+    fn from(id: WorkloadId) -> Self {
+        AgentId::Workload(id)
+    }
+}
+
 /// A caller the guard authenticated. Handlers take it as an extractor (rejects with 401
 /// when absent) or as `Option<AuthenticatedAgent>` on routes where auth is optional.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthenticatedAgent {
-    pub(crate) id: WorkloadId,
+    pub(crate) id: AgentId,
     pub(crate) mechanism: Mechanism,
     pub(crate) expires_at: i64,
     pub(crate) bound_key: Option<BoundKey>,
@@ -79,14 +121,21 @@ pub struct AuthenticatedAgent {
 }
 
 impl AuthenticatedAgent {
-    /// The caller's workload identifier.
-    pub fn id(&self) -> &WorkloadId {
+    /// The caller's identifier: its workload identifier, or (only with
+    /// [`GuardConfigBuilder::plain_client_ids`](crate::GuardConfigBuilder::plain_client_ids))
+    /// the plain `client_id` of its access token.
+    pub fn id(&self) -> &AgentId {
         &self.id
+    }
+
+    /// The caller's workload identifier, when it has one.
+    pub fn workload_id(&self) -> Option<&WorkloadId> {
+        self.id.as_workload()
     }
 
     /// The caller's SPIFFE ID, when its identifier is one.
     pub fn spiffe_id(&self) -> Option<&SpiffeId> {
-        self.id.as_spiffe()
+        self.id.as_workload().and_then(WorkloadId::as_spiffe)
     }
 
     /// How the caller authenticated.

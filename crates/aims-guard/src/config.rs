@@ -169,6 +169,7 @@ pub struct GuardConfig {
     pub(crate) response_signing: Option<Arc<ResponseSigning>>,
     pub(crate) audit: Arc<dyn AuditSink>,
     pub(crate) leeway: i64,
+    pub(crate) plain_client_ids: bool,
 }
 
 impl GuardConfig {
@@ -193,6 +194,7 @@ impl GuardConfig {
                 response_signing: None,
                 audit: Arc::new(LogSink),
                 leeway: aims_jose::time::DEFAULT_LEEWAY,
+                plain_client_ids: false,
             },
             raw_authorities: Vec::new(),
         }
@@ -324,6 +326,15 @@ impl GuardConfigBuilder {
     /// Clock-skew allowance in seconds for every token and signature.
     pub fn leeway(mut self, seconds: i64) -> Self {
         self.cfg.leeway = seconds.max(0);
+        self
+    }
+
+    /// Whether access tokens whose `client_id` is not a workload identifier (clients the
+    /// authorization server registered without a SPIFFE or WIMSE ID) are accepted; their
+    /// agent is then [`AgentId::Client`](crate::AgentId::Client). Off by default: only
+    /// agents with a workload identity pass.
+    pub fn plain_client_ids(mut self, accept: bool) -> Self {
+        self.cfg.plain_client_ids = accept;
         self
     }
 

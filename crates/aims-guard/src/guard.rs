@@ -14,7 +14,7 @@ use http::HeaderMap;
 use http::request::Parts;
 
 use crate::GuardError;
-use crate::agent::{AuthenticatedAgent, BoundKey, Mechanism};
+use crate::agent::{AgentId, AuthenticatedAgent, BoundKey, Mechanism};
 use crate::config::{ConfigError, GuardConfig};
 use crate::keys::{KeyUse, TrustStoreKeys};
 use crate::nonce::NonceIssuer;
@@ -230,7 +230,7 @@ impl Guard {
 
     fn wit_agent(wit: &ValidatedWit, mechanism: Mechanism) -> AuthenticatedAgent {
         AuthenticatedAgent {
-            id: wit.subject().clone(),
+            id: AgentId::Workload(wit.subject().clone()),
             mechanism,
             expires_at: wit.exp(),
             bound_key: Some(BoundKey::JwkThumbprint(wit.confirmation_jkt().to_owned())),
@@ -405,7 +405,7 @@ impl Guard {
         if let Some(x5t) = cnf.x5t_s256.as_deref() {
             check_certificate(parts, x5t)?;
         }
-        let id = WorkloadId::parse(&info.client_id).map_err(|_| GuardError::ClientIdNotWorkload)?;
+        let id = self.token_agent_id(&info.client_id, TokenScheme::Dpop)?;
         Ok(token_agent(
             id,
             Mechanism::Dpop,
@@ -438,12 +438,7 @@ impl Guard {
                 Some(BoundKey::CertificateSha256(x5t.to_owned()))
             }
         };
-        let id = WorkloadId::parse(&info.client_id).map_err(|_| {
-            GuardError::BearerToken(JoseError::InvalidClaim {
-                claim: "client_id",
-                reason: "not a workload identifier",
-            })
-        })?;
+        let id = self.token_agent_id(&info.client_id, TokenScheme::Bearer)?;
         let mut agent = token_agent(
             id,
             Mechanism::Bearer,
@@ -474,13 +469,32 @@ impl Guard {
             .validate(token, i.jwt_keys.as_ref())
             .map_err(GuardError::JwtSvid)?;
         Ok(AuthenticatedAgent {
-            id: WorkloadId::from(svid.spiffe_id().clone()),
+            id: WorkloadId::from(svid.spiffe_id().clone()).into(),
             mechanism: Mechanism::JwtSvid,
             expires_at: svid.claims.exp,
             bound_key: None,
             delegated_subject: None,
             access_token: None,
         })
+    }
+
+    /// The agent an access token names by `client_id`: a workload identifier, or a
+    /// plain client id when the configuration accepts those.
+    /// Refused with the error of the token's scheme, so that the challenge names it.
+    fn token_agent_id(&self, client_id: &str, scheme: TokenScheme) -> Result<AgentId, GuardError> {
+        match WorkloadId::parse(client_id) {
+            Ok(id) => Ok(AgentId::Workload(id)),
+            Err(_) if self.inner.cfg.plain_client_ids && !client_id.is_empty() => {
+                Ok(AgentId::Client(client_id.to_owned()))
+            }
+            Err(_) => Err(match scheme {
+                TokenScheme::Dpop => GuardError::ClientIdNotWorkload,
+                TokenScheme::Bearer => GuardError::BearerToken(JoseError::InvalidClaim {
+                    claim: "client_id",
+                    reason: "not a workload identifier",
+                }),
+            }),
+        }
     }
 
     fn mtls(&self, parts: &Parts) -> Result<AuthenticatedAgent, GuardError> {
@@ -493,7 +507,7 @@ impl Guard {
             return Err(GuardError::MtlsTrustDomain);
         }
         Ok(AuthenticatedAgent {
-            id: WorkloadId::from(peer.spiffe_id.clone()),
+            id: WorkloadId::from(peer.spiffe_id.clone()).into(),
             mechanism: Mechanism::Mtls,
             expires_at: peer.not_after,
             bound_key: Some(BoundKey::SpkiSha256(peer.spki_sha256.clone())),
@@ -517,7 +531,7 @@ fn check_certificate(parts: &Parts, x5t: &str) -> Result<(), GuardError> {
 }
 
 fn token_agent(
-    id: WorkloadId,
+    id: AgentId,
     mechanism: Mechanism,
     bound_key: BoundKey,
     info: AccessTokenInfo,

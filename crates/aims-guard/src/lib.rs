@@ -81,7 +81,7 @@ mod response;
 pub mod tls;
 mod token;
 
-pub use agent::{AuthenticatedAgent, BoundKey, Mechanism};
+pub use agent::{AgentId, AuthenticatedAgent, BoundKey, Mechanism};
 pub use audit::{AuditEvent, AuditSink, CollectingSink, Decision, LogSink};
 #[cfg(feature = "pdp")]
 pub use authz::LocalPdp;

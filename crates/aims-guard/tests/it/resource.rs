@@ -11,8 +11,8 @@ use std::time::Duration;
 use aims_crypto::{Algorithm, Jwks, Signer, SigningKey};
 use aims_guard::audit::Decision;
 use aims_guard::{
-    AccessTokenIssuer, AuthenticatedAgent, FetchError, Guard, GuardConfig, GuardLayer,
-    Introspector, JwksCache, Mechanism, ProtectedResourceMetadata,
+    AccessTokenIssuer, AgentId, AuthenticatedAgent, FetchError, Guard, GuardConfig,
+    GuardConfigBuilder, GuardLayer, Introspector, JwksCache, Mechanism, ProtectedResourceMetadata,
 };
 use aims_jose::StaticKeys;
 use aims_jose::access_token::{
@@ -162,7 +162,15 @@ impl Fixture {
     }
 
     fn guard(&self, issuer: AccessTokenIssuer) -> Guard {
-        let cfg = GuardConfig::builder(self.env.trust.clone())
+        self.guard_with(issuer, |b| b)
+    }
+
+    fn guard_with(
+        &self,
+        issuer: AccessTokenIssuer,
+        adjust: impl FnOnce(GuardConfigBuilder) -> GuardConfigBuilder,
+    ) -> Guard {
+        let b = GuardConfig::builder(self.env.trust.clone())
             .clock(self.env.arc_clock())
             .authority(AUTHORITY)
             .trust_domain(self.env.td.clone())
@@ -171,10 +179,8 @@ impl Fixture {
             .enable(Mechanism::Mtls)
             .access_token_issuer(issuer)
             .resource_metadata(aims_guard::protected_resource_metadata_url(RESOURCE).unwrap())
-            .audit_sink(Arc::new(self.env.audit.clone()))
-            .build()
-            .unwrap();
-        Guard::new(cfg).unwrap()
+            .audit_sink(Arc::new(self.env.audit.clone()));
+        Guard::new(adjust(b).build().unwrap()).unwrap()
     }
 
     fn claims(&self, sub: &str) -> AccessTokenClaims {
@@ -190,6 +196,7 @@ async fn info(agent: AuthenticatedAgent) -> Json<Value> {
     let t = agent.access_token();
     Json(json!({
         "id": agent.id().as_str(),
+        "workload": matches!(agent.id(), AgentId::Workload(_)),
         "mechanism": agent.mechanism().as_str(),
         "delegated": agent.delegated_subject(),
         "scope": t.map(|t| t.scope().to_string()),
@@ -557,6 +564,97 @@ async fn bearer_dpop_and_bound_tokens() {
     assert_eq!(r.status(), 401);
     assert!(www(&r).starts_with("DPoP "), "{}", www(&r));
     assert_eq!(problem_code(r).await, "mechanism-not-accepted");
+}
+
+/// An access token whose `client_id` is not a workload identifier (a client registered
+/// without a SPIFFE or WIMSE ID): refused by default, as Bearer and with DPoP; accepted
+/// with `plain_client_ids`, the agent being that client id.
+#[tokio::test]
+async fn plain_client_ids_only_when_configured() {
+    const PLAIN: &str = "reporting-agent";
+    let f = Fixture::new(Duration::ZERO).await;
+    let issuer = || AccessTokenIssuer::new(&f.issuer, RESOURCE).jwks(f.jwks_cache());
+    let mut c = f.claims("user:alice");
+    c.client_id = PLAIN.to_owned();
+    let plain = f.token(&c, &f.signing);
+    let dpop_key = SigningKey::generate(Algorithm::ES256).unwrap();
+    c.cnf = Some(Confirmation::dpop(dpop_key.public_jwk()).unwrap());
+    let bound = f.token(&c, &f.signing);
+    let htu = format!("{AUTHORITY}/api");
+
+    let strict = f.guard(issuer());
+    let url = format!("http://{}/api", serve(rs_app(&strict)).await);
+    let r = client().get(&url).bearer_auth(&plain).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(
+        www(&r).starts_with("Bearer error=\"invalid_token\""),
+        "{}",
+        www(&r)
+    );
+    assert_eq!(problem_code(r).await, "access-token-invalid-claim");
+    let proof = create_proof(
+        &dpop_key,
+        "GET",
+        &htu,
+        Some(&bound),
+        Some(&strict.dpop_nonce()),
+        f.env.now(),
+    )
+    .unwrap();
+    let r = client()
+        .get(&url)
+        .header("authorization", format!("DPoP {bound}"))
+        .header("dpop", proof)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(problem_code(r).await, "access-token-client-id");
+    let e = f.env.audit.events().last().unwrap().clone();
+    assert_eq!(
+        e.decision,
+        Decision::Deny {
+            reason: "access-token-client-id".into()
+        }
+    );
+
+    let open = f.guard_with(issuer(), |b| b.plain_client_ids(true));
+    let url = format!("http://{}/api", serve(rs_app(&open)).await);
+    let r = client().get(&url).bearer_auth(&plain).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        (v["id"].as_str(), v["delegated"].as_str()),
+        (Some(PLAIN), Some("user:alice"))
+    );
+    let e = f.env.audit.events().last().unwrap().clone();
+    assert_eq!((e.decision, e.agent.as_str()), (Decision::Allow, PLAIN));
+    let proof = create_proof(
+        &dpop_key,
+        "GET",
+        &htu,
+        Some(&bound),
+        Some(&open.dpop_nonce()),
+        f.env.now(),
+    )
+    .unwrap();
+    let r = client()
+        .get(&url)
+        .header("authorization", format!("DPoP {bound}"))
+        .header("dpop", proof)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        (v["mechanism"].as_str(), v["workload"].as_bool()),
+        (Some("dpop"), Some(false))
+    );
+    // A workload identifier stays one.
+    let t = f.token(&f.claims("user:alice"), &f.signing);
+    let r = client().get(&url).bearer_auth(&t).send().await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["workload"], true);
 }
 
 #[tokio::test]
