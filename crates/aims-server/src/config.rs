@@ -22,6 +22,7 @@
 //! [http]
 //! listen = "127.0.0.1:8080"                         # /healthz /readyz /metrics /bundle
 //! bundle_endpoint_listen = "127.0.0.1:8443"         # optional: https_spiffe bundle endpoint
+//! header_read_timeout = "30s"                       # request headers within this; idle connections close after it
 //!
 //! [ca]
 //! ttl = "365d"
@@ -231,6 +232,10 @@ pub struct HttpSection {
     pub listen: SocketAddr,
     /// TLS with this server's X509-SVID, serving the bundle (SPIFFE `https_spiffe`).
     pub bundle_endpoint_listen: Option<SocketAddr>,
+    /// On every TCP listener (this one and the TLS ones): a client must send a request's
+    /// headers within this time, and an idle keep-alive connection closes after it.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout: Seconds,
 }
 
 impl Default for HttpSection {
@@ -238,6 +243,7 @@ impl Default for HttpSection {
         Self {
             listen: default_http_listen(),
             bundle_endpoint_listen: None,
+            header_read_timeout: default_header_read_timeout(),
         }
     }
 }
@@ -684,6 +690,9 @@ fn default_poll_interval() -> Seconds {
 }
 fn default_sweep_interval() -> Seconds {
     Seconds(10)
+}
+fn default_header_read_timeout() -> Seconds {
+    Seconds(30)
 }
 fn default_http_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))

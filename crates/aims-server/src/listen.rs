@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::{Extension, Router};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -31,6 +31,78 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long shutdown waits for open connections to finish.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How the HTTP connections of every TCP listener are served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionSettings {
+    /// A client must send a request's headers within this time, counted from when the
+    /// server starts waiting for them, so an idle keep-alive connection also closes after
+    /// it (HTTP/1.1; slow or silent clients cannot hold connections forever).
+    pub header_read_timeout: Duration,
+}
+
+impl ConnectionSettings {
+    fn builder(self) -> Builder<TokioExecutor> {
+        let mut b = Builder::new(TokioExecutor::new());
+        b.http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_read_timeout);
+        b
+    }
+}
+
+/// Serves `router` over plain HTTP on `listener` until `shutdown` turns true, then waits
+/// (at most [`DRAIN_TIMEOUT`]) for open connections.
+pub async fn serve_tcp(
+    listener: TcpListener,
+    router: Router,
+    settings: ConnectionSettings,
+    mut shutdown: watch::Receiver<bool>,
+    name: &'static str,
+) {
+    let graceful = GracefulShutdown::new();
+    let builder = settings.builder();
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            () = stopped(&mut shutdown) => break,
+        };
+        let tcp = match accepted {
+            Ok((tcp, _)) => tcp,
+            Err(e) => {
+                // EMFILE and the like: wait a moment instead of spinning.
+                tracing::warn!(listener = name, error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        // Responses are written whole: no reason to hold their last segment back.
+        let _ = tcp.set_nodelay(true);
+        let conn = builder
+            .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(router.clone()))
+            .into_owned();
+        let watched = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = watched.await {
+                tracing::debug!(listener = name, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    drain(graceful, name).await;
+}
+
+async fn drain(graceful: GracefulShutdown, name: &'static str) {
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            listener = name,
+            "connections still open after the drain timeout"
+        );
+    }
+}
 
 /// What a TLS listener tells its handlers about the client certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,10 +194,12 @@ pub async fn serve_tls(
     config: impl Fn() -> Option<Arc<ServerConfig>> + Send + 'static,
     router: Router,
     peer: PeerInfo,
+    settings: ConnectionSettings,
     mut shutdown: watch::Receiver<bool>,
     name: &'static str,
 ) {
     let graceful = GracefulShutdown::new();
+    let builder = settings.builder();
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
@@ -146,6 +220,7 @@ pub async fn serve_tls(
         let acceptor = TlsAcceptor::from(cfg);
         let watcher = graceful.watcher();
         let router = router.clone();
+        let builder = builder.clone();
         tokio::spawn(async move {
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,
@@ -171,7 +246,7 @@ pub async fn serve_tls(
                     None => router,
                 },
             };
-            let conn = Builder::new(TokioExecutor::new())
+            let conn = builder
                 .serve_connection(TokioIo::new(tls), TowerToHyperService::new(app))
                 .into_owned();
             if let Err(e) = watcher.watch(conn).await {
@@ -180,13 +255,5 @@ pub async fn serve_tls(
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            listener = name,
-            "connections still open after the drain timeout"
-        );
-    }
+    drain(graceful, name).await;
 }

@@ -384,17 +384,16 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
     let public_app = public_app.layer(axum::middleware::from_fn(|r, n| {
         public::record_metrics("http", r, n)
     }));
-    tasks.spawn({
-        let shutdown = stopped(stop_rx.clone());
-        async move {
-            if let Err(e) = axum::serve(http, public_app)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::error!(error = %e, "HTTP listener failed");
-            }
-        }
-    });
+    let connections = listen::ConnectionSettings {
+        header_read_timeout: config.http.header_read_timeout.duration(),
+    };
+    tasks.spawn(listen::serve_tcp(
+        http,
+        public_app,
+        connections,
+        stop_rx.clone(),
+        "http",
+    ));
 
     let admin_app = admin::router(state.clone()).layer(axum::middleware::from_fn(|r, n| {
         public::record_metrics("admin", r, n)
@@ -427,6 +426,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
             move || tls.admin_config(),
             app,
             listen::PeerInfo::VerifiedSpiffeId,
+            connections,
             stop_rx.clone(),
             "admin_mtls",
         ));
@@ -447,6 +447,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
             move || tls.oauth_mtls_config(),
             app,
             listen::PeerInfo::UnverifiedChain,
+            connections,
             stop_rx.clone(),
             "oauth_mtls",
         ));
@@ -464,6 +465,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
             move || tls.bundle_config(),
             app,
             listen::PeerInfo::VerifiedSpiffeId,
+            connections,
             stop_rx.clone(),
             "pdp",
         ));
@@ -485,6 +487,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
             move || tls.bundle_config(),
             app,
             listen::PeerInfo::VerifiedSpiffeId,
+            connections,
             stop_rx.clone(),
             "bundle_endpoint",
         ));

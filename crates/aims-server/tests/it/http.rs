@@ -133,3 +133,53 @@ async fn expired_single_use_records_are_swept() {
     );
     store.close().await;
 }
+
+/// `[http] header_read_timeout`: a client that starts a request and never finishes its
+/// headers, or leaves a keep-alive connection idle, is disconnected after it; a client
+/// that sends its request in time is served on the same kind of connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_idle_connections_are_closed_after_the_header_read_timeout() {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let ts = testkit::start_with(
+        "example.org",
+        std::sync::Arc::new(aims_core::SystemClock),
+        |c| c.http.header_read_timeout = aims_server::config::Seconds(1),
+    )
+    .await
+    .unwrap();
+    let addr = ts.server.endpoints().http;
+    // Waits for the server to end the connection; how long that took.
+    async fn closed_after(s: &mut tokio::net::TcpStream) -> Duration {
+        let start = Instant::now();
+        let mut buf = [0u8; 4096];
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await {
+                Ok(Ok(0) | Err(_)) => return start.elapsed(),
+                Ok(Ok(_)) => {}
+                Err(_) => panic!("the server kept the connection open for 10 s"),
+            }
+        }
+    }
+
+    // Headers started, never finished.
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: aims\r\n")
+        .await
+        .unwrap();
+    let waited = closed_after(&mut slow).await;
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+
+    // A request in time is answered; the idle keep-alive connection then closes.
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: aims\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = idle.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
+    let waited = closed_after(&mut idle).await;
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+    ts.server.shutdown().await;
+}
