@@ -213,6 +213,7 @@ pub async fn serve_tls(
                 continue;
             }
         };
+        let _ = tcp.set_nodelay(true);
         let Some(cfg) = config() else {
             tracing::warn!(listener = name, "no TLS certificate yet; connection closed");
             continue;
