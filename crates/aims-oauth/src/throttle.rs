@@ -6,23 +6,23 @@
 //!
 //! Names that do not exist are counted like names that do, so a lock tells an attacker
 //! nothing about which names exist; while locked, no password is checked at all (no
-//! argon2 work spent on a guessing run). The count lives in this process's memory, like
-//! the login sessions: with several nodes each node counts its own failures.
+//! argon2 work spent on a guessing run). The counts are in the store (keyed by a SHA-256
+//! of the name), so every node sharing it counts every failure and sees every lock; a
+//! count is updated by compare and swap, so concurrent failures on several nodes are
+//! all counted. Forgotten counts expire and are swept by the server's upkeep task.
 //!
 //! The usual trade-off of per-account locking holds: someone who knows a user name can
 //! keep that user locked out by failing on purpose. [`LoginPolicy::max_lockout_secs`]
 //! bounds how long one failure costs the user.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::Arc;
 
-/// How many user names are tracked at most (about 100 bytes each). When full, expired
-/// records are dropped; if none is, a new name is not tracked (its failures are not
-/// counted) rather than refusing logins for everyone.
-pub const MAX_TRACKED: usize = 100_000;
+use aims_store::{BrowserStateKind, Store, StoreError};
+use serde::{Deserialize, Serialize};
 
-/// User names longer than this are tracked by their SHA-256.
-const MAX_KEY_LEN: usize = 256;
+/// How often a failure is retried when concurrent failures for the same name changed the
+/// count in between.
+const CAS_ATTEMPTS: usize = 8;
 
 /// The throttling policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +49,9 @@ impl Default for LoginPolicy {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+/// A name's failures, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Failures {
     count: u32,
     last: i64,
@@ -57,101 +59,148 @@ struct Failures {
 }
 
 impl Failures {
-    fn forgotten(&self, policy: &LoginPolicy, now: i64) -> bool {
-        now.saturating_sub(self.last.max(self.locked_until)) >= policy.forget_after_secs
+    /// When the record is forgotten (it expires in the store then).
+    fn forgotten_at(&self, policy: &LoginPolicy) -> i64 {
+        self.last
+            .max(self.locked_until)
+            .saturating_add(policy.forget_after_secs.max(1))
+    }
+
+    /// The record after one more failure at `now` (starting from `prev`, if still
+    /// remembered), and the lock it starts, if any.
+    fn after_failure(
+        prev: Option<Failures>,
+        policy: &LoginPolicy,
+        now: i64,
+    ) -> (Self, Option<i64>) {
+        let mut f = prev
+            .filter(|f| f.forgotten_at(policy) > now)
+            .unwrap_or(Failures {
+                count: 0,
+                last: now,
+                locked_until: i64::MIN,
+            });
+        f.count = f.count.saturating_add(1);
+        f.last = now;
+        if f.count < policy.max_failures {
+            return (f, None);
+        }
+        let doublings = (f.count - policy.max_failures).min(30);
+        let secs = policy
+            .lockout_secs
+            .saturating_mul(1_i64 << doublings)
+            .min(policy.max_lockout_secs);
+        f.locked_until = now.saturating_add(secs);
+        (f, Some(secs))
     }
 }
 
-/// Failed-login counts by user name.
-#[derive(Debug)]
+/// Failed-login counts by user name, in the store.
+#[derive(Debug, Clone)]
 pub struct LoginThrottle {
     policy: LoginPolicy,
-    names: Mutex<HashMap<String, Failures>>,
+    store: Arc<Store>,
 }
 
+/// The store's key of a user name.
 fn key(username: &str) -> String {
-    if username.len() > MAX_KEY_LEN {
-        aims_crypto::sha256_b64url(username)
-    } else {
-        username.to_owned()
-    }
+    aims_crypto::sha256_b64url(username)
+}
+
+fn corrupt(e: &serde_json::Error) -> StoreError {
+    StoreError::Invalid(format!("stored failed-login count: {e}"))
 }
 
 impl LoginThrottle {
-    /// A throttle with `policy`.
-    pub fn new(policy: LoginPolicy) -> Self {
-        Self {
-            policy,
-            names: Mutex::new(HashMap::new()),
-        }
+    /// A throttle with `policy`, counting in `store`.
+    pub fn new(policy: LoginPolicy, store: Arc<Store>) -> Self {
+        Self { policy, store }
+    }
+
+    async fn read(&self, k: &str, now: i64) -> Result<Option<(String, Failures)>, StoreError> {
+        let Some(record) = self
+            .store
+            .get_browser_state(BrowserStateKind::LoginFailures, k, now)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let f = serde_json::from_str(&record.data).map_err(|e| corrupt(&e))?;
+        Ok(Some((record.data, f)))
     }
 
     /// `Err(seconds)` while `username` is locked: how long until it may try again.
-    pub fn check(&self, username: &str, now: i64) -> Result<(), i64> {
+    pub async fn check(&self, username: &str, now: i64) -> Result<Result<(), i64>, StoreError> {
         if self.policy.max_failures == 0 {
-            return Ok(());
+            return Ok(Ok(()));
         }
-        let names = self.names.lock().unwrap_or_else(PoisonError::into_inner);
-        match names.get(&key(username)) {
-            Some(f) if f.locked_until > now => Err(f.locked_until - now),
+        Ok(match self.read(&key(username), now).await? {
+            Some((_, f)) if f.locked_until > now => Err(f.locked_until - now),
             _ => Ok(()),
-        }
+        })
     }
 
     /// Counts a failed login; `Some(seconds)` when this failure locked the name.
-    pub fn failed(&self, username: &str, now: i64) -> Option<i64> {
+    pub async fn failed(&self, username: &str, now: i64) -> Result<Option<i64>, StoreError> {
         let p = self.policy;
         if p.max_failures == 0 {
-            return None;
+            return Ok(None);
         }
         let k = key(username);
-        let mut names = self.names.lock().unwrap_or_else(PoisonError::into_inner);
-        if !names.contains_key(&k) && names.len() >= MAX_TRACKED {
-            names.retain(|_, f| !f.forgotten(&p, now));
-            if names.len() >= MAX_TRACKED {
-                tracing::warn!(
-                    tracked = names.len(),
-                    "login throttle full: a failed login for a new user name is not counted"
-                );
-                return None;
+        for _ in 0..CAS_ATTEMPTS {
+            let current = self.read(&k, now).await?;
+            let (next, lock) = Failures::after_failure(current.as_ref().map(|c| c.1), &p, now);
+            let data = serde_json::to_string(&next).map_err(|e| corrupt(&e))?;
+            let expires_at = next.forgotten_at(&p);
+            let stored = match &current {
+                None => match self
+                    .store
+                    .put_browser_state(
+                        BrowserStateKind::LoginFailures,
+                        &k,
+                        None,
+                        &data,
+                        expires_at,
+                        now,
+                    )
+                    .await
+                {
+                    Ok(()) => true,
+                    // Another failure for the name was stored meanwhile: count on top.
+                    Err(StoreError::Conflict(_)) => false,
+                    Err(e) => return Err(e),
+                },
+                Some((read, _)) => {
+                    self.store
+                        .replace_browser_state(
+                            BrowserStateKind::LoginFailures,
+                            &k,
+                            read,
+                            &data,
+                            expires_at,
+                            now,
+                        )
+                        .await?
+                }
+            };
+            if stored {
+                return Ok(lock);
             }
         }
-        let f = names.entry(k).or_insert(Failures {
-            count: 0,
-            last: now,
-            locked_until: i64::MIN,
-        });
-        if f.forgotten(&p, now) {
-            f.count = 0;
-        }
-        f.count = f.count.saturating_add(1);
-        f.last = now;
-        if f.count < p.max_failures {
-            return None;
-        }
-        let doublings = (f.count - p.max_failures).min(30);
-        let secs = p
-            .lockout_secs
-            .saturating_mul(1_i64 << doublings)
-            .min(p.max_lockout_secs);
-        f.locked_until = now.saturating_add(secs);
-        Some(secs)
+        // Only a flood of concurrent failures for one name gets here: lock it.
+        tracing::warn!(
+            target: "aims::oauth",
+            "failed login not counted after {CAS_ATTEMPTS} concurrent updates; the name is treated as locked"
+        );
+        Ok(Some(p.lockout_secs))
     }
 
     /// A successful login clears the name's count.
-    pub fn succeeded(&self, username: &str) {
-        self.names
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&key(username));
-    }
-
-    /// How many names are tracked now.
-    pub fn tracked(&self) -> usize {
-        self.names
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+    pub async fn succeeded(&self, username: &str) -> Result<(), StoreError> {
+        self.store
+            .delete_browser_state(BrowserStateKind::LoginFailures, &key(username))
+            .await
+            .map(drop)
     }
 }
 
@@ -161,90 +210,96 @@ mod tests {
 
     const T0: i64 = 1_700_000_000;
 
-    #[test]
-    fn the_fifth_failure_locks_and_further_failures_double_the_lock() {
-        let t = LoginThrottle::new(LoginPolicy::default());
+    async fn throttle(policy: LoginPolicy) -> LoginThrottle {
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        LoginThrottle::new(policy, Arc::new(store))
+    }
+
+    #[tokio::test]
+    async fn the_fifth_failure_locks_and_further_failures_double_the_lock() {
+        let t = throttle(LoginPolicy::default()).await;
         for i in 0..4 {
-            assert_eq!(t.check("alice", T0 + i), Ok(()));
-            assert_eq!(t.failed("alice", T0 + i), None);
+            assert_eq!(t.check("alice", T0 + i).await.unwrap(), Ok(()));
+            assert_eq!(t.failed("alice", T0 + i).await.unwrap(), None);
         }
-        assert_eq!(t.failed("alice", T0 + 4), Some(60));
-        assert_eq!(t.check("alice", T0 + 4), Err(60));
-        assert_eq!(t.check("alice", T0 + 63), Err(1));
+        assert_eq!(t.failed("alice", T0 + 4).await.unwrap(), Some(60));
+        assert_eq!(t.check("alice", T0 + 4).await.unwrap(), Err(60));
+        assert_eq!(t.check("alice", T0 + 63).await.unwrap(), Err(1));
         // Another name is not affected.
-        assert_eq!(t.check("bob", T0 + 5), Ok(()));
+        assert_eq!(t.check("bob", T0 + 5).await.unwrap(), Ok(()));
         // After the lock, one more failure locks again, for twice as long.
-        assert_eq!(t.check("alice", T0 + 64), Ok(()));
-        assert_eq!(t.failed("alice", T0 + 64), Some(120));
-        assert_eq!(t.failed("alice", T0 + 200), Some(240));
-        assert_eq!(t.failed("alice", T0 + 500), Some(480));
-        assert_eq!(t.failed("alice", T0 + 1000), Some(900));
-        assert_eq!(t.failed("alice", T0 + 2000), Some(900), "capped");
+        assert_eq!(t.check("alice", T0 + 64).await.unwrap(), Ok(()));
+        assert_eq!(t.failed("alice", T0 + 64).await.unwrap(), Some(120));
+        assert_eq!(t.failed("alice", T0 + 200).await.unwrap(), Some(240));
+        assert_eq!(t.failed("alice", T0 + 500).await.unwrap(), Some(480));
+        assert_eq!(t.failed("alice", T0 + 1000).await.unwrap(), Some(900));
+        assert_eq!(
+            t.failed("alice", T0 + 2000).await.unwrap(),
+            Some(900),
+            "capped"
+        );
     }
 
-    #[test]
-    fn success_or_a_quiet_spell_clears_the_count() {
-        let t = LoginThrottle::new(LoginPolicy::default());
+    #[tokio::test]
+    async fn success_or_a_quiet_spell_clears_the_count() {
+        let t = throttle(LoginPolicy::default()).await;
         for i in 0..4 {
-            t.failed("alice", T0 + i);
+            t.failed("alice", T0 + i).await.unwrap();
         }
-        t.succeeded("alice");
-        assert_eq!(t.failed("alice", T0 + 5), None, "count restarted");
+        t.succeeded("alice").await.unwrap();
+        assert_eq!(
+            t.failed("alice", T0 + 5).await.unwrap(),
+            None,
+            "count restarted"
+        );
         for i in 0..3 {
-            t.failed("alice", T0 + 6 + i);
+            t.failed("alice", T0 + 6 + i).await.unwrap();
         }
-        // 15 minutes without a failure: forgotten.
-        assert_eq!(t.failed("alice", T0 + 8 + 900), None);
-        assert_eq!(t.check("alice", T0 + 8 + 900), Ok(()));
+        // 15 minutes without a failure: forgotten (the record has expired).
+        assert_eq!(t.failed("alice", T0 + 8 + 900).await.unwrap(), None);
+        assert_eq!(t.check("alice", T0 + 8 + 900).await.unwrap(), Ok(()));
     }
 
-    #[test]
-    fn unknown_and_very_long_names_are_counted_alike_and_zero_turns_it_off() {
-        let t = LoginThrottle::new(LoginPolicy::default());
+    #[tokio::test]
+    async fn unknown_and_very_long_names_are_counted_alike_and_zero_turns_it_off() {
+        let t = throttle(LoginPolicy::default()).await;
         let long = "x".repeat(10_000);
         for i in 0..5 {
-            t.failed(&long, T0 + i);
+            t.failed(&long, T0 + i).await.unwrap();
         }
-        assert!(t.check(&long, T0 + 5).is_err());
-        assert!(
-            t.names
-                .lock()
-                .unwrap()
-                .keys()
-                .all(|k| k.len() <= MAX_KEY_LEN)
-        );
-        let off = LoginThrottle::new(LoginPolicy {
+        assert!(t.check(&long, T0 + 5).await.unwrap().is_err());
+        let off = throttle(LoginPolicy {
             max_failures: 0,
             ..LoginPolicy::default()
-        });
+        })
+        .await;
         for i in 0..50 {
-            assert_eq!(off.failed("alice", T0 + i), None);
+            assert_eq!(off.failed("alice", T0 + i).await.unwrap(), None);
         }
-        assert_eq!(off.check("alice", T0 + 50), Ok(()));
-        assert_eq!(off.tracked(), 0);
+        assert_eq!(off.check("alice", T0 + 50).await.unwrap(), Ok(()));
     }
 
-    #[test]
-    fn a_full_table_drops_forgotten_names_before_refusing_to_track() {
-        let t = LoginThrottle::new(LoginPolicy::default());
-        {
-            let mut names = t.names.lock().unwrap();
-            for i in 0..MAX_TRACKED {
-                names.insert(
-                    format!("n{i}"),
-                    Failures {
-                        count: 1,
-                        last: T0,
-                        locked_until: i64::MIN,
-                    },
-                );
-            }
+    /// Concurrent failures for one name are all counted (compare and swap).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_failures_are_all_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Arc::new(Store::connect(&url).await.unwrap());
+        let policy = LoginPolicy {
+            max_failures: 100,
+            ..LoginPolicy::default()
+        };
+        let t = LoginThrottle::new(policy, store);
+        let tasks: Vec<_> = (0..6)
+            .map(|_| {
+                let t = t.clone();
+                tokio::spawn(async move { t.failed("alice", T0).await.unwrap() })
+            })
+            .collect();
+        for task in tasks {
+            assert_eq!(task.await.unwrap(), None);
         }
-        // Nothing forgettable yet: the new name is not tracked, the old ones stay.
-        assert_eq!(t.failed("new", T0 + 1), None);
-        assert_eq!(t.tracked(), MAX_TRACKED);
-        // Later they are forgotten, and the new name is counted.
-        assert_eq!(t.failed("new", T0 + 1000), None);
-        assert_eq!(t.tracked(), 1);
+        let (_, f) = t.read(&key("alice"), T0).await.unwrap().unwrap();
+        assert_eq!(f.count, 6);
     }
 }

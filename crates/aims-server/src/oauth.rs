@@ -295,12 +295,14 @@ impl OAuthServer {
         let keys = Arc::new(OAuthKeys::new(Arc::clone(&state.keys), &issuer));
         let users = aims_oauth::users::UserStore::new(Arc::clone(&store))
             .map_err(|e| ServerError::Workload(format!("user store: {e}")))?;
-        let throttle =
-            aims_oauth::throttle::LoginThrottle::new(aims_oauth::throttle::LoginPolicy {
+        let throttle = aims_oauth::throttle::LoginThrottle::new(
+            aims_oauth::throttle::LoginPolicy {
                 max_failures: cfg.login_max_failures,
                 lockout_secs: i64::from(cfg.login_lockout_seconds),
                 ..aims_oauth::throttle::LoginPolicy::default()
-            });
+            },
+            Arc::clone(&store),
+        );
         let pages = pages::Pages::new(
             users,
             throttle,

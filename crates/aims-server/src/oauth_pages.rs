@@ -800,7 +800,11 @@ pub(super) async fn login(
     let username = params.get("username").unwrap_or("");
     let password = params.get("password").unwrap_or("");
     // A locked name is refused before any password is checked.
-    if let Err(wait) = s.pages.throttle.check(username, now) {
+    let checked = match s.pages.throttle.check(username, now).await {
+        Ok(c) => c,
+        Err(e) => return store_failed("login throttle", &e).into_response(),
+    };
+    if let Err(wait) = checked {
         tracing::warn!(target: "aims::oauth", client_id = %client.id(), retry_after = wait, "login refused: user name locked after failed logins");
         return locked(&s, pending_id, &session.csrf, &client, wait);
     }
@@ -812,7 +816,11 @@ pub(super) async fn login(
         }
         Err(e) => {
             drop(e);
-            if let Some(wait) = s.pages.throttle.failed(username, now) {
+            let lock = match s.pages.throttle.failed(username, now).await {
+                Ok(l) => l,
+                Err(e) => return store_failed("login throttle", &e).into_response(),
+            };
+            if let Some(wait) = lock {
                 tracing::warn!(target: "aims::oauth", client_id = %client.id(), lock_seconds = wait, "login failed; user name locked");
                 return locked(&s, pending_id, &session.csrf, &client, wait);
             }
@@ -822,7 +830,9 @@ pub(super) async fn login(
                 .into_response();
         }
     };
-    s.pages.throttle.succeeded(username);
+    if let Err(e) = s.pages.throttle.succeeded(username).await {
+        return store_failed("login throttle", &e).into_response();
+    }
     // A new session id at login: a session fixed before login is worth nothing.
     let logged_in = LoggedIn {
         username: user.username.clone(),

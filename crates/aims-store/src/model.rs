@@ -327,21 +327,24 @@ impl fmt::Display for GrantKind {
     }
 }
 
-/// What a browser-state record is (the authorization endpoint's front channel).
+/// What a browser-state record is (the state of the authorization endpoint's login pages).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum BrowserStateKind {
     /// A browser's login session, named by its cookie.
     Session,
     /// An authorization request waiting for login and consent, bound to a session.
     PendingRequest,
+    /// The failed-login count of a user name.
+    LoginFailures,
 }
 
 impl BrowserStateKind {
-    /// The stored name: `session` or `pending_request`.
+    /// The stored name: `session`, `pending_request` or `login_failures`.
     pub fn as_str(self) -> &'static str {
         match self {
             BrowserStateKind::Session => "session",
             BrowserStateKind::PendingRequest => "pending_request",
+            BrowserStateKind::LoginFailures => "login_failures",
         }
     }
 }

@@ -1365,6 +1365,38 @@ where
         Ok(DB::rows_affected(&done) == 1)
     }
 
+    pub(crate) async fn replace_browser_state(
+        &self,
+        kind: BrowserStateKind,
+        handle: &str,
+        expected: &str,
+        data: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        check_json_object(&format_args!("data of a {kind}"), data)?;
+        if expires_at <= now {
+            return Err(StoreError::Invalid(format!(
+                "a {kind} must expire after it is stored"
+            )));
+        }
+        // Compare and swap in one statement: of concurrent callers that read the same
+        // data, one replaces it and the others no longer match.
+        let done = sqlx::query(
+            "UPDATE oauth_browser_state SET data = $4, expires_at = $5 \
+             WHERE kind = $1 AND handle = $2 AND data = $3 AND expires_at > $6",
+        )
+        .bind(kind.as_str())
+        .bind(handle)
+        .bind(expected)
+        .bind(data)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(DB::rows_affected(&done) == 1)
+    }
+
     pub(crate) async fn take_browser_state(
         &self,
         kind: BrowserStateKind,

@@ -559,6 +559,22 @@ impl Store {
         dispatch!(self.rebind_browser_state(kind, handle, from, to, data, now))
     }
 
+    /// Replaces the data and expiry of a live record whose data is exactly `expected`, in
+    /// one statement (compare and swap): `false` if it is gone, expired or changed since
+    /// it was read. `data` is a JSON object and `expires_at` after `now`
+    /// ([`StoreError::Invalid`] otherwise).
+    pub async fn replace_browser_state(
+        &self,
+        kind: BrowserStateKind,
+        handle: &str,
+        expected: &str,
+        data: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self.replace_browser_state(kind, handle, expected, data, expires_at, now))
+    }
+
     /// Deletes and returns the data of a live record bound to `binding`, in one
     /// statement: of concurrent calls, on any node, exactly one gets it.
     pub async fn take_browser_state(

@@ -1035,6 +1035,61 @@ async fn login_steps_may_reach_different_nodes_sharing_postgresql() {
     one.ts.server.shutdown().await;
 }
 
+/// Failed logins are counted by every node sharing PostgreSQL: failures spread over two
+/// nodes lock the name on both.
+#[tokio::test]
+async fn failed_logins_on_two_nodes_sharing_postgresql_are_counted_together() {
+    let Some(url) = pg_url() else {
+        return;
+    };
+    let issuer = "http://localhost:9";
+    let shared = |c: &mut aims_server::Config| {
+        c.oauth.issuer = Some(toml::Spanned::new(0..0, issuer.into()));
+        c.storage.url = Some(url.clone());
+    };
+    let one = start(shared).await;
+    let two = start(shared).await;
+    let id = format!("agent-pg-{}", random_token().unwrap());
+    let user = format!("user-{}", random_token().unwrap());
+    let key = SigningKey::generate(Algorithm::ES256).unwrap();
+    one.ts
+        .admin()
+        .create_client(&code_client(&id, &key))
+        .await
+        .unwrap();
+    one.ts
+        .admin()
+        .create_user(&NewUser {
+            username: user.clone(),
+            password: PASSWORD.to_owned(),
+            attributes: serde_json::json!({}),
+        })
+        .await
+        .unwrap();
+    let to = |node: &As, page: &str| page.replace(issuer, &node.base);
+    let (_, challenge) = pkce();
+    let mut b = Browser::new();
+    let login = b
+        .authorize(&one, &code_params(&id, &challenge))
+        .await
+        .text()
+        .await
+        .unwrap();
+    // Four failures, alternating nodes; the fifth (on node two) locks the name.
+    for i in 0..4 {
+        let node = if i % 2 == 0 { &one } else { &two };
+        let r = b.login(&to(node, &login), &user, "wrong").await;
+        assert_eq!(r.status(), 200, "failure {i}");
+    }
+    let r = b.login(&to(&two, &login), &user, "wrong").await;
+    assert_eq!(r.status(), 429);
+    // Node one refuses even the right password now.
+    let r = b.login(&to(&one, &login), &user, PASSWORD).await;
+    assert_eq!(r.status(), 429);
+    two.ts.server.shutdown().await;
+    one.ts.server.shutdown().await;
+}
+
 #[tokio::test]
 async fn max_age_is_checked_again_when_the_consent_is_given() {
     let clock = std::sync::Arc::new(aims_core::ManualClock::new(crate::common::now()));

@@ -4,12 +4,13 @@
 --
 -- * oauth_browser_state: login sessions and authorization requests waiting for login and
 --   consent, so that every node sharing the database serves every step of a login (no
---   sticky sessions). Keyed by a hash of the cookie or request id (the store never sees
---   them); `binding` is the hash of the session a pending request belongs to; `data` a
+--   sticky sessions), and failed-login counts by user name, so that every node counts
+--   every failure. Keyed by a hash of the cookie, request id or user name (the store never
+--   sees them); `binding` is the hash of the session a pending request belongs to; `data` a
 --   JSON object defined by aims-server, kept exactly as written (TEXT, not JSONB).
 
 CREATE TABLE oauth_browser_state (
-    kind       TEXT NOT NULL CHECK (kind IN ('session', 'pending_request')),
+    kind       TEXT NOT NULL CHECK (kind IN ('session', 'pending_request', 'login_failures')),
     handle     TEXT COLLATE "C" NOT NULL CHECK (length(handle) BETWEEN 16 AND 128),
     binding    TEXT COLLATE "C" CHECK (binding IS NULL OR length(binding) BETWEEN 16 AND 128),
     expires_at BIGINT NOT NULL,

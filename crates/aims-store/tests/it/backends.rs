@@ -67,6 +67,7 @@ conformance!(
     user_validation,
     browser_state_round_trip,
     browser_state_take_concurrent,
+    browser_state_replace_compare_and_swap,
     browser_state_validation,
 );
 

@@ -1759,6 +1759,80 @@ pub async fn browser_state_take_concurrent(db: &Db) {
     }
 }
 
+/// Compare and swap: of concurrent replacements from the same read (over two pools when
+/// the backend allows), exactly one wins; an expired or changed record is not replaced.
+pub async fn browser_state_replace_compare_and_swap(db: &Db) {
+    const FAILURES: BrowserStateKind = BrowserStateKind::LoginFailures;
+    let store = &db.store;
+    let h = "f".repeat(43);
+    store
+        .put_browser_state(FAILURES, &h, None, r#"{"count":1}"#, T0 + 900, T0)
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .replace_browser_state(
+                FAILURES,
+                &h,
+                r#"{"count":0}"#,
+                r#"{"count":2}"#,
+                T0 + 900,
+                T0 + 1
+            )
+            .await
+            .unwrap(),
+        "changed since read"
+    );
+    let other = db.another().await;
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let store = match (&other, i % 2) {
+            (Some(o), 1) => o.clone(),
+            _ => store.clone(),
+        };
+        let h = h.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .replace_browser_state(
+                    FAILURES,
+                    &h,
+                    r#"{"count":1}"#,
+                    &format!(r#"{{"count":2,"by":{i}}}"#),
+                    T0 + 1000,
+                    T0 + 1,
+                )
+                .await
+                .unwrap()
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        won += usize::from(t.await.unwrap());
+    }
+    assert_eq!(won, 1);
+    let got = store
+        .get_browser_state(FAILURES, &h, T0 + 2)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(got.data.starts_with(r#"{"count":2,"by":"#), "{}", got.data);
+    assert_eq!(got.expires_at, T0 + 1000);
+    // Expired: not replaced.
+    assert!(
+        !store
+            .replace_browser_state(FAILURES, &h, &got.data, "{}", T0 + 2000, T0 + 1000)
+            .await
+            .unwrap()
+    );
+    let r = store
+        .replace_browser_state(FAILURES, &h, &got.data, "{}", T0 + 2, T0 + 2)
+        .await;
+    assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
+    if let Some(o) = other {
+        o.close().await;
+    }
+}
+
 pub async fn browser_state_validation(db: &Db) {
     let store = &db.store;
     let h = "h".repeat(43);
