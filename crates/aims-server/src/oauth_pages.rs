@@ -10,7 +10,8 @@
 //!   `SameSite=Lax`, `Path=/`. The session id changes at login (no fixation).
 //! - **Where the state lives.** Sessions and pending requests are records in the store
 //!   (`oauth_browser_state`), keyed by a SHA-256 of the cookie or request id, so every node
-//!   sharing the database serves every step of a login (no sticky sessions). Moving a pending request to the session made at login and
+//!   sharing the database serves every step of a login (no sticky sessions), and a login
+//!   in progress survives a restart. Moving a pending request to the session made at login and
 //!   taking it at consent are single statements, so a form sent twice (or to two nodes at
 //!   once) is decided once. A session without a user lives only as long as a pending
 //!   request ([`PENDING_LIFETIME`]); the store's sweep deletes expired records.

@@ -1090,6 +1090,79 @@ async fn failed_logins_on_two_nodes_sharing_postgresql_are_counted_together() {
     one.ts.server.shutdown().await;
 }
 
+/// The login pages' state is in the database: a login started before a restart goes on
+/// after it (same session cookie, same pending request).
+#[tokio::test]
+async fn a_login_in_progress_survives_a_restart() {
+    let issuer = "http://localhost:9";
+    let dir = aims_server::testkit::tempdir().unwrap();
+    let mut config = aims_server::testkit::config("example.org", dir.path()).unwrap();
+    config.oauth.issuer = Some(toml::Spanned::new(0..0, issuer.into()));
+    let node = |server: aims_server::RunningServer, dir| As {
+        base: format!("http://{}", server.endpoints().http),
+        issuer: issuer.to_owned(),
+        http: reqwest::Client::new(),
+        ts: aims_server::testkit::TestServer { server, dir },
+    };
+    let clock = crate::common::system_clock();
+    let first = node(
+        aims_server::start(config.clone(), clock.clone())
+            .await
+            .unwrap(),
+        dir,
+    );
+    let key = SigningKey::generate(Algorithm::ES256).unwrap();
+    first
+        .ts
+        .admin()
+        .create_client(&code_client("agent-a", &key))
+        .await
+        .unwrap();
+    first
+        .ts
+        .admin()
+        .create_user(&NewUser {
+            username: USER.to_owned(),
+            password: PASSWORD.to_owned(),
+            attributes: serde_json::json!({}),
+        })
+        .await
+        .unwrap();
+    let (verifier, challenge) = pkce();
+    let mut b = Browser::new();
+    let login = b
+        .authorize(&first, &code_params("agent-a", &challenge))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let aims_server::testkit::TestServer { server, dir } = first.ts;
+    server.shutdown().await;
+
+    let second = node(aims_server::start(config, clock).await.unwrap(), dir);
+    let consent = b
+        .login(&login.replace(issuer, &second.base), USER, PASSWORD)
+        .await;
+    assert_eq!(consent.status(), 200);
+    let consent = consent.text().await.unwrap();
+    let r = b
+        .decide(&consent.replace(issuer, &second.base), "approve")
+        .await;
+    assert_eq!(r.status(), 303);
+    let q = query(r.headers()["location"].to_str().unwrap());
+    let r = redeem(
+        &second,
+        "agent-a",
+        &key,
+        &q["code"],
+        Some(&verifier),
+        REDIRECT,
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    second.ts.server.shutdown().await;
+}
+
 #[tokio::test]
 async fn max_age_is_checked_again_when_the_consent_is_given() {
     let clock = std::sync::Arc::new(aims_core::ManualClock::new(crate::common::now()));
