@@ -32,7 +32,9 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long shutdown waits for open connections to finish.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// How the HTTP connections of every TCP listener are served.
+/// How the HTTP connections of every TCP listener are served: HTTP/1.1 only (no listener
+/// offers h2 by ALPN, and refusing an h2 preface keeps every connection under the header
+/// read timeout, which HTTP/2 connections would escape).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionSettings {
     /// A client must send a request's headers within this time, counted from when the
@@ -43,7 +45,7 @@ pub struct ConnectionSettings {
 
 impl ConnectionSettings {
     fn builder(self) -> Builder<TokioExecutor> {
-        let mut b = Builder::new(TokioExecutor::new());
+        let mut b = Builder::new(TokioExecutor::new()).http1_only();
         b.http1()
             .timer(TokioTimer::new())
             .header_read_timeout(self.header_read_timeout);

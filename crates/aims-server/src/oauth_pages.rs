@@ -13,8 +13,8 @@
 //!   sharing the database serves every step of a login (no sticky sessions), and a login
 //!   in progress survives a restart. Moving a pending request to the session made at login and
 //!   taking it at consent are single statements, so a form sent twice (or to two nodes at
-//!   once) is decided once. A session without a user lives only as long as a pending
-//!   request ([`PENDING_LIFETIME`]); the store's sweep deletes expired records.
+//!   once) is decided once. A session without a user lives only as long as its newest
+//!   pending request ([`PENDING_LIFETIME`]); the store's sweep deletes expired records.
 //! - **CSRF**: each session has a random token; every POST must echo it (compared in
 //!   constant time) or gets 403 and nothing happens.
 //! - **Pages** are askama templates (HTML auto-escaped), sent with `Cache-Control:
@@ -213,6 +213,24 @@ impl Pages {
             .await
             .map_err(|e| store_failed("session", &e))?;
         Ok((id, session, lifetime))
+    }
+
+    /// A session without a user lives as long as its newest pending request: moves its
+    /// expiry to [`PENDING_LIFETIME`] from `now` (unless it changed meanwhile).
+    async fn extend_anonymous(&self, id: &str, session: &Session, now: i64) -> Result<(), Page> {
+        let data = to_json(session)?;
+        self.store
+            .replace_browser_state(
+                BrowserStateKind::Session,
+                &handle(id),
+                &data,
+                &data,
+                now.saturating_add(PENDING_LIFETIME),
+                now,
+            )
+            .await
+            .map(drop)
+            .map_err(|e| store_failed("session", &e))
     }
 
     async fn end_session(&self, id: &str) -> Result<(), Page> {
@@ -680,6 +698,13 @@ pub(super) async fn authorize(
     }
     let now = s.clock.now();
     let (session_id, session, cookie) = match s.pages.session(&headers, now).await {
+        Ok(Some((id, session))) if session.user.is_none() => {
+            if let Err(p) = s.pages.extend_anonymous(&id, &session, now).await {
+                return p.into_response();
+            }
+            let c = s.pages.set_cookie(&id, PENDING_LIFETIME);
+            (id, session, c)
+        }
         Ok(Some((id, session))) => (id, session, None),
         Ok(None) => match s.pages.new_session(None, now).await {
             Ok((id, session, lifetime)) => {

@@ -136,7 +136,8 @@ async fn expired_single_use_records_are_swept() {
 
 /// `[http] header_read_timeout`: a client that starts a request and never finishes its
 /// headers, or leaves a keep-alive connection idle, is disconnected after it; a client
-/// that sends its request in time is served on the same kind of connection.
+/// that sends its request in time is served on the same kind of connection; an HTTP/2
+/// preface is not served (HTTP/1.1 only).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_and_idle_connections_are_closed_after_the_header_read_timeout() {
     use std::time::{Duration, Instant};
@@ -169,6 +170,14 @@ async fn slow_and_idle_connections_are_closed_after_the_header_read_timeout() {
         .await
         .unwrap();
     let waited = closed_after(&mut slow).await;
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+
+    // An HTTP/2 preface (prior knowledge) is not served: HTTP/2 would escape the timeout.
+    let mut h2 = tokio::net::TcpStream::connect(addr).await.unwrap();
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    let waited = closed_after(&mut h2).await;
     assert!(waited < Duration::from_secs(5), "{waited:?}");
 
     // A request in time is answered; the idle keep-alive connection then closes.

@@ -1188,6 +1188,30 @@ async fn max_age_is_checked_again_when_the_consent_is_given() {
     a.ts.server.shutdown().await;
 }
 
+/// A session without a user lasts as long as its newest pending request: a second
+/// authorization request late in the first one's life extends it.
+#[tokio::test]
+async fn an_anonymous_session_lives_as_long_as_its_newest_request() {
+    let clock = std::sync::Arc::new(aims_core::ManualClock::new(crate::common::now()));
+    let (a, _) = setup_with_clock(clock.clone(), |_| {}).await;
+    let mut b = Browser::new();
+    let (_, challenge) = pkce();
+    let first = b.login_page(&a, &challenge).await;
+    clock.advance(540);
+    let r = b.authorize(&a, &code_params("agent-a", &challenge)).await;
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.contains("Max-Age=600"), "{cookie}");
+    let second = r.text().await.unwrap();
+    // 14 minutes after the session began: the first request has expired, the second
+    // (and so the session) has not.
+    clock.advance(300);
+    assert_eq!(b.login(&first, USER, PASSWORD).await.status(), 400);
+    let r = b.login(&second, USER, PASSWORD).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("value=\"approve\""));
+    a.ts.server.shutdown().await;
+}
+
 /// `max_age=0` (a fresh login for this very request, as a step-up challenge may ask) is
 /// met by the login made for the request, however long the user then takes to approve.
 #[tokio::test]
