@@ -4,6 +4,7 @@
 //! unverified chain ([`ClientCertificate`]) on a listener with deferred client
 //! authentication.
 
+use std::net::SocketAddr;
 use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
 use std::path::Path;
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use rustls::ServerConfig;
 use rustls::pki_types::CertificateDer;
-use tokio::net::{TcpListener, UnixListener};
+use tokio::net::{TcpListener, TcpStream, UnixListener};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
@@ -64,22 +65,7 @@ pub async fn serve_tcp(
 ) {
     let graceful = GracefulShutdown::new();
     let builder = settings.builder();
-    loop {
-        let accepted = tokio::select! {
-            r = listener.accept() => r,
-            () = stopped(&mut shutdown) => break,
-        };
-        let tcp = match accepted {
-            Ok((tcp, _)) => tcp,
-            Err(e) => {
-                // EMFILE and the like: wait a moment instead of spinning.
-                tracing::warn!(listener = name, error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        // Responses are written whole: no reason to hold their last segment back.
-        let _ = tcp.set_nodelay(true);
+    while let Some((tcp, _)) = accept(&listener, &mut shutdown, name).await {
         let conn = builder
             .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(router.clone()))
             .into_owned();
@@ -92,6 +78,32 @@ pub async fn serve_tcp(
     }
     drop(listener);
     drain(graceful, name).await;
+}
+
+/// The next connection (with `TCP_NODELAY`: responses are written whole, so there is no
+/// reason to hold their last segment back), or `None` once `shutdown` turns true. A
+/// failed accept (EMFILE and the like) is logged and retried a moment later.
+async fn accept(
+    listener: &TcpListener,
+    shutdown: &mut watch::Receiver<bool>,
+    name: &'static str,
+) -> Option<(TcpStream, SocketAddr)> {
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            () = stopped(shutdown) => return None,
+        };
+        match accepted {
+            Ok((tcp, peer)) => {
+                let _ = tcp.set_nodelay(true);
+                return Some((tcp, peer));
+            }
+            Err(e) => {
+                tracing::warn!(listener = name, error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
 }
 
 async fn drain(graceful: GracefulShutdown, name: &'static str) {
@@ -202,20 +214,7 @@ pub async fn serve_tls(
 ) {
     let graceful = GracefulShutdown::new();
     let builder = settings.builder();
-    loop {
-        let accepted = tokio::select! {
-            r = listener.accept() => r,
-            () = stopped(&mut shutdown) => break,
-        };
-        let (tcp, peer_addr) = match accepted {
-            Ok(x) => x,
-            Err(e) => {
-                tracing::warn!(listener = name, error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = tcp.set_nodelay(true);
+    while let Some((tcp, peer_addr)) = accept(&listener, &mut shutdown, name).await {
         let Some(cfg) = config() else {
             tracing::warn!(listener = name, "no TLS certificate yet; connection closed");
             continue;

@@ -975,16 +975,28 @@ async fn client_assertion_replay_across_two_instances_sharing_postgresql() {
     one.ts.server.shutdown().await;
 }
 
-/// Two AIMS nodes behind one issuer, sharing PostgreSQL: each step of a login may reach
-/// either node (no sticky sessions), and a consent form sent to both is decided once.
-#[tokio::test]
-async fn login_steps_may_reach_different_nodes_sharing_postgresql() {
-    let Some(url) = pg_url() else {
-        return;
-    };
-    let issuer = "http://localhost:9";
+/// Two nodes sharing PostgreSQL behind one issuer, with a fresh code client and user.
+struct Nodes {
+    one: As,
+    two: As,
+    id: String,
+    user: String,
+    key: SigningKey,
+}
+
+/// The issuer of [`two_nodes_with_a_user`]'s nodes.
+const SHARED_ISSUER: &str = "http://localhost:9";
+
+/// The pages' forms name the issuer; this sends them to `node` instead.
+fn to(node: &As, page: &str) -> String {
+    page.replace(SHARED_ISSUER, &node.base)
+}
+
+/// `None` (with a notice) without `AIMS_TEST_PG_URL`.
+async fn two_nodes_with_a_user() -> Option<Nodes> {
+    let url = pg_url()?;
     let shared = |c: &mut aims_server::Config| {
-        c.oauth.issuer = Some(toml::Spanned::new(0..0, issuer.into()));
+        c.oauth.issuer = Some(toml::Spanned::new(0..0, SHARED_ISSUER.into()));
         c.storage.url = Some(url.clone());
     };
     let one = start(shared).await;
@@ -1007,8 +1019,29 @@ async fn login_steps_may_reach_different_nodes_sharing_postgresql() {
         })
         .await
         .unwrap();
-    // The pages' forms name the issuer; send each to the chosen node instead.
-    let to = |node: &As, page: &str| page.replace(issuer, &node.base);
+    Some(Nodes {
+        one,
+        two,
+        id,
+        user,
+        key,
+    })
+}
+
+/// Two AIMS nodes behind one issuer, sharing PostgreSQL: each step of a login may reach
+/// either node (no sticky sessions), and a consent form sent to both is decided once.
+#[tokio::test]
+async fn login_steps_may_reach_different_nodes_sharing_postgresql() {
+    let Some(Nodes {
+        one,
+        two,
+        id,
+        user,
+        key,
+    }) = two_nodes_with_a_user().await
+    else {
+        return;
+    };
     let (verifier, challenge) = pkce();
     let mut b = Browser::new();
     let r = b.authorize(&one, &code_params(&id, &challenge)).await;
@@ -1021,7 +1054,7 @@ async fn login_steps_may_reach_different_nodes_sharing_postgresql() {
     let r = b.decide(&to(&one, &consent), "approve").await;
     assert_eq!(r.status(), 303);
     let q = query(r.headers()["location"].to_str().unwrap());
-    assert_eq!(q["iss"], issuer);
+    assert_eq!(q["iss"], SHARED_ISSUER);
     let r = redeem(&two, &id, &key, &q["code"], Some(&verifier), REDIRECT).await;
     assert_eq!(r.status(), 200);
     // The same consent form again, to the other node: already decided.
@@ -1039,34 +1072,12 @@ async fn login_steps_may_reach_different_nodes_sharing_postgresql() {
 /// nodes lock the name on both.
 #[tokio::test]
 async fn failed_logins_on_two_nodes_sharing_postgresql_are_counted_together() {
-    let Some(url) = pg_url() else {
+    let Some(Nodes {
+        one, two, id, user, ..
+    }) = two_nodes_with_a_user().await
+    else {
         return;
     };
-    let issuer = "http://localhost:9";
-    let shared = |c: &mut aims_server::Config| {
-        c.oauth.issuer = Some(toml::Spanned::new(0..0, issuer.into()));
-        c.storage.url = Some(url.clone());
-    };
-    let one = start(shared).await;
-    let two = start(shared).await;
-    let id = format!("agent-pg-{}", random_token().unwrap());
-    let user = format!("user-{}", random_token().unwrap());
-    let key = SigningKey::generate(Algorithm::ES256).unwrap();
-    one.ts
-        .admin()
-        .create_client(&code_client(&id, &key))
-        .await
-        .unwrap();
-    one.ts
-        .admin()
-        .create_user(&NewUser {
-            username: user.clone(),
-            password: PASSWORD.to_owned(),
-            attributes: serde_json::json!({}),
-        })
-        .await
-        .unwrap();
-    let to = |node: &As, page: &str| page.replace(issuer, &node.base);
     let (_, challenge) = pkce();
     let mut b = Browser::new();
     let login = b
