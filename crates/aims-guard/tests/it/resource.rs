@@ -580,7 +580,23 @@ async fn plain_client_ids_only_when_configured() {
     let dpop_key = SigningKey::generate(Algorithm::ES256).unwrap();
     c.cnf = Some(Confirmation::dpop(dpop_key.public_jwk()).unwrap());
     let bound = f.token(&c, &f.signing);
-    let htu = format!("{AUTHORITY}/api");
+    // The DPoP-bound token with a fresh proof for `guard`.
+    let with_dpop = |url: &str, guard: &Guard| {
+        let proof = create_proof(
+            &dpop_key,
+            "GET",
+            &format!("{AUTHORITY}/api"),
+            Some(&bound),
+            Some(&guard.dpop_nonce()),
+            f.env.now(),
+        )
+        .unwrap();
+        client()
+            .get(url)
+            .header("authorization", format!("DPoP {bound}"))
+            .header("dpop", proof)
+            .send()
+    };
 
     let strict = f.guard(issuer());
     let url = format!("http://{}/api", serve(rs_app(&strict)).await);
@@ -592,22 +608,7 @@ async fn plain_client_ids_only_when_configured() {
         www(&r)
     );
     assert_eq!(problem_code(r).await, "access-token-invalid-claim");
-    let proof = create_proof(
-        &dpop_key,
-        "GET",
-        &htu,
-        Some(&bound),
-        Some(&strict.dpop_nonce()),
-        f.env.now(),
-    )
-    .unwrap();
-    let r = client()
-        .get(&url)
-        .header("authorization", format!("DPoP {bound}"))
-        .header("dpop", proof)
-        .send()
-        .await
-        .unwrap();
+    let r = with_dpop(&url, &strict).await.unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(problem_code(r).await, "access-token-client-id");
     let e = f.env.audit.events().last().unwrap().clone();
@@ -629,22 +630,7 @@ async fn plain_client_ids_only_when_configured() {
     );
     let e = f.env.audit.events().last().unwrap().clone();
     assert_eq!((e.decision, e.agent.as_str()), (Decision::Allow, PLAIN));
-    let proof = create_proof(
-        &dpop_key,
-        "GET",
-        &htu,
-        Some(&bound),
-        Some(&open.dpop_nonce()),
-        f.env.now(),
-    )
-    .unwrap();
-    let r = client()
-        .get(&url)
-        .header("authorization", format!("DPoP {bound}"))
-        .header("dpop", proof)
-        .send()
-        .await
-        .unwrap();
+    let r = with_dpop(&url, &open).await.unwrap();
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(
