@@ -91,7 +91,7 @@ fn decode_into(mut raw: &[u8], out: &mut Vec<u8>) {
 impl Params {
     /// Parses a form body (or a query string). Names and values must be UTF-8 once
     /// decoded (RFC 6749 Appendix B); a parameter sent without a value counts as absent
-    /// (RFC 6749 §3.1); only [`MULTI`] parameters may repeat.
+    /// (RFC 6749 §3.1); only the `MULTI` parameters may repeat.
     pub fn parse(body: &[u8]) -> Result<Self, OAuthError> {
         if body.len() > LIMIT {
             return Err(OAuthError::invalid_request("request body too large"));

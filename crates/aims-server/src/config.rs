@@ -505,7 +505,7 @@ pub struct PdpSection {
     #[serde(default)]
     pub listen: Option<SocketAddr>,
     /// Also mount the PDP on the plain HTTP listener (access tokens only; allowed only
-    /// when [http] listen is a loopback address: development).
+    /// when `[http] listen` is a loopback address: development).
     #[serde(default)]
     pub on_http: bool,
     /// The PDP identifier for the well-known document and the access-token audience.
