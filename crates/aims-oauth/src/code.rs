@@ -590,6 +590,17 @@ impl<D: ClientDirectory> TokenService<D> {
             )
             .into());
         }
+        // The user must still be active (not disabled, not deleted); the token is not used
+        // up, so it works again if the user is enabled again.
+        match crate::users::user_is_active(self.store(), &data.subject).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(invalid_grant(
+                    "the user of this refresh token is disabled or no longer exists",
+                ));
+            }
+            Err(e) => return Err(OAuthError::server_error("user lookup", &e).into()),
+        }
         // Then the one atomic use: of two concurrent presentations exactly one wins, the
         // other is a reuse.
         let outcome = self

@@ -107,6 +107,14 @@ impl UserStore {
         }
     }
 
+    /// Whether `username` exists and is not disabled: a session or a refresh token of a
+    /// user who is not active any more must not act for them.
+    pub async fn is_active(&self, username: &str) -> Result<bool, UserError> {
+        user_is_active(&self.store, username)
+            .await
+            .map_err(UserError::from)
+    }
+
     /// Creates a user.
     pub async fn create(
         &self,
@@ -130,6 +138,15 @@ impl UserStore {
     ) -> Result<(), UserError> {
         let hash = hash_password(password)?;
         Ok(self.store.set_user_password(username, &hash, now).await?)
+    }
+}
+
+/// [`UserStore::is_active`] on a bare store.
+pub(crate) async fn user_is_active(store: &Store, username: &str) -> Result<bool, StoreError> {
+    match store.get_user(username).await {
+        Ok(r) => Ok(!r.disabled),
+        Err(StoreError::NotFound(_) | StoreError::Invalid(_)) => Ok(false),
+        Err(e) => Err(e),
     }
 }
 

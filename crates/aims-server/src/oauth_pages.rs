@@ -233,6 +233,22 @@ impl Pages {
             .map_err(|e| store_failed("session", &e))
     }
 
+    /// `session` without its user when that user was disabled or deleted since the login.
+    async fn active(&self, mut session: Session) -> Result<Session, Page> {
+        if let Some(u) = &session.user {
+            let active = self
+                .users
+                .is_active(&u.username)
+                .await
+                .map_err(|e| store_failed("user lookup", &e))?;
+            if !active {
+                tracing::info!(target: "aims::oauth", user = %u.username, "session of a disabled or deleted user ignored");
+                session.user = None;
+            }
+        }
+        Ok(session)
+    }
+
     async fn end_session(&self, id: &str) -> Result<(), Page> {
         self.store
             .delete_browser_state(BrowserStateKind::Session, &handle(id))
@@ -715,6 +731,11 @@ pub(super) async fn authorize(
         },
         Err(p) => return p.into_response(),
     };
+    // A user disabled or deleted since the login is logged in no more.
+    let session = match s.pages.active(session).await {
+        Ok(session) => session,
+        Err(p) => return p.into_response(),
+    };
     let prompt = |v: &str| request.prompt.iter().any(|p| p == v);
     let needs_login = match &session.user {
         None => true,
@@ -920,6 +941,10 @@ pub(super) async fn consent(
     let client = match s.pending_client(&pending).await {
         Ok(Some(c)) => c,
         Ok(None) => return Page::expired().into_response(),
+        Err(p) => return p.into_response(),
+    };
+    let session = match s.pages.active(session).await {
+        Ok(session) => session,
         Err(p) => return p.into_response(),
     };
     let user = match (&session.user, pending.needs_login) {

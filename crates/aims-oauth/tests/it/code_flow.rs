@@ -268,6 +268,40 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
     );
 }
 
+/// A refresh token acts for its user only while the user exists and is enabled; a
+/// refusal for that reason does not use the token up.
+#[tokio::test]
+async fn refresh_needs_an_active_user() {
+    let h = harness(vec![public_client()]).await;
+    let code = approve(&h, &[]).await;
+    let (first, _) = h.svc.token(req(&code_params(&code, &[]))).await.unwrap();
+    let rt = first.refresh_token.unwrap();
+    let refresh = Params::from_pairs([
+        ("grant_type", "refresh_token"),
+        ("client_id", "app"),
+        ("refresh_token", rt.as_str()),
+    ]);
+    h.store.set_user_disabled("alice", true, T0).await.unwrap();
+    let e = h.svc.token(req(&refresh)).await.unwrap_err();
+    assert_eq!(e.error.code, ErrorCode::InvalidGrant);
+    assert!(
+        e.error.description.contains("disabled"),
+        "{}",
+        e.error.description
+    );
+    h.store.set_user_disabled("alice", false, T0).await.unwrap();
+    let (second, _) = h.svc.token(req(&refresh)).await.unwrap();
+    h.store.delete_user("alice").await.unwrap();
+    let next = second.refresh_token.unwrap();
+    let refresh = Params::from_pairs([
+        ("grant_type", "refresh_token"),
+        ("client_id", "app"),
+        ("refresh_token", next.as_str()),
+    ]);
+    let e = h.svc.token(req(&refresh)).await.unwrap_err();
+    assert_eq!(e.error.code, ErrorCode::InvalidGrant);
+}
+
 /// RFC 7009 §2.1: revoking a refresh token revokes its family, with the access tokens
 /// issued from it; revoking it again revokes nothing (and still succeeds).
 #[tokio::test]

@@ -92,6 +92,16 @@ pub async fn harness_full(
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("as.db").display());
     let store = Arc::new(Store::connect(&url).await.unwrap());
+    // The user the approvals of these tests name (refreshes check it is still active).
+    store
+        .create_user(
+            "alice",
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+            "{}",
+            T0,
+        )
+        .await
+        .unwrap();
     let clock = Arc::new(ManualClock::new(T0));
     let key = Arc::new(SigningKey::generate(Algorithm::ES256).unwrap());
     let mut verifier = StaticKeys::new();

@@ -1199,6 +1199,45 @@ async fn max_age_is_checked_again_when_the_consent_is_given() {
     a.ts.server.shutdown().await;
 }
 
+/// A user disabled after logging in: their session approves nothing more and a new
+/// request asks for a login; their refresh token is refused while they are disabled (it
+/// is not used up, so it works again once they are enabled).
+#[tokio::test]
+async fn a_disabled_user_neither_consents_nor_refreshes() {
+    let (a, key) = setup(|_| {}).await;
+    let mut b = Browser::new();
+    let (verifier, challenge) = pkce();
+    let q = b.run_flow(&a, &code_params("agent-a", &challenge)).await;
+    let r = redeem(&a, "agent-a", &key, &q["code"], Some(&verifier), REDIRECT).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    let rt = body["refresh_token"].as_str().unwrap().to_owned();
+    // Logged in: a second request goes straight to consent, which then waits.
+    let (_, challenge) = pkce();
+    let consent = b
+        .authorize(&a, &code_params("agent-a", &challenge))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(consent.contains("value=\"approve\""), "{consent}");
+    a.ts.admin().set_user_disabled(USER, true).await.unwrap();
+    let r = b.decide(&consent, "approve").await;
+    assert_eq!(r.status(), 400);
+    let page = b
+        .authorize(&a, &code_params("agent-a", &challenge))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("name=\"password\""), "{page}");
+    let (status, error, _) = error_of(refresh(&a, &key, &rt).await).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_grant"));
+    a.ts.admin().set_user_disabled(USER, false).await.unwrap();
+    assert_eq!(refresh(&a, &key, &rt).await.status(), 200);
+    a.ts.server.shutdown().await;
+}
+
 /// A session without a user lasts as long as its newest pending request: a second
 /// authorization request late in the first one's life extends it.
 #[tokio::test]
