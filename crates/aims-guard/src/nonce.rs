@@ -55,6 +55,11 @@ impl NonceIssuer {
         f(&s)
     }
 
+    /// How often the nonce changes (seconds); a nonce is accepted for up to two of these.
+    pub fn interval(&self) -> i64 {
+        self.interval
+    }
+
     /// The nonce to send in `DPoP-Nonce`.
     pub fn current(&self) -> String {
         self.with_state(|s| s.current.clone())

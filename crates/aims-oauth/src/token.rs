@@ -130,6 +130,10 @@ pub struct Issued {
     pub auth_method: &'static str,
 }
 
+/// The single-use scope under which the store records the DPoP nonces every node
+/// handed out (see [`TokenService::publish_dpop_nonce`]).
+pub const DPOP_NONCE_SCOPE: &str = "dpop-nonce";
+
 /// The authorization server's token logic.
 pub struct TokenService<D> {
     issuer: Issuer,
@@ -413,22 +417,66 @@ impl<D: ClientDirectory> TokenService<D> {
         .await
     }
 
+    /// Validates `proof` for the token endpoint (or, when it names it, its mTLS alias);
+    /// `shared` is one more nonce to accept (handed out by another node).
     fn validate_dpop(
         &self,
         proof: &str,
-        htu: &str,
+        shared: Option<String>,
     ) -> (
         aims_guard::replay::PendingReplay,
         Result<dpop::ValidatedDpop, JoseError>,
     ) {
-        let (guard, pending) = self.dpop_replay.begin();
-        let mut validator = dpop::Validator::new(self.clock.clone(), guard);
-        if self.require_dpop_nonce {
-            let nonces = self.nonces.clone();
-            validator = validator.require_nonce(move |n| nonces.accepts(n));
+        let attempt = |htu: &str| {
+            let (guard, pending) = self.dpop_replay.begin();
+            let mut validator = dpop::Validator::new(self.clock.clone(), guard);
+            if self.require_dpop_nonce {
+                let nonces = self.nonces.clone();
+                let shared = shared.clone();
+                validator = validator
+                    .require_nonce(move |n| nonces.accepts(n) || shared.as_deref() == Some(n));
+            }
+            let result = validator.validate(proof, &dpop::DpopRequest::new("POST", htu));
+            (pending, result)
+        };
+        let token_endpoint = self.issuer.endpoint(crate::metadata::paths::TOKEN);
+        let first = attempt(&token_endpoint);
+        // The proof may name the mTLS alias instead (the request came through it). The
+        // first attempt recorded nothing: the `jti` is recorded after the `htu` check.
+        match (&first.1, &self.mtls_token_endpoint) {
+            (Err(JoseError::BindingMismatch("htu")), Some(alias)) => attempt(alias),
+            _ => first,
         }
-        let result = validator.validate(proof, &dpop::DpopRequest::new("POST", htu));
-        (pending, result)
+    }
+
+    /// The nonce of `proof` when another node sharing the store handed it out (it is
+    /// not this node's); read unverified, only to look it up: the validation that follows
+    /// checks the signed claim against it.
+    async fn shared_dpop_nonce(&self, proof: &str) -> Result<Option<String>, TokenError> {
+        let nonce = aims_jose::Jws::unverified_claims(proof)
+            .and_then(|claims| claims.get("nonce")?.as_str().map(str::to_owned));
+        let Some(nonce) = nonce.filter(|n| !n.is_empty() && !self.nonces.accepts(n)) else {
+            return Ok(None);
+        };
+        let known = self
+            .store
+            .is_used(DPOP_NONCE_SCOPE, &sha256_b64url(&nonce), self.clock.now())
+            .await
+            .map_err(|e| OAuthError::server_error("DPoP nonce", &e))?;
+        Ok(known.then_some(nonce))
+    }
+
+    /// Records this node's current DPoP nonce in the store until it is no longer
+    /// accepted, so that every node sharing the store accepts it too (RFC 9449 §8 nonces
+    /// behind a load balancer); returns it. Repeating it is harmless.
+    pub async fn publish_dpop_nonce(&self) -> Result<String, aims_store::StoreError> {
+        let nonce = self.nonces.current();
+        let now = self.clock.now();
+        let until = now.saturating_add(self.nonces.interval().saturating_mul(2));
+        self.store
+            .use_once(DPOP_NONCE_SCOPE, &sha256_b64url(&nonce), until, now)
+            .await?;
+        Ok(nonce)
     }
 
     /// Validates the DPoP proof of a token request; `Ok(Some(jkt))` when one was sent.
@@ -439,14 +487,13 @@ impl<D: ClientDirectory> TokenService<D> {
         let Some(proof) = proof else {
             return Ok(None);
         };
-        let token_endpoint = self.issuer.endpoint(crate::metadata::paths::TOKEN);
-        let (mut pending, mut result) = self.validate_dpop(proof, &token_endpoint);
-        // The proof may name the mTLS alias instead (the request came through it). The
-        // first attempt recorded nothing: the `jti` is recorded after the `htu` check.
-        if let (Err(JoseError::BindingMismatch("htu")), Some(alias)) =
-            (&result, &self.mtls_token_endpoint)
+        let (mut pending, mut result) = self.validate_dpop(proof, None);
+        // Not this node's nonce: maybe another node's (nothing was recorded yet).
+        if self.require_dpop_nonce
+            && matches!(result, Err(JoseError::BindingMismatch("nonce")))
+            && let Some(shared) = self.shared_dpop_nonce(proof).await?
         {
-            (pending, result) = self.validate_dpop(proof, alias);
+            (pending, result) = self.validate_dpop(proof, Some(shared));
         }
         match result {
             Ok(v) => {

@@ -42,7 +42,7 @@
 //! [oauth]                                          # the OAuth 2.0 authorization server (on [http] listen)
 //! enabled = true
 //! issuer = "https://as.example.org"                 # default: http://<[http] listen as bound> (loopback only)
-//! require_dpop_nonce = false                        # RFC 9449 §8 server nonces at the token endpoint (per node)
+//! require_dpop_nonce = false                        # RFC 9449 §8 server nonces at the token endpoint
 //! scopes = ["api:read", "api:write"]                # scopes_supported in the metadata
 //! replay = "store"                                  # store (shared by every node) or memory
 //! replay_memory_entries = 2000000                    # memory: live jtis kept (fail closed when full)
@@ -366,8 +366,8 @@ pub struct OAuthSection {
     #[serde(default)]
     pub issuer: Option<Spanned<String>>,
     /// Require server-provided nonces in DPoP proofs at the token endpoint (RFC 9449 §8).
-    /// Each node issues its own nonces: with several nodes, route a client's token
-    /// requests to one node (a nonce from another node is answered `use_dpop_nonce`).
+    /// Each node hands out its own nonces and records them in the store, so nodes sharing
+    /// it accept each other's.
     #[serde(default)]
     pub require_dpop_nonce: bool,
     /// `scopes_supported` in the metadata.

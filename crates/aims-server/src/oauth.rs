@@ -684,6 +684,33 @@ async fn token(
     }
 }
 
+/// With `[oauth] require_dpop_nonce`: records this node's DPoP nonce in the store when it
+/// changes (checked every second), so that every node sharing the store accepts the
+/// nonces any of them hands out. A failure is logged and retried.
+pub(crate) async fn publish_dpop_nonces(
+    server: Arc<OAuthServer>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    if !server.require_dpop_nonce {
+        return;
+    }
+    let mut published: Option<String> = None;
+    loop {
+        if published.as_deref() != Some(server.service.dpop_nonce().as_str()) {
+            match server.service.publish_dpop_nonce().await {
+                Ok(nonce) => published = Some(nonce),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not record the DPoP nonce in the store; other nodes refuse it until a retry succeeds");
+                }
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            _ = stop.wait_for(|v| *v) => break,
+        }
+    }
+}
+
 impl OAuthServer {
     /// The fields every audit event of the authorization server shares: now, the
     /// correlation id, risk `unknown`; no `act` chain, no policies, no remediation

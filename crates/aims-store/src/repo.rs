@@ -904,6 +904,23 @@ where
 
     // ----- single use -----
 
+    pub(crate) async fn is_used(
+        &self,
+        scope: &str,
+        item: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT 1 AS live FROM used_once WHERE scope = $1 AND item = $2 AND expires_at > $3",
+        )
+        .bind(scope)
+        .bind(item)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
     pub(crate) async fn use_once(
         &self,
         scope: &str,

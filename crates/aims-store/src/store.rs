@@ -335,6 +335,12 @@ impl Store {
         dispatch!(self.use_once(scope, item, expires_at, now))
     }
 
+    /// Whether `item` is recorded in `scope` and unexpired at `now` (a read: records
+    /// nothing).
+    pub async fn is_used(&self, scope: &str, item: &str, now: i64) -> Result<bool, StoreError> {
+        dispatch!(self.is_used(scope, item, now))
+    }
+
     /// [`Store::use_once`] for many items of one scope in one statement (one commit): for
     /// each `(item, expires_at)`, in order, `true` if this call recorded it. An item given
     /// twice counts once: its first occurrence may get `true`, the later ones get

@@ -432,6 +432,70 @@ async fn issuer_with_a_path_serves_the_path_variant() {
     a.ts.server.shutdown().await;
 }
 
+/// RFC 9449 §8 nonces behind a load balancer: a nonce handed out by one node sharing
+/// PostgreSQL is accepted by the other; an invented one is refused there.
+#[tokio::test]
+async fn dpop_nonces_of_one_node_are_accepted_by_another_sharing_postgresql() {
+    let Some(url) = crate::oauth_code::pg_url() else {
+        return;
+    };
+    let issuer = "http://localhost:9";
+    let shared = |c: &mut aims_server::Config| {
+        c.oauth.issuer = Some(toml::Spanned::new(0..0, issuer.into()));
+        c.oauth.require_dpop_nonce = true;
+        c.storage.url = Some(url.clone());
+    };
+    let one = start(shared).await;
+    let two = start(shared).await;
+    // A fresh client id: the database may hold earlier runs' clients.
+    let id = format!("agent-pg-{}", aims_crypto::random_token().unwrap());
+    let key = SigningKey::generate(Algorithm::ES256).unwrap();
+    let mut meta = pkjwt_client(&id, &key);
+    meta.dpop_bound_access_tokens = true;
+    one.ts.admin().create_client(&meta).await.unwrap();
+    let htu = format!("{issuer}/oauth/token");
+    let dpop_key = SigningKey::generate(Algorithm::ES256).unwrap();
+    let proof = |nonce: Option<&str>| {
+        dpop::create_proof(&dpop_key, "POST", &htu, None, nonce, now()).unwrap()
+    };
+    let (status, error, headers) = error_of(
+        one.token(&one.assertion(&id, &key), &[], &[("dpop", &proof(None))])
+            .await,
+    )
+    .await;
+    assert_eq!((status, error.as_str()), (400, "use_dpop_nonce"));
+    let nonce = headers["dpop-nonce"].to_str().unwrap().to_owned();
+    let (status, error, _) = error_of(
+        two.token(
+            &two.assertion(&id, &key),
+            &[],
+            &[("dpop", &proof(Some("an-invented-nonce")))],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, error.as_str()), (400, "use_dpop_nonce"));
+    // Node one records its nonce at start and at each change (checked every second).
+    let mut status = 0;
+    for _ in 0..50 {
+        let r = two
+            .token(
+                &two.assertion(&id, &key),
+                &[],
+                &[("dpop", &proof(Some(&nonce)))],
+            )
+            .await;
+        status = r.status().as_u16();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200, "node two refused node one's nonce");
+    two.ts.server.shutdown().await;
+    one.ts.server.shutdown().await;
+}
+
 #[tokio::test]
 async fn dpop_bound_tokens_with_server_nonces() {
     let a = start(|c| c.oauth.require_dpop_nonce = true).await;

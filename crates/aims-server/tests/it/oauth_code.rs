@@ -918,7 +918,7 @@ async fn jwt_bearer_grant_from_a_trusted_issuer() {
 
 /// `AIMS_TEST_PG_URL`, or `None` (with a notice) outside CI; under `CI=true` a missing
 /// variable fails.
-fn pg_url() -> Option<String> {
+pub(crate) fn pg_url() -> Option<String> {
     match std::env::var("AIMS_TEST_PG_URL")
         .ok()
         .filter(|u| !u.is_empty())

@@ -896,6 +896,18 @@ pub async fn use_once_and_sweep(db: &Db) {
             .await
             .unwrap()
     );
+    // A read tells whether a value is recorded and live, and records nothing.
+    assert!(store.is_used("jti", "abc", T0 + 59).await.unwrap());
+    assert!(
+        !store.is_used("jti", "abc", T0 + 60).await.unwrap(),
+        "expired"
+    );
+    assert!(!store.is_used("jti", "never", T0).await.unwrap());
+    assert!(
+        !store.is_used("jti", "never", T0).await.unwrap(),
+        "not recorded by a read"
+    );
+    assert!(!store.is_used("dpop", "abc", T0).await.unwrap());
     // Scopes are separate.
     assert!(store.use_once("dpop", "abc", T0 + 60, T0).await.unwrap());
     // Once expired, the record no longer blocks (even before a sweep) and is renewed.
