@@ -333,15 +333,38 @@ impl Guard {
         })
     }
 
-    /// The DPoP proof validator with the guard's nonce policy.
-    pub(crate) fn dpop_validator(
+    /// The DPoP proof validator with the guard's nonce policy; `shared` is one more nonce
+    /// to accept (another replica's, found in the shared store).
+    fn dpop_validator(
         &self,
         replay: Arc<dyn aims_jose::replay::ReplayGuard>,
+        shared: Option<String>,
     ) -> dpop::Validator {
         let nonces = self.inner.nonces.clone();
         dpop::Validator::new(self.inner.cfg.clock.clone(), replay)
             .leeway(self.inner.cfg.leeway)
-            .require_nonce(move |n| nonces.accepts(n))
+            .require_nonce(move |n| nonces.accepts(n) || shared.as_deref() == Some(n))
+    }
+
+    /// What the guard's nonces are recorded under in a shared store: its first origin.
+    fn nonce_context(&self) -> &str {
+        self.inner
+            .cfg
+            .authorities
+            .first()
+            .map_or("", String::as_str)
+    }
+
+    /// The nonce to send in `DPoP-Nonce`, first recorded in the shared store when the
+    /// replay cache is one, so that the other replicas accept it too. A failure to record
+    /// it is logged: the nonce still works here.
+    pub(crate) async fn dpop_nonce_to_send(&self) -> String {
+        if let Some(store) = self.inner.cfg.replay.shared_store()
+            && let Err(e) = self.inner.nonces.publish(store, self.nonce_context()).await
+        {
+            tracing::warn!(error = %e, "could not record the DPoP nonce in the shared store; other replicas refuse it until a retry succeeds");
+        }
+        self.inner.nonces.current()
     }
 
     async fn dpop(&self, parts: &Parts) -> Result<AuthenticatedAgent, GuardError> {
@@ -372,14 +395,26 @@ impl Guard {
                 )));
             }
         };
-        let (guard, pending) = i.cfg.replay.begin();
-        let validator = self.dpop_validator(guard);
         let authority = pick_authority(&i.cfg.authorities, proof, "htu");
         let uri = format!("{authority}{}", parts.uri.path());
-        let result = validator.validate(
-            proof,
-            &dpop::DpopRequest::new(parts.method.as_str(), &uri).with_access_token(token),
-        );
+        let request = dpop::DpopRequest::new(parts.method.as_str(), &uri).with_access_token(token);
+        let (guard, mut pending) = i.cfg.replay.begin();
+        let mut result = self.dpop_validator(guard, None).validate(proof, &request);
+        // Not this replica's nonce: maybe another's (nothing was recorded yet).
+        if let (Err(JoseError::BindingMismatch("nonce")), Some(store)) =
+            (&result, i.cfg.replay.shared_store())
+        {
+            let shared = i
+                .nonces
+                .shared(store, self.nonce_context(), proof)
+                .await
+                .map_err(|_| GuardError::ReplayUnavailable)?;
+            if shared.is_some() {
+                let (guard, p) = i.cfg.replay.begin();
+                pending = p;
+                result = self.dpop_validator(guard, shared).validate(proof, &request);
+            }
+        }
         let proof = match result {
             Ok(p) => p,
             Err(JoseError::NonceRequired | JoseError::BindingMismatch("nonce")) => {

@@ -313,7 +313,7 @@ where
                     .map(|a| a.name())
                     .collect::<Vec<_>>()
                     .join(" "),
-                nonce: guard.dpop_nonce(),
+                nonce: guard.dpop_nonce_to_send().await,
                 resource_metadata: layer
                     .requirements
                     .resource_metadata
@@ -362,7 +362,7 @@ where
             }
         };
     }
-    if is_dpop && let Ok(v) = HeaderValue::from_str(&guard.dpop_nonce()) {
+    if is_dpop && let Ok(v) = HeaderValue::from_str(&guard.dpop_nonce_to_send().await) {
         response.headers_mut().insert(DPOP_NONCE_HEADER, v);
     }
     set_request_id(&mut response, &correlation);

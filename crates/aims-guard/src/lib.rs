@@ -102,7 +102,7 @@ pub use guard::{
 pub use introspection::{Introspection, Introspector};
 pub use jwks::JwksCache;
 pub use layer::{GuardLayer, GuardService, REQUEST_ID_HEADER};
-pub use nonce::NonceIssuer;
+pub use nonce::{NonceIssuer, SHARED_NONCE_SCOPE};
 pub use replay::ReplayCache;
 pub use resource::{ProtectedResourceMetadata, protected_resource_metadata_url};
 pub use response::PROBLEM_CONTENT_TYPE;

@@ -132,6 +132,14 @@ impl ReplayCache {
         ReplayCache::Memory(Arc::new(MemoryReplayGuard::new(max_entries)))
     }
 
+    /// The shared store, when the cache is one.
+    pub(crate) fn shared_store(&self) -> Option<&Arc<Store>> {
+        match self {
+            ReplayCache::Memory(_) => None,
+            ReplayCache::Store(s) => Some(&s.store),
+        }
+    }
+
     /// A cache in the shared store.
     pub fn store(store: Arc<Store>) -> Self {
         ReplayCache::Store(Arc::new(StoreReplay {

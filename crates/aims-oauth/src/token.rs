@@ -130,10 +130,6 @@ pub struct Issued {
     pub auth_method: &'static str,
 }
 
-/// The single-use scope under which the store records the DPoP nonces every node
-/// handed out (see [`TokenService::publish_dpop_nonce`]).
-pub const DPOP_NONCE_SCOPE: &str = "dpop-nonce";
-
 /// The authorization server's token logic.
 pub struct TokenService<D> {
     issuer: Issuer,
@@ -449,34 +445,11 @@ impl<D: ClientDirectory> TokenService<D> {
         }
     }
 
-    /// The nonce of `proof` when another node sharing the store handed it out (it is
-    /// not this node's); read unverified, only to look it up: the validation that follows
-    /// checks the signed claim against it.
-    async fn shared_dpop_nonce(&self, proof: &str) -> Result<Option<String>, TokenError> {
-        let nonce = aims_jose::Jws::unverified_claims(proof)
-            .and_then(|claims| claims.get("nonce")?.as_str().map(str::to_owned));
-        let Some(nonce) = nonce.filter(|n| !n.is_empty() && !self.nonces.accepts(n)) else {
-            return Ok(None);
-        };
-        let known = self
-            .store
-            .is_used(DPOP_NONCE_SCOPE, &sha256_b64url(&nonce), self.clock.now())
-            .await
-            .map_err(|e| OAuthError::server_error("DPoP nonce", &e))?;
-        Ok(known.then_some(nonce))
-    }
-
-    /// Records this node's current DPoP nonce in the store until it is no longer
-    /// accepted, so that every node sharing the store accepts it too (RFC 9449 §8 nonces
-    /// behind a load balancer); returns it. Repeating it is harmless.
-    pub async fn publish_dpop_nonce(&self) -> Result<String, aims_store::StoreError> {
-        let nonce = self.nonces.current();
-        let now = self.clock.now();
-        let until = now.saturating_add(self.nonces.interval().saturating_mul(2));
-        self.store
-            .use_once(DPOP_NONCE_SCOPE, &sha256_b64url(&nonce), until, now)
-            .await?;
-        Ok(nonce)
+    /// Records this node's current DPoP nonce in the store (when it changed), so that
+    /// every node sharing the store accepts it too (RFC 9449 §8 nonces behind a load
+    /// balancer). Repeating it is cheap.
+    pub async fn publish_dpop_nonce(&self) -> Result<(), aims_store::StoreError> {
+        self.nonces.publish(&self.store, self.issuer.as_str()).await
     }
 
     /// Validates the DPoP proof of a token request; `Ok(Some(jkt))` when one was sent.
@@ -491,7 +464,11 @@ impl<D: ClientDirectory> TokenService<D> {
         // Not this node's nonce: maybe another node's (nothing was recorded yet).
         if self.require_dpop_nonce
             && matches!(result, Err(JoseError::BindingMismatch("nonce")))
-            && let Some(shared) = self.shared_dpop_nonce(proof).await?
+            && let Some(shared) = self
+                .nonces
+                .shared(&self.store, self.issuer.as_str(), proof)
+                .await
+                .map_err(|e| OAuthError::server_error("DPoP nonce", &e))?
         {
             (pending, result) = self.validate_dpop(proof, Some(shared));
         }

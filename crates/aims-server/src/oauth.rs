@@ -694,15 +694,9 @@ pub(crate) async fn publish_dpop_nonces(
     if !server.require_dpop_nonce {
         return;
     }
-    let mut published: Option<String> = None;
     loop {
-        if published.as_deref() != Some(server.service.dpop_nonce().as_str()) {
-            match server.service.publish_dpop_nonce().await {
-                Ok(nonce) => published = Some(nonce),
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not record the DPoP nonce in the store; other nodes refuse it until a retry succeeds");
-                }
-            }
+        if let Err(e) = server.service.publish_dpop_nonce().await {
+            tracing::warn!(error = %e, "could not record the DPoP nonce in the store; other nodes refuse it until a retry succeeds");
         }
         tokio::select! {
             () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}

@@ -60,6 +60,55 @@ async fn replay_across_two_guards_sharing_a_sqlite_store_is_rejected() {
     assert_eq!(problem_code(r).await, "httpsig-replayed");
 }
 
+/// RFC 9449 §8 nonces across replicas sharing a store: a nonce one guard handed out is
+/// accepted by the other; an invented one is refused; with memory replay caches each
+/// replica knows only its own.
+#[tokio::test]
+async fn dpop_nonces_are_shared_by_guards_sharing_a_store() {
+    use aims_crypto::{Algorithm, SigningKey};
+    use aims_jose::dpop::create_proof;
+
+    let env = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("aims.db").display());
+    let mut shared = Vec::new();
+    for _ in 0..2 {
+        let store = Arc::new(Store::connect(&url).await.unwrap());
+        let cfg = env
+            .config()
+            .replay_cache(ReplayCache::store(store))
+            .build()
+            .unwrap();
+        shared.push(serve(app(&Guard::new(cfg).unwrap())).await);
+    }
+    let separate = [
+        serve(app(&env.guard())).await,
+        serve(app(&env.guard())).await,
+    ];
+    let key = SigningKey::generate(Algorithm::ES256).unwrap();
+    let at = env.access_token("user:alice", AGENT, &key);
+    let htu = format!("{AUTHORITY}/whoami");
+    let send = |addr: std::net::SocketAddr, nonce: Option<&str>| {
+        let proof = create_proof(&key, "GET", &htu, Some(&at), nonce, env.now()).unwrap();
+        client()
+            .get(format!("http://{addr}/whoami"))
+            .header("authorization", format!("DPoP {at}"))
+            .header("dpop", proof)
+            .send()
+    };
+    for (pair, accepted) in [(shared, 200), (separate.to_vec(), 401)] {
+        let r = send(pair[0], None).await.unwrap();
+        assert_eq!(r.status(), 401);
+        let nonce = r.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+        assert_eq!(
+            send(pair[1], Some(&nonce)).await.unwrap().status(),
+            accepted
+        );
+        let r = send(pair[1], Some("an-invented-nonce")).await.unwrap();
+        assert_eq!(problem_code(r).await, "dpop-use-nonce");
+    }
+}
+
 #[tokio::test]
 async fn memory_replay_cache_fails_closed_when_full() {
     let env = Env::new();
