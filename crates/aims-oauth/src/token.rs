@@ -259,8 +259,16 @@ impl<D: ClientDirectory> TokenService<D> {
         self.keys.jwks()
     }
 
-    /// The current DPoP nonce (sent on every token response).
-    pub fn dpop_nonce(&self) -> String {
+    /// The DPoP nonce to send in `DPoP-Nonce`. When nonces are required it is first
+    /// recorded in the store (when it changed since: a cheap comparison otherwise), so
+    /// that every node sharing the store accepts it (RFC 9449 §8 nonces behind a load
+    /// balancer); a failure to record it is logged, the nonce still works on this node.
+    pub async fn dpop_nonce(&self) -> String {
+        if self.require_dpop_nonce
+            && let Err(e) = self.nonces.publish(&self.store, self.issuer.as_str()).await
+        {
+            tracing::warn!(error = %e, "could not record the DPoP nonce in the store; other nodes refuse it until a retry succeeds");
+        }
         self.nonces.current()
     }
 
@@ -445,13 +453,6 @@ impl<D: ClientDirectory> TokenService<D> {
         }
     }
 
-    /// Records this node's current DPoP nonce in the store (when it changed), so that
-    /// every node sharing the store accepts it too (RFC 9449 §8 nonces behind a load
-    /// balancer). Repeating it is cheap.
-    pub async fn publish_dpop_nonce(&self) -> Result<(), aims_store::StoreError> {
-        self.nonces.publish(&self.store, self.issuer.as_str()).await
-    }
-
     /// Validates the DPoP proof of a token request; `Ok(Some(jkt))` when one was sent.
     pub(crate) async fn dpop_proof(
         &self,
@@ -485,7 +486,7 @@ impl<D: ClientDirectory> TokenService<D> {
                         ErrorCode::UseDpopNonce,
                         "the authorization server requires a DPoP nonce",
                     ),
-                    dpop_nonce: Some(self.nonces.current()),
+                    dpop_nonce: Some(self.dpop_nonce().await),
                 })
             }
             Err(e) => Err(OAuthError::new(

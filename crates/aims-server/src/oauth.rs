@@ -665,7 +665,7 @@ async fn token(
         Ok((resp, issued)) => {
             s.audit_issued(&issued, &request_id);
             let mut h = base_headers(&request_id);
-            if nonce_used && let Ok(v) = HeaderValue::from_str(&s.service.dpop_nonce()) {
+            if nonce_used && let Ok(v) = HeaderValue::from_str(&s.service.dpop_nonce().await) {
                 h.insert(DPOP_NONCE, v);
             }
             (StatusCode::OK, h, axum::Json(resp)).into_response()
@@ -673,34 +673,17 @@ async fn token(
         Err(TokenError { error, dpop_nonce }) => {
             let nonce_sent = dpop_nonce.is_some();
             s.audit_refusal(Some(&parsed), &error, &request_id, nonce_sent);
-            let nonce = dpop_nonce.or_else(|| nonce_used.then(|| s.service.dpop_nonce()));
+            let nonce = match dpop_nonce {
+                Some(n) => Some(n),
+                None if nonce_used => Some(s.service.dpop_nonce().await),
+                None => None,
+            };
             error_response(
                 &error,
                 parsed.basic_auth.is_some(),
                 nonce.as_deref(),
                 &request_id,
             )
-        }
-    }
-}
-
-/// With `[oauth] require_dpop_nonce`: records this node's DPoP nonce in the store when it
-/// changes (checked every second), so that every node sharing the store accepts the
-/// nonces any of them hands out. A failure is logged and retried.
-pub(crate) async fn publish_dpop_nonces(
-    server: Arc<OAuthServer>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    if !server.require_dpop_nonce {
-        return;
-    }
-    loop {
-        if let Err(e) = server.service.publish_dpop_nonce().await {
-            tracing::warn!(error = %e, "could not record the DPoP nonce in the store; other nodes refuse it until a retry succeeds");
-        }
-        tokio::select! {
-            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-            _ = stop.wait_for(|v| *v) => break,
         }
     }
 }

@@ -529,10 +529,6 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         }
     });
 
-    if let Some(o) = &oauth_server {
-        tasks.spawn(oauth::publish_dpop_nonces(Arc::clone(o), stop_rx.clone()));
-    }
-
     tasks.spawn(store_upkeep(
         state.store.clone(),
         Arc::clone(&clock),
