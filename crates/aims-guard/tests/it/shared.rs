@@ -7,14 +7,13 @@ use aims_store::Store;
 
 use crate::common::{AGENT, AUTHORITY, Env, app, client, problem_code, serve};
 
-#[tokio::test]
-async fn replay_across_two_guards_sharing_a_sqlite_store_is_rejected() {
-    let env = Env::new();
+/// Two guards serving [`app`], each with its own connection to one SQLite database (kept
+/// in the returned directory) as its replay cache.
+async fn two_guards_sharing_a_store(env: &Env) -> (Vec<std::net::SocketAddr>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("aims.db").display());
     let mut addrs = Vec::new();
     for _ in 0..2 {
-        // Two nodes, each with its own connection to the same database.
         let store = Arc::new(Store::connect(&url).await.unwrap());
         let cfg = env
             .config()
@@ -23,6 +22,13 @@ async fn replay_across_two_guards_sharing_a_sqlite_store_is_rejected() {
             .unwrap();
         addrs.push(serve(app(&Guard::new(cfg).unwrap())).await);
     }
+    (addrs, dir)
+}
+
+#[tokio::test]
+async fn replay_across_two_guards_sharing_a_sqlite_store_is_rejected() {
+    let env = Env::new();
+    let (addrs, _dir) = two_guards_sharing_a_store(&env).await;
     let (key, wit) = env.wit_for(AGENT, 3600);
     let wpt = env.wpt(&key, &wit, &format!("{AUTHORITY}/whoami"), None);
     let send = |addr| {
@@ -69,18 +75,7 @@ async fn dpop_nonces_are_shared_by_guards_sharing_a_store() {
     use aims_jose::dpop::create_proof;
 
     let env = Env::new();
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("aims.db").display());
-    let mut shared = Vec::new();
-    for _ in 0..2 {
-        let store = Arc::new(Store::connect(&url).await.unwrap());
-        let cfg = env
-            .config()
-            .replay_cache(ReplayCache::store(store))
-            .build()
-            .unwrap();
-        shared.push(serve(app(&Guard::new(cfg).unwrap())).await);
-    }
+    let (shared, _dir) = two_guards_sharing_a_store(&env).await;
     let separate = [
         serve(app(&env.guard())).await,
         serve(app(&env.guard())).await,
