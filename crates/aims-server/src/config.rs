@@ -6,6 +6,7 @@
 //! [server]
 //! trust_domain = "example.org"
 //! data_dir = "/var/lib/aims"
+//! worker_threads = 2                                # default: one per CPU the process may use
 //!
 //! [storage]
 //! url = "sqlite:///var/lib/aims/aims.db?mode=rwc"   # default: <data_dir>/aims.db
@@ -79,6 +80,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -168,6 +170,11 @@ pub struct ServerSection {
     pub trust_domain: TrustDomain,
     /// Where the database and sockets live by default (created with mode 0700).
     pub data_dir: PathBuf,
+    /// How many threads serve requests (the async runtime's workers); default: one per
+    /// CPU the process may use. Fewer can be cheaper per request where the machine is
+    /// shared with other busy processes (see bench/README.md).
+    #[serde(default)]
+    pub worker_threads: Option<NonZeroUsize>,
 }
 
 /// `[storage]`.
@@ -928,6 +935,7 @@ impl Config {
             server: ServerSection {
                 trust_domain,
                 data_dir,
+                worker_threads: None,
             },
             storage: StorageSection::default(),
             workload_api: WorkloadApiSection::default(),
@@ -1357,6 +1365,20 @@ endpoint_spiffe_id = "spiffe://partner.example/aims/server"
             "{}",
             errs[0]
         );
+    }
+
+    #[test]
+    fn worker_threads_is_a_positive_count() {
+        let base = "version = 1\n[server]\ntrust_domain = \"a.org\"\ndata_dir = \"/d\"\n";
+        assert_eq!(Config::parse(base).unwrap().server.worker_threads, None);
+        let two = Config::parse(&format!("{base}worker_threads = 2\n")).unwrap();
+        assert_eq!(two.server.worker_threads.map(NonZeroUsize::get), Some(2));
+        for bad in ["0", "-1", "\"2\""] {
+            let errs = Config::parse(&format!("{base}worker_threads = {bad}\n"))
+                .unwrap_err()
+                .0;
+            assert_eq!(errs[0].location.map(|l| l.0), Some(5), "{bad}: {errs:#?}");
+        }
     }
 
     #[test]

@@ -312,6 +312,10 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         shutting_down: Arc::new(AtomicBool::new(false)),
     };
     state.tls.refresh(&state)?;
+    // How many threads serve requests (`[server] worker_threads`, applied by whoever
+    // built the runtime).
+    metrics::gauge!("aims_runtime_worker_threads")
+        .set(tokio::runtime::Handle::current().metrics().num_workers() as f64);
 
     // Listeners: bind everything before spawning anything, so a failure leaves nothing
     // running.

@@ -13,6 +13,7 @@
 //! | `aims_svid_issue_errors_total` | counter | `type` |
 //! | `aims_entries` | gauge | |
 //! | `aims_federated_bundles` | gauge | |
+//! | `aims_runtime_worker_threads` | gauge | |
 //! | `aims_key_rotations_total` | counter | `kind` |
 //! | `aims_http_requests_total` | counter | `listener`, `method` (standard methods by name, any other `other`), `route`, `status` |
 //! | `aims_http_request_duration_seconds` | summary | `listener`, `route` |

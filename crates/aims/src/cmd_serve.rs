@@ -88,7 +88,11 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
         None => config.log.format,
     };
     aims_server::telemetry::init_logging(format, &config.log.level);
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = config.server.worker_threads {
+        rt.worker_threads(n.get());
+    }
+    let rt = rt
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;

@@ -274,3 +274,39 @@ fn dev_mode_needs_no_file_and_keeps_its_data() {
     assert_eq!(x509(&bundle_before), x509(&bundle_after));
     assert!(again.terminate().success());
 }
+
+/// `[server] worker_threads` sets how many threads serve requests; `/metrics` says how
+/// many do. The value is one the default (one per CPU) cannot give on this machine.
+#[tokio::test(flavor = "current_thread")]
+async fn worker_threads_sets_how_many_threads_serve() {
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    let wanted = cpus + 1;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        "[server]\n",
+        &format!("[server]\nworker_threads = {wanted}\n"),
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    let args = ["serve", "--config", config.to_str().unwrap()];
+    let mut d = Daemon::start(&args, dir.path(), &dir.path().join("workers.log"));
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let metrics = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("{}/metrics", d.http))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(d.terminate().success());
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("aims_runtime_worker_threads "))
+        .unwrap_or_else(|| panic!("no worker gauge in:\n{metrics}"));
+    assert_eq!(line, format!("aims_runtime_worker_threads {wanted}"));
+}
