@@ -9,11 +9,12 @@
 #
 # Usage: bench/oauth-compare.sh [--replay store|memory] [--port 8089] [--no-build]
 #            [--introspect] [--only-introspect] [--caller pkjwt|secret]
-#            [--audit] [-- COMPARE.SH OPTIONS...]
+#            [--audit] [--workers N] [-- COMPARE.SH OPTIONS...]
 # --caller secret: introspection callers authenticate with client_secret_basic on both
 # servers (AIMS: a legacy client `bench-rs`, `[oauth] allow_client_secrets = true`).
 # --audit: AIMS writes its audit events (log filter `warn,aims::audit=info`, to a file);
 # without it the log level is `warn` and audit events are filtered out.
+# --workers N: `[server] worker_threads = N` (default: one per CPU).
 # Defaults for compare.sh: --runs 5 --seconds 10 --conns 8 --exp-seconds 300
 # (AIMS refuses client assertions living longer than 300 s; the same assertions go to
 # both servers). Needs: bash $KIT/setup.sh and node $KIT/make-client-key.mjs once.
@@ -27,7 +28,7 @@ BENCH_HOME=${BENCH_HOME:-${TMPDIR:-/tmp}/aims-bench}
 export BENCH_HOME
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 
-REPLAY=store PORT=8089 BUILD=1 INTRO=0 TOKENS=1 CALLER=pkjwt LEVEL=warn
+REPLAY=store PORT=8089 BUILD=1 INTRO=0 TOKENS=1 CALLER=pkjwt LEVEL=warn WORKERS=
 while [ $# -gt 0 ]; do
   case "$1" in
     --replay) REPLAY=$2; shift 2 ;;
@@ -37,8 +38,9 @@ while [ $# -gt 0 ]; do
     --only-introspect) INTRO=1; TOKENS=0; shift ;;
     --caller) CALLER=$2; shift 2 ;;
     --audit) LEVEL="warn,aims::audit=info"; shift ;;
+    --workers) WORKERS=$2; shift 2 ;;
     --) shift; break ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "oauth-compare: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -72,6 +74,7 @@ version = 1
 [server]
 trust_domain = "bench.example"
 data_dir = "$WORK/data"
+${WORKERS:+worker_threads = $WORKERS}
 
 [admin]
 socket_path = "$WORK/admin.sock"
