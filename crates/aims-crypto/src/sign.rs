@@ -115,13 +115,23 @@ impl SigningKey {
             .map(Zeroizing::new)
             .ok_or(CryptoError::InvalidKey("private JWK needs a base64url `d`"))?;
         let (alg, pair) = match jwk.key_type()? {
-            KeyType::Ed25519 => (
-                Algorithm::EdDSA,
-                Pair::Ed(
-                    Ed25519KeyPair::from_seed_unchecked(&d)
-                        .map_err(|_| CryptoError::InvalidKey("invalid Ed25519 seed"))?,
-                ),
-            ),
+            KeyType::Ed25519 => {
+                // The public part must be the seed's: a JWK carrying another key's `x`
+                // would otherwise load under a `kid` that names the wrong key.
+                let x = jwk
+                    .x
+                    .as_deref()
+                    .and_then(b64::decode_url)
+                    .ok_or(CryptoError::InvalidKey("OKP JWK needs x"))?;
+                (
+                    Algorithm::EdDSA,
+                    Pair::Ed(
+                        Ed25519KeyPair::from_seed_and_public_key(&d, &x).map_err(|_| {
+                            CryptoError::InvalidKey("Ed25519 seed and public key do not match")
+                        })?,
+                    ),
+                )
+            }
             kt @ (KeyType::P256 | KeyType::P384) => {
                 let alg = if kt == KeyType::P256 {
                     Algorithm::ES256
@@ -330,5 +340,32 @@ mod tests {
         jwk.extra
             .insert("d".into(), b64::encode_url([7u8; 32]).into());
         assert!(SigningKey::from_private_jwk(&jwk).is_err());
+    }
+
+    #[test]
+    fn ed25519_private_jwk_must_match_its_x() {
+        // RFC 8037 appendix A.1.
+        let jwk = |x: &str| -> Jwk {
+            serde_json::from_value(serde_json::json!({
+                "kty": "OKP", "crv": "Ed25519", "x": x,
+                "d": "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A",
+            }))
+            .unwrap()
+        };
+        let k = SigningKey::from_private_jwk(&jwk("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"))
+            .unwrap();
+        assert_eq!(
+            k.public_jwk().x.as_deref(),
+            Some("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo")
+        );
+        let other = SigningKey::generate(Algorithm::EdDSA).unwrap();
+        let x = other.public_jwk().x.clone().unwrap();
+        assert_eq!(
+            SigningKey::from_private_jwk(&jwk(&x)).unwrap_err(),
+            CryptoError::InvalidKey("Ed25519 seed and public key do not match")
+        );
+        let mut no_x = jwk("");
+        no_x.x = None;
+        assert!(SigningKey::from_private_jwk(&no_x).is_err());
     }
 }

@@ -24,6 +24,8 @@ enum Inner {
     Rsa {
         n: Vec<u8>,
         e: Vec<u8>,
+        /// The JWK's `alg`, when it names one: then only that algorithm is verified.
+        only: Option<Algorithm>,
     },
 }
 
@@ -65,6 +67,19 @@ impl VerifyingKey {
             return Err(CryptoError::PrivateMembersInPublicJwk);
         }
         let kt = jwk.key_type()?;
+        // RFC 7517 §4.4 / RFC 8725 §3.1: a key published for one algorithm is used with
+        // that algorithm only.
+        let declared = match jwk.alg.as_deref() {
+            None => None,
+            Some(name) => {
+                let a = Algorithm::from_name(name)
+                    .map_err(|_| CryptoError::InvalidKey("`alg` names no signature algorithm"))?;
+                if a.key_type() != kt {
+                    return Err(CryptoError::InvalidKey("`alg` does not suit the key type"));
+                }
+                Some(a)
+            }
+        };
         match kt {
             KeyType::P256 | KeyType::P384 | KeyType::P521 => {
                 let (alg, valg, len) = ec_alg(kt).ok_or(CryptoError::Internal)?;
@@ -102,7 +117,11 @@ impl VerifyingKey {
                     ));
                 }
                 Ok(Self {
-                    inner: Inner::Rsa { n, e },
+                    inner: Inner::Rsa {
+                        n,
+                        e,
+                        only: declared,
+                    },
                 })
             }
         }
@@ -133,7 +152,10 @@ impl VerifyingKey {
 
     /// Whether this key can verify `alg`.
     pub fn supports(&self, alg: Algorithm) -> bool {
-        alg.key_type() == self.key_type()
+        match &self.inner {
+            Inner::Rsa { only: Some(a), .. } => *a == alg,
+            _ => alg.key_type() == self.key_type(),
+        }
     }
 
     /// Verifies a JWS signature (`message` is the JWS signing input; ECDSA signatures
@@ -147,7 +169,10 @@ impl VerifyingKey {
                 key.verify_sig(message, sig)
                     .map_err(|_| CryptoError::BadSignature)
             }
-            Inner::Rsa { n, e } => {
+            Inner::Rsa { n, e, only } => {
+                if only.is_some_and(|a| a != alg) {
+                    return Err(self.mismatch(alg));
+                }
                 let params = match alg {
                     Algorithm::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
                     Algorithm::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,

@@ -134,6 +134,9 @@ pub(crate) enum Challenge {
     Accepted,
     /// `<scheme> error="…"` (+ `DPoP-Nonce` for DPoP).
     Oauth(TokenScheme, &'static str),
+    /// One challenge per accepted mechanism, with `error="…"` on the OAuth ones (a
+    /// malformed `Authorization` field: its scheme cannot be trusted to pick one).
+    AcceptedWithError(&'static str),
 }
 
 impl GuardError {
@@ -298,6 +301,12 @@ impl GuardError {
                 "insufficient_user_authentication",
             )),
             GuardError::MtlsTrustDomain => Some(Challenge::Accepted),
+            // RFC 6750 section 3.1: a malformed or repeated `Authorization` field is
+            // `invalid_request`, with the challenges.
+            GuardError::DuplicateHeader("authorization")
+            | GuardError::MalformedHeader("authorization") => {
+                Some(Challenge::AcceptedWithError("invalid_request"))
+            }
             GuardError::DuplicateHeader(_)
             | GuardError::MalformedHeader(_)
             | GuardError::MissingWit
@@ -325,7 +334,9 @@ impl GuardError {
             Some(Challenge::Oauth(_, "insufficient_user_authentication")) => {
                 "reject; step-up required"
             }
-            Some(Challenge::Accepted) => "reject; authentication challenge sent",
+            Some(Challenge::Accepted | Challenge::AcceptedWithError(_)) => {
+                "reject; authentication challenge sent"
+            }
             None if *self == GuardError::AccessDenied => "reject; not permitted by policy",
             _ if self.status() == StatusCode::SERVICE_UNAVAILABLE => "reject; retry later",
             _ => "reject",

@@ -152,14 +152,17 @@ pub(crate) fn presented(parts: &Parts) -> Vec<Mechanism> {
     } else if has_wit || h.contains_key(SIGNATURE_INPUT) || h.contains_key(SIGNATURE) {
         out.push(Mechanism::WitHttpSig);
     }
-    let scheme = h
-        .get("authorization")
+    let auth = h.get("authorization");
+    let scheme = auth
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .map(|(s, _)| s.to_ascii_lowercase());
     match scheme.as_deref() {
         Some("dpop") => out.push(Mechanism::Dpop),
         Some("bearer") => out.push(bearer_kind(h)),
+        // A field without a readable scheme and token: the bearer path refuses it as
+        // malformed (RFC 6750 §3.1 `invalid_request`) rather than as no credentials.
+        None if auth.is_some() => out.push(Mechanism::Bearer),
         _ if h.contains_key(DPOP_HEADER) => out.push(Mechanism::Dpop),
         _ => {}
     }
@@ -398,7 +401,10 @@ impl Guard {
         let authority = pick_authority(&i.cfg.authorities, proof, "htu");
         let uri = format!("{authority}{}", parts.uri.path());
         let request = dpop::DpopRequest::new(parts.method.as_str(), &uri).with_access_token(token);
-        let (guard, mut pending) = i.cfg.replay.begin();
+        // The proof's `jti` takes a replay slot only once the token it comes with is
+        // valid and bound to the proof's key (below): a proof for a made-up token, made
+        // with any key, must not use up the cache.
+        let (guard, mut pending) = i.cfg.replay.begin_deferred();
         let mut result = self.dpop_validator(guard, None).validate(proof, &request);
         // Not this replica's nonce: maybe another's (nothing was recorded yet).
         if let (Err(JoseError::BindingMismatch("nonce")), Some(store)) =
@@ -410,7 +416,7 @@ impl Guard {
                 .await
                 .map_err(|_| GuardError::ReplayUnavailable)?;
             if shared.is_some() {
-                let (guard, p) = i.cfg.replay.begin();
+                let (guard, p) = i.cfg.replay.begin_deferred();
                 pending = p;
                 result = self.dpop_validator(guard, shared).validate(proof, &request);
             }
@@ -423,11 +429,6 @@ impl Guard {
             Err(JoseError::ReplayCacheFull) => return Err(GuardError::ReplayUnavailable),
             Err(e) => return Err(GuardError::DpopProof(e)),
         };
-        pending
-            .commit(i.cfg.clock.now())
-            .await
-            .map_err(|f| replay_err(f, GuardError::DpopProof(JoseError::Replayed)))?;
-
         let info = issuer
             .validate(token, TokenScheme::Dpop, &i.cfg.clock, i.cfg.leeway)
             .await?;
@@ -440,6 +441,10 @@ impl Guard {
         if let Some(x5t) = cnf.x5t_s256.as_deref() {
             check_certificate(parts, x5t)?;
         }
+        pending
+            .commit(i.cfg.clock.now())
+            .await
+            .map_err(|f| replay_err(f, GuardError::DpopProof(JoseError::Replayed)))?;
         let id = self.token_agent_id(&info.client_id, TokenScheme::Dpop)?;
         Ok(token_agent(
             id,

@@ -166,6 +166,28 @@ impl ReplayCache {
     }
 }
 
+impl ReplayCache {
+    /// Like [`ReplayCache::begin`], but nothing is recorded until
+    /// [`PendingReplay::commit`], with the memory cache too: for checks where more of the
+    /// request must hold before a key may take a slot (a DPoP proof is recorded only
+    /// once the access token it comes with is valid and bound to the proof's key, so
+    /// proofs made with any key for a made-up token cannot fill the cache).
+    pub fn begin_deferred(&self) -> (Arc<dyn ReplayGuard>, PendingReplay) {
+        let d = Arc::new(DeferringGuard::default());
+        let pending = match self {
+            ReplayCache::Memory(m) => PendingReplay::Memory {
+                guard: m.clone(),
+                captured: d.clone(),
+            },
+            ReplayCache::Store(s) => PendingReplay::Store {
+                replay: s.clone(),
+                captured: d.clone(),
+            },
+        };
+        (d, pending)
+    }
+}
+
 impl Default for ReplayCache {
     fn default() -> Self {
         Self::memory(100_000)
@@ -186,6 +208,13 @@ pub enum ReplayFailure {
 pub enum PendingReplay {
     /// Nothing: the memory guard already recorded.
     Done,
+    /// Record the captured keys in the memory cache.
+    Memory {
+        /// Where to record.
+        guard: Arc<MemoryReplayGuard>,
+        /// What the validation captured.
+        captured: Arc<DeferringGuard>,
+    },
     /// Record the captured keys in the store.
     Store {
         /// Where to record.
@@ -198,8 +227,20 @@ pub enum PendingReplay {
 impl PendingReplay {
     /// Records the captured keys; a key already recorded is a replay.
     pub async fn commit(self, now: i64) -> Result<(), ReplayFailure> {
-        let PendingReplay::Store { replay, captured } = self else {
-            return Ok(());
+        let (replay, captured) = match self {
+            PendingReplay::Done => return Ok(()),
+            PendingReplay::Memory { guard, captured } => {
+                for (key, expires_at) in captured.take() {
+                    guard
+                        .check_and_record(&key, expires_at, now)
+                        .map_err(|e| match e {
+                            JoseError::Replayed => ReplayFailure::Replayed,
+                            _ => ReplayFailure::Unavailable,
+                        })?;
+                }
+                return Ok(());
+            }
+            PendingReplay::Store { replay, captured } => (replay, captured),
         };
         for (key, expires_at) in captured.take() {
             if expires_at < now {

@@ -57,8 +57,18 @@ pub(crate) struct ChallengeContext<'a> {
     pub(crate) scope: Option<&'a str>,
 }
 
+/// A quoted-string value as RFC 6750 section 3 allows in `error_description` and `scope`
+/// (`%x20-21 / %x23-5B / %x5D-7E`): quotes and backslashes become `'`, anything else
+/// outside printable ASCII `?`. Messages may quote parts of the presented token, and one
+/// control character would otherwise make the whole header invalid.
 fn escape(s: &str) -> String {
-    s.replace(['"', '\\', '\r', '\n'], "'")
+    s.chars()
+        .map(|c| match c {
+            '"' | '\\' => '\'',
+            ' '..='~' => c,
+            _ => '?',
+        })
+        .collect()
 }
 
 /// `Scheme a="b", c="d"` (RFC 7235 auth-params, values quoted).
@@ -84,6 +94,15 @@ fn oauth_tail(
     }
     if let Some(url) = ctx.resource_metadata {
         params.push(("resource_metadata", url.to_owned()));
+    }
+}
+
+/// The OAuth scheme a mechanism's credentials come in, if it is one.
+fn oauth_scheme(m: Mechanism) -> Option<TokenScheme> {
+    match m {
+        Mechanism::Dpop => Some(TokenScheme::Dpop),
+        Mechanism::JwtSvid | Mechanism::Bearer => Some(TokenScheme::Bearer),
+        Mechanism::WitWpt | Mechanism::WitHttpSig | Mechanism::Mtls => None,
     }
 }
 
@@ -116,6 +135,25 @@ pub(crate) fn error_response(e: &GuardError, ctx: &ChallengeContext<'_>) -> Resp
         Some(Challenge::Accepted) => {
             for m in ctx.accepted {
                 let c = scheme_challenge(*m, ctx);
+                if !challenges.contains(&c) {
+                    challenges.push(c);
+                }
+                with_nonce |= *m == Mechanism::Dpop;
+            }
+        }
+        Some(Challenge::AcceptedWithError(code)) => {
+            for m in ctx.accepted {
+                let c = match oauth_scheme(*m) {
+                    Some(scheme) => {
+                        let mut params = vec![
+                            ("error", code.to_owned()),
+                            ("error_description", e.detail()),
+                        ];
+                        oauth_tail(&mut params, scheme, ctx);
+                        challenge(scheme.as_str(), &params)
+                    }
+                    None => scheme_challenge(*m, ctx),
+                };
                 if !challenges.contains(&c) {
                     challenges.push(c);
                 }

@@ -75,6 +75,17 @@ pub(crate) mod take {
         Ok(parsed.map)
     }
 
+    /// Parses a JOSE Header the same way: RFC 7515 section 4 leaves the choice, and a
+    /// header read two ways (`typ` once `JWT`, once `at+jwt`) is as dangerous as claims.
+    pub(crate) fn header(bytes: &[u8]) -> Result<Map<String, Value>, JoseError> {
+        let parsed: UniqueObject = serde_json::from_slice(bytes)
+            .map_err(|_| JoseError::Malformed("header is not a JSON object"))?;
+        if parsed.duplicate {
+            return Err(JoseError::Malformed("duplicate header parameter name"));
+        }
+        Ok(parsed.map)
+    }
+
     struct UniqueObject {
         map: Map<String, Value>,
         duplicate: bool,

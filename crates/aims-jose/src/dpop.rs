@@ -470,7 +470,12 @@ fn split_host_port(authority: &str) -> Option<(&str, &str)> {
         if authority.contains(['[', ']']) {
             return None;
         }
-        Some(authority.rsplit_once(':').unwrap_or((authority, "")))
+        let (host, port) = authority.rsplit_once(':').unwrap_or((authority, ""));
+        // RFC 3986 §3.2.2: a reg-name has no `:`; `a:8443:443` must not alias `a:8443`.
+        if host.contains(':') {
+            return None;
+        }
+        Some((host, port))
     }
 }
 
@@ -669,6 +674,8 @@ mod tests {
             "https://[::1/x",
             "https://[::1]x/",
             "https://a]b/",
+            "https://a.example:8443:443/x",
+            "https://a:b/",
         ] {
             assert_eq!(n(s), None, "{s:?}");
         }

@@ -119,8 +119,7 @@ impl<'a> Jws<'a> {
         let payload = b64::decode_url(p).ok_or(JoseError::Malformed("payload is not base64url"))?;
         let signature =
             b64::decode_url(s).ok_or(JoseError::Malformed("signature is not base64url"))?;
-        let raw: Map<String, Value> = serde_json::from_slice(&header_bytes)
-            .map_err(|_| JoseError::Malformed("header is not a JSON object"))?;
+        let raw = crate::claims::take::header(&header_bytes)?;
         let header = parse_header(raw)?;
         let signing_input = token
             .get(..h.len() + 1 + p.len())
@@ -314,6 +313,14 @@ mod tests {
             (
                 r#"[1]"#,
                 JoseError::Malformed("header is not a JSON object"),
+            ),
+            (
+                r#"{"alg":"ES256","typ":"JWT","typ":"at+jwt"}"#,
+                JoseError::Malformed("duplicate header parameter name"),
+            ),
+            (
+                r#"{"alg":"none","alg":"ES256"}"#,
+                JoseError::Malformed("duplicate header parameter name"),
             ),
         ];
         for (h, want) in cases {

@@ -39,7 +39,7 @@ pub const DEFAULT_MAX_LIFETIME: i64 = 3600;
 
 /// `typ` values of other token profiles, refused so that no other token is replayed as
 /// a grant.
-const OTHER_PROFILE_TYPES: [&str; 7] = [
+const OTHER_PROFILE_TYPES: [&str; 11] = [
     "at+jwt",
     "dpop+jwt",
     "wit+jwt",
@@ -47,6 +47,10 @@ const OTHER_PROFILE_TYPES: [&str; 7] = [
     "client-authentication+jwt",
     "secevent+jwt",
     "token-introspection+jwt",
+    crate::attestation::POP_TYP,
+    "oauth-client-attestation+jwt",
+    "txntoken+jwt",
+    "oauth-authz-req+jwt",
 ];
 
 /// A verified grant assertion.
@@ -261,6 +265,15 @@ mod tests {
                 JoseError::WrongType {
                     expected: "JWT",
                     found: Some("at+jwt".into()),
+                },
+            ),
+            (
+                "typ of a client attestation PoP",
+                set(header(), "typ", json!("oauth-client-attestation-pop+jwt")),
+                claims(),
+                JoseError::WrongType {
+                    expected: "JWT",
+                    found: Some("oauth-client-attestation-pop+jwt".into()),
                 },
             ),
             (

@@ -381,12 +381,16 @@ fn check_cnf_key(jwk: &Jwk, profile: WitProfile) -> Result<(VerifyingKey, Algori
             profile: profile.cnf_name(),
         });
     }
+    let unsuitable = JoseError::InvalidClaim {
+        claim: "cnf",
+        reason: "cnf.jwk does not suit cnf.jwk.alg",
+    };
+    if jwk.key_type().is_ok_and(|kt| kt != alg.key_type()) {
+        return Err(unsuitable);
+    }
     let key = VerifyingKey::from_jwk(jwk).map_err(|_| INVALID_CNF_KEY)?;
     if !key.supports(alg) {
-        return Err(JoseError::InvalidClaim {
-            claim: "cnf",
-            reason: "cnf.jwk does not suit cnf.jwk.alg",
-        });
+        return Err(unsuitable);
     }
     Ok((key, alg))
 }

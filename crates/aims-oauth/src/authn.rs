@@ -450,7 +450,12 @@ impl ClientAuthenticator {
         }
         check_pattern(&client, &id)?;
         if let Some(jti) = &svid.claims.jti {
-            let exp = svid.claims.exp;
+            // Remembered for as long as the validator accepts the SVID: `exp` plus the
+            // leeway.
+            let exp = svid
+                .claims
+                .exp
+                .saturating_add(aims_jose::time::DEFAULT_LEEWAY);
             let (guard, pending) = self.replay.begin();
             guard
                 .check_and_record(&format!("spiffe-jwt:{id}:{jti}"), exp, self.clock.now())
@@ -1047,5 +1052,61 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidClient);
         assert!(e.description.contains("https"), "{}", e.description);
+    }
+
+    /// A JWT-SVID assertion with a `jti` is single-use for as long as the validator
+    /// accepts it: past `exp`, inside the leeway, a second presentation is a replay.
+    #[tokio::test]
+    async fn a_jwt_svid_jti_is_remembered_through_the_leeway() {
+        const T0: i64 = 1_800_000_000;
+        let key = aims_crypto::SigningKey::generate(aims_crypto::Algorithm::ES256).unwrap();
+        let td = aims_core::TrustDomain::new("example.org").unwrap();
+        let mut bundle = aims_pki::SpiffeBundle::new(td);
+        bundle
+            .add_jwt_authority(aims_crypto::Signer::public_jwk(&key).clone())
+            .unwrap();
+        let clock = Arc::new(ManualClock::new(T0));
+        let dyn_clock: Arc<dyn Clock> = clock.clone();
+        let a = ClientAuthenticator::new(
+            Issuer::parse(ISSUER).unwrap(),
+            dyn_clock,
+            Arc::new(TrustStore::from_bundles([bundle])),
+            ReplayCache::memory(100),
+        );
+        let f = Fixture {
+            secret: ClientSecret::generate().unwrap(),
+            clients: Clients(
+                [client(serde_json::json!({
+                    "client_id": "agent-s",
+                    "token_endpoint_auth_method": "spiffe_jwt",
+                    "spiffe_id": "spiffe://example.org/agent/a",
+                    "grant_types": ["client_credentials"],
+                }))]
+                .into_iter()
+                .collect(),
+            ),
+        };
+        let claims = jwt_svid::JwtSvidClaims {
+            sub: SpiffeId::parse("spiffe://example.org/agent/a").unwrap(),
+            aud: aims_jose::Audience::One(ISSUER.into()),
+            exp: T0 + 60,
+            iat: Some(T0),
+            nbf: None,
+            jti: Some("svid-1".into()),
+            extra: serde_json::Map::new(),
+        };
+        let svid = jwt_svid::create(&claims, &key).unwrap();
+        let pairs = [
+            ("client_id", "agent-s"),
+            ("client_assertion_type", SPIFFE_ASSERTION_TYPE),
+            ("client_assertion", svid.as_str()),
+        ];
+        // Expired by 10 s: still inside the 30 s leeway.
+        clock.set(T0 + 70);
+        let ok = run(&a, &f, &pairs, None).await.unwrap();
+        assert_eq!(ok.method, AuthMethod::SpiffeJwt);
+        let e = run(&a, &f, &pairs, None).await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidClient);
+        assert!(e.description.contains("jti"), "{}", e.description);
     }
 }

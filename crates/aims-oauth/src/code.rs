@@ -443,6 +443,14 @@ impl<D: ClientDirectory> TokenService<D> {
             .params
             .require("code_verifier")
             .map_err(|_| OAuthError::invalid_request("code_verifier is required (PKCE)"))?;
+        // The DPoP proof is checked before the code is used up: a client told to fetch a
+        // nonce (`use_dpop_nonce`) retries with the same code.
+        let jkt = self.dpop_proof(req.dpop).await?;
+        if client.client.requires_dpop() && jkt.is_none() {
+            return Err(
+                OAuthError::invalid_request("this client's tokens must be DPoP-bound").into(),
+            );
+        }
         let outcome = self
             .store()
             .consume_grant(
@@ -486,7 +494,6 @@ impl<D: ClientDirectory> TokenService<D> {
                 "code_verifier does not match the code_challenge",
             ));
         }
-        let jkt = self.dpop_proof(req.dpop).await?;
         if let Some(bound) = &request.dpop_jkt
             && jkt.as_deref() != Some(bound.as_str())
         {
@@ -495,11 +502,6 @@ impl<D: ClientDirectory> TokenService<D> {
                 "the DPoP key differs from dpop_jkt of the authorization request",
             )
             .into());
-        }
-        if client.client.requires_dpop() && jkt.is_none() {
-            return Err(
-                OAuthError::invalid_request("this client's tokens must be DPoP-bound").into(),
-            );
         }
         let scope = Scope::parse(&request.scope)
             .map_err(|e| OAuthError::server_error("stored scope", &e))?;
@@ -589,6 +591,13 @@ impl<D: ClientDirectory> TokenService<D> {
                 "this refresh token is bound to another DPoP key",
             )
             .into());
+        }
+        // RFC 9449 §5.2: a client registered for DPoP-bound tokens gets none without a
+        // proof, on a refresh too.
+        if client.client.requires_dpop() && jkt.is_none() {
+            return Err(
+                OAuthError::invalid_request("this client's tokens must be DPoP-bound").into(),
+            );
         }
         // The user must still be active (not disabled, not deleted); the token is not used
         // up, so it works again if the user is enabled again.

@@ -140,15 +140,33 @@ impl LoginThrottle {
         })
     }
 
-    /// Counts a failed login; `Some(seconds)` when this failure locked the name.
-    pub async fn failed(&self, username: &str, now: i64) -> Result<Option<i64>, StoreError> {
+    /// Starts a login attempt for `username`: `Err(seconds)` while the name is locked
+    /// (check no password then), else the attempt is counted **as a failure before the
+    /// password is checked**, and `Ok(Some(seconds))` says that this attempt started a
+    /// lock (shown if the password turns out wrong). [`LoginThrottle::succeeded`] clears
+    /// the count after a right password.
+    ///
+    /// Counting first is what bounds concurrent guessing: of many logins sent at once
+    /// for one name, only the first [`LoginPolicy::max_failures`] get a password check;
+    /// the others find the name locked. (Counting after the check would let every
+    /// request that arrived before the fifth failure was recorded make its guess.)
+    pub async fn attempt(
+        &self,
+        username: &str,
+        now: i64,
+    ) -> Result<Result<Option<i64>, i64>, StoreError> {
         let p = self.policy;
         if p.max_failures == 0 {
-            return Ok(None);
+            return Ok(Ok(None));
         }
         let k = key(username);
         for _ in 0..CAS_ATTEMPTS {
             let current = self.read(&k, now).await?;
+            if let Some((_, f)) = &current
+                && f.locked_until > now
+            {
+                return Ok(Err(f.locked_until - now));
+            }
             let (next, lock) = Failures::after_failure(current.as_ref().map(|c| c.1), &p, now);
             let data = serde_json::to_string(&next).map_err(|e| corrupt(&e))?;
             let expires_at = next.forgotten_at(&p);
@@ -166,7 +184,7 @@ impl LoginThrottle {
                     .await
                 {
                     Ok(()) => true,
-                    // Another failure for the name was stored meanwhile: count on top.
+                    // Another attempt for the name was stored meanwhile: count on top.
                     Err(StoreError::Conflict(_)) => false,
                     Err(e) => return Err(e),
                 },
@@ -184,15 +202,15 @@ impl LoginThrottle {
                 }
             };
             if stored {
-                return Ok(lock);
+                return Ok(Ok(lock));
             }
         }
-        // Only a flood of concurrent failures for one name gets here: lock it.
+        // Only a flood of concurrent attempts for one name gets here: refuse this one.
         tracing::warn!(
             target: "aims::oauth",
-            "failed login not counted after {CAS_ATTEMPTS} concurrent updates; the name is treated as locked"
+            "login attempt not counted after {CAS_ATTEMPTS} concurrent updates; refused as if the name were locked"
         );
-        Ok(Some(p.lockout_secs))
+        Ok(Err(p.lockout_secs))
     }
 
     /// A successful login clears the name's count.
@@ -220,22 +238,24 @@ mod tests {
         let t = throttle(LoginPolicy::default()).await;
         for i in 0..4 {
             assert_eq!(t.check("alice", T0 + i).await.unwrap(), Ok(()));
-            assert_eq!(t.failed("alice", T0 + i).await.unwrap(), None);
+            assert_eq!(t.attempt("alice", T0 + i).await.unwrap(), Ok(None));
         }
-        assert_eq!(t.failed("alice", T0 + 4).await.unwrap(), Some(60));
+        assert_eq!(t.attempt("alice", T0 + 4).await.unwrap(), Ok(Some(60)));
+        // While locked, an attempt is refused (and not counted).
+        assert_eq!(t.attempt("alice", T0 + 5).await.unwrap(), Err(59));
         assert_eq!(t.check("alice", T0 + 4).await.unwrap(), Err(60));
         assert_eq!(t.check("alice", T0 + 63).await.unwrap(), Err(1));
         // Another name is not affected.
         assert_eq!(t.check("bob", T0 + 5).await.unwrap(), Ok(()));
         // After the lock, one more failure locks again, for twice as long.
         assert_eq!(t.check("alice", T0 + 64).await.unwrap(), Ok(()));
-        assert_eq!(t.failed("alice", T0 + 64).await.unwrap(), Some(120));
-        assert_eq!(t.failed("alice", T0 + 200).await.unwrap(), Some(240));
-        assert_eq!(t.failed("alice", T0 + 500).await.unwrap(), Some(480));
-        assert_eq!(t.failed("alice", T0 + 1000).await.unwrap(), Some(900));
+        assert_eq!(t.attempt("alice", T0 + 64).await.unwrap(), Ok(Some(120)));
+        assert_eq!(t.attempt("alice", T0 + 200).await.unwrap(), Ok(Some(240)));
+        assert_eq!(t.attempt("alice", T0 + 500).await.unwrap(), Ok(Some(480)));
+        assert_eq!(t.attempt("alice", T0 + 1000).await.unwrap(), Ok(Some(900)));
         assert_eq!(
-            t.failed("alice", T0 + 2000).await.unwrap(),
-            Some(900),
+            t.attempt("alice", T0 + 2000).await.unwrap(),
+            Ok(Some(900)),
             "capped"
         );
     }
@@ -244,19 +264,19 @@ mod tests {
     async fn success_or_a_quiet_spell_clears_the_count() {
         let t = throttle(LoginPolicy::default()).await;
         for i in 0..4 {
-            t.failed("alice", T0 + i).await.unwrap();
+            assert!(t.attempt("alice", T0 + i).await.unwrap().is_ok());
         }
         t.succeeded("alice").await.unwrap();
         assert_eq!(
-            t.failed("alice", T0 + 5).await.unwrap(),
-            None,
+            t.attempt("alice", T0 + 5).await.unwrap(),
+            Ok(None),
             "count restarted"
         );
         for i in 0..3 {
-            t.failed("alice", T0 + 6 + i).await.unwrap();
+            assert!(t.attempt("alice", T0 + 6 + i).await.unwrap().is_ok());
         }
         // 15 minutes without a failure: forgotten (the record has expired).
-        assert_eq!(t.failed("alice", T0 + 8 + 900).await.unwrap(), None);
+        assert_eq!(t.attempt("alice", T0 + 8 + 900).await.unwrap(), Ok(None));
         assert_eq!(t.check("alice", T0 + 8 + 900).await.unwrap(), Ok(()));
     }
 
@@ -265,7 +285,7 @@ mod tests {
         let t = throttle(LoginPolicy::default()).await;
         let long = "x".repeat(10_000);
         for i in 0..5 {
-            t.failed(&long, T0 + i).await.unwrap();
+            assert!(t.attempt(&long, T0 + i).await.unwrap().is_ok());
         }
         assert!(t.check(&long, T0 + 5).await.unwrap().is_err());
         let off = throttle(LoginPolicy {
@@ -274,7 +294,7 @@ mod tests {
         })
         .await;
         for i in 0..50 {
-            assert_eq!(off.failed("alice", T0 + i).await.unwrap(), None);
+            assert_eq!(off.attempt("alice", T0 + i).await.unwrap(), Ok(None));
         }
         assert_eq!(off.check("alice", T0 + 50).await.unwrap(), Ok(()));
     }
@@ -293,13 +313,37 @@ mod tests {
         let tasks: Vec<_> = (0..6)
             .map(|_| {
                 let t = t.clone();
-                tokio::spawn(async move { t.failed("alice", T0).await.unwrap() })
+                tokio::spawn(async move { t.attempt("alice", T0).await.unwrap() })
             })
             .collect();
         for task in tasks {
-            assert_eq!(task.await.unwrap(), None);
+            assert_eq!(task.await.unwrap(), Ok(None));
         }
         let (_, f) = t.read(&key("alice"), T0).await.unwrap().unwrap();
         assert_eq!(f.count, 6);
+    }
+
+    /// Of many logins sent at once for one name, at most `max_failures` may go on to a
+    /// password check: each is counted before its check.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_attempts_beyond_the_limit_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Arc::new(Store::connect(&url).await.unwrap());
+        let t = LoginThrottle::new(LoginPolicy::default(), store);
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let t = t.clone();
+                tokio::spawn(async move { t.attempt("alice", T0).await.unwrap() })
+            })
+            .collect();
+        let mut checked = 0;
+        for task in tasks {
+            if task.await.unwrap().is_ok() {
+                checked += 1;
+            }
+        }
+        assert!((1..=5).contains(&checked), "{checked} attempts went on");
+        assert!(t.check("alice", T0).await.unwrap().is_err(), "locked");
     }
 }

@@ -354,13 +354,17 @@ impl<D: ClientDirectory> TokenService<D> {
     ) -> Result<(TokenResponse, Issued), TokenError> {
         let assertion = req.params.require("assertion")?;
         let Some((issuers, keys)) = &self.grant_issuers else {
+            // RFC 6749 §5.2: with no trusted issuer the grant type is not supported here.
             return Err(OAuthError::new(
-                ErrorCode::InvalidGrant,
+                ErrorCode::UnsupportedGrantType,
                 "this server trusts no assertion issuers",
             )
             .into());
         };
-        let (guard, pending) = self.dpop_replay.begin();
+        // The assertion's `jti` is recorded only once the whole request holds, so a
+        // refused request (a bad scope or resource, a DPoP nonce to fetch) does not use
+        // the assertion up.
+        let (guard, pending) = self.dpop_replay.begin_deferred();
         let grant = aims_jose::jwt_grant::Validator::new(
             self.clock.clone(),
             [
@@ -374,12 +378,16 @@ impl<D: ClientDirectory> TokenService<D> {
         .map_err(|e| {
             OAuthError::new(ErrorCode::InvalidGrant, format!("assertion rejected: {e}"))
         })?;
-        pending.commit(self.clock.now()).await.map_err(|_| {
-            OAuthError::new(
+        // An assertion that names the client it was issued to is for that client only.
+        if let Some(named) = grant.extra.get("client_id")
+            && named.as_str() != Some(client.client.id())
+        {
+            return Err(OAuthError::new(
                 ErrorCode::InvalidGrant,
-                "assertion rejected: jti already used",
+                "assertion rejected: it was issued to another client (client_id)",
             )
-        })?;
+            .into());
+        }
         let scope = granted_scope(client, req.params.get("scope"))?;
         let audience = audience(client, &req.params.get_all("resource"))?;
         let details = self.rar.parse(
@@ -393,6 +401,18 @@ impl<D: ClientDirectory> TokenService<D> {
             )
             .into());
         }
+        pending
+            .commit(self.clock.now())
+            .await
+            .map_err(|f| match f {
+                aims_guard::replay::ReplayFailure::Replayed => TokenError::from(OAuthError::new(
+                    ErrorCode::InvalidGrant,
+                    "assertion rejected: jti already used",
+                )),
+                aims_guard::replay::ReplayFailure::Unavailable => {
+                    TokenError::from(OAuthError::server_error("replay cache", &"unavailable"))
+                }
+            })?;
         let acr = grant
             .extra
             .get("acr")

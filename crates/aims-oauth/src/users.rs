@@ -28,6 +28,20 @@ pub enum UserError {
     /// Hashing failed.
     #[error("password hashing failed")]
     Hash,
+    /// Every password-hashing slot stayed taken for [`SLOT_WAIT`]: try again shortly.
+    #[error("too many logins at once; try again in a moment")]
+    Busy,
+}
+
+/// How long a login waits for a password-hashing slot before it is refused with
+/// [`UserError::Busy`].
+pub const SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A password-hashing slot: while it is held, one argon2 computation (19 MiB of memory
+/// with the default parameters) may run. See [`UserStore::slot`].
+#[derive(Debug)]
+pub struct HashSlot {
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// The shortest accepted password.
@@ -71,6 +85,10 @@ pub struct User {
 #[derive(Debug, Clone)]
 pub struct UserStore {
     store: Arc<Store>,
+    /// Bounds how many argon2 computations run at once (two per CPU): each takes
+    /// 19 MiB and a blocking thread for tens of milliseconds, and logins need no
+    /// credential, so without a bound a burst of them exhausts memory and threads.
+    slots: Arc<tokio::sync::Semaphore>,
     /// A hash to verify against when the user does not exist, so both paths cost the
     /// same.
     decoy: Arc<str>,
@@ -80,14 +98,38 @@ impl UserStore {
     /// Users of `store`.
     pub fn new(store: Arc<Store>) -> Result<Self, UserError> {
         let decoy = hash_password("decoy password not used by anyone")?;
+        let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         Ok(Self {
             store,
+            slots: Arc::new(tokio::sync::Semaphore::new(cpus.saturating_mul(2))),
             decoy: decoy.into(),
         })
     }
 
-    /// Checks a login.
+    /// Waits up to [`SLOT_WAIT`] for a password-hashing slot ([`UserError::Busy`] if
+    /// none frees up). Take it before counting a login attempt, so that a login refused
+    /// for load is not counted as a failure.
+    pub async fn slot(&self) -> Result<HashSlot, UserError> {
+        match tokio::time::timeout(SLOT_WAIT, Arc::clone(&self.slots).acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(HashSlot { _permit: permit }),
+            Ok(Err(_)) | Err(_) => Err(UserError::Busy),
+        }
+    }
+
+    /// Checks a login, taking a hashing slot first.
     pub async fn authenticate(&self, username: &str, password: &str) -> Result<User, UserError> {
+        let slot = self.slot().await?;
+        self.authenticate_in(slot, username, password).await
+    }
+
+    /// Checks a login in `slot` (released when the hash is done, even if the caller
+    /// went away meanwhile).
+    pub async fn authenticate_in(
+        &self,
+        slot: HashSlot,
+        username: &str,
+        password: &str,
+    ) -> Result<User, UserError> {
         let record = match self.store.get_user(username).await {
             Ok(r) => Some(r),
             Err(StoreError::NotFound(_) | StoreError::Invalid(_)) => None,
@@ -98,9 +140,12 @@ impl UserStore {
             .map_or(&*self.decoy, |r| r.password_hash.as_str())
             .to_owned();
         let password = Zeroizing::new(password.to_owned());
-        let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-            .await
-            .unwrap_or(false);
+        let ok = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            verify_password(&password, &hash)
+        })
+        .await
+        .unwrap_or(false);
         match record {
             Some(r) if ok && !r.disabled => Ok(user(&r)),
             _ => Err(UserError::BadCredentials),
@@ -123,7 +168,7 @@ impl UserStore {
         attributes: &serde_json::Value,
         now: i64,
     ) -> Result<User, UserError> {
-        let hash = hash_password(password)?;
+        let hash = self.hash(password).await?;
         let attrs = attributes.to_string();
         let r = self.store.create_user(username, &hash, &attrs, now).await?;
         Ok(user(&r))
@@ -136,8 +181,20 @@ impl UserStore {
         password: &str,
         now: i64,
     ) -> Result<(), UserError> {
-        let hash = hash_password(password)?;
+        let hash = self.hash(password).await?;
         Ok(self.store.set_user_password(username, &hash, now).await?)
+    }
+
+    /// [`hash_password`] in a hashing slot, on a blocking thread.
+    async fn hash(&self, password: &str) -> Result<String, UserError> {
+        let slot = self.slot().await?;
+        let password = Zeroizing::new(password.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            hash_password(&password)
+        })
+        .await
+        .map_err(|_| UserError::Hash)?
     }
 }
 
@@ -178,6 +235,32 @@ mod tests {
             hash_password("short"),
             Err(UserError::WeakPassword(_))
         ));
+    }
+
+    /// Logins beyond the hashing slots wait, then are refused as busy; a slot comes back
+    /// when its hash is done.
+    #[tokio::test]
+    async fn hashing_slots_are_bounded() {
+        let store = Arc::new(Store::connect("sqlite::memory:").await.unwrap());
+        let users = UserStore::new(store).unwrap();
+        let n = users.slots.available_permits();
+        assert!(n >= 2);
+        let mut held = Vec::new();
+        for _ in 0..n {
+            held.push(users.slot().await.unwrap());
+        }
+        tokio::time::pause();
+        assert!(matches!(
+            users.authenticate("alice", "any password at all").await,
+            Err(UserError::Busy)
+        ));
+        tokio::time::resume();
+        held.pop();
+        assert!(matches!(
+            users.authenticate("alice", "any password at all").await,
+            Err(UserError::BadCredentials)
+        ));
+        assert_eq!(users.slots.available_permits(), 1);
     }
 
     #[tokio::test]

@@ -424,6 +424,9 @@ pub const LOGIN_FAILED: &str = "Wrong user name or password.";
 pub const LOGIN_LOCKED: &str =
     "Too many failed logins for this user name. Wait a few minutes, then try again.";
 
+/// The message when too many logins are being checked at once.
+pub const LOGIN_BUSY: &str = "The server is busy checking other logins. Try again in a moment.";
+
 const START_AGAIN: &str = "Go back to the application and start again.";
 
 impl Page {
@@ -743,7 +746,7 @@ pub(super) async fn authorize(
             prompt("login")
                 || request
                     .max_age
-                    .is_some_and(|m| now.saturating_sub(u.auth_time) > m)
+                    .is_some_and(|m| login_too_old(m, u.auth_time, now))
         }
     };
     if prompt("none") {
@@ -771,6 +774,13 @@ pub(super) async fn authorize(
         _ => s.login_page(&id, &session.csrf, &client, None),
     };
     page.with_cookie(cookie).into_response()
+}
+
+/// Whether a login at `auth_time` is too old for `max_age` at `now`. `max_age=0` asks
+/// for a login for this very request, whatever the clock's resolution (as
+/// `prompt=login`; OpenID Connect Core §3.1.2.1).
+fn login_too_old(max_age: i64, auth_time: i64, now: i64) -> bool {
+    max_age == 0 || now.saturating_sub(auth_time) > max_age
 }
 
 fn bad_request(e: &OAuthError) -> Response {
@@ -822,6 +832,20 @@ fn locked(s: &OAuthServer, pending_id: &str, csrf: &str, client: &Client, wait: 
         .into_response()
 }
 
+/// The login page again, with 503 and `Retry-After`, when too many logins are being
+/// checked at once.
+fn busy(s: &OAuthServer, pending_id: &str, csrf: &str, client: &Client) -> Response {
+    let page = s
+        .login_page(pending_id, csrf, client, Some(LOGIN_BUSY))
+        .into_response();
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "1")],
+        page,
+    )
+        .into_response()
+}
+
 /// `POST /oauth/login`.
 pub(super) async fn login(
     State(s): State<Arc<OAuthServer>>,
@@ -846,16 +870,30 @@ pub(super) async fn login(
     };
     let username = params.get("username").unwrap_or("");
     let password = params.get("password").unwrap_or("");
-    // A locked name is refused before any password is checked.
-    let checked = match s.pages.throttle.check(username, now).await {
-        Ok(c) => c,
+    // A hashing slot first: a login refused for load is not counted as a failure.
+    let slot = match s.pages.users.slot().await {
+        Ok(slot) => slot,
+        Err(_) => {
+            tracing::warn!(target: "aims::oauth", client_id = %client.id(), "login refused: every password-hashing slot is busy");
+            return busy(&s, pending_id, &session.csrf, &client);
+        }
+    };
+    // The attempt is counted before the password is checked, so that logins sent at
+    // once cannot all slip past the lock; a locked name gets no password check at all.
+    let lock = match s.pages.throttle.attempt(username, now).await {
+        Ok(Ok(lock)) => lock,
+        Ok(Err(wait)) => {
+            tracing::warn!(target: "aims::oauth", client_id = %client.id(), retry_after = wait, "login refused: user name locked after failed logins");
+            return locked(&s, pending_id, &session.csrf, &client, wait);
+        }
         Err(e) => return store_failed("login throttle", &e).into_response(),
     };
-    if let Err(wait) = checked {
-        tracing::warn!(target: "aims::oauth", client_id = %client.id(), retry_after = wait, "login refused: user name locked after failed logins");
-        return locked(&s, pending_id, &session.csrf, &client, wait);
-    }
-    let user = match s.pages.users.authenticate(username, password).await {
+    let user = match s
+        .pages
+        .users
+        .authenticate_in(slot, username, password)
+        .await
+    {
         Ok(u) => u,
         Err(UserError::Store(e)) => {
             tracing::error!(error = %e, "login: user store failed");
@@ -863,10 +901,6 @@ pub(super) async fn login(
         }
         Err(e) => {
             drop(e);
-            let lock = match s.pages.throttle.failed(username, now).await {
-                Ok(l) => l,
-                Err(e) => return store_failed("login throttle", &e).into_response(),
-            };
             if let Some(wait) = lock {
                 tracing::warn!(target: "aims::oauth", client_id = %client.id(), lock_seconds = wait, "login failed; user name locked");
                 return locked(&s, pending_id, &session.csrf, &client, wait);
@@ -963,7 +997,7 @@ pub(super) async fn consent(
         && pending
             .request
             .max_age
-            .is_some_and(|m| now.saturating_sub(user.auth_time) > m)
+            .is_some_and(|m| login_too_old(m, user.auth_time, now))
     {
         let again = Pending {
             needs_login: true,

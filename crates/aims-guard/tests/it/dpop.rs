@@ -116,3 +116,97 @@ async fn jwt_svid_bearer_is_accepted_and_checked() {
     assert!(www(&r).starts_with("Bearer error=\"invalid_token\""));
     assert_eq!(problem_code(r).await, "jwt-svid-audience-mismatch");
 }
+
+/// RFC 6750 section 3.1: a repeated or malformed `Authorization` field is answered 400
+/// `invalid_request`, with a challenge per accepted OAuth scheme.
+#[tokio::test]
+async fn malformed_authorization_is_invalid_request_with_challenges() {
+    let env = Env::new();
+    let guard = env.guard();
+    let addr = serve(app(&guard)).await;
+    let url = format!("http://{addr}/whoami");
+    let r = client()
+        .get(&url)
+        .header("authorization", "Bearer a")
+        .header("authorization", "Bearer b")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let challenges: Vec<&str> = r
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert!(
+        challenges
+            .iter()
+            .any(|c| c.starts_with("DPoP ") && c.contains("error=\"invalid_request\"")),
+        "{challenges:?}"
+    );
+    assert!(r.headers().contains_key("dpop-nonce"));
+    // Not visible ASCII: the field cannot be read at all.
+    let r = client()
+        .get(&url)
+        .header(
+            "authorization",
+            reqwest::header::HeaderValue::from_bytes(b"Bearer \xff").unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let challenges: Vec<&str> = r
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert!(
+        challenges
+            .iter()
+            .any(|c| c.starts_with("Bearer ") && c.contains("error=\"invalid_request\"")),
+        "{challenges:?}"
+    );
+}
+
+/// Error descriptions quote parts of the presented token; whatever they hold, the
+/// challenge stays a valid header of RFC 6750 characters.
+#[tokio::test]
+async fn challenges_survive_control_characters_in_the_token() {
+    let env = Env::new();
+    let guard = env.guard();
+    let addr = serve(app(&guard)).await;
+    let b64 = |v: &str| aims_crypto::b64::encode_url(v);
+    let token = format!(
+        "{}.{}.AA",
+        b64(r#"{"alg":"\u0001\u00e9\"x","typ":"at+jwt"}"#),
+        b64("{}")
+    );
+    let key = SigningKey::generate(Algorithm::ES256).unwrap();
+    let htu = format!("{AUTHORITY}/whoami");
+    let proof = create_proof(
+        &key,
+        "GET",
+        &htu,
+        Some(&token),
+        Some(&guard.dpop_nonce()),
+        env.now(),
+    )
+    .unwrap();
+    let r = client()
+        .get(format!("http://{addr}/whoami"))
+        .header("authorization", format!("DPoP {token}"))
+        .header("dpop", proof)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let c = www(&r);
+    assert!(c.contains("error=\"invalid_token\""), "{c}");
+    assert!(
+        c.bytes().all(|b| (0x20..=0x7e).contains(&b)),
+        "only printable ASCII: {c:?}"
+    );
+}

@@ -127,6 +127,80 @@ async fn memory_replay_cache_fails_closed_when_full() {
     assert_eq!(r.status(), 503);
 }
 
+/// A DPoP proof takes a replay slot only once its access token is valid and bound to
+/// the proof's key: proofs for a made-up token (any key will do, the nonce is public)
+/// must not fill the cache and lock out real callers.
+#[tokio::test]
+async fn dpop_proofs_for_invalid_tokens_take_no_replay_slot() {
+    let env = Env::new();
+    let cfg = env
+        .config()
+        .replay_cache(ReplayCache::memory(1))
+        .build()
+        .unwrap();
+    let guard = Guard::new(cfg).unwrap();
+    let addr = serve(app(&guard)).await;
+    let htu = format!("{AUTHORITY}/whoami");
+    let send = |token: String, proof: String| {
+        client()
+            .get(format!("http://{addr}/whoami"))
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", proof)
+            .send()
+    };
+    let attacker = aims_crypto::SigningKey::generate(aims_crypto::Algorithm::ES256).unwrap();
+    for _ in 0..3 {
+        let proof = aims_jose::dpop::create_proof(
+            &attacker,
+            "GET",
+            &htu,
+            Some("made-up"),
+            Some(&guard.dpop_nonce()),
+            env.now(),
+        )
+        .unwrap();
+        let r = send("made-up".into(), proof).await.unwrap();
+        assert_eq!(r.status(), 401);
+        let www = r.headers()["www-authenticate"].to_str().unwrap();
+        assert!(www.contains("error=\"invalid_token\""), "{www}");
+    }
+    // A token bound to another key: the proof is valid, the binding is not.
+    let other = aims_crypto::SigningKey::generate(aims_crypto::Algorithm::ES256).unwrap();
+    let foreign = env.access_token("user:alice", AGENT, &other);
+    let proof = aims_jose::dpop::create_proof(
+        &attacker,
+        "GET",
+        &htu,
+        Some(&foreign),
+        Some(&guard.dpop_nonce()),
+        env.now(),
+    )
+    .unwrap();
+    assert_eq!(send(foreign, proof).await.unwrap().status(), 401);
+
+    // The one slot is still free for a real caller; its proof is then recorded.
+    let key = aims_crypto::SigningKey::generate(aims_crypto::Algorithm::ES256).unwrap();
+    let at = env.access_token("user:alice", AGENT, &key);
+    let proof = |at: &str| {
+        aims_jose::dpop::create_proof(
+            &key,
+            "GET",
+            &htu,
+            Some(at),
+            Some(&guard.dpop_nonce()),
+            env.now(),
+        )
+        .unwrap()
+    };
+    let first = proof(&at);
+    assert_eq!(send(at.clone(), first.clone()).await.unwrap().status(), 200);
+    let r = send(at.clone(), first).await.unwrap();
+    assert_eq!(r.status(), 401, "replayed proof");
+    assert_eq!(problem_code(r).await, "dpop-replayed");
+    // The cache (one entry) is now full: a new valid proof fails closed.
+    assert_eq!(send(at.clone(), proof(&at)).await.unwrap().status(), 503);
+}
+
 #[tokio::test]
 async fn audit_events_carry_the_seven_fields() {
     let env = Env::new();

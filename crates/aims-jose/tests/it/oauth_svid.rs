@@ -390,3 +390,44 @@ fn round_trips_through_the_public_api() {
         }
     }
 }
+
+/// RFC 7517 §4.4 / RFC 8725 §3.1: a JWK that names its `alg` verifies that algorithm
+/// only; an `alg` that does not suit the key type, or names no signature algorithm,
+/// makes the key unusable.
+#[test]
+fn a_jwk_alg_restricts_the_key_to_that_algorithm() {
+    let v = json_file(COOKBOOK_4_1);
+    let (mut jwk, _) = cookbook_public_key(&v);
+    let compact = str_at(&v, &["output", "compact"]);
+    let jws = Jws::decode(compact).unwrap();
+    assert_eq!(jws.header.alg, Algorithm::RS256);
+
+    jwk.alg = Some("RS256".into());
+    let key = VerifyingKey::from_jwk(&jwk).unwrap();
+    jws.verify(&key).unwrap();
+    assert!(key.supports(Algorithm::RS256));
+    assert!(!key.supports(Algorithm::PS256));
+
+    jwk.alg = Some("PS256".into());
+    let key = VerifyingKey::from_jwk(&jwk).unwrap();
+    assert!(!key.supports(Algorithm::RS256));
+    assert!(matches!(
+        jws.verify(&key).unwrap_err(),
+        JoseError::Key(aims_crypto::CryptoError::KeyAlgorithmMismatch { .. })
+    ));
+
+    for bad in ["ES256", "RSA-OAEP", "none", "HS256"] {
+        jwk.alg = Some(bad.into());
+        assert!(VerifyingKey::from_jwk(&jwk).is_err(), "{bad}");
+    }
+
+    let v = json_file(COOKBOOK_4_3);
+    let (mut ec, _) = cookbook_public_key(&v);
+    ec.alg = Some("ES256".into());
+    assert!(
+        VerifyingKey::from_jwk(&ec).is_err(),
+        "P-521 key marked ES256"
+    );
+    ec.alg = Some("ES512".into());
+    assert!(VerifyingKey::from_jwk(&ec).is_ok());
+}
