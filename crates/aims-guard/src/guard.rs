@@ -160,9 +160,9 @@ pub(crate) fn presented(parts: &Parts) -> Vec<Mechanism> {
     match scheme.as_deref() {
         Some("dpop") => out.push(Mechanism::Dpop),
         Some("bearer") => out.push(bearer_kind(h)),
-        // A field without a readable scheme and token: the bearer path refuses it as
+        // A field that is not even visible ASCII: the bearer path refuses it as
         // malformed (RFC 6750 §3.1 `invalid_request`) rather than as no credentials.
-        None if auth.is_some() => out.push(Mechanism::Bearer),
+        None if auth.is_some_and(|v| v.to_str().is_err()) => out.push(Mechanism::Bearer),
         _ if h.contains_key(DPOP_HEADER) => out.push(Mechanism::Dpop),
         _ => {}
     }
