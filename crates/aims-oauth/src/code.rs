@@ -23,6 +23,7 @@ use crate::client::{AuthMethod, Client, GrantType};
 use crate::form::Params;
 use crate::token::{
     Grant, Issued, TokenError, TokenRequest, TokenResponse, TokenService, audience, granted_scope,
+    narrowed_audience,
 };
 use crate::{ErrorCode, OAuthError};
 
@@ -152,10 +153,13 @@ impl<D: ClientDirectory> TokenService<D> {
 
     /// RFC 9126: validates and stores a pushed request of an authenticated client;
     /// returns the `request_uri` and its lifetime.
+    ///
+    /// A `DPoP` proof sent with the request binds the code to its key (RFC 9449 §10.1):
+    /// it sets `dpop_jkt`, or must match the `dpop_jkt` sent.
     pub async fn push_authorization_request(
         &self,
         req: TokenRequest<'_>,
-    ) -> Result<(String, i64), OAuthError> {
+    ) -> Result<(String, i64), TokenError> {
         let client = self
             .authenticator()
             .authenticate(&req, self.clients())
@@ -163,13 +167,29 @@ impl<D: ClientDirectory> TokenService<D> {
         if req.params.get("request_uri").is_some() {
             return Err(OAuthError::invalid_request(
                 "request_uri is not allowed in a pushed request",
-            ));
+            )
+            .into());
         }
-        let request = self
+        let mut request = self
             .parse_request(&client.client, req.params)
             .map_err(|e| match e {
                 AuthorizeError::NoRedirect(e) | AuthorizeError::Redirect { error: e, .. } => e,
             })?;
+        if let Some(jkt) = self
+            .dpop_proof_at(req.dpop, crate::metadata::paths::PAR)
+            .await?
+        {
+            match &request.dpop_jkt {
+                Some(sent) if *sent != jkt => {
+                    return Err(OAuthError::new(
+                        ErrorCode::InvalidDpopProof,
+                        "dpop_jkt is not the thumbprint of the DPoP proof's key",
+                    )
+                    .into());
+                }
+                _ => request.dpop_jkt = Some(jkt),
+            }
+        }
         let reference = random_token().map_err(|e| OAuthError::server_error("random", &e))?;
         let now = self.clock().now();
         let data = serde_json::to_string(&request)
@@ -505,6 +525,8 @@ impl<D: ClientDirectory> TokenService<D> {
         }
         let scope = Scope::parse(&request.scope)
             .map_err(|e| OAuthError::server_error("stored scope", &e))?;
+        let token_audience =
+            narrowed_audience(&request.resources, &req.params.get_all("resource"))?;
         let refresh = client
             .client
             .may_use(GrantType::RefreshToken)
@@ -526,7 +548,7 @@ impl<D: ClientDirectory> TokenService<D> {
             Grant {
                 agent: client.token_client_id().to_owned(),
                 subject: Some(data.subject.clone()),
-                audience: request.resources.clone(),
+                audience: token_audience,
                 scope,
                 details: request.authorization_details.clone(),
                 jkt,
@@ -582,6 +604,7 @@ impl<D: ClientDirectory> TokenService<D> {
                 wanted
             }
         };
+        let token_audience = narrowed_audience(&data.resources, &req.params.get_all("resource"))?;
         let jkt = self.dpop_proof(req.dpop).await?;
         if let Some(bound) = &data.jkt
             && jkt.as_deref() != Some(bound.as_str())
@@ -643,7 +666,7 @@ impl<D: ClientDirectory> TokenService<D> {
             Grant {
                 agent: client.token_client_id().to_owned(),
                 subject: Some(data.subject.clone()),
-                audience: data.resources.clone(),
+                audience: token_audience,
                 scope,
                 details: data.authorization_details.clone(),
                 jkt,

@@ -21,6 +21,7 @@ use serde_json::{Map, Value};
 
 use crate::OAuthError;
 use crate::authn::{AuthenticatedClient, ClientDirectory};
+use crate::client::AuthMethod;
 use crate::token::{TokenRequest, TokenService};
 use crate::verified::Verified;
 
@@ -99,7 +100,7 @@ impl<D: ClientDirectory> TokenService<D> {
         &self,
         req: TokenRequest<'_>,
     ) -> Result<(Arc<str>, TokenQuery), OAuthError> {
-        let caller = self.authenticate_caller(&req).await?;
+        let caller = self.authenticate_introspector(&req).await?;
         let token = req.params.require("token")?;
         let active = self.active(&caller, token).await?;
         let body = active
@@ -114,7 +115,7 @@ impl<D: ClientDirectory> TokenService<D> {
         &self,
         req: TokenRequest<'_>,
     ) -> Result<(String, TokenQuery), OAuthError> {
-        let caller = self.authenticate_caller(&req).await?;
+        let caller = self.authenticate_introspector(&req).await?;
         let token = req.params.require("token")?;
         let active = self.active(&caller, token).await?;
         let body = match &active {
@@ -235,6 +236,22 @@ impl<D: ClientDirectory> TokenService<D> {
         req: &TokenRequest<'_>,
     ) -> Result<AuthenticatedClient, OAuthError> {
         self.authenticator().authenticate(req, self.clients()).await
+    }
+
+    /// The caller of the introspection endpoint: RFC 7662 §2.1 requires authorization
+    /// there (against token scanning), so a public client naming itself is refused.
+    /// (Revocation keeps public clients: RFC 7009 §2.1 lets them revoke their tokens.)
+    async fn authenticate_introspector(
+        &self,
+        req: &TokenRequest<'_>,
+    ) -> Result<AuthenticatedClient, OAuthError> {
+        let caller = self.authenticate_caller(req).await?;
+        if caller.method == AuthMethod::None {
+            return Err(OAuthError::invalid_client(
+                "introspection needs client authentication; a public client cannot introspect",
+            ));
+        }
+        Ok(caller)
     }
 
     /// The token if it is active and the caller may see it.

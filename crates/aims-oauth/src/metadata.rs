@@ -131,7 +131,11 @@ impl ServerMetadata {
             revocation_endpoint_auth_methods_supported: methods,
             code_challenge_methods_supported: vec!["S256"],
             authorization_response_iss_parameter_supported: true,
-            dpop_signing_alg_values_supported: ASSERTION_ALGS.to_vec(),
+            // Exactly what the token endpoint's DPoP validator accepts.
+            dpop_signing_alg_values_supported: aims_jose::dpop::DEFAULT_ALGORITHMS
+                .iter()
+                .map(|a| a.name())
+                .collect(),
             tls_client_certificate_bound_access_tokens: true,
             authorization_details_types_supported: authorization_details_types,
             introspection_signing_alg_values_supported: vec![token_signing_alg],

@@ -441,12 +441,14 @@ impl<D: ClientDirectory> TokenService<D> {
         .await
     }
 
-    /// Validates `proof` for the token endpoint (or, when it names it, its mTLS alias);
-    /// `shared` is one more nonce to accept (handed out by another node).
+    /// Validates `proof` for the endpoint at `path` (or, when it names it, that
+    /// endpoint's mTLS alias); `shared` is one more nonce to accept (handed out by
+    /// another node).
     fn validate_dpop(
         &self,
         proof: &str,
         shared: Option<String>,
+        path: &str,
     ) -> (
         aims_guard::replay::PendingReplay,
         Result<dpop::ValidatedDpop, JoseError>,
@@ -463,12 +465,16 @@ impl<D: ClientDirectory> TokenService<D> {
             let result = validator.validate(proof, &dpop::DpopRequest::new("POST", htu));
             (pending, result)
         };
-        let token_endpoint = self.issuer.endpoint(crate::metadata::paths::TOKEN);
-        let first = attempt(&token_endpoint);
+        let first = attempt(&self.issuer.endpoint(path));
         // The proof may name the mTLS alias instead (the request came through it). The
         // first attempt recorded nothing: the `jti` is recorded after the `htu` check.
-        match (&first.1, &self.mtls_token_endpoint) {
-            (Err(JoseError::BindingMismatch("htu")), Some(alias)) => attempt(alias),
+        // The aliases share the token endpoint's base (RFC 8705 §5).
+        let alias = self.mtls_token_endpoint.as_deref().and_then(|t| {
+            t.strip_suffix(crate::metadata::paths::TOKEN)
+                .map(|base| format!("{base}{path}"))
+        });
+        match (&first.1, alias) {
+            (Err(JoseError::BindingMismatch("htu")), Some(alias)) => attempt(&alias),
             _ => first,
         }
     }
@@ -478,10 +484,21 @@ impl<D: ClientDirectory> TokenService<D> {
         &self,
         proof: Option<&str>,
     ) -> Result<Option<String>, TokenError> {
+        self.dpop_proof_at(proof, crate::metadata::paths::TOKEN)
+            .await
+    }
+
+    /// [`TokenService::dpop_proof`] for the endpoint at `path` (the token endpoint, or
+    /// PAR: RFC 9449 §10.1).
+    pub(crate) async fn dpop_proof_at(
+        &self,
+        proof: Option<&str>,
+        path: &str,
+    ) -> Result<Option<String>, TokenError> {
         let Some(proof) = proof else {
             return Ok(None);
         };
-        let (mut pending, mut result) = self.validate_dpop(proof, None);
+        let (mut pending, mut result) = self.validate_dpop(proof, None, path);
         // Not this node's nonce: maybe another node's (nothing was recorded yet).
         if self.require_dpop_nonce
             && matches!(result, Err(JoseError::BindingMismatch("nonce")))
@@ -491,7 +508,7 @@ impl<D: ClientDirectory> TokenService<D> {
                 .await
                 .map_err(|e| OAuthError::server_error("DPoP nonce", &e))?
         {
-            (pending, result) = self.validate_dpop(proof, Some(shared));
+            (pending, result) = self.validate_dpop(proof, Some(shared), path);
         }
         match result {
             Ok(v) => {
@@ -693,6 +710,31 @@ pub(crate) fn granted_scope(
 
 /// The audiences (RFC 8707): each requested resource must be registered for the client;
 /// without one, the client's single registered resource.
+/// RFC 8707 §2.2: the audience of a token issued from a grant (a code or a refresh
+/// token) that was approved for `granted`. No `resource` parameter: all of them; else
+/// the ones named, each of which must be among them (`invalid_target`).
+pub(crate) fn narrowed_audience(
+    granted: &[String],
+    requested: &[&str],
+) -> Result<Vec<String>, OAuthError> {
+    if requested.is_empty() {
+        return Ok(granted.to_vec());
+    }
+    let mut out: Vec<String> = Vec::with_capacity(requested.len());
+    for r in requested {
+        if !granted.iter().any(|g| g == r) {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidTarget,
+                format!("resource {r} was not part of the grant"),
+            ));
+        }
+        if !out.iter().any(|o| o == r) {
+            out.push((*r).to_owned());
+        }
+    }
+    Ok(out)
+}
+
 pub(crate) fn audience(
     client: &AuthenticatedClient,
     requested: &[&str],

@@ -993,12 +993,17 @@ async fn par(
         Err(e) => {
             tracing::info!(
                 target: "aims::oauth",
-                error = e.code.as_str(),
-                description = %e.description,
+                error = e.error.code.as_str(),
+                description = %e.error.description,
                 correlation_id = %request_id,
                 "pushed authorization request refused"
             );
-            error_response(&e, parsed.basic_auth.is_some(), None, &request_id)
+            error_response(
+                &e.error,
+                parsed.basic_auth.is_some(),
+                e.dpop_nonce.as_deref(),
+                &request_id,
+            )
         }
     }
 }

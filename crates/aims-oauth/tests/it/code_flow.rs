@@ -1,5 +1,6 @@
 //! The authorization code flow, PAR and refresh tokens, through the service's API.
 
+use aims_core::Clock as _;
 use aims_crypto::{Algorithm, Signer as _, SigningKey};
 use aims_jose::access_token;
 use aims_oauth::code::{Approval, AuthorizeError};
@@ -84,7 +85,7 @@ fn verify(h: &Harness, token: &str) -> access_token::ValidatedAccessToken {
 }
 
 async fn introspect_active(h: &Harness, token: &str) -> bool {
-    let p = Params::from_pairs([("client_id", "app"), ("token", token)]);
+    let p = introspection(h.clock.now(), token);
     h.svc.introspect(req(&p)).await.unwrap()["active"] == true
 }
 
@@ -399,4 +400,230 @@ async fn dpop_jkt_binds_the_code_to_the_key() {
             .as_deref(),
         Some(jkt.as_str())
     );
+}
+
+fn token_request<'a>(p: &'a Params, proof: Option<&'a str>) -> TokenRequest<'a> {
+    TokenRequest {
+        params: p,
+        tls: None,
+        basic_auth: None,
+        dpop: proof,
+        attestation: None,
+    }
+}
+
+/// RFC 9449 §8: a code redeemed with a proof that lacks the server's nonce is answered
+/// `use_dpop_nonce`, and the retry with the nonce still finds the code unused.
+#[tokio::test]
+async fn a_dpop_nonce_retry_redeems_the_same_code() {
+    let h = harness_with(vec![public_client()], |s| s.require_dpop_nonce(true)).await;
+    let key = SigningKey::generate(Algorithm::ES256).unwrap();
+    let htu = format!("{ISSUER}/oauth/token");
+    let code = approve(&h, &[]).await;
+    let p = code_params(&code, &[]);
+    let proof = aims_jose::dpop::create_proof(&key, "POST", &htu, None, None, T0).unwrap();
+    let e = h
+        .svc
+        .token(token_request(&p, Some(&proof)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.error.code, ErrorCode::UseDpopNonce);
+    let nonce = e.dpop_nonce.unwrap();
+    let proof = aims_jose::dpop::create_proof(&key, "POST", &htu, None, Some(&nonce), T0).unwrap();
+    let (resp, _) = h.svc.token(token_request(&p, Some(&proof))).await.unwrap();
+    assert_eq!(resp.token_type, "DPoP");
+}
+
+/// RFC 9449 §10.1: a DPoP proof at PAR binds the code to its key (as `dpop_jkt`), and a
+/// `dpop_jkt` that is not the proof key's thumbprint is refused.
+#[tokio::test]
+async fn a_dpop_proof_at_par_binds_the_code() {
+    let h = harness(vec![public_client()]).await;
+    let key = SigningKey::generate(Algorithm::ES256).unwrap();
+    let jkt = key.public_jwk().thumbprint().unwrap();
+    let htu = format!("{ISSUER}/oauth/par");
+    let p = Params::from_pairs(authz_params(&[]));
+    let proof = aims_jose::dpop::create_proof(&key, "POST", &htu, None, None, T0).unwrap();
+    let (uri, _) = h
+        .svc
+        .push_authorization_request(token_request(&p, Some(&proof)))
+        .await
+        .unwrap();
+    let front = Params::from_pairs([("client_id", "app"), ("request_uri", uri.as_str())]);
+    let (_, request) = h.svc.authorization_request(&front).await.unwrap();
+    assert_eq!(request.dpop_jkt.as_deref(), Some(jkt.as_str()));
+
+    // dpop_jkt of another key.
+    let other = SigningKey::generate(Algorithm::ES256).unwrap();
+    let other_jkt = other.public_jwk().thumbprint().unwrap();
+    let p = Params::from_pairs(authz_params(&[("dpop_jkt", other_jkt.as_str())]));
+    let proof = aims_jose::dpop::create_proof(&key, "POST", &htu, None, None, T0).unwrap();
+    let e = h
+        .svc
+        .push_authorization_request(token_request(&p, Some(&proof)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.error.code, ErrorCode::InvalidDpopProof);
+    // A proof made for the token endpoint is not one for PAR.
+    let p = Params::from_pairs(authz_params(&[]));
+    let wrong = aims_jose::dpop::create_proof(
+        &key,
+        "POST",
+        &format!("{ISSUER}/oauth/token"),
+        None,
+        None,
+        T0,
+    )
+    .unwrap();
+    let e = h
+        .svc
+        .push_authorization_request(token_request(&p, Some(&wrong)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.error.code, ErrorCode::InvalidDpopProof);
+}
+
+/// RFC 8707 §2.2: at the token endpoint, `resource` narrows the audience to some of the
+/// resources the grant was approved for; any other is `invalid_target`.
+#[tokio::test]
+async fn resource_at_the_token_endpoint_narrows_the_audience() {
+    const OTHER: &str = "https://other.example.test/";
+    let mut client = public_client();
+    client["resources"] = serde_json::json!([API, OTHER]);
+    let h = harness(vec![client]).await;
+    let approve_both = || async {
+        let mut p = authz_params(&[]);
+        p.push(("resource", API));
+        p.push(("resource", OTHER));
+        let (_, request) = h
+            .svc
+            .authorization_request(&Params::from_pairs(p))
+            .await
+            .unwrap();
+        let url = h
+            .svc
+            .issue_code(
+                &request,
+                &Approval {
+                    subject: "alice".into(),
+                    auth_time: T0,
+                    acr: None,
+                },
+            )
+            .await
+            .unwrap();
+        query(&url, "code").unwrap()
+    };
+    let aud = |token: &str| {
+        let claims = aims_jose::Jws::unverified_claims(token).unwrap();
+        claims["aud"].clone()
+    };
+    let code = approve_both().await;
+    let e = h
+        .svc
+        .token(req(&code_params(
+            &code,
+            &[("resource", "https://never.example.test/")],
+        )))
+        .await
+        .unwrap_err();
+    assert_eq!(e.error.code, ErrorCode::InvalidTarget);
+
+    let code = approve_both().await;
+    let (resp, _) = h
+        .svc
+        .token(req(&code_params(&code, &[("resource", OTHER)])))
+        .await
+        .unwrap();
+    assert_eq!(aud(&resp.access_token), serde_json::json!(OTHER));
+    let rt = resp.refresh_token.unwrap();
+    let refresh = |resource: &'static str| {
+        Params::from_pairs([
+            ("grant_type", "refresh_token"),
+            ("client_id", "app"),
+            ("refresh_token", rt.as_str()),
+            ("resource", resource),
+        ])
+    };
+    // Not part of the grant: refused, and the refresh token is not used up.
+    let e = h
+        .svc
+        .token(req(&refresh("https://never.example.test/")))
+        .await
+        .unwrap_err();
+    assert_eq!(e.error.code, ErrorCode::InvalidTarget);
+    let (resp, _) = h.svc.token(req(&refresh(API))).await.unwrap();
+    assert_eq!(aud(&resp.access_token), serde_json::json!(API));
+}
+
+/// RFC 9449 §5.2: a confidential client registered for DPoP-bound tokens gets none
+/// without a proof, on a refresh too.
+#[tokio::test]
+async fn a_dpop_bound_client_cannot_refresh_without_a_proof() {
+    use aims_jose::client_assertion::{self, ASSERTION_TYPE, ClientAssertionClaims};
+    let client_key = SigningKey::generate(Algorithm::ES256).unwrap();
+    let dpop_key = SigningKey::generate(Algorithm::ES256).unwrap();
+    let h = harness(vec![serde_json::json!({
+        "client_id": "app",
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": aims_crypto::Jwks { keys: vec![client_key.public_jwk().clone()] },
+        "grant_types": ["authorization_code", "refresh_token"],
+        "scope": "api:read",
+        "resources": [API],
+        "redirect_uris": [REDIRECT],
+        "dpop_bound_access_tokens": true
+    })])
+    .await;
+    let assertion = || {
+        let c = ClientAssertionClaims::new("app", ISSUER, T0, 60).unwrap();
+        client_assertion::create(&c, &client_key).unwrap()
+    };
+    let proof = || {
+        aims_jose::dpop::create_proof(
+            &dpop_key,
+            "POST",
+            &format!("{ISSUER}/oauth/token"),
+            None,
+            None,
+            T0,
+        )
+        .unwrap()
+    };
+    let code = approve(&h, &[]).await;
+    let a = assertion();
+    let p = code_params(
+        &code,
+        &[
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", a.as_str()),
+        ],
+    );
+    let pr = proof();
+    let (resp, _) = h.svc.token(token_request(&p, Some(&pr))).await.unwrap();
+    assert_eq!(resp.token_type, "DPoP");
+    let rt = resp.refresh_token.unwrap();
+    let a = assertion();
+    let refresh = Params::from_pairs([
+        ("grant_type", "refresh_token"),
+        ("refresh_token", rt.as_str()),
+        ("client_assertion_type", ASSERTION_TYPE),
+        ("client_assertion", a.as_str()),
+    ]);
+    let e = h.svc.token(req(&refresh)).await.unwrap_err();
+    assert_eq!(e.error.code, ErrorCode::InvalidRequest);
+    // With a proof: refreshed (the refusal did not use the token up).
+    let a = assertion();
+    let refresh = Params::from_pairs([
+        ("grant_type", "refresh_token"),
+        ("refresh_token", rt.as_str()),
+        ("client_assertion_type", ASSERTION_TYPE),
+        ("client_assertion", a.as_str()),
+    ]);
+    let pr = proof();
+    let (resp, _) = h
+        .svc
+        .token(token_request(&refresh, Some(&pr)))
+        .await
+        .unwrap();
+    assert_eq!(resp.token_type, "DPoP");
 }

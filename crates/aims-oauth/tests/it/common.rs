@@ -73,6 +73,41 @@ pub fn public_client() -> serde_json::Value {
     })
 }
 
+/// The client id of the resource server every harness registers: it may introspect
+/// tokens for [`API`] and authenticates with `private_key_jwt` (RFC 7662 §2.1: the
+/// introspection endpoint needs an authenticated caller).
+pub const INTROSPECTOR: &str = "rs";
+
+static INTROSPECTOR_KEY: std::sync::LazyLock<SigningKey> =
+    std::sync::LazyLock::new(|| SigningKey::generate(Algorithm::ES256).unwrap());
+
+fn introspector_client() -> serde_json::Value {
+    serde_json::json!({
+        "client_id": INTROSPECTOR,
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": Jwks { keys: vec![INTROSPECTOR_KEY.public_jwk().clone()] },
+        "grant_types": ["client_credentials"],
+        "resources": [API]
+    })
+}
+
+/// [`INTROSPECTOR`]'s introspection request for `token`, with a fresh assertion made at
+/// `now`.
+pub fn introspection(now: i64, token: &str) -> Params {
+    let claims =
+        aims_jose::client_assertion::ClientAssertionClaims::new(INTROSPECTOR, ISSUER, now, 60)
+            .unwrap();
+    let assertion = aims_jose::client_assertion::create(&claims, &*INTROSPECTOR_KEY).unwrap();
+    Params::from_pairs([
+        (
+            "client_assertion_type",
+            aims_jose::client_assertion::ASSERTION_TYPE,
+        ),
+        ("client_assertion", assertion.as_str()),
+        ("token", token),
+    ])
+}
+
 pub async fn harness(clients: Vec<serde_json::Value>) -> Harness {
     harness_with(clients, |s| s).await
 }
@@ -122,7 +157,13 @@ pub async fn harness_full(
     let svc = TokenService::new(
         issuer,
         dyn_clock.clone(),
-        Clients(clients.into_iter().map(client).collect()),
+        Clients(
+            clients
+                .into_iter()
+                .chain([introspector_client()])
+                .map(client)
+                .collect(),
+        ),
         authn,
         keys,
         store.clone(),

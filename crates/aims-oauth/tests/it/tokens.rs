@@ -1,6 +1,7 @@
 //! Client credentials with private_key_jwt, the token rules, introspection and
 //! revocation.
 
+use aims_core::Clock as _;
 use aims_crypto::{Algorithm, Jwks, Signer as _, SigningKey};
 use aims_jose::client_assertion::{self, ASSERTION_TYPE, ClientAssertionClaims};
 use aims_jose::{Audience, access_token};
@@ -254,9 +255,9 @@ async fn introspection_and_revocation_of_jwt_and_opaque_tokens() {
     for format in ["jwt", "opaque"] {
         let h = harness(vec![
             agent.client(serde_json::json!({"access_token_format": format})),
-            // A resource server allowed to introspect tokens for API.
+            // A public client for the same resource: no introspection for it.
             serde_json::json!({
-                "client_id": "rs",
+                "client_id": "public-rs",
                 "token_endpoint_auth_method": "none",
                 "grant_types": ["authorization_code"],
                 "redirect_uris": ["https://rs.example.test/cb"],
@@ -270,15 +271,20 @@ async fn introspection_and_revocation_of_jwt_and_opaque_tokens() {
             .await
             .unwrap();
         let tok = resp.access_token.as_str();
-        let rs = Params::from_pairs([("client_id", "rs"), ("token", tok)]);
-        let body = h.svc.introspect(req(&rs)).await.unwrap();
+        // RFC 7662 §2.1: the endpoint needs an authenticated caller.
+        let public = Params::from_pairs([("client_id", "public-rs"), ("token", tok)]);
+        let e = h.svc.introspect(req(&public)).await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidClient, "{format}");
+        assert!(h.svc.introspect_jwt(req(&public)).await.is_err());
+        let rs = || introspection(T0, tok);
+        let body = h.svc.introspect(req(&rs())).await.unwrap();
         assert_eq!(body["active"], true, "{format}");
         assert_eq!(body["client_id"], "agent-a");
         assert_eq!(body["scope"], "api:read");
         assert_eq!(body["token_type"], "Bearer");
         assert_eq!(body["iss"], ISSUER);
         // RFC 9701 form.
-        let (jwt, query) = h.svc.introspect_jwt(req(&rs)).await.unwrap();
+        let (jwt, query) = h.svc.introspect_jwt(req(&rs())).await.unwrap();
         assert_eq!(jwt.split('.').count(), 3);
         // What the audit log gets: the caller, and the token's claims.
         assert_eq!(query.caller.client.id(), "rs");
@@ -305,16 +311,16 @@ async fn introspection_and_revocation_of_jwt_and_opaque_tokens() {
         if format == "jwt" {
             assert_eq!(revocation.audience, [API]);
         }
-        let body = h.svc.introspect(req(&rs)).await.unwrap();
+        let body = h.svc.introspect(req(&rs())).await.unwrap();
         assert_eq!(body, serde_json::json!({"active": false}), "{format}");
-        let (text, query) = h.svc.introspect_json(req(&rs)).await.unwrap();
+        let (text, query) = h.svc.introspect_json(req(&rs())).await.unwrap();
         assert_eq!(&*text, r#"{"active":false}"#);
         assert!(query.active_claims().is_none());
         // Revoking it again revokes nothing (and still succeeds, RFC 7009 §2.2).
         let again = revoke().await;
         assert_eq!(again.revoked, Revoked::Nothing, "{format}");
         // Garbage and expired tokens are just inactive.
-        let garbage = Params::from_pairs([("client_id", "rs"), ("token", "not-a-token")]);
+        let garbage = introspection(T0, "not-a-token");
         assert_eq!(
             h.svc.introspect(req(&garbage)).await.unwrap()["active"],
             false
@@ -328,13 +334,6 @@ async fn introspection_and_revocation_of_jwt_and_opaque_tokens() {
 #[tokio::test]
 async fn introspection_cache_follows_revocation_and_expiry() {
     let agent = Agent::new();
-    let rs_client = serde_json::json!({
-        "client_id": "rs",
-        "token_endpoint_auth_method": "none",
-        "grant_types": ["authorization_code"],
-        "redirect_uris": ["https://rs.example.test/cb"],
-        "resources": [API]
-    });
     let revoke_in_store = |h: &Harness, tok: &str| {
         let claims = aims_jose::Jws::unverified_claims(tok).unwrap();
         let jti = claims["jti"].as_str().unwrap().to_owned();
@@ -363,10 +362,9 @@ async fn introspection_cache_follows_revocation_and_expiry() {
         (std::time::Duration::ZERO, true),
         (std::time::Duration::from_secs(3600), false),
     ] {
-        let h = harness_with(
-            vec![agent.client(serde_json::json!({})), rs_client.clone()],
-            |s| s.introspection_cache(100, recheck),
-        )
+        let h = harness_with(vec![agent.client(serde_json::json!({}))], |s| {
+            s.introspection_cache(100, recheck)
+        })
         .await;
         let mut tokens = Vec::new();
         for _ in 0..3 {
@@ -378,7 +376,7 @@ async fn introspection_cache_follows_revocation_and_expiry() {
             tokens.push(resp.access_token);
         }
         let introspect = |tok: &str| {
-            let p = Params::from_pairs([("client_id", "rs"), ("token", tok)]);
+            let p = introspection(h.clock.now(), tok);
             let svc = &h.svc;
             async move { svc.introspect(req(&p)).await.unwrap() }
         };
@@ -418,7 +416,7 @@ async fn introspection_cache_follows_revocation_and_expiry() {
     }
 
     // A full cache (here of one token) still answers for every token.
-    let h = harness_with(vec![agent.client(serde_json::json!({})), rs_client], |s| {
+    let h = harness_with(vec![agent.client(serde_json::json!({}))], |s| {
         s.introspection_cache(1, std::time::Duration::from_secs(3600))
     })
     .await;
@@ -428,7 +426,7 @@ async fn introspection_cache_follows_revocation_and_expiry() {
             .token(req(&cc(&agent.assertion(ISSUER), &[])))
             .await
             .unwrap();
-        let p = Params::from_pairs([("client_id", "rs"), ("token", resp.access_token.as_str())]);
+        let p = introspection(h.clock.now(), resp.access_token.as_str());
         assert!(active(h.svc.introspect(req(&p)).await.unwrap()));
     }
 }
@@ -467,7 +465,7 @@ async fn jwt_bearer_grant_from_a_trusted_issuer() {
         )
         .unwrap()
     };
-    let run = |assertion: String| {
+    let run_for = |assertion: String, resource: &'static str| {
         let svc = &h.svc;
         let client_assertion = agent.assertion(ISSUER);
         async move {
@@ -476,12 +474,24 @@ async fn jwt_bearer_grant_from_a_trusted_issuer() {
                 ("assertion", assertion.as_str()),
                 ("client_assertion_type", ASSERTION_TYPE),
                 ("client_assertion", client_assertion.as_str()),
-                ("resource", API),
+                ("resource", resource),
             ]);
             svc.token(req(&p)).await
         }
     };
-    let (resp, issued) = run(grant(IDP, "j1")).await.unwrap();
+    let run = |assertion: String| run_for(assertion, API);
+    // A refused request (here a resource the client may not target) does not use the
+    // assertion up: the same assertion then succeeds.
+    let first = grant(IDP, "j1");
+    assert_eq!(
+        run_for(first.clone(), "https://not-allowed.example.test/")
+            .await
+            .unwrap_err()
+            .error
+            .code,
+        ErrorCode::InvalidTarget
+    );
+    let (resp, issued) = run(first).await.unwrap();
     assert!(resp.refresh_token.is_none());
     assert_eq!(issued.subject.as_deref(), Some("alice"));
     let at = access_token::Validator::new(h.svc.clock().clone(), ISSUER, API)
@@ -504,6 +514,50 @@ async fn jwt_bearer_grant_from_a_trusted_issuer() {
             .error
             .code,
         ErrorCode::InvalidGrant
+    );
+    // An assertion naming another client (`client_id`) is not for this one.
+    let for_other = aims_jose::sign(
+        &aims_jose::HeaderSpec {
+            typ: Some("JWT"),
+            kid: true,
+            jwk: false,
+        },
+        &serde_json::json!({
+            "iss": IDP, "sub": "alice", "aud": ISSUER, "exp": T0 + 300, "iat": T0,
+            "jti": "j3", "client_id": "agent-b"
+        }),
+        &idp_key,
+    )
+    .unwrap();
+    let e = run(for_other).await.unwrap_err();
+    assert_eq!(e.error.code, ErrorCode::InvalidGrant);
+    assert!(
+        e.error.description.contains("client_id"),
+        "{}",
+        e.error.description
+    );
+}
+
+/// RFC 6749 §5.2: with no trusted assertion issuer, the JWT bearer grant is not
+/// supported at all (`unsupported_grant_type`, not `invalid_grant`).
+#[tokio::test]
+async fn jwt_bearer_grant_without_trusted_issuers_is_unsupported() {
+    let agent = Agent::new();
+    let h = harness(vec![agent.client(serde_json::json!({
+        "grant_types": ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
+    }))])
+    .await;
+    let client_assertion = agent.assertion(ISSUER);
+    let p = Params::from_pairs([
+        ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+        ("assertion", "a.b.c"),
+        ("client_assertion_type", ASSERTION_TYPE),
+        ("client_assertion", client_assertion.as_str()),
+        ("resource", API),
+    ]);
+    assert_eq!(
+        h.svc.token(req(&p)).await.unwrap_err().error.code,
+        ErrorCode::UnsupportedGrantType
     );
 }
 

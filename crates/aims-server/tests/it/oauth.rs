@@ -209,6 +209,11 @@ async fn metadata_tokens_introspection_and_revocation() {
         serde_json::json!(["api:read", "api:write"])
     );
     assert_eq!(m["tls_client_certificate_bound_access_tokens"], false);
+    // Exactly the algorithms the token endpoint's DPoP validator accepts.
+    assert_eq!(
+        m["dpop_signing_alg_values_supported"],
+        serde_json::json!(["ES256", "ES384", "EdDSA", "RS256", "PS256"])
+    );
 
     // JWKS: kid, alg, use on every key; none of them in the SPIFFE bundle.
     let jwks = a.jwks().await;
