@@ -8,8 +8,11 @@
 //! - **Cache.** Keyed by the SHA-256 of the token (the token itself is never kept).
 //!   An active response is reused until the token's `exp` or the maximum TTL, whichever
 //!   comes first; an inactive one for the maximum TTL. So a revocation is seen at most
-//!   [`IntrospectorBuilder::max_cache_ttl`] late. The cache is bounded: when full after
-//!   dropping expired entries, new responses are not cached.
+//!   [`IntrospectorBuilder::max_cache_ttl`] late. Inactive answers are kept apart, in
+//!   an eighth of the room: anyone can make them (random strings are inactive tokens),
+//!   so they must not crowd out the answers for real tokens. Both parts are bounded:
+//!   when one is full after dropping expired entries, the entry that expires first
+//!   makes room.
 //! - **Response checks** are the guard's ([`crate::AccessTokenIssuer`]): `active`,
 //!   `exp`, `iss`, `aud`, `client_id`, `cnf`.
 
@@ -136,8 +139,49 @@ struct Inner {
     max_ttl: i64,
     max_entries: usize,
     max_bytes: usize,
-    cache: Mutex<HashMap<[u8; 32], Cached>>,
+    cache: Mutex<Cache>,
     calls: std::sync::atomic::AtomicU64,
+}
+
+/// Active and inactive answers, each part bounded.
+#[derive(Debug, Default)]
+struct Cache {
+    active: HashMap<[u8; 32], Cached>,
+    inactive: HashMap<[u8; 32], Cached>,
+}
+
+impl Cache {
+    fn get(&self, key: &[u8; 32], now: i64) -> Option<Arc<Introspection>> {
+        self.active
+            .get(key)
+            .or_else(|| self.inactive.get(key))
+            .filter(|(until, _)| now < *until)
+            .map(|(_, r)| r.clone())
+    }
+
+    /// Stores an answer in its part (holding at most `max` entries).
+    fn put(&mut self, key: [u8; 32], entry: Cached, max_entries: usize, now: i64) {
+        let (part, max) = if entry.1.active {
+            (&mut self.active, max_entries)
+        } else {
+            (&mut self.inactive, (max_entries / 8).max(1))
+        };
+        if max_entries == 0 {
+            return;
+        }
+        if part.len() >= max && !part.contains_key(&key) {
+            part.retain(|_, (until, _)| *until > now);
+            if part.len() >= max
+                && let Some(first) = part
+                    .iter()
+                    .min_by_key(|(_, (until, _))| *until)
+                    .map(|(k, _)| *k)
+            {
+                part.remove(&first);
+            }
+        }
+        part.insert(key, entry);
+    }
 }
 
 /// An RFC 7662 client with a response cache. Cheap to clone.
@@ -198,7 +242,7 @@ impl IntrospectorBuilder {
                 max_ttl: self.max_ttl,
                 max_entries: self.max_entries,
                 max_bytes: self.max_bytes,
-                cache: Mutex::new(HashMap::new()),
+                cache: Mutex::new(Cache::default()),
                 calls: std::sync::atomic::AtomicU64::new(0),
             }),
         })
@@ -238,14 +282,13 @@ impl Introspector {
         let i = &self.inner;
         let key = aims_crypto::sha256(token);
         let now = i.clock.now();
-        if let Some((until, r)) = i
+        if let Some(r) = i
             .cache
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(&key)
-            && now < *until
+            .get(&key, now)
         {
-            return Ok(r.clone());
+            return Ok(r);
         }
         i.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let claims =
@@ -275,14 +318,54 @@ impl Introspector {
             _ => now.saturating_add(i.max_ttl),
         };
         if until > now {
-            let mut cache = i.cache.lock().unwrap_or_else(PoisonError::into_inner);
-            if cache.len() >= i.max_entries {
-                cache.retain(|_, (u, _)| *u > now);
-            }
-            if cache.len() < i.max_entries {
-                cache.insert(key, (until, r.clone()));
-            }
+            i.cache.lock().unwrap_or_else(PoisonError::into_inner).put(
+                key,
+                (until, r.clone()),
+                i.max_entries,
+                now,
+            );
         }
         Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+
+    fn answer(active: bool) -> Arc<Introspection> {
+        Arc::new(Introspection {
+            active,
+            ..Introspection::default()
+        })
+    }
+
+    /// Junk tokens (inactive answers) fill only their own eighth: answers for real
+    /// tokens are still cached, and a full part makes room by dropping the entry that
+    /// expires first.
+    #[test]
+    fn inactive_answers_cannot_crowd_out_active_ones() {
+        let mut c = Cache::default();
+        for n in 0u8..100 {
+            c.put([n; 32], (10 + i64::from(n), answer(false)), 16, 0);
+        }
+        assert_eq!(c.inactive.len(), 2, "an eighth of 16");
+        assert!(c.get(&[99; 32], 0).is_some(), "the newest junk is kept");
+        for n in 0u8..16 {
+            c.put([200 - n; 32], (100, answer(true)), 16, 0);
+        }
+        assert_eq!(c.active.len(), 16);
+        // Full of live entries: the one expiring first goes.
+        c.put([1; 32], (50, answer(true)), 16, 0);
+        c.put([2; 32], (60, answer(true)), 16, 0);
+        assert_eq!(c.active.len(), 16);
+        assert!(c.get(&[1; 32], 0).is_none(), "evicted: it expired first");
+        assert!(c.get(&[2; 32], 0).is_some());
+        // Expired entries are not answered.
+        assert!(c.get(&[2; 32], 60).is_none());
+        // No room at all: nothing is kept.
+        let mut none = Cache::default();
+        none.put([0; 32], (10, answer(true)), 0, 0);
+        assert!(none.get(&[0; 32], 0).is_none());
     }
 }
