@@ -108,7 +108,7 @@ done
 SECRET=
 if [ "$CALLER" = secret ]; then
   SECRET=$("$AIMS" client create --admin-socket "$WORK/admin.sock" --client-id bench-rs \
-    --auth-method client_secret_basic --resource https://api.example.test/ |
+    --auth-method client_secret_basic --introspect-resource https://api.example.test/ |
     awk '$1 == "client" && $2 == "secret" { print $3 }')
   [ -n "$SECRET" ] || { echo "oauth-compare: no secret for bench-rs" >&2; exit 1; }
 fi

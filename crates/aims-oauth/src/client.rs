@@ -151,6 +151,11 @@ pub struct ClientMetadata {
     /// one of them.
     #[serde(default)]
     pub resources: Vec<String>,
+    /// Resource indicators whose tokens this client may introspect, as their resource
+    /// server (RFC 7662 §2.1). A client always sees its own tokens; `resources` (what it
+    /// may ask tokens for) gives no right to see other clients' tokens.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub introspect_resources: Vec<String>,
     /// Redirect URIs, compared exactly.
     #[serde(default)]
     pub redirect_uris: Vec<String>,
@@ -308,7 +313,7 @@ impl Client {
         if meta.refresh_token_lifetime == Some(0) {
             return err("refresh_token_lifetime must be positive");
         }
-        for r in &meta.resources {
+        for r in meta.resources.iter().chain(&meta.introspect_resources) {
             if !is_resource_indicator(r) {
                 return Err(ClientError(format!(
                     "resource {r:?} must be an absolute URI without a fragment"

@@ -33,6 +33,8 @@ pub const CODE_LIFETIME: i64 = 60;
 pub const PAR_LIFETIME: i64 = 60;
 /// The `request_uri` prefix of pushed requests (RFC 9126 §2.2).
 pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+/// The longest `state` accepted (it is stored until the request is decided).
+pub const MAX_STATE_BYTES: usize = 2048;
 
 /// A validated authorization request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -250,6 +252,7 @@ impl<D: ClientDirectory> TokenService<D> {
         Ok((client.clone(), request))
     }
 
+    #[allow(clippy::too_many_lines)]
     fn parse_request(
         &self,
         client: &Client,
@@ -269,6 +272,16 @@ impl<D: ClientDirectory> TokenService<D> {
                 _ => return Err(no_redirect("redirect_uri is required".into())),
             },
         };
+        if params
+            .get("state")
+            .is_some_and(|st| st.len() > MAX_STATE_BYTES)
+        {
+            // Not echoed back (so not redirected): the request is kept until it is
+            // decided, and a state this long is no client's.
+            return Err(no_redirect(format!(
+                "state is longer than {MAX_STATE_BYTES} bytes"
+            )));
+        }
         let mut request = AuthorizationRequest {
             client_id: client.id().to_owned(),
             redirect_uri,
@@ -305,6 +318,17 @@ impl<D: ClientDirectory> TokenService<D> {
                     &request,
                     ErrorCode::InvalidRequest,
                     "missing response_type",
+                ));
+            }
+        }
+        // Responses go in the query (RFC 6749 §4.1.2); no other mode is served.
+        match params.get("response_mode") {
+            None | Some("query") => {}
+            Some(_) => {
+                return Err(redirect_error(
+                    &request,
+                    ErrorCode::InvalidRequest,
+                    "only response_mode=query is supported",
                 ));
             }
         }

@@ -405,14 +405,16 @@ fn holds(caller: &AuthenticatedClient, claims: &AccessTokenClaims) -> bool {
     claims.client_id == caller.token_client_id() || claims.client_id == caller.client.id()
 }
 
-/// Whether the caller may introspect the token: its holder, or a resource server it is
-/// for.
+/// Whether the caller may introspect the token: its holder, or a resource server
+/// registered for one of its audiences (`introspect_resources`). Being allowed to ask
+/// tokens for an audience is not enough: that would let every agent of an API read the
+/// other agents' tokens.
 fn may_see(caller: &AuthenticatedClient, claims: &AccessTokenClaims) -> bool {
     holds(caller, claims)
         || caller
             .client
             .metadata()
-            .resources
+            .introspect_resources
             .iter()
             .any(|r| claims.aud.iter().any(|a| a == r))
 }

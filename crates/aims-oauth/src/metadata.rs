@@ -43,6 +43,8 @@ pub struct ServerMetadata {
     pub revocation_endpoint: String,
     /// Only the code flow.
     pub response_types_supported: Vec<&'static str>,
+    /// Only query responses (RFC 8414 §2; the default would also claim `fragment`).
+    pub response_modes_supported: Vec<&'static str>,
     /// Grant types.
     pub grant_types_supported: Vec<&'static str>,
     /// Client authentication methods, also used for introspection and revocation.
@@ -124,6 +126,7 @@ impl ServerMetadata {
             introspection_endpoint: issuer.endpoint(paths::INTROSPECT),
             revocation_endpoint: issuer.endpoint(paths::REVOKE),
             response_types_supported: vec!["code"],
+            response_modes_supported: vec!["query"],
             grant_types_supported: grant_types.iter().map(|g| g.as_str()).collect(),
             token_endpoint_auth_methods_supported: methods.clone(),
             token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGS.to_vec(),

@@ -174,6 +174,10 @@ pub(crate) struct CreateArgs {
     /// A resource (RFC 8707 audience) the client's tokens may target (repeatable).
     #[arg(long = "resource")]
     resources: Vec<String>,
+    /// A resource whose tokens this client may introspect as its resource server
+    /// (repeatable; a client always sees its own tokens).
+    #[arg(long = "introspect-resource")]
+    introspect_resources: Vec<String>,
     /// A redirect URI (authorization_code only; repeatable).
     #[arg(long = "redirect-uri")]
     redirect_uris: Vec<String>,
@@ -231,6 +235,9 @@ pub(crate) struct UpdateArgs {
     /// Replace the resources (repeatable).
     #[arg(long = "resource")]
     resources: Vec<String>,
+    /// Replace the resources whose tokens the client may introspect (repeatable).
+    #[arg(long = "introspect-resource")]
+    introspect_resources: Vec<String>,
     /// Replace the redirect URIs (repeatable).
     #[arg(long = "redirect-uri")]
     redirect_uris: Vec<String>,
@@ -416,6 +423,12 @@ fn print_client(c: &ClientView) {
         "  resources       {}",
         or_dash(m.resources.iter().map(String::as_str))
     );
+    if !m.introspect_resources.is_empty() {
+        println!(
+            "  introspects     {}",
+            or_dash(m.introspect_resources.iter().map(String::as_str))
+        );
+    }
     println!(
         "  access tokens   {}, {}{}",
         match m.access_token_format {
@@ -576,6 +589,7 @@ async fn create(a: &CreateArgs) -> Result<ExitCode> {
         grant_types,
         scope: scope_string(&a.scopes),
         resources: a.resources.clone(),
+        introspect_resources: a.introspect_resources.clone(),
         redirect_uris: a.redirect_uris.clone(),
         authorization_details_types: a.authorization_details_types.clone(),
         access_token_lifetime: lifetime(a.access_token_lifetime)?,
@@ -627,6 +641,9 @@ async fn update(a: &UpdateArgs) -> Result<ExitCode> {
     }
     if !a.resources.is_empty() {
         m.resources = a.resources.clone();
+    }
+    if !a.introspect_resources.is_empty() {
+        m.introspect_resources = a.introspect_resources.clone();
     }
     if !a.redirect_uris.is_empty() {
         m.redirect_uris = a.redirect_uris.clone();

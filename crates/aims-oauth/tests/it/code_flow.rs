@@ -180,12 +180,23 @@ async fn authorization_request_rules() {
         vec![("client_id", "nobody")],
         vec![("redirect_uri", "https://app.example.test/cb/")],
         vec![("redirect_uri", "https://evil.example/cb")],
+        // A state too long to keep.
+        vec![("state", &*"s".repeat(2049).leak())],
     ] {
         assert!(
             matches!(run(extra.clone()).await, Err(AuthorizeError::NoRedirect(_))),
             "{extra:?}"
         );
     }
+    // The longest state is kept, and response_mode=query is the default.
+    assert!(
+        run(vec![
+            ("state", &*"s".repeat(2048).leak()),
+            ("response_mode", "query")
+        ])
+        .await
+        .is_ok()
+    );
     // Redirected with the error and state.
     for (extra, code) in [
         (vec![("code_challenge", "")], ErrorCode::InvalidRequest),
@@ -205,6 +216,14 @@ async fn authorization_request_rules() {
         ),
         (vec![("max_age", "-1")], ErrorCode::InvalidRequest),
         (vec![("dpop_jkt", "nope")], ErrorCode::InvalidRequest),
+        (
+            vec![("response_mode", "fragment")],
+            ErrorCode::InvalidRequest,
+        ),
+        (
+            vec![("response_mode", "form_post")],
+            ErrorCode::InvalidRequest,
+        ),
     ] {
         match run(extra.clone()).await {
             Err(AuthorizeError::Redirect {

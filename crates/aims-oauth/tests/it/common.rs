@@ -87,7 +87,7 @@ fn introspector_client() -> serde_json::Value {
         "token_endpoint_auth_method": "private_key_jwt",
         "jwks": Jwks { keys: vec![INTROSPECTOR_KEY.public_jwk().clone()] },
         "grant_types": ["client_credentials"],
-        "resources": [API]
+        "introspect_resources": [API]
     })
 }
 

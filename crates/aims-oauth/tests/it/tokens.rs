@@ -252,9 +252,20 @@ async fn dpop_bound_client_credentials_and_the_dpop_requirement() {
 #[tokio::test]
 async fn introspection_and_revocation_of_jwt_and_opaque_tokens() {
     let agent = Agent::new();
+    let peer_key = SigningKey::generate(Algorithm::ES256).unwrap();
     for format in ["jwt", "opaque"] {
         let h = harness(vec![
             agent.client(serde_json::json!({"access_token_format": format})),
+            // Another agent allowed to ask tokens for the same resource: that does
+            // not let it read agent-a's tokens.
+            serde_json::json!({
+                "client_id": "agent-b",
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks": Jwks { keys: vec![peer_key.public_jwk().clone()] },
+                "grant_types": ["client_credentials"],
+                "scope": "api:read",
+                "resources": [API]
+            }),
             // A public client for the same resource: no introspection for it.
             serde_json::json!({
                 "client_id": "public-rs",
@@ -276,6 +287,21 @@ async fn introspection_and_revocation_of_jwt_and_opaque_tokens() {
         let e = h.svc.introspect(req(&public)).await.unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidClient, "{format}");
         assert!(h.svc.introspect_jwt(req(&public)).await.is_err());
+        let peer_assertion = client_assertion::create(
+            &ClientAssertionClaims::new("agent-b", ISSUER, T0, 60).unwrap(),
+            &peer_key,
+        )
+        .unwrap();
+        let peer = Params::from_pairs([
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", peer_assertion.as_str()),
+            ("token", tok),
+        ]);
+        assert_eq!(
+            h.svc.introspect(req(&peer)).await.unwrap(),
+            serde_json::json!({"active": false}),
+            "{format}: another agent of the same resource"
+        );
         let rs = || introspection(T0, tok);
         let body = h.svc.introspect(req(&rs())).await.unwrap();
         assert_eq!(body["active"], true, "{format}");

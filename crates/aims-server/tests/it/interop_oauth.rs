@@ -97,6 +97,7 @@ impl As {
             grant_types: vec![GrantType::ClientCredentials],
             scope: "api:read api:write".to_owned(),
             resources: resources.iter().map(|r| (*r).to_owned()).collect(),
+            introspect_resources: Vec::new(),
             redirect_uris: vec![],
             authorization_details_types: vec![],
             access_token_lifetime: None,

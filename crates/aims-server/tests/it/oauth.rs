@@ -72,6 +72,7 @@ pub(crate) fn pkjwt_client(id: &str, key: &SigningKey) -> ClientMetadata {
         grant_types: vec![GrantType::ClientCredentials],
         scope: "api:read api:write".to_owned(),
         resources: vec![API.to_owned()],
+        introspect_resources: Vec::new(),
         redirect_uris: vec![],
         authorization_details_types: vec![],
         access_token_lifetime: None,
@@ -209,6 +210,7 @@ async fn metadata_tokens_introspection_and_revocation() {
         serde_json::json!(["api:read", "api:write"])
     );
     assert_eq!(m["tls_client_certificate_bound_access_tokens"], false);
+    assert_eq!(m["response_modes_supported"], serde_json::json!(["query"]));
     // Exactly the algorithms the token endpoint's DPoP validator accepts.
     assert_eq!(
         m["dpop_signing_alg_values_supported"],

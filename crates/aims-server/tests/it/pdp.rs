@@ -110,6 +110,7 @@ async fn start(serve_pdp: bool) -> Env {
             grant_types: vec![GrantType::ClientCredentials],
             scope: "docs:read docs:write".to_owned(),
             resources: vec![RESOURCE.to_owned(), PDP_ID.to_owned()],
+            introspect_resources: Vec::new(),
             redirect_uris: vec![],
             authorization_details_types: vec![],
             access_token_lifetime: None,

@@ -561,6 +561,7 @@ async fn agent_gets_a_dpop_bound_token_by_its_jwt_svid_and_calls_b_with_dpop() {
             grant_types: vec![GrantType::ClientCredentials],
             scope: "orders:read".into(),
             resources: vec![resource.clone(), "https://elsewhere.example.test/".into()],
+            introspect_resources: Vec::new(),
             redirect_uris: vec![],
             authorization_details_types: vec![],
             access_token_lifetime: None,
