@@ -79,6 +79,15 @@ pub struct User {
     pub username: String,
     /// Attributes (a JSON object), e.g. `name`, `email`, `acr`.
     pub attributes: serde_json::Value,
+    /// A stamp of the password the user logged in with (a digest of its stored hash,
+    /// not of the password): a session keeps it, and a new password ends the session
+    /// ([`UserStore::session_holds`]).
+    pub credential: String,
+}
+
+/// The stamp of a stored password hash (see [`User::credential`]).
+fn credential_stamp(password_hash: &str) -> String {
+    aims_crypto::sha256_b64url(format!("aims-session-credential:{password_hash}"))
 }
 
 /// Users in the shared store.
@@ -160,6 +169,21 @@ impl UserStore {
             .map_err(UserError::from)
     }
 
+    /// Whether a session of `username` logged in with `credential` still stands: the
+    /// user exists, is not disabled, and has the password it logged in with (a password
+    /// reset ends every session made with the old one).
+    pub async fn session_holds(&self, username: &str, credential: &str) -> Result<bool, UserError> {
+        match self.store.get_user(username).await {
+            Ok(r) => Ok(!r.disabled
+                && aims_crypto::ct_eq(
+                    credential_stamp(&r.password_hash).as_bytes(),
+                    credential.as_bytes(),
+                )),
+            Err(StoreError::NotFound(_) | StoreError::Invalid(_)) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Creates a user.
     pub async fn create(
         &self,
@@ -211,6 +235,7 @@ fn user(r: &UserRecord) -> User {
     User {
         username: r.username.clone(),
         attributes: serde_json::from_str(&r.attributes).unwrap_or_default(),
+        credential: credential_stamp(&r.password_hash),
     }
 }
 

@@ -67,6 +67,10 @@ const CSP: &str =
 struct LoggedIn {
     username: String,
     auth_time: i64,
+    /// The stamp of the password the user logged in with ([`aims_oauth::users::User`]):
+    /// a new password ends the session. (Sessions stored before it had none: they end.)
+    #[serde(default)]
+    credential: String,
 }
 
 /// A browser session, as stored (its id is the cookie; the store keys it by a hash).
@@ -233,16 +237,17 @@ impl Pages {
             .map_err(|e| store_failed("session", &e))
     }
 
-    /// `session` without its user when that user was disabled or deleted since the login.
+    /// `session` without its user when that user was disabled or deleted, or got a new
+    /// password, since the login.
     async fn active(&self, mut session: Session) -> Result<Session, Page> {
         if let Some(u) = &session.user {
-            let active = self
+            let holds = self
                 .users
-                .is_active(&u.username)
+                .session_holds(&u.username, &u.credential)
                 .await
                 .map_err(|e| store_failed("user lookup", &e))?;
-            if !active {
-                tracing::info!(target: "aims::oauth", user = %u.username, "session of a disabled or deleted user ignored");
+            if !holds {
+                tracing::info!(target: "aims::oauth", user = %u.username, "session ignored: its user was disabled or deleted, or has a new password");
                 session.user = None;
             }
         }
@@ -918,6 +923,7 @@ pub(super) async fn login(
     let logged_in = LoggedIn {
         username: user.username.clone(),
         auth_time: now,
+        credential: user.credential.clone(),
     };
     let (new_id, new_session, lifetime) = match s.pages.new_session(Some(logged_in), now).await {
         Ok(x) => x,

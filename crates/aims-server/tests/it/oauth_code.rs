@@ -1238,6 +1238,37 @@ async fn a_disabled_user_neither_consents_nor_refreshes() {
     a.ts.server.shutdown().await;
 }
 
+/// A new password ends the sessions made with the old one: the next authorization
+/// request asks for a login again.
+#[tokio::test]
+async fn a_new_password_ends_the_sessions_made_with_the_old_one() {
+    let (a, _) = setup(|_| {}).await;
+    let mut b = Browser::new();
+    let (_, challenge) = pkce();
+    b.run_flow(&a, &code_params("agent-a", &challenge)).await;
+    let consent = b
+        .authorize(&a, &code_params("agent-a", &challenge))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(consent.contains("value=\"approve\""), "{consent}");
+    a.ts.admin()
+        .set_user_password(USER, "a brand new password")
+        .await
+        .unwrap();
+    // The consent page shown before the reset approves nothing.
+    assert_eq!(b.decide(&consent, "approve").await.status(), 400);
+    let page = b
+        .authorize(&a, &code_params("agent-a", &challenge))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("name=\"password\""), "{page}");
+    a.ts.server.shutdown().await;
+}
+
 /// A session without a user lasts as long as its newest pending request: a second
 /// authorization request late in the first one's life extends it.
 #[tokio::test]
