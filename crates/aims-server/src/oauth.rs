@@ -377,6 +377,7 @@ pub fn router(server: Arc<OAuthServer>) -> Router {
             )
             .route(pages::LOGIN, post(pages::login))
             .route(pages::CONSENT, post(pages::consent))
+            .route(pages::LOGOUT, post(pages::logout))
             .route(paths::PAR, post(par))
             .route("/.well-known/openid-configuration", get(metadata))
     };

@@ -50,6 +50,8 @@ use super::{MAX_BODY_BYTES, OAuthServer, is_form};
 pub const LOGIN: &str = "/oauth/login";
 /// The consent form's target.
 pub const CONSENT: &str = "/oauth/consent";
+/// The sign-out form's target.
+pub const LOGOUT: &str = "/oauth/logout";
 /// The authentication context class of the built-in password login.
 pub const PASSWORD_ACR: &str = "urn:aims:acr:password";
 /// How long a logged-in browser session lasts (seconds).
@@ -262,6 +264,16 @@ impl Pages {
             .map_err(|e| store_failed("session", &e))
     }
 
+    /// A `Set-Cookie` that removes the session cookie.
+    fn clear_cookie(&self) -> Option<HeaderValue> {
+        let secure = if self.secure { "; Secure" } else { "" };
+        HeaderValue::from_str(&format!(
+            "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}",
+            self.cookie
+        ))
+        .ok()
+    }
+
     fn set_cookie(&self, id: &str, lifetime: i64) -> Option<HeaderValue> {
         let secure = if self.secure { "; Secure" } else { "" };
         HeaderValue::from_str(&format!(
@@ -409,6 +421,7 @@ struct DetailView {
 #[template(path = "oauth/consent.html")]
 struct ConsentTemplate<'a> {
     action: &'a str,
+    logout_action: &'a str,
     request: &'a str,
     csrf: &'a str,
     user: &'a str,
@@ -588,6 +601,7 @@ impl OAuthServer {
         p: &Pending,
     ) -> Page {
         let action = self.issuer().endpoint(CONSENT);
+        let logout_action = self.issuer().endpoint(LOGOUT);
         let meta = client.metadata();
         let redirect_host = redirect_origin(&p.request.redirect_uri);
         let details = p
@@ -626,6 +640,7 @@ impl OAuthServer {
             StatusCode::OK,
             &ConsentTemplate {
                 action: &action,
+                logout_action: &logout_action,
                 request: pending_id,
                 csrf,
                 user,
@@ -958,6 +973,83 @@ pub(super) async fn login(
     )
     .with_cookie(s.pages.set_cookie(&new_id, lifetime))
     .into_response()
+}
+
+/// `POST /oauth/logout` ("Not you? Sign out" on the consent page): ends the session
+/// (CSRF-checked). With the `request` of the page, that request moves to a new session
+/// without a user and the login page is shown for it; without one, the cookie is removed.
+pub(super) async fn logout(
+    State(s): State<Arc<OAuthServer>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let (session_id, session, params) = match checked_form(&s, &headers, body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let now = s.clock.now();
+    let user = session.user.as_ref().map(|u| u.username.clone());
+    let pending_id = params.get("request").unwrap_or("");
+    let pending = if pending_id.is_empty() {
+        None
+    } else {
+        match s.pages.get_pending(pending_id, &session_id, now).await {
+            Ok(p) => p,
+            Err(p) => return p.into_response(),
+        }
+    };
+    let client = match &pending {
+        Some(p) => match s.pending_client(p).await {
+            Ok(c) => c,
+            Err(p) => return p.into_response(),
+        },
+        None => None,
+    };
+    let next = match (pending, client) {
+        (Some(p), Some(client)) => {
+            let (new_id, new_session, lifetime) = match s.pages.new_session(None, now).await {
+                Ok(x) => x,
+                Err(p) => return p.into_response(),
+            };
+            let p = Pending {
+                needs_login: true,
+                logged_in_here: false,
+                ..p
+            };
+            match s
+                .pages
+                .move_pending(pending_id, &session_id, &new_id, &p, now)
+                .await
+            {
+                Ok(true) => Some((new_id, new_session, lifetime, client)),
+                Ok(false) => {
+                    if let Err(p) = s.pages.end_session(&new_id).await {
+                        return p.into_response();
+                    }
+                    None
+                }
+                Err(p) => return p.into_response(),
+            }
+        }
+        _ => None,
+    };
+    if let Err(p) = s.pages.end_session(&session_id).await {
+        return p.into_response();
+    }
+    tracing::info!(target: "aims::oauth", user = user.as_deref().unwrap_or("-"), "signed out");
+    match next {
+        Some((new_id, new_session, lifetime, client)) => s
+            .login_page(pending_id, &new_session.csrf, &client, None)
+            .with_cookie(s.pages.set_cookie(&new_id, lifetime))
+            .into_response(),
+        None => Page::error(
+            StatusCode::OK,
+            "You are signed out.",
+            "Close this window, or go back to the application.",
+        )
+        .with_cookie(s.pages.clear_cookie())
+        .into_response(),
+    }
 }
 
 /// `POST /oauth/consent`.

@@ -1238,6 +1238,68 @@ async fn a_disabled_user_neither_consents_nor_refreshes() {
     a.ts.server.shutdown().await;
 }
 
+/// "Not you? Sign out" on the consent page ends the session; the same request then asks
+/// for a login (someone else may sign in) and can still be approved. Without a request,
+/// signing out removes the cookie.
+#[tokio::test]
+async fn signing_out_from_the_consent_page() {
+    let (a, _) = setup(|_| {}).await;
+    let mut b = Browser::new();
+    let (_, challenge) = pkce();
+    b.run_flow(&a, &code_params("agent-a", &challenge)).await;
+    let consent = b
+        .authorize(&a, &code_params("agent-a", &challenge))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(consent.contains("value=\"approve\""), "{consent}");
+    let signed_in_cookie = b.cookie.clone();
+    let sign_out = Form::parse(&consent[consent.rfind("<form").unwrap()..]);
+    assert!(
+        sign_out.action.ends_with("/oauth/logout"),
+        "{}",
+        sign_out.action
+    );
+    let r = b
+        .post(
+            &sign_out.action,
+            &[("request", &sign_out.request), ("csrf", &sign_out.csrf)],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_ne!(b.cookie, signed_in_cookie, "a new session");
+    let login = r.text().await.unwrap();
+    assert!(login.contains("name=\"password\""), "{login}");
+    // The old session is over: its consent form is refused.
+    let mut old = Browser::new();
+    old.cookie = signed_in_cookie;
+    assert_eq!(old.decide(&consent, "approve").await.status(), 403);
+    // The request itself goes on after a new login.
+    let consent = b.login(&login, USER, PASSWORD).await.text().await.unwrap();
+    let r = b.decide(&consent, "approve").await;
+    assert_eq!(r.status(), 303);
+    assert!(query(r.headers()["location"].to_str().unwrap()).contains_key("code"));
+
+    // Without a request: signed out, cookie removed.
+    let consent = b
+        .authorize(&a, &code_params("agent-a", &challenge))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let sign_out = Form::parse(&consent[consent.rfind("<form").unwrap()..]);
+    let r = b.post(&sign_out.action, &[("csrf", &sign_out.csrf)]).await;
+    assert_eq!(r.status(), 200);
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(set.contains("Max-Age=0"), "{set}");
+    assert!(r.text().await.unwrap().contains("signed out"));
+    // A sign-out without the CSRF token is refused.
+    let r = b.post(&sign_out.action, &[]).await;
+    assert_eq!(r.status(), 403);
+    a.ts.server.shutdown().await;
+}
+
 /// A new password ends the sessions made with the old one: the next authorization
 /// request asks for a login again.
 #[tokio::test]
