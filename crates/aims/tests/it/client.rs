@@ -118,6 +118,34 @@ async fn client_commands_round_trip_and_the_client_gets_a_token() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("scopes          api:read api:write"), "{out}");
     assert!(out.contains("revision        2"), "{out}");
+    assert!(!out.contains("introspects"), "{out}");
+
+    // A resource server that may introspect tokens for its API.
+    let (code, out, err) = run(&[
+        "client",
+        "update",
+        "agent-a",
+        "--admin-socket",
+        s,
+        "--introspect-resource",
+        "https://api.example.test/",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("introspects     https://api.example.test/"),
+        "{out}"
+    );
+    let (code, _, err) = run(&[
+        "client",
+        "update",
+        "agent-a",
+        "--admin-socket",
+        s,
+        "--introspect-resource",
+        "not a uri",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("absolute URI"), "{err}");
 
     let (code, out, _) = run(&["client", "show", "agent-a", "--admin-socket", s]);
     assert_eq!(code, 0);
@@ -125,6 +153,7 @@ async fn client_commands_round_trip_and_the_client_gets_a_token() {
         out.contains("private_key_jwt") && out.contains(key.kid()),
         "{out}"
     );
+    assert!(out.contains("revision        3"), "{out}");
 
     // The client registered by the CLI gets a token.
     let issuer = d.http.clone();
