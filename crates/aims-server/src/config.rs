@@ -55,7 +55,7 @@
 //! mtls_base_url = "https://as-mtls.example.org"     # default: https://<mtls_listen as bound>
 //! tls_client_auth_ca_file = "/etc/aims/client-cas.pem"  # optional: CAs of tls_client_auth certificates besides SVIDs
 //! login_max_failures = 5                            # failed logins per user name before a lock (0: off)
-//! login_lockout_seconds = 60                        # the first lock; doubles per further failure, up to 15 min
+//! login_lockout_seconds = 60                        # the first lock; doubles per further failure, up to 15 min (or the first lock, if longer)
 //!
 //! [oauth.trusted_issuers.idp]                       # RFC 7523 §2.1 JWT authorization grants
 //! issuer = "https://idp.example.org"                # the assertions' `iss`

@@ -299,6 +299,9 @@ impl OAuthServer {
             aims_oauth::throttle::LoginPolicy {
                 max_failures: cfg.login_max_failures,
                 lockout_secs: i64::from(cfg.login_lockout_seconds),
+                // A first lock longer than the default cap is the cap.
+                max_lockout_secs: i64::from(cfg.login_lockout_seconds)
+                    .max(aims_oauth::throttle::LoginPolicy::default().max_lockout_secs),
                 ..aims_oauth::throttle::LoginPolicy::default()
             },
             Arc::clone(&store),
