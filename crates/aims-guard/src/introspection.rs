@@ -272,6 +272,28 @@ impl Introspector {
         }
     }
 
+    /// Forgets the cached answer for `token` (on a revocation signal, say): its next use
+    /// asks the authorization server again.
+    pub fn forget(&self, token: &str) {
+        let key = aims_crypto::sha256(token);
+        let mut cache = self
+            .inner
+            .cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        cache.active.remove(&key);
+        cache.inactive.remove(&key);
+    }
+
+    /// Forgets every cached answer.
+    pub fn forget_all(&self) {
+        *self
+            .inner
+            .cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Cache::default();
+    }
+
     /// How many introspection requests were sent (cache misses).
     pub fn request_count(&self) -> u64 {
         self.inner.calls.load(std::sync::atomic::Ordering::Relaxed)

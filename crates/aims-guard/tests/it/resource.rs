@@ -439,6 +439,14 @@ async fn introspection_active_inactive_and_cache() {
     f.env.clock.advance(10);
     assert_eq!(get("opaque-active").await.unwrap().status(), 200);
     assert_eq!(f.as_.introspection_hits.load(Ordering::SeqCst), 1);
+    // Forgotten (a revocation signal): asked again, then cached again.
+    introspector.forget("opaque-active");
+    assert_eq!(get("opaque-active").await.unwrap().status(), 200);
+    assert_eq!(f.as_.introspection_hits.load(Ordering::SeqCst), 2);
+    introspector.forget_all();
+    assert_eq!(get("opaque-active").await.unwrap().status(), 200);
+    assert_eq!(get("opaque-active").await.unwrap().status(), 200);
+    assert_eq!(f.as_.introspection_hits.load(Ordering::SeqCst), 3);
 
     // Inactive: invalid_token.
     let r = get("opaque-unknown").await.unwrap();
