@@ -10,6 +10,23 @@ fn www(r: &reqwest::Response) -> String {
     r.headers()["www-authenticate"].to_str().unwrap().to_owned()
 }
 
+/// One of the response's `WWW-Authenticate` challenges is `scheme` with
+/// `error="invalid_request"`.
+fn assert_invalid_request(r: &reqwest::Response, scheme: &str) {
+    let challenges: Vec<&str> = r
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert!(
+        challenges
+            .iter()
+            .any(|c| c.starts_with(scheme) && c.contains("error=\"invalid_request\"")),
+        "{challenges:?}"
+    );
+}
+
 #[tokio::test]
 async fn dpop_flow_and_rules() {
     let env = Env::new();
@@ -133,18 +150,7 @@ async fn malformed_authorization_is_invalid_request_with_challenges() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    let challenges: Vec<&str> = r
-        .headers()
-        .get_all("www-authenticate")
-        .iter()
-        .map(|v| v.to_str().unwrap())
-        .collect();
-    assert!(
-        challenges
-            .iter()
-            .any(|c| c.starts_with("DPoP ") && c.contains("error=\"invalid_request\"")),
-        "{challenges:?}"
-    );
+    assert_invalid_request(&r, "DPoP ");
     assert!(r.headers().contains_key("dpop-nonce"));
     // Not visible ASCII: the field cannot be read at all.
     let r = client()
@@ -157,18 +163,7 @@ async fn malformed_authorization_is_invalid_request_with_challenges() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    let challenges: Vec<&str> = r
-        .headers()
-        .get_all("www-authenticate")
-        .iter()
-        .map(|v| v.to_str().unwrap())
-        .collect();
-    assert!(
-        challenges
-            .iter()
-            .any(|c| c.starts_with("Bearer ") && c.contains("error=\"invalid_request\"")),
-        "{challenges:?}"
-    );
+    assert_invalid_request(&r, "Bearer ");
 }
 
 /// Error descriptions quote parts of the presented token; whatever they hold, the

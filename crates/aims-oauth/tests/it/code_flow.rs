@@ -38,9 +38,14 @@ fn query(url: &str, name: &str) -> Option<String> {
 }
 
 async fn approve(h: &Harness, extra: &[(&str, &str)]) -> String {
+    approve_params(h, authz_params(extra)).await
+}
+
+/// An authorization request of `params`, approved by alice: the code.
+async fn approve_params(h: &Harness, params: Vec<(&str, &str)>) -> String {
     let (_, request) = h
         .svc
-        .authorization_request(&Params::from_pairs(authz_params(extra)))
+        .authorization_request(&Params::from_pairs(params))
         .await
         .unwrap();
     let url = h
@@ -510,28 +515,11 @@ async fn resource_at_the_token_endpoint_narrows_the_audience() {
     let mut client = public_client();
     client["resources"] = serde_json::json!([API, OTHER]);
     let h = harness(vec![client]).await;
-    let approve_both = || async {
+    let approve_both = || {
         let mut p = authz_params(&[]);
         p.push(("resource", API));
         p.push(("resource", OTHER));
-        let (_, request) = h
-            .svc
-            .authorization_request(&Params::from_pairs(p))
-            .await
-            .unwrap();
-        let url = h
-            .svc
-            .issue_code(
-                &request,
-                &Approval {
-                    subject: "alice".into(),
-                    auth_time: T0,
-                    acr: None,
-                },
-            )
-            .await
-            .unwrap();
-        query(&url, "code").unwrap()
+        approve_params(&h, p)
     };
     let aud = |token: &str| {
         let claims = aims_jose::Jws::unverified_claims(token).unwrap();

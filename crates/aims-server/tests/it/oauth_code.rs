@@ -128,6 +128,15 @@ impl Browser {
         self.get(&url).await
     }
 
+    /// The page answering a code request by `agent-a` with the PKCE `challenge`.
+    async fn page(&mut self, a: &As, challenge: &str) -> String {
+        self.authorize(a, &code_params("agent-a", challenge))
+            .await
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// The login page of a code request by `agent-a` with the PKCE `challenge`.
     async fn login_page(&mut self, a: &As, challenge: &str) -> String {
         let r = self.authorize(a, &code_params("agent-a", challenge)).await;
@@ -1214,22 +1223,12 @@ async fn a_disabled_user_neither_consents_nor_refreshes() {
     let rt = body["refresh_token"].as_str().unwrap().to_owned();
     // Logged in: a second request goes straight to consent, which then waits.
     let (_, challenge) = pkce();
-    let consent = b
-        .authorize(&a, &code_params("agent-a", &challenge))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let consent = b.page(&a, &challenge).await;
     assert!(consent.contains("value=\"approve\""), "{consent}");
     a.ts.admin().set_user_disabled(USER, true).await.unwrap();
     let r = b.decide(&consent, "approve").await;
     assert_eq!(r.status(), 400);
-    let page = b
-        .authorize(&a, &code_params("agent-a", &challenge))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = b.page(&a, &challenge).await;
     assert!(page.contains("name=\"password\""), "{page}");
     let (status, error, _) = error_of(refresh(&a, &key, &rt).await).await;
     assert_eq!((status, error.as_str()), (400, "invalid_grant"));
@@ -1247,12 +1246,7 @@ async fn signing_out_from_the_consent_page() {
     let mut b = Browser::new();
     let (_, challenge) = pkce();
     b.run_flow(&a, &code_params("agent-a", &challenge)).await;
-    let consent = b
-        .authorize(&a, &code_params("agent-a", &challenge))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let consent = b.page(&a, &challenge).await;
     assert!(consent.contains("value=\"approve\""), "{consent}");
     let signed_in_cookie = b.cookie.clone();
     let sign_out = Form::parse(&consent[consent.rfind("<form").unwrap()..]);
@@ -1282,12 +1276,7 @@ async fn signing_out_from_the_consent_page() {
     assert!(query(r.headers()["location"].to_str().unwrap()).contains_key("code"));
 
     // Without a request: signed out, cookie removed.
-    let consent = b
-        .authorize(&a, &code_params("agent-a", &challenge))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let consent = b.page(&a, &challenge).await;
     let sign_out = Form::parse(&consent[consent.rfind("<form").unwrap()..]);
     let r = b.post(&sign_out.action, &[("csrf", &sign_out.csrf)]).await;
     assert_eq!(r.status(), 200);
@@ -1308,12 +1297,7 @@ async fn a_new_password_ends_the_sessions_made_with_the_old_one() {
     let mut b = Browser::new();
     let (_, challenge) = pkce();
     b.run_flow(&a, &code_params("agent-a", &challenge)).await;
-    let consent = b
-        .authorize(&a, &code_params("agent-a", &challenge))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let consent = b.page(&a, &challenge).await;
     assert!(consent.contains("value=\"approve\""), "{consent}");
     a.ts.admin()
         .set_user_password(USER, "a brand new password")
@@ -1321,12 +1305,7 @@ async fn a_new_password_ends_the_sessions_made_with_the_old_one() {
         .unwrap();
     // The consent page shown before the reset approves nothing.
     assert_eq!(b.decide(&consent, "approve").await.status(), 400);
-    let page = b
-        .authorize(&a, &code_params("agent-a", &challenge))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = b.page(&a, &challenge).await;
     assert!(page.contains("name=\"password\""), "{page}");
     a.ts.server.shutdown().await;
 }
