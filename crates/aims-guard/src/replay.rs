@@ -164,9 +164,7 @@ impl ReplayCache {
             }
         }
     }
-}
 
-impl ReplayCache {
     /// Like [`ReplayCache::begin`], but nothing is recorded until
     /// [`PendingReplay::commit`], with the memory cache too: for checks where more of the
     /// request must hold before a key may take a slot (a DPoP proof is recorded only
