@@ -12,7 +12,7 @@
 //!   an eighth of the room: anyone can make them (random strings are inactive tokens),
 //!   so they must not crowd out the answers for real tokens. Both parts are bounded:
 //!   when one is full after dropping expired entries, the entry that expires first
-//!   makes room.
+//!   makes room. Concurrent misses for one token make one request (single flight).
 //! - **Response checks** are the guard's ([`crate::AccessTokenIssuer`]): `active`,
 //!   `exp`, `iss`, `aud`, `client_id`, `cnf`.
 
@@ -140,7 +140,28 @@ struct Inner {
     max_entries: usize,
     max_bytes: usize,
     cache: Mutex<Cache>,
+    /// One lock per token being introspected: concurrent misses for one token wait for
+    /// the first answer instead of each asking the authorization server.
+    inflight: Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
     calls: std::sync::atomic::AtomicU64,
+}
+
+/// Removes a token's in-flight lock when the last caller that took it is done (also if
+/// that caller's future is dropped).
+struct InflightTurn<'a> {
+    inflight: &'a Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
+    key: [u8; 32],
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Drop for InflightTurn<'_> {
+    fn drop(&mut self) {
+        let mut map = self.inflight.lock().unwrap_or_else(PoisonError::into_inner);
+        // The map's reference and ours: nobody else waits for this token.
+        if Arc::strong_count(&self.lock) <= 2 {
+            map.remove(&self.key);
+        }
+    }
 }
 
 /// Active and inactive answers, each part bounded.
@@ -243,6 +264,7 @@ impl IntrospectorBuilder {
                 max_entries: self.max_entries,
                 max_bytes: self.max_bytes,
                 cache: Mutex::new(Cache::default()),
+                inflight: Mutex::new(HashMap::new()),
                 calls: std::sync::atomic::AtomicU64::new(0),
             }),
         })
@@ -303,6 +325,26 @@ impl Introspector {
     pub async fn introspect(&self, token: &str) -> Result<Arc<Introspection>, FetchError> {
         let i = &self.inner;
         let key = aims_crypto::sha256(token);
+        let now = i.clock.now();
+        if let Some(r) = i
+            .cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key, now)
+        {
+            return Ok(r);
+        }
+        // Single flight: one request per token at a time; those that waited find the
+        // answer in the cache (unless it was an error or not cacheable: then they ask).
+        let turn = {
+            let mut map = i.inflight.lock().unwrap_or_else(PoisonError::into_inner);
+            InflightTurn {
+                inflight: &i.inflight,
+                key,
+                lock: Arc::clone(map.entry(key).or_default()),
+            }
+        };
+        let _held = turn.lock.lock().await;
         let now = i.clock.now();
         if let Some(r) = i
             .cache

@@ -38,6 +38,7 @@ struct As {
     metadata_issuer: Arc<Mutex<Option<String>>>,
     jwks: Arc<Mutex<Jwks>>,
     jwks_hits: Arc<AtomicUsize>,
+    /// How long the JWKS and introspection endpoints take to answer.
     jwks_delay: Duration,
     introspection: Arc<Mutex<HashMap<String, Value>>>,
     introspection_hits: Arc<AtomicUsize>,
@@ -71,6 +72,7 @@ async fn as_introspect(
     Form(f): Form<HashMap<String, String>>,
 ) -> Result<Json<Value>, axum::http::StatusCode> {
     s.introspection_hits.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(s.jwks_delay).await;
     // private_key_jwt: the RS authenticates with an RFC 7523 assertion for our issuer.
     let issuer = s.issuer.lock().unwrap().clone();
     if f.get("client_assertion_type").map(String::as_str) != Some(client_assertion::ASSERTION_TYPE)
@@ -401,6 +403,38 @@ async fn metadata_issuer_mismatch_is_refused() {
             .build(),
         Err(FetchError::InsecureUrl(_))
     ));
+}
+
+/// Concurrent requests with one token not yet cached make one introspection call: the
+/// others wait for its answer (single flight).
+#[tokio::test]
+async fn concurrent_misses_for_one_token_introspect_once() {
+    let f = Fixture::new(Duration::from_millis(200)).await;
+    let introspector = f.introspector();
+    let guard =
+        f.guard(AccessTokenIssuer::new(&f.issuer, RESOURCE).introspection(introspector.clone()));
+    let addr = serve(rs_app(&guard)).await;
+    let url = format!("http://{addr}/api/files");
+    let now = f.env.now();
+    f.as_.introspection.lock().unwrap().insert(
+        "opaque-burst".into(),
+        json!({"active": true, "client_id": AGENT, "scope": "files:read",
+               "aud": RESOURCE, "iss": f.issuer, "exp": now + 30}),
+    );
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                let r = client().get(&url).bearer_auth("opaque-burst").send().await;
+                r.unwrap().status()
+            })
+        })
+        .collect();
+    for call in calls {
+        assert_eq!(call.await.unwrap(), 200);
+    }
+    assert_eq!(f.as_.introspection_hits.load(Ordering::SeqCst), 1);
+    assert_eq!(introspector.request_count(), 1);
 }
 
 #[tokio::test]
