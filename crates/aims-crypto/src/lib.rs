@@ -27,5 +27,7 @@ pub use error::CryptoError;
 pub use jwk::{Jwk, Jwks};
 pub use rotation::KeyRing;
 pub use sign::{Signer, SigningKey};
-pub use util::{ct_eq, random_bytes, random_token, sha256, sha256_b64url, sha512, unique_id};
+pub use util::{
+    ct_eq, random_bytes, random_token, sha256, sha256_b64url, sha256_reader, sha512, unique_id,
+};
 pub use verify::VerifyingKey;

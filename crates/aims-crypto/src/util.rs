@@ -11,6 +11,28 @@ pub fn sha256(data: impl AsRef<[u8]>) -> [u8; 32] {
     out
 }
 
+/// SHA-256 of everything `reader` yields, read in 64 KiB pieces (memory stays flat
+/// however large the input), and how many bytes that was.
+pub fn sha256_reader(mut reader: impl std::io::Read) -> std::io::Result<([u8; 32], u64)> {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total: u64 = 0;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        ctx.update(buf.get(..n).unwrap_or_default());
+        total = total.saturating_add(n as u64);
+    }
+    let d = ctx.finish();
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    Ok((out, total))
+}
+
 /// SHA-512 of `data`.
 pub fn sha512(data: impl AsRef<[u8]>) -> [u8; 64] {
     let d = digest::digest(&digest::SHA512, data.as_ref());
@@ -82,6 +104,22 @@ mod tests {
             assert_eq!(crate::b64::decode_url(&id).unwrap().len(), 16);
             assert!(seen.insert(id));
         }
+    }
+
+    #[test]
+    fn streamed_sha256_equals_the_one_shot_digest() {
+        // Longer than one 64 KiB piece, not a multiple of it.
+        let data: Vec<u8> = (0..200_001u32).map(|i| (i % 251) as u8).collect();
+        let (d, n) = sha256_reader(data.as_slice()).unwrap();
+        assert_eq!(d, sha256(&data));
+        assert_eq!(n, 200_001);
+        // FIPS 180-2 "abc".
+        let (d, n) = sha256_reader(&b"abc"[..]).unwrap();
+        assert_eq!(n, 3);
+        assert_eq!(
+            crate::b64::encode_url(d),
+            "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0"
+        );
     }
 
     #[test]

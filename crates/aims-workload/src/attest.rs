@@ -34,6 +34,11 @@
 //! call fails ([`AttestError::PidReused`]); if the process is gone,
 //! [`AttestError::ProcessGone`].
 //!
+//! The start time is also read when the connection is accepted
+//! ([`PeerInfo::started`]): a client that connects, hands the connection to a child and
+//! exits, so that another program may get its pid before the first call, is refused
+//! ([`AttestError::PidReused`]) instead of being attested as that program.
+//!
 //! Known limit (shared with other `SO_PEERCRED` attestors): a process that connects and
 //! then `exec`s another program keeps its pid and start time, so a client that handed
 //! the connection to a child before the `exec` is attested as the new program. Entries
@@ -75,6 +80,17 @@ pub struct PeerInfo {
     pub uid: u32,
     /// Effective group id.
     pub gid: u32,
+    /// The process's start time (`/proc/PID/stat` field 22) read when the connection was
+    /// accepted. When given, a process with that pid that started at another time is
+    /// not the caller (the pid was reused since) and attestation fails.
+    pub started: Option<u64>,
+}
+
+/// The start time of process `pid` now (`/proc/PID/stat` field 22), if it can be read:
+/// record it when a connection is accepted, into [`PeerInfo::started`].
+pub fn process_start_time(pid: i32) -> Option<u64> {
+    let dir = Path::new("/proc").join(pid.to_string());
+    start_time(&dir, pid).ok()
 }
 
 /// Why a caller could not be attested.
@@ -217,13 +233,13 @@ impl UnixAttestor {
         if size > self.max_executable_bytes {
             return Ok(None);
         }
-        let mut content = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-        file.read_to_end(&mut content).map_err(io_err)?;
+        // Hashed as it is read: memory stays flat however many callers attest at once.
+        let (digest, read) =
+            aims_crypto::sha256_reader((&mut file).take(size.saturating_add(1))).map_err(io_err)?;
         let after = file_key(&file.metadata().map_err(io_err)?);
-        if after != before || content.len() as u64 != size {
+        if after != before || read != size {
             return Err(AttestError::ExecutableChanged(pid));
         }
-        let digest = aims_crypto::sha256(&content);
         let mut cache = self.cache();
         if cache.len() >= DIGEST_CACHE_CAPACITY {
             cache.clear();
@@ -236,10 +252,20 @@ impl UnixAttestor {
         self.digests.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Adds `unix:path` and `unix:sha256` for `pid`, guarding against pid reuse.
-    fn process_selectors(&self, pid: i32, out: &mut SelectorSet) -> Result<(), AttestError> {
+    /// Adds `unix:path` and `unix:sha256` for `pid`, guarding against pid reuse: since
+    /// `expected` (the start time when the connection was accepted), and during the
+    /// reads.
+    fn process_selectors(
+        &self,
+        pid: i32,
+        expected: Option<u64>,
+        out: &mut SelectorSet,
+    ) -> Result<(), AttestError> {
         let dir = self.proc_root.join(pid.to_string());
         let started = start_time(&dir, pid)?;
+        if expected.is_some_and(|e| e != started) {
+            return Err(AttestError::PidReused(pid));
+        }
         let exe = dir.join("exe");
         let (path, digest) = match std::fs::read_link(&exe) {
             Ok(path) => {
@@ -291,7 +317,7 @@ impl Attestor for UnixAttestor {
             push(&mut out, "group", &name);
         }
         if let Some(pid) = peer.pid.filter(|p| *p > 0) {
-            self.process_selectors(pid, &mut out)?;
+            self.process_selectors(pid, peer.started, &mut out)?;
         }
         Ok(out)
     }
@@ -432,6 +458,7 @@ mod tests {
             pid: Some(i32::try_from(std::process::id()).unwrap()),
             uid: 4242,
             gid: 4243,
+            started: None,
         };
         let set = a.attest(&peer).unwrap();
         let strs: Vec<&str> = set.iter().map(Selector::as_str).collect();
@@ -451,6 +478,23 @@ mod tests {
         // The second attestation hits the cache.
         assert_eq!(a.attest(&peer).unwrap(), set);
         assert_eq!(a.cached_digests(), 1);
+        // With the start time read at accept: the same process passes; a process that
+        // started at another time holds the pid now, and is refused.
+        let pid = i32::try_from(std::process::id()).unwrap();
+        let started = process_start_time(pid).unwrap();
+        let same = PeerInfo {
+            started: Some(started),
+            ..peer
+        };
+        assert_eq!(a.attest(&same).unwrap(), set);
+        let reused = PeerInfo {
+            started: Some(started + 1),
+            ..peer
+        };
+        assert!(matches!(
+            a.attest(&reused).unwrap_err(),
+            AttestError::PidReused(p) if p == pid
+        ));
     }
 
     #[test]
@@ -460,6 +504,7 @@ mod tests {
             pid: Some(i32::try_from(std::process::id()).unwrap()),
             uid: 1,
             gid: 1,
+            started: None,
         };
         let set = a.attest(&peer).unwrap();
         assert!(set.iter().all(|s| !s.value().starts_with("sha256:")));
@@ -477,6 +522,7 @@ mod tests {
                 pid: Some(i32::MAX),
                 uid: 1,
                 gid: 2,
+                started: None,
             })
             .unwrap_err();
         assert!(matches!(err, AttestError::ProcessGone(_)), "{err}");
@@ -486,6 +532,7 @@ mod tests {
                 pid: None,
                 uid: 1,
                 gid: 2,
+                started: None,
             })
             .unwrap();
         let strs: Vec<&str> = set.iter().map(Selector::as_str).collect();

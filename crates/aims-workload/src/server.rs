@@ -21,6 +21,7 @@ use std::sync::Arc;
 use aims_core::{Clock, SystemClock};
 use tokio::net::UnixListener;
 use tokio::sync::watch;
+use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::UnixListenerStream;
 use tonic::{Request, Status};
 
@@ -119,11 +120,103 @@ impl WorkloadApi {
             shutdown.await;
             let _ = stop_tx.send(true);
         };
+        let incoming = UnixListenerStream::new(listener).map(|c| c.map(Accepted::new));
         tonic::transport::Server::builder()
+            .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
             .add_service(service)
-            .serve_with_incoming_shutdown(UnixListenerStream::new(listener), signal)
+            .serve_with_incoming_shutdown(incoming, signal)
             .await?;
         Ok(())
+    }
+}
+
+/// The most concurrent RPCs (streams) on one connection.
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 64;
+
+/// An accepted Workload API connection and its caller as seen at accept time: the
+/// credentials the kernel recorded at `connect` (`SO_PEERCRED`) and the start time of
+/// that process, so that attestation can tell if the pid was reused since.
+pub(crate) struct Accepted {
+    stream: tokio::net::UnixStream,
+    peer: Option<AcceptedPeer>,
+}
+
+/// The connection info of an [`Accepted`] connection (a request extension).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AcceptedPeer {
+    pub(crate) pid: Option<i32>,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    /// `None` with a pid: the process was gone before the connection was accepted.
+    pub(crate) started: Option<u64>,
+}
+
+impl Accepted {
+    fn new(stream: tokio::net::UnixStream) -> Self {
+        let peer = stream.peer_cred().ok().map(|c| AcceptedPeer {
+            pid: c.pid(),
+            uid: c.uid(),
+            gid: c.gid(),
+            started: c
+                .pid()
+                .filter(|p| *p > 0)
+                .and_then(crate::attest::process_start_time),
+        });
+        Self { stream, peer }
+    }
+}
+
+impl tonic::transport::server::Connected for Accepted {
+    type ConnectInfo = Option<AcceptedPeer>;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.peer
+    }
+}
+
+impl tokio::io::AsyncRead for Accepted {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Accepted {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
     }
 }
 

@@ -4,11 +4,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::server::AcceptedPeer;
 use aims_core::{SelectorSet, SpiffeId};
 use aims_jose::jwt_svid::Validator;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::server::UdsConnectInfo;
 use tonic::{Request, Response, Status};
 
 use crate::attest::{AttestError, PeerInfo};
@@ -94,21 +94,29 @@ impl Service {
         }
     }
 
-    /// Attests the caller of `req` from the connection's `SO_PEERCRED`.
+    /// Attests the caller of `req` from the connection's `SO_PEERCRED` and the start
+    /// time of its process, both recorded when the connection was accepted.
     async fn attest<T>(&self, req: &Request<T>) -> Result<SelectorSet, Status> {
-        let cred = req
+        let accepted = req
             .extensions()
-            .get::<UdsConnectInfo>()
-            .and_then(|i| i.peer_cred)
+            .get::<Option<AcceptedPeer>>()
+            .copied()
+            .flatten()
             .ok_or_else(|| {
                 Status::permission_denied(
                     "the caller's process credentials are unavailable (Unix socket connections only)",
                 )
             })?;
+        if accepted.pid.is_some_and(|p| p > 0) && accepted.started.is_none() {
+            return Err(Status::unavailable(
+                "the calling process had exited when its connection was accepted; connect again",
+            ));
+        }
         let peer = PeerInfo {
-            pid: cred.pid(),
-            uid: cred.uid(),
-            gid: cred.gid(),
+            pid: accepted.pid,
+            uid: accepted.uid,
+            gid: accepted.gid,
+            started: accepted.started,
         };
         let attestor = Arc::clone(&self.ctx.attestor);
         let selectors =

@@ -403,13 +403,18 @@ impl Snapshot for WitSvidState {
                         .provider
                         .sign_wit_svid(&e.spiffe_id, &key.public, ttl)
                         .map_err(provider_status)?;
+                    // The token's own `exp` (the signer may cut the lifetime to its key's
+                    // end), else the lifetime asked for.
+                    let exp = aims_jose::Jws::unverified_claims(&token)
+                        .and_then(|c| c.get("exp").and_then(serde_json::Value::as_i64))
+                        .unwrap_or_else(|| now.saturating_add(i64::from(e.wit_ttl)));
                     CachedWit {
                         spiffe_id: e.spiffe_id.clone(),
                         ttl: e.wit_ttl,
                         keys: Arc::clone(&keys),
                         token,
                         key_json: key.private_json,
-                        rotate_at: half_life(now, now.saturating_add(i64::from(e.wit_ttl))),
+                        rotate_at: half_life(now, exp),
                     }
                 }
             };
