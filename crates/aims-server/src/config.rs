@@ -24,6 +24,8 @@
 //! listen = "127.0.0.1:8080"                         # /healthz /readyz /metrics /bundle
 //! bundle_endpoint_listen = "127.0.0.1:8443"         # optional: https_spiffe bundle endpoint
 //! header_read_timeout = "30s"                       # request headers within this; idle connections close after it
+//! request_timeout = "60s"                           # a whole request (body included) within this, else 408
+//! max_connections = 4096                            # open connections per TCP listener; more wait to be accepted
 //!
 //! [ca]
 //! ttl = "365d"
@@ -243,6 +245,14 @@ pub struct HttpSection {
     /// headers within this time, and an idle keep-alive connection closes after it.
     #[serde(default = "default_header_read_timeout")]
     pub header_read_timeout: Seconds,
+    /// On every TCP listener: a request, from its headers to the answer (its body read
+    /// included), must be done within this time (408 otherwise).
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout: Seconds,
+    /// On every TCP listener: the most connections it keeps open (more clients wait to
+    /// be accepted).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: NonZeroUsize,
 }
 
 impl Default for HttpSection {
@@ -251,8 +261,18 @@ impl Default for HttpSection {
             listen: default_http_listen(),
             bundle_endpoint_listen: None,
             header_read_timeout: default_header_read_timeout(),
+            request_timeout: default_request_timeout(),
+            max_connections: default_max_connections(),
         }
     }
+}
+
+fn default_request_timeout() -> Seconds {
+    Seconds(60)
+}
+
+fn default_max_connections() -> NonZeroUsize {
+    NonZeroUsize::new(4096).unwrap_or(NonZeroUsize::MIN)
 }
 
 /// `[ca]`.

@@ -42,9 +42,25 @@ pub struct ConnectionSettings {
     /// server starts waiting for them, so an idle keep-alive connection also closes after
     /// it (HTTP/1.1; slow or silent clients cannot hold connections forever).
     pub header_read_timeout: Duration,
+    /// A request, from its headers to the answer (reading its body included), must be
+    /// done within this time: 408 otherwise, so a body sent a byte at a time cannot hold
+    /// a connection either.
+    pub request_timeout: Duration,
+    /// The most connections a listener keeps open; further clients wait in the kernel's
+    /// accept queue. Keeps enough file descriptors for the other listeners (the admin
+    /// socket among them) when many clients connect.
+    pub max_connections: usize,
 }
 
 impl ConnectionSettings {
+    /// `router` with the request timeout.
+    fn timed(self, router: Router) -> Router {
+        router.layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            self.request_timeout,
+        ))
+    }
+
     fn builder(self) -> Builder<TokioExecutor> {
         let mut b = Builder::new(TokioExecutor::new()).http1_only();
         b.http1()
@@ -65,7 +81,9 @@ pub async fn serve_tcp(
 ) {
     let graceful = GracefulShutdown::new();
     let builder = settings.builder();
-    while let Some((tcp, _)) = accept(&listener, &mut shutdown, name).await {
+    let router = settings.timed(router);
+    let slots = Arc::new(tokio::sync::Semaphore::new(settings.max_connections));
+    while let Some((slot, (tcp, _))) = accept_slot(&slots, &listener, &mut shutdown, name).await {
         let conn = builder
             .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(router.clone()))
             .into_owned();
@@ -74,10 +92,27 @@ pub async fn serve_tcp(
             if let Err(e) = watched.await {
                 tracing::debug!(listener = name, error = %e, "connection ended with an error");
             }
+            drop(slot);
         });
     }
     drop(listener);
     drain(graceful, name).await;
+}
+
+/// A connection slot, then the next connection ([`accept`]); `None` once `shutdown`
+/// turns true. While every slot is taken nothing is accepted.
+async fn accept_slot(
+    slots: &Arc<tokio::sync::Semaphore>,
+    listener: &TcpListener,
+    shutdown: &mut watch::Receiver<bool>,
+    name: &'static str,
+) -> Option<(tokio::sync::OwnedSemaphorePermit, (TcpStream, SocketAddr))> {
+    let slot = tokio::select! {
+        s = Arc::clone(slots).acquire_owned() => s.ok()?,
+        () = stopped(shutdown) => return None,
+    };
+    let conn = accept(listener, shutdown, name).await?;
+    Some((slot, conn))
 }
 
 /// The next connection (with `TCP_NODELAY`: responses are written whole, so there is no
@@ -214,7 +249,11 @@ pub async fn serve_tls(
 ) {
     let graceful = GracefulShutdown::new();
     let builder = settings.builder();
-    while let Some((tcp, peer_addr)) = accept(&listener, &mut shutdown, name).await {
+    let router = settings.timed(router);
+    let slots = Arc::new(tokio::sync::Semaphore::new(settings.max_connections));
+    while let Some((slot, (tcp, peer_addr))) =
+        accept_slot(&slots, &listener, &mut shutdown, name).await
+    {
         let Some(cfg) = config() else {
             tracing::warn!(listener = name, "no TLS certificate yet; connection closed");
             continue;
@@ -254,6 +293,7 @@ pub async fn serve_tls(
             if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(listener = name, error = %e, "connection ended with an error");
             }
+            drop(slot);
         });
     }
     drop(listener);

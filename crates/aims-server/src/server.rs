@@ -390,6 +390,8 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
     }));
     let connections = listen::ConnectionSettings {
         header_read_timeout: config.http.header_read_timeout.duration(),
+        request_timeout: config.http.request_timeout.duration(),
+        max_connections: config.http.max_connections.get(),
     };
     tasks.spawn(listen::serve_tcp(
         http,

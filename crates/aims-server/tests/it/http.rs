@@ -189,3 +189,82 @@ async fn slow_and_idle_connections_are_closed_after_the_header_read_timeout() {
     assert!(waited < Duration::from_secs(5), "{waited:?}");
     ts.server.shutdown().await;
 }
+
+/// `[http] request_timeout`: a request whose body trickles in (headers in time, then one
+/// byte and silence) is answered 408 after it, instead of holding the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_body_is_answered_408_after_the_request_timeout() {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let ts = testkit::start_with(
+        "example.org",
+        std::sync::Arc::new(aims_core::SystemClock),
+        |c| {
+            c.http.request_timeout = aims_server::config::Seconds(1);
+            c.http.header_read_timeout = aims_server::config::Seconds(30);
+        },
+    )
+    .await
+    .unwrap();
+    let addr = ts.server.endpoints().http;
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        b"POST /oauth/token HTTP/1.1\r\nHost: aims\r\n\
+          Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ng",
+    )
+    .await
+    .unwrap();
+    let start = Instant::now();
+    let mut buf = [0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+        .await
+        .expect("answered before 10 s")
+        .unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 408"), "{:?}", &buf[..n]);
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    ts.server.shutdown().await;
+}
+
+/// `[http] max_connections`: with one slot, a second client is not served while the
+/// first keeps its connection open, and is served once it closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_max_connections_wait_to_be_accepted() {
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let ts = testkit::start_with(
+        "example.org",
+        std::sync::Arc::new(aims_core::SystemClock),
+        |c| c.http.max_connections = std::num::NonZeroUsize::MIN,
+    )
+    .await
+    .unwrap();
+    let addr = ts.server.endpoints().http;
+    const REQUEST: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: aims\r\n\r\n";
+    let mut first = tokio::net::TcpStream::connect(addr).await.unwrap();
+    first.write_all(REQUEST).await.unwrap();
+    let mut buf = [0u8; 1024];
+    let n = first.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
+    // The first connection stays open (keep-alive): the second waits.
+    let mut second = tokio::net::TcpStream::connect(addr).await.unwrap();
+    second.write_all(REQUEST).await.unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), second.read(&mut buf))
+            .await
+            .is_err(),
+        "served while the only slot was taken"
+    );
+    drop(first);
+    let n = tokio::time::timeout(Duration::from_secs(10), second.read(&mut buf))
+        .await
+        .expect("served once the slot was free")
+        .unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
+    ts.server.shutdown().await;
+}
