@@ -338,6 +338,11 @@ async fn delete_bundle(
     let td = parse_td(&td)?;
     state.federation.delete(&td).await?;
     tracing::info!(trust_domain = %td, "federated bundle deleted");
+    // Its CAs leave the TLS trust store now, not at the next sync.
+    state
+        .tls
+        .refresh(&state)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -514,11 +519,12 @@ async fn update_client(
     headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Result<Json<ClientView>, ApiError> {
-    let stored: Option<ClientMetadata> = match state.store.get_client(&client_id).await {
-        Ok(r) => serde_json::from_str(&r.document).ok(),
-        Err(StoreError::NotFound(_)) => None,
-        Err(e) => return Err(e.into()),
-    };
+    let (stored, read_revision): (Option<ClientMetadata>, Option<i64>) =
+        match state.store.get_client(&client_id).await {
+            Ok(r) => (serde_json::from_str(&r.document).ok(), Some(r.revision)),
+            Err(StoreError::NotFound(_)) => (None, None),
+            Err(e) => return Err(e.into()),
+        };
     let (meta, doc, issued) = check_client(&state, &body, stored.as_ref())?;
     if meta.client_id != client_id {
         return Err(ApiError::InvalidRequest(format!(
@@ -526,7 +532,10 @@ async fn update_client(
             meta.client_id
         )));
     }
-    let revision = if_match(&headers)?;
+    // Without If-Match, the revision this handler read: what it carries over from the
+    // stored client (the secret's hash) must not overwrite a change made meanwhile (a
+    // secret rotated at the same moment would otherwise be undone).
+    let revision = if_match(&headers)?.or(read_revision);
     let r = match state
         .store
         .update_client(&client_id, &doc, revision, state.clock.now())

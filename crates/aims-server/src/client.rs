@@ -41,6 +41,12 @@ pub enum ClientError {
     /// The argument cannot appear in a URL path.
     #[error("`{0}` is not a valid identifier here (letters, digits, `.`, `_`, `-`)")]
     BadPathSegment(String),
+    /// A client id or user name that cannot be named at all (empty, or with control
+    /// characters: the server refuses those too).
+    #[error(
+        "{0:?} is empty or holds control characters; name the client or user exactly as created"
+    )]
+    Unnameable(String),
     /// The HTTP exchange failed.
     #[error("admin API call failed: {0}")]
     Http(String),
@@ -338,11 +344,12 @@ impl AdminClient {
     }
 }
 
-/// A client id as one path segment: unreserved characters kept, everything else
-/// percent-encoded (OAuth client ids may be any printable ASCII, e.g. a SPIFFE ID).
+/// A client id or user name as one path segment: unreserved characters kept, every other
+/// byte percent-encoded (client ids may be any printable ASCII, e.g. a SPIFFE ID; user
+/// names may be any UTF-8 without control characters).
 fn percent_encode(s: &str) -> Result<String, ClientError> {
-    if s.is_empty() || !s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-        return Err(ClientError::BadPathSegment(s.to_owned()));
+    if s.is_empty() || s.chars().any(char::is_control) {
+        return Err(ClientError::Unnameable(s.to_owned()));
     }
     // `.` and `..` would be path navigation: encode their dots.
     let dots_only = s.bytes().all(|c| c == b'.');
@@ -356,4 +363,28 @@ fn percent_encode(s: &str) -> Result<String, ClientError> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_are_percent_encoded() {
+        assert_eq!(percent_encode("agent-a_1.x~").unwrap(), "agent-a_1.x~");
+        assert_eq!(
+            percent_encode("spiffe://td/a b").unwrap(),
+            "spiffe%3A%2F%2Ftd%2Fa%20b"
+        );
+        // UTF-8 user names, byte by byte.
+        assert_eq!(percent_encode("José").unwrap(), "Jos%C3%A9");
+        // Dots alone would be path navigation.
+        assert_eq!(percent_encode("..").unwrap(), "%2E%2E");
+        for bad in ["", "a\nb", "tab\there", "del\u{7f}"] {
+            assert!(
+                matches!(percent_encode(bad), Err(ClientError::Unnameable(_))),
+                "{bad:?}"
+            );
+        }
+    }
 }

@@ -267,6 +267,41 @@ impl Default for HttpSection {
     }
 }
 
+/// A warning when a PostgreSQL URL reaches a host over the network without verifying
+/// its certificate: the store holds the CA and signing keys, and sqlx's default
+/// (`sslmode=prefer`) lets someone on the path strip TLS or present any certificate.
+fn postgres_tls_warning(url: &str) -> Option<Diagnostic> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+        return None;
+    }
+    let param = |k: &str| {
+        parsed
+            .query_pairs()
+            .find(|(name, _)| name == k)
+            .map(|(_, v)| v.into_owned())
+    };
+    // A Unix socket (`?host=/run/postgresql`) or a loopback address stays on the machine.
+    let host = param("host").or_else(|| parsed.host_str().map(str::to_owned))?;
+    let local = host.starts_with('/')
+        || host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    let mode = param("sslmode").unwrap_or_else(|| "prefer".into());
+    if local || matches!(mode.as_str(), "verify-ca" | "verify-full") {
+        return None;
+    }
+    Some(Diagnostic {
+        location: None,
+        message: format!(
+            "[storage] url: PostgreSQL at {host} with sslmode={mode}: the server's certificate is not verified (and with prefer or allow, TLS can be stripped)"
+        ),
+        help: Some("add sslmode=verify-full (and sslrootcert=PATH if the server's CA is not in the system store): the database holds the CA and signing keys".into()),
+    })
+}
+
 fn default_request_timeout() -> Seconds {
     Seconds(60)
 }
@@ -1012,7 +1047,7 @@ impl Config {
                 Some("raise rotation_period or lower refresh_hint".into()),
             ));
         }
-        if self.ca.ttl.get_ref().0 < 6 * hint {
+        if self.ca.ttl.get_ref().0 < hint.saturating_mul(6) {
             out.push(located(
                 src,
                 at(self.ca.ttl.span()),
@@ -1257,6 +1292,9 @@ impl Config {
                 help: Some("move those clients to private_key_jwt or an SVID, then set allow_client_secrets = false (they are refused from then on)".into()),
             });
         }
+        if let Some(w) = self.storage.url.as_deref().and_then(postgres_tls_warning) {
+            out.push(w);
+        }
         if self.oauth.enabled && self.oauth.allow_http_jwks_uri {
             out.push(Diagnostic {
                 location: None,
@@ -1460,6 +1498,34 @@ endpoint_spiffe_id = "spiffe://partner.example/aims/server"
         let warnings = w.warnings();
         assert_eq!(warnings.len(), 2);
         assert!(warnings[0].message.contains("allow_client_secrets"));
+        // An absurd refresh hint is refused, not overflowed into a pass.
+        let huge = Config::parse(&format!(
+            "{base}[bundle]\nrefresh_hint = \"3074457345618258603s\"\n[ca]\nttl = \"3650d\"\n"
+        ));
+        assert!(huge.is_err(), "{huge:?}");
+        // PostgreSQL over the network without certificate verification: a warning.
+        for (url, warned) in [
+            ("postgres://u:pw@db.internal/aims", true),
+            ("postgres://u:pw@db.internal/aims?sslmode=require", true),
+            (
+                "postgres://u:pw@db.internal/aims?sslmode=verify-full",
+                false,
+            ),
+            ("postgresql://u@10.0.0.5:5432/aims?sslmode=verify-ca", false),
+            ("postgres://u:pw@127.0.0.1:5432/aims", false),
+            ("postgres://u@[::1]/aims", false),
+            ("postgres://u@localhost/aims?host=/run/postgresql", false),
+            ("sqlite:///var/lib/aims/aims.db?mode=rwc", false),
+        ] {
+            let mut c = Config::parse(base).unwrap();
+            c.storage.url = Some(url.into());
+            let w = c.warnings();
+            assert_eq!(w.len(), usize::from(warned), "{url}: {w:?}");
+            if warned {
+                assert!(!w[0].message.contains("pw"), "no password in the warning");
+                assert!(w[0].help.as_deref().unwrap_or("").contains("verify-full"));
+            }
+        }
         let d = Config::parse(base).unwrap();
         assert_eq!(d.oauth.replay, ReplayBackend::Store);
         assert_eq!(d.storage.sweep_interval, Seconds(10));

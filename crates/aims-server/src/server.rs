@@ -262,6 +262,10 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
     if !problems.is_empty() {
         return Err(ServerError::Config(crate::config::ConfigErrors(problems)));
     }
+    // What `aims config check` warns about, in the running server's log too.
+    for w in config.warnings() {
+        tracing::warn!(help = w.help.as_deref().unwrap_or(""), "{}", w.message);
+    }
     let mut config = config;
     config.server.data_dir = prepare_data_dir(&config.server.data_dir)?;
     let admin_socket = std::path::absolute(config.admin_socket())

@@ -146,13 +146,18 @@ impl TlsIdentity {
         }
         let svid = ca.ca.issue_x509_svid(&self.id, SERVER_SVID_TTL, &[])?;
         let refresh_at = now + (svid.not_after() - now) / 2;
-        let admin = aims_pki::tls::server_config_with_clock(
+        let mut admin = aims_pki::tls::server_config_with_clock(
             &svid,
             Arc::clone(&self.trust),
             Authorizer::AnyInTrustDomains(vec![self.trust_domain.clone()]),
             ClientAuth::Required,
             Arc::clone(&self.clock),
         )?;
+        // No session resumption on the admin listener: a resumed session skips the
+        // client certificate checks, so an admin SVID that expired (or whose CA left the
+        // bundle) could go on being accepted. Every connection does a full handshake.
+        admin.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        admin.send_tls13_tickets = 0;
         let mut tds = vec![self.trust_domain.clone()];
         tds.extend(self.federated.iter().cloned());
         let bundle = aims_pki::tls::server_config_with_clock(

@@ -119,3 +119,35 @@ async fn bundle_is_fetched_from_an_https_spiffe_endpoint_and_served_to_workloads
     c.server.shutdown().await;
     b.server.shutdown().await;
 }
+
+/// A federated bundle set by hand is trusted by the server's TLS listeners at once, and
+/// deleting it removes that trust at once (not at the next sync).
+#[tokio::test]
+async fn a_deleted_bundle_leaves_the_tls_trust_store_at_once() {
+    let c = testkit::start_with("c.test", Arc::new(SystemClock), |_| {})
+        .await
+        .unwrap();
+    let a = testkit::start_with("a.test", Arc::new(SystemClock), |_| {})
+        .await
+        .unwrap();
+    let td_c = TrustDomain::new("c.test").unwrap();
+    let trusted = || {
+        a.server
+            .state()
+            .tls
+            .trust_store()
+            .trust_domains()
+            .contains(&td_c)
+    };
+    assert!(!trusted());
+    let bundle = c.admin().bundle().await.unwrap();
+    a.admin()
+        .set_bundle("c.test", bundle.into_bytes())
+        .await
+        .unwrap();
+    assert!(trusted());
+    a.admin().delete_bundle("c.test").await.unwrap();
+    assert!(!trusted());
+    a.server.shutdown().await;
+    c.server.shutdown().await;
+}

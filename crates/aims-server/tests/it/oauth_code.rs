@@ -810,6 +810,27 @@ async fn users_admin_api_round_trip() {
     assert_eq!(e.status(), Some(409));
     assert!(admin.set_user_disabled(USER, true).await.unwrap().disabled);
     assert!(!admin.set_user_disabled(USER, false).await.unwrap().disabled);
+    // A user name beyond ASCII is managed like any other.
+    admin
+        .create_user(&NewUser {
+            username: "José".into(),
+            password: PASSWORD.into(),
+            attributes: serde_json::json!({}),
+        })
+        .await
+        .unwrap();
+    assert!(
+        admin
+            .set_user_disabled("José", true)
+            .await
+            .unwrap()
+            .disabled
+    );
+    admin.delete_user("José").await.unwrap();
+    assert_eq!(
+        admin.get_user("José").await.unwrap_err().status(),
+        Some(404)
+    );
     admin
         .set_user_password(USER, "a brand new password")
         .await
