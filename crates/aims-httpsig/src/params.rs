@@ -7,6 +7,12 @@ use crate::HttpSigError;
 use crate::alg::SignatureAlgorithm;
 use crate::component::{ComponentId, key};
 
+/// The most components one signature may cover. Each is computed before the signature
+/// can be checked, and some (`@query-param`, `;key`) parse a whole field: without a cap,
+/// a few kilobytes of `Signature-Input` make the server do millions of steps for anyone
+/// holding a WIT (RFC 9421 section 7.3).
+pub const MAX_COVERED_COMPONENTS: usize = 64;
+
 /// The parameters RFC 9421 section 2.3 defines, with their structured-field types.
 const INTEGER_PARAMS: [&str; 2] = ["created", "expires"];
 const STRING_PARAMS: [&str; 4] = ["nonce", "alg", "keyid", "tag"];
@@ -34,6 +40,9 @@ impl SignatureParams {
 
     /// Reads one `Signature-Input` member.
     pub(crate) fn from_inner_list(list: InnerList) -> Result<Self, HttpSigError> {
+        if list.items.len() > MAX_COVERED_COMPONENTS {
+            return Err(HttpSigError::HeaderTooLarge("signature-input"));
+        }
         let components = list
             .items
             .into_iter()
@@ -197,6 +206,32 @@ impl SignatureParams {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn at_most_64_covered_components() {
+        let list = |n: usize| {
+            let items = (0..n)
+                .map(|i| {
+                    ComponentId::parse(&format!(r#""@query-param";name="a{i}""#))
+                        .unwrap()
+                        .item()
+                        .clone()
+                })
+                .collect();
+            InnerList::with_params(items, Parameters::new())
+        };
+        assert_eq!(
+            SignatureParams::from_inner_list(list(MAX_COVERED_COMPONENTS))
+                .unwrap()
+                .components()
+                .len(),
+            64
+        );
+        assert_eq!(
+            SignatureParams::from_inner_list(list(MAX_COVERED_COMPONENTS + 1)).unwrap_err(),
+            HttpSigError::HeaderTooLarge("signature-input")
+        );
+    }
 
     #[test]
     fn builds_in_order_and_serializes() {
