@@ -34,6 +34,7 @@ pub mod admin;
 pub mod api;
 pub mod client;
 pub mod config;
+mod deadline;
 pub mod entries;
 mod error;
 pub mod federation;

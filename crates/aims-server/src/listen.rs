@@ -55,10 +55,7 @@ pub struct ConnectionSettings {
 impl ConnectionSettings {
     /// `router` with the request timeout.
     fn timed(self, router: Router) -> Router {
-        router.layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            self.request_timeout,
-        ))
+        router.layer(crate::deadline::DeadlineLayer::new(self.request_timeout))
     }
 
     fn builder(self) -> Builder<TokioExecutor> {
