@@ -164,6 +164,12 @@ impl Drop for InflightTurn<'_> {
     }
 }
 
+impl Inner {
+    fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// Active and inactive answers, each part bounded.
 #[derive(Debug, Default)]
 struct Cache {
@@ -298,22 +304,14 @@ impl Introspector {
     /// asks the authorization server again.
     pub fn forget(&self, token: &str) {
         let key = aims_crypto::sha256(token);
-        let mut cache = self
-            .inner
-            .cache
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut cache = self.inner.cache();
         cache.active.remove(&key);
         cache.inactive.remove(&key);
     }
 
     /// Forgets every cached answer.
     pub fn forget_all(&self) {
-        *self
-            .inner
-            .cache
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Cache::default();
+        *self.inner.cache() = Cache::default();
     }
 
     /// How many introspection requests were sent (cache misses).
@@ -325,13 +323,7 @@ impl Introspector {
     pub async fn introspect(&self, token: &str) -> Result<Arc<Introspection>, FetchError> {
         let i = &self.inner;
         let key = aims_crypto::sha256(token);
-        let now = i.clock.now();
-        if let Some(r) = i
-            .cache
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&key, now)
-        {
+        if let Some(r) = i.cache().get(&key, i.clock.now()) {
             return Ok(r);
         }
         // Single flight: one request per token at a time; those that waited find the
@@ -346,12 +338,7 @@ impl Introspector {
         };
         let _held = turn.lock.lock().await;
         let now = i.clock.now();
-        if let Some(r) = i
-            .cache
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&key, now)
-        {
+        if let Some(r) = i.cache().get(&key, now) {
             return Ok(r);
         }
         i.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -382,12 +369,7 @@ impl Introspector {
             _ => now.saturating_add(i.max_ttl),
         };
         if until > now {
-            i.cache.lock().unwrap_or_else(PoisonError::into_inner).put(
-                key,
-                (until, r.clone()),
-                i.max_entries,
-                now,
-            );
+            i.cache().put(key, (until, r.clone()), i.max_entries, now);
         }
         Ok(r)
     }

@@ -161,14 +161,6 @@ impl UserStore {
         }
     }
 
-    /// Whether `username` exists and is not disabled: a session or a refresh token of a
-    /// user who is not active any more must not act for them.
-    pub async fn is_active(&self, username: &str) -> Result<bool, UserError> {
-        user_is_active(&self.store, username)
-            .await
-            .map_err(UserError::from)
-    }
-
     /// Whether a session of `username` logged in with `credential` still stands: the
     /// user exists, is not disabled, and has the password it logged in with (a password
     /// reset ends every session made with the old one).
@@ -222,7 +214,8 @@ impl UserStore {
     }
 }
 
-/// [`UserStore::is_active`] on a bare store.
+/// Whether `username` exists and is not disabled: a refresh token of a user who is not
+/// active any more must not act for them.
 pub(crate) async fn user_is_active(store: &Store, username: &str) -> Result<bool, StoreError> {
     match store.get_user(username).await {
         Ok(r) => Ok(!r.disabled),

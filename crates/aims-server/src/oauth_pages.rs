@@ -838,32 +838,30 @@ async fn checked_form(
     Ok((id, session, params))
 }
 
-/// The login page again, with 429 and `Retry-After` (RFC 6585 §4), while a user name
-/// is locked.
-fn locked(s: &OAuthServer, pending_id: &str, csrf: &str, client: &Client, wait: i64) -> Response {
-    let page = s
-        .login_page(pending_id, csrf, client, Some(LOGIN_LOCKED))
-        .into_response();
-    (
-        StatusCode::TOO_MANY_REQUESTS,
-        [(header::RETRY_AFTER, wait.max(1).to_string())],
-        page,
-    )
-        .into_response()
+/// Why a login is refused before its password is checked: the login page again with
+/// this status, message and `Retry-After`.
+enum Refused {
+    /// The user name is locked for this many seconds (429, RFC 6585 §4).
+    Locked(i64),
+    /// Every password-hashing slot is busy (503).
+    Busy,
 }
 
-/// The login page again, with 503 and `Retry-After`, when too many logins are being
-/// checked at once.
-fn busy(s: &OAuthServer, pending_id: &str, csrf: &str, client: &Client) -> Response {
+fn refused(
+    s: &OAuthServer,
+    pending_id: &str,
+    csrf: &str,
+    client: &Client,
+    why: Refused,
+) -> Response {
+    let (status, message, wait) = match why {
+        Refused::Locked(wait) => (StatusCode::TOO_MANY_REQUESTS, LOGIN_LOCKED, wait.max(1)),
+        Refused::Busy => (StatusCode::SERVICE_UNAVAILABLE, LOGIN_BUSY, 1),
+    };
     let page = s
-        .login_page(pending_id, csrf, client, Some(LOGIN_BUSY))
+        .login_page(pending_id, csrf, client, Some(message))
         .into_response();
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        [(header::RETRY_AFTER, "1")],
-        page,
-    )
-        .into_response()
+    (status, [(header::RETRY_AFTER, wait.to_string())], page).into_response()
 }
 
 /// `POST /oauth/login`.
@@ -895,7 +893,7 @@ pub(super) async fn login(
         Ok(slot) => slot,
         Err(_) => {
             tracing::warn!(target: "aims::oauth", client_id = %client.id(), "login refused: every password-hashing slot is busy");
-            return busy(&s, pending_id, &session.csrf, &client);
+            return refused(&s, pending_id, &session.csrf, &client, Refused::Busy);
         }
     };
     // The attempt is counted before the password is checked, so that logins sent at
@@ -904,7 +902,13 @@ pub(super) async fn login(
         Ok(Ok(lock)) => lock,
         Ok(Err(wait)) => {
             tracing::warn!(target: "aims::oauth", client_id = %client.id(), retry_after = wait, "login refused: user name locked after failed logins");
-            return locked(&s, pending_id, &session.csrf, &client, wait);
+            return refused(
+                &s,
+                pending_id,
+                &session.csrf,
+                &client,
+                Refused::Locked(wait),
+            );
         }
         Err(e) => return store_failed("login throttle", &e).into_response(),
     };
@@ -923,7 +927,13 @@ pub(super) async fn login(
             drop(e);
             if let Some(wait) = lock {
                 tracing::warn!(target: "aims::oauth", client_id = %client.id(), lock_seconds = wait, "login failed; user name locked");
-                return locked(&s, pending_id, &session.csrf, &client, wait);
+                return refused(
+                    &s,
+                    pending_id,
+                    &session.csrf,
+                    &client,
+                    Refused::Locked(wait),
+                );
             }
             tracing::info!(target: "aims::oauth", client_id = %client.id(), "login failed");
             return s

@@ -86,10 +86,13 @@ pub struct PeerInfo {
     pub started: Option<u64>,
 }
 
+/// Where the kernel shows processes.
+const PROC: &str = "/proc";
+
 /// The start time of process `pid` now (`/proc/PID/stat` field 22), if it can be read:
 /// record it when a connection is accepted, into [`PeerInfo::started`].
 pub fn process_start_time(pid: i32) -> Option<u64> {
-    let dir = Path::new("/proc").join(pid.to_string());
+    let dir = Path::new(PROC).join(pid.to_string());
     start_time(&dir, pid).ok()
 }
 
@@ -185,7 +188,7 @@ impl UnixAttestor {
     /// An attestor reading `/proc`, `/etc/passwd` and `/etc/group`.
     pub fn new() -> Self {
         Self {
-            proc_root: PathBuf::from("/proc"),
+            proc_root: PathBuf::from(PROC),
             passwd: PathBuf::from("/etc/passwd"),
             group: PathBuf::from("/etc/group"),
             max_executable_bytes: DEFAULT_MAX_EXECUTABLE_BYTES,

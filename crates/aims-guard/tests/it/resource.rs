@@ -163,6 +163,17 @@ impl Fixture {
         .unwrap()
     }
 
+    /// A resource server that checks tokens by introspection: its introspector and the
+    /// URL of its protected route.
+    async fn introspecting_server(&self) -> (Introspector, String) {
+        let introspector = self.introspector();
+        let guard = self.guard(
+            AccessTokenIssuer::new(&self.issuer, RESOURCE).introspection(introspector.clone()),
+        );
+        let addr = serve(rs_app(&guard)).await;
+        (introspector, format!("http://{addr}/api/files"))
+    }
+
     fn guard(&self, issuer: AccessTokenIssuer) -> Guard {
         self.guard_with(issuer, |b| b)
     }
@@ -410,11 +421,7 @@ async fn metadata_issuer_mismatch_is_refused() {
 #[tokio::test]
 async fn concurrent_misses_for_one_token_introspect_once() {
     let f = Fixture::new(Duration::from_millis(200)).await;
-    let introspector = f.introspector();
-    let guard =
-        f.guard(AccessTokenIssuer::new(&f.issuer, RESOURCE).introspection(introspector.clone()));
-    let addr = serve(rs_app(&guard)).await;
-    let url = format!("http://{addr}/api/files");
+    let (introspector, url) = f.introspecting_server().await;
     let now = f.env.now();
     f.as_.introspection.lock().unwrap().insert(
         "opaque-burst".into(),
@@ -440,11 +447,7 @@ async fn concurrent_misses_for_one_token_introspect_once() {
 #[tokio::test]
 async fn introspection_active_inactive_and_cache() {
     let f = Fixture::new(Duration::ZERO).await;
-    let introspector = f.introspector();
-    let guard =
-        f.guard(AccessTokenIssuer::new(&f.issuer, RESOURCE).introspection(introspector.clone()));
-    let addr = serve(rs_app(&guard)).await;
-    let url = format!("http://{addr}/api/files");
+    let (introspector, url) = f.introspecting_server().await;
     let now = f.env.now();
     {
         let mut m = f.as_.introspection.lock().unwrap();

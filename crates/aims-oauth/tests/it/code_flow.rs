@@ -5,7 +5,6 @@ use aims_crypto::{Algorithm, Signer as _, SigningKey};
 use aims_jose::access_token;
 use aims_oauth::code::{Approval, AuthorizeError};
 use aims_oauth::introspect::Revoked;
-use aims_oauth::token::TokenRequest;
 use aims_oauth::{ErrorCode, Params};
 
 use super::common::*;
@@ -393,27 +392,9 @@ async fn dpop_jkt_binds_the_code_to_the_key() {
     );
     // With a proof by that key (a fresh code: the first was consumed).
     let code = approve(&h, &[("dpop_jkt", Box::leak(jkt.clone().into_boxed_str()))]).await;
-    let proof = aims_jose::dpop::create_proof(
-        &key,
-        "POST",
-        &format!("{ISSUER}/oauth/token"),
-        None,
-        None,
-        T0,
-    )
-    .unwrap();
+    let proof = post_proof(&key, "/oauth/token", None);
     let p = code_params(&code, &[]);
-    let (resp, _) = h
-        .svc
-        .token(TokenRequest {
-            params: &p,
-            tls: None,
-            basic_auth: None,
-            dpop: Some(&proof),
-            attestation: None,
-        })
-        .await
-        .unwrap();
+    let (resp, _) = h.svc.token(req_with_proof(&p, Some(&proof))).await.unwrap();
     assert_eq!(resp.token_type, "DPoP");
     assert_eq!(
         verify(&h, &resp.access_token)
@@ -426,35 +407,24 @@ async fn dpop_jkt_binds_the_code_to_the_key() {
     );
 }
 
-fn token_request<'a>(p: &'a Params, proof: Option<&'a str>) -> TokenRequest<'a> {
-    TokenRequest {
-        params: p,
-        tls: None,
-        basic_auth: None,
-        dpop: proof,
-        attestation: None,
-    }
-}
-
 /// RFC 9449 §8: a code redeemed with a proof that lacks the server's nonce is answered
 /// `use_dpop_nonce`, and the retry with the nonce still finds the code unused.
 #[tokio::test]
 async fn a_dpop_nonce_retry_redeems_the_same_code() {
     let h = harness_with(vec![public_client()], |s| s.require_dpop_nonce(true)).await;
     let key = SigningKey::generate(Algorithm::ES256).unwrap();
-    let htu = format!("{ISSUER}/oauth/token");
     let code = approve(&h, &[]).await;
     let p = code_params(&code, &[]);
-    let proof = aims_jose::dpop::create_proof(&key, "POST", &htu, None, None, T0).unwrap();
+    let proof = post_proof(&key, "/oauth/token", None);
     let e = h
         .svc
-        .token(token_request(&p, Some(&proof)))
+        .token(req_with_proof(&p, Some(&proof)))
         .await
         .unwrap_err();
     assert_eq!(e.error.code, ErrorCode::UseDpopNonce);
     let nonce = e.dpop_nonce.unwrap();
-    let proof = aims_jose::dpop::create_proof(&key, "POST", &htu, None, Some(&nonce), T0).unwrap();
-    let (resp, _) = h.svc.token(token_request(&p, Some(&proof))).await.unwrap();
+    let proof = post_proof(&key, "/oauth/token", Some(&nonce));
+    let (resp, _) = h.svc.token(req_with_proof(&p, Some(&proof))).await.unwrap();
     assert_eq!(resp.token_type, "DPoP");
 }
 
@@ -465,12 +435,11 @@ async fn a_dpop_proof_at_par_binds_the_code() {
     let h = harness(vec![public_client()]).await;
     let key = SigningKey::generate(Algorithm::ES256).unwrap();
     let jkt = key.public_jwk().thumbprint().unwrap();
-    let htu = format!("{ISSUER}/oauth/par");
     let p = Params::from_pairs(authz_params(&[]));
-    let proof = aims_jose::dpop::create_proof(&key, "POST", &htu, None, None, T0).unwrap();
+    let proof = post_proof(&key, "/oauth/par", None);
     let (uri, _) = h
         .svc
-        .push_authorization_request(token_request(&p, Some(&proof)))
+        .push_authorization_request(req_with_proof(&p, Some(&proof)))
         .await
         .unwrap();
     let front = Params::from_pairs([("client_id", "app"), ("request_uri", uri.as_str())]);
@@ -481,27 +450,19 @@ async fn a_dpop_proof_at_par_binds_the_code() {
     let other = SigningKey::generate(Algorithm::ES256).unwrap();
     let other_jkt = other.public_jwk().thumbprint().unwrap();
     let p = Params::from_pairs(authz_params(&[("dpop_jkt", other_jkt.as_str())]));
-    let proof = aims_jose::dpop::create_proof(&key, "POST", &htu, None, None, T0).unwrap();
+    let proof = post_proof(&key, "/oauth/par", None);
     let e = h
         .svc
-        .push_authorization_request(token_request(&p, Some(&proof)))
+        .push_authorization_request(req_with_proof(&p, Some(&proof)))
         .await
         .unwrap_err();
     assert_eq!(e.error.code, ErrorCode::InvalidDpopProof);
     // A proof made for the token endpoint is not one for PAR.
     let p = Params::from_pairs(authz_params(&[]));
-    let wrong = aims_jose::dpop::create_proof(
-        &key,
-        "POST",
-        &format!("{ISSUER}/oauth/token"),
-        None,
-        None,
-        T0,
-    )
-    .unwrap();
+    let wrong = post_proof(&key, "/oauth/token", None);
     let e = h
         .svc
-        .push_authorization_request(token_request(&p, Some(&wrong)))
+        .push_authorization_request(req_with_proof(&p, Some(&wrong)))
         .await
         .unwrap_err();
     assert_eq!(e.error.code, ErrorCode::InvalidDpopProof);
@@ -585,17 +546,7 @@ async fn a_dpop_bound_client_cannot_refresh_without_a_proof() {
         let c = ClientAssertionClaims::new("app", ISSUER, T0, 60).unwrap();
         client_assertion::create(&c, &client_key).unwrap()
     };
-    let proof = || {
-        aims_jose::dpop::create_proof(
-            &dpop_key,
-            "POST",
-            &format!("{ISSUER}/oauth/token"),
-            None,
-            None,
-            T0,
-        )
-        .unwrap()
-    };
+    let proof = || post_proof(&dpop_key, "/oauth/token", None);
     let code = approve(&h, &[]).await;
     let a = assertion();
     let p = code_params(
@@ -606,7 +557,7 @@ async fn a_dpop_bound_client_cannot_refresh_without_a_proof() {
         ],
     );
     let pr = proof();
-    let (resp, _) = h.svc.token(token_request(&p, Some(&pr))).await.unwrap();
+    let (resp, _) = h.svc.token(req_with_proof(&p, Some(&pr))).await.unwrap();
     assert_eq!(resp.token_type, "DPoP");
     let rt = resp.refresh_token.unwrap();
     let a = assertion();
@@ -629,7 +580,7 @@ async fn a_dpop_bound_client_cannot_refresh_without_a_proof() {
     let pr = proof();
     let (resp, _) = h
         .svc
-        .token(token_request(&refresh, Some(&pr)))
+        .token(req_with_proof(&refresh, Some(&pr)))
         .await
         .unwrap();
     assert_eq!(resp.token_type, "DPoP");

@@ -179,6 +179,23 @@ pub async fn harness_full(
     }
 }
 
+/// A DPoP proof by `key` for `POST` to the endpoint at `path` of [`ISSUER`], made at
+/// [`T0`], with `nonce` if given.
+pub fn post_proof(key: &SigningKey, path: &str, nonce: Option<&str>) -> String {
+    aims_jose::dpop::create_proof(key, "POST", &format!("{ISSUER}{path}"), None, nonce, T0).unwrap()
+}
+
+/// A request of `params`, with the DPoP proof `dpop` if given.
+pub fn req_with_proof<'a>(params: &'a Params, dpop: Option<&'a str>) -> TokenRequest<'a> {
+    TokenRequest {
+        params,
+        tls: None,
+        basic_auth: None,
+        dpop,
+        attestation: None,
+    }
+}
+
 pub fn req(params: &Params) -> TokenRequest<'_> {
     TokenRequest {
         params,

@@ -199,51 +199,19 @@ async fn dpop_bound_client_credentials_and_the_dpop_requirement() {
         .unwrap_err();
     assert_eq!(e.error.code, ErrorCode::InvalidRequest);
     let dpop_key = SigningKey::generate(Algorithm::ES256).unwrap();
-    let proof = aims_jose::dpop::create_proof(
-        &dpop_key,
-        "POST",
-        &format!("{ISSUER}/oauth/token"),
-        None,
-        None,
-        T0,
-    )
-    .unwrap();
+    let proof = post_proof(&dpop_key, "/oauth/token", None);
     let a = agent.assertion(ISSUER);
     let p = cc(&a, &[]);
-    let (resp, issued) = h
-        .svc
-        .token(aims_oauth::token::TokenRequest {
-            params: &p,
-            tls: None,
-            basic_auth: None,
-            dpop: Some(&proof),
-            attestation: None,
-        })
-        .await
-        .unwrap();
+    let (resp, issued) = h.svc.token(req_with_proof(&p, Some(&proof))).await.unwrap();
     assert_eq!(resp.token_type, "DPoP");
     assert_eq!(issued.binding, "dpop");
     // A proof for another URI is refused.
-    let bad = aims_jose::dpop::create_proof(
-        &dpop_key,
-        "POST",
-        "https://as.example.test/other",
-        None,
-        None,
-        T0,
-    )
-    .unwrap();
+    let bad = post_proof(&dpop_key, "/other", None);
     let a = agent.assertion(ISSUER);
     let p = cc(&a, &[]);
     let e = h
         .svc
-        .token(aims_oauth::token::TokenRequest {
-            params: &p,
-            tls: None,
-            basic_auth: None,
-            dpop: Some(&bad),
-            attestation: None,
-        })
+        .token(req_with_proof(&p, Some(&bad)))
         .await
         .unwrap_err();
     assert_eq!(e.error.code, ErrorCode::InvalidDpopProof);

@@ -137,6 +137,14 @@ impl Browser {
             .unwrap()
     }
 
+    /// Logged in by a first flow: the consent page of a second request, waiting.
+    async fn consent_when_logged_in(&mut self, a: &As, challenge: &str) -> String {
+        self.run_flow(a, &code_params("agent-a", challenge)).await;
+        let consent = self.page(a, challenge).await;
+        assert!(consent.contains("value=\"approve\""), "{consent}");
+        consent
+    }
+
     /// The login page of a code request by `agent-a` with the PKCE `challenge`.
     async fn login_page(&mut self, a: &As, challenge: &str) -> String {
         let r = self.authorize(a, &code_params("agent-a", challenge)).await;
@@ -1266,9 +1274,7 @@ async fn signing_out_from_the_consent_page() {
     let (a, _) = setup(|_| {}).await;
     let mut b = Browser::new();
     let (_, challenge) = pkce();
-    b.run_flow(&a, &code_params("agent-a", &challenge)).await;
-    let consent = b.page(&a, &challenge).await;
-    assert!(consent.contains("value=\"approve\""), "{consent}");
+    let consent = b.consent_when_logged_in(&a, &challenge).await;
     let signed_in_cookie = b.cookie.clone();
     let sign_out = Form::parse(&consent[consent.rfind("<form").unwrap()..]);
     assert!(
@@ -1317,9 +1323,7 @@ async fn a_new_password_ends_the_sessions_made_with_the_old_one() {
     let (a, _) = setup(|_| {}).await;
     let mut b = Browser::new();
     let (_, challenge) = pkce();
-    b.run_flow(&a, &code_params("agent-a", &challenge)).await;
-    let consent = b.page(&a, &challenge).await;
-    assert!(consent.contains("value=\"approve\""), "{consent}");
+    let consent = b.consent_when_logged_in(&a, &challenge).await;
     a.ts.admin()
         .set_user_password(USER, "a brand new password")
         .await
