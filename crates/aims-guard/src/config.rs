@@ -18,6 +18,8 @@ use crate::{Mechanism, ReplayCache};
 
 /// Default request body limit when a body must be buffered (HTTP signatures): 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+/// Default [`GuardConfigBuilder::response_body_limit`]: 16 MiB.
+pub const DEFAULT_RESPONSE_BODY_LIMIT: usize = 16 * 1024 * 1024;
 /// Default DPoP nonce rotation interval, in seconds.
 pub const DEFAULT_NONCE_INTERVAL: i64 = 300;
 
@@ -165,6 +167,7 @@ pub struct GuardConfig {
     pub(crate) replay: ReplayCache,
     pub(crate) nonce_interval: i64,
     pub(crate) body_limit: usize,
+    pub(crate) response_body_limit: usize,
     pub(crate) other_token_headers: Vec<http::HeaderName>,
     pub(crate) response_signing: Option<Arc<ResponseSigning>>,
     pub(crate) audit: Arc<dyn AuditSink>,
@@ -190,6 +193,7 @@ impl GuardConfig {
                 replay: ReplayCache::default(),
                 nonce_interval: DEFAULT_NONCE_INTERVAL,
                 body_limit: DEFAULT_BODY_LIMIT,
+                response_body_limit: DEFAULT_RESPONSE_BODY_LIMIT,
                 other_token_headers: Vec::new(),
                 response_signing: None,
                 audit: Arc::new(LogSink),
@@ -305,6 +309,14 @@ impl GuardConfigBuilder {
         self
     }
 
+    /// The largest response body buffered to sign it (a caller asked for a signed
+    /// response, `wimse-sign-response`): a larger answer is replaced by 500 `internal`
+    /// rather than held in memory whole.
+    pub fn response_body_limit(mut self, bytes: usize) -> Self {
+        self.cfg.response_body_limit = bytes;
+        self
+    }
+
     /// A header carrying another context token a WPT must cover with `oth`.
     pub fn other_token_header(mut self, name: http::HeaderName) -> Self {
         self.cfg.other_token_headers.push(name);
@@ -364,13 +376,20 @@ impl GuardConfigBuilder {
         {
             return Err(ConfigError::NoTokenSource);
         }
-        if let Some(url) = &self.cfg.resource_metadata
-            && (crate::fetch::check_url(url).is_err() || url.contains(['"', '\\']))
-        {
-            return Err(ConfigError::InvalidResourceMetadata(url.clone()));
+        if let Some(url) = &self.cfg.resource_metadata {
+            check_resource_metadata(url)?;
         }
         Ok(self.cfg)
     }
+}
+
+/// A resource metadata URL fit for a challenge: an absolute https URL (see
+/// [`crate::fetch`]) without the characters a quoted-string would need escaped.
+pub(crate) fn check_resource_metadata(url: &str) -> Result<(), ConfigError> {
+    if crate::fetch::check_url(url).is_err() || url.contains(['"', '\\']) {
+        return Err(ConfigError::InvalidResourceMetadata(url.to_owned()));
+    }
+    Ok(())
 }
 
 /// `scheme://host[:port]` normalised (lower-case host, default port removed), or `None`

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use aims_core::{SpiffeId, WorkloadId};
 use aims_httpsig::wimse::{RequestVerifier, WIT_HEADER};
-use aims_httpsig::{SIGNATURE, SIGNATURE_INPUT};
+use aims_httpsig::{RequestMessage, SIGNATURE, SIGNATURE_INPUT};
 use aims_jose::wit::{self, ValidatedWit};
 use aims_jose::{JoseError, KeyResolver, access_token, dpop, jwt_svid, wpt};
 use http::HeaderMap;
@@ -313,8 +313,12 @@ impl Guard {
         for a in &i.cfg.authorities {
             verifier = verifier.origin(a);
         }
+        let mut message = RequestMessage::from_parts(parts);
+        if let Some(scheme) = request_scheme(&i.cfg.authorities, &parts.uri, &parts.headers) {
+            message = message.with_scheme(scheme);
+        }
         let verified = verifier
-            .verify_parts(parts, body)
+            .verify_message(message, body)
             .map_err(GuardError::HttpSig)?;
         pending.commit(i.cfg.clock.now()).await.map_err(|f| {
             replay_err(f, GuardError::HttpSig(aims_httpsig::HttpSigError::Replayed))
@@ -591,6 +595,34 @@ fn token_agent(
 /// only *selects* among configured authorities (never adds one); the validator then
 /// checks the claim exactly. When no configured authority matches, the first one is
 /// used and validation fails with the profile's own mismatch error.
+/// The scheme of an origin-form request (HTTP/1.1: the URI has none), for `@scheme`
+/// and `@target-uri`: the scheme of the configured authority the request's `Host`
+/// names, as clients address it (TLS may end at a proxy in front). `None` when the URI
+/// carries its own scheme, or no authority matches (those components then fail).
+pub(crate) fn request_scheme<'a>(
+    authorities: &'a [String],
+    uri: &http::Uri,
+    headers: &HeaderMap,
+) -> Option<&'a str> {
+    if uri.scheme().is_some() {
+        return None;
+    }
+    let mut hosts = headers.get_all(http::header::HOST).iter();
+    let host = hosts.next()?.to_str().ok()?.to_ascii_lowercase();
+    if hosts.next().is_some() {
+        return None;
+    }
+    authorities.iter().find_map(|a| {
+        let (scheme, authority) = a.split_once("://")?;
+        let default = match scheme {
+            "https" => ":443",
+            _ => ":80",
+        };
+        let matches = host == authority || host.strip_suffix(default) == Some(authority);
+        matches.then_some(scheme)
+    })
+}
+
 fn pick_authority<'a>(authorities: &'a [String], token: &str, claim: &str) -> &'a str {
     let named = aims_jose::Jws::unverified_claims(token)
         .and_then(|claims| match claims.get(claim)? {

@@ -17,10 +17,10 @@ use tower::{Layer, Service, ServiceExt};
 
 use crate::audit::{AuditEvent, Decision};
 use crate::authz::AuthzRoute;
-use crate::guard::{DPOP_NONCE_HEADER, Guard, Outcome, needs_body};
+use crate::guard::{DPOP_NONCE_HEADER, Guard, Outcome, needs_body, request_scheme};
 use crate::response::{ChallengeContext, error_response};
 use crate::token::TokenScheme;
-use crate::{AuthenticatedAgent, GuardError, Mechanism};
+use crate::{AuthenticatedAgent, ConfigError, GuardError, Mechanism};
 
 /// The correlation header, read from the request and set on the response.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -147,9 +147,13 @@ impl GuardLayer {
 
     /// The RFC 9728 metadata URL of this route's resource, for its challenges
     /// (overrides [`crate::GuardConfigBuilder::resource_metadata`]).
-    pub fn resource_metadata(mut self, url: impl Into<String>) -> Self {
-        Arc::make_mut(&mut self.requirements).resource_metadata = Some(url.into());
-        self
+    /// Refused like the builder's: `url` must be an absolute https URL without `"` or
+    /// `\\` (it goes into a quoted-string).
+    pub fn resource_metadata(mut self, url: impl Into<String>) -> Result<Self, ConfigError> {
+        let url = url.into();
+        crate::config::check_resource_metadata(&url)?;
+        Arc::make_mut(&mut self.requirements).resource_metadata = Some(url);
+        Ok(self)
     }
 
     /// Accepts only `mechanisms` (intersected with the enabled ones), authentication
@@ -383,18 +387,26 @@ async fn sign_response(
         .and_then(|s| s.current())
         .ok_or(GuardError::ResponseSigningUnavailable)?;
     let (mut parts, body) = response.into_parts();
-    let bytes = body
-        .collect()
-        .await
-        .map_err(|_| GuardError::Internal)?
-        .to_bytes();
+    let limit = layer.guard.config().response_body_limit;
+    let bytes = match Limited::new(body, limit).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e) => {
+            if e.downcast_ref::<LengthLimitError>().is_some() {
+                tracing::warn!(limit, "response too large to sign; answered with 500");
+            }
+            return Err(GuardError::Internal);
+        }
+    };
+    let mut message = RequestMessage::from_request(request);
+    if let Some(scheme) = request_scheme(
+        &layer.guard.config().authorities,
+        request.uri(),
+        request.headers(),
+    ) {
+        message = message.with_scheme(scheme);
+    }
     signer
-        .sign_parts(
-            &mut parts,
-            &bytes,
-            RequestMessage::from_request(request),
-            nonce,
-        )
+        .sign_parts(&mut parts, &bytes, message, nonce)
         .map_err(|_| GuardError::Internal)?;
     Ok(Response::from_parts(parts, Body::from(bytes)))
 }

@@ -90,8 +90,8 @@ pub use authz::{
     PolicyDecisionPoint, ResourceSpec,
 };
 pub use config::{
-    AccessTokenIssuer, ConfigError, DEFAULT_BODY_LIMIT, DEFAULT_NONCE_INTERVAL, GuardConfig,
-    GuardConfigBuilder, ResponseSigning,
+    AccessTokenIssuer, ConfigError, DEFAULT_BODY_LIMIT, DEFAULT_NONCE_INTERVAL,
+    DEFAULT_RESPONSE_BODY_LIMIT, GuardConfig, GuardConfigBuilder, ResponseSigning,
 };
 pub use correlation::correlation_id;
 pub use error::{GuardError, PROBLEM_TYPE_BASE};

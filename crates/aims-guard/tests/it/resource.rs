@@ -837,3 +837,41 @@ async fn scope_and_step_up_challenges_and_audit() {
     assert_eq!(e.decision, Decision::Allow);
     assert_eq!(e.remediation, "none");
 }
+
+#[tokio::test]
+async fn a_routes_resource_metadata_is_checked_like_the_builders() {
+    let f = Fixture::new(Duration::ZERO).await;
+    let guard = f.guard(AccessTokenIssuer::new(&f.issuer, RESOURCE).jwks(f.jwks_cache()));
+    let layer = GuardLayer::new(guard);
+    for bad in [
+        "http://svc-b.example.test/.well-known/oauth-protected-resource",
+        "https://svc-b.example.test/x\", error=\"forged",
+        "https://svc-b.example.test/x\\y",
+        "not a url",
+    ] {
+        assert!(
+            matches!(
+                layer.clone().resource_metadata(bad),
+                Err(aims_guard::ConfigError::InvalidResourceMetadata(u)) if u == bad
+            ),
+            "{bad}"
+        );
+    }
+    let url = "https://svc-b.example.test/.well-known/oauth-protected-resource/other";
+    let app = Router::new().route(
+        "/other",
+        any(info).layer(layer.resource_metadata(url).unwrap()),
+    );
+    let addr = serve(app).await;
+    let r = client()
+        .get(format!("http://{addr}/other"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(
+        www(&r).contains(&format!("resource_metadata=\"{url}\"")),
+        "{}",
+        www(&r)
+    );
+}

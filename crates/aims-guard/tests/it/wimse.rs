@@ -377,3 +377,136 @@ async fn responses_are_signed_on_request() {
     assert_eq!(r.headers()[WIT], server_wit.as_str());
     let _ = server_key.kid();
 }
+
+/// Headers of a GET to `AUTHORITY/whoami` signed by hand so that the signature also
+/// covers `@scheme` and `@target-uri` (the WIMSE profile's signer does not).
+fn signed_with_target_uri(env: &Env, key: &Arc<SigningKey>, wit: &str) -> http::HeaderMap {
+    use aims_httpsig::wimse::{LABEL, PARAM_AUD, TAG, WIT_HEADER};
+    use aims_httpsig::{
+        ComponentId, DerivedComponent, Message, Options, RequestMessage, SignatureParams,
+    };
+    let uri: http::Uri = format!("{AUTHORITY}/whoami").parse().unwrap();
+    let mut headers = http::HeaderMap::new();
+    headers.insert(WIT_HEADER, wit.parse().unwrap());
+    let components = [
+        DerivedComponent::Method,
+        DerivedComponent::RequestTarget,
+        DerivedComponent::Scheme,
+        DerivedComponent::TargetUri,
+    ]
+    .into_iter()
+    .map(|d| ComponentId::derived(d).unwrap())
+    .chain([ComponentId::field(WIT_HEADER).unwrap()]);
+    let params = SignatureParams::new(components)
+        .with_created(env.now())
+        .unwrap()
+        .with_expires(env.now() + 60)
+        .unwrap()
+        .with_nonce(&aims_crypto::random_token().unwrap())
+        .unwrap()
+        .with_tag(TAG)
+        .unwrap()
+        .with_string_param(PARAM_AUD, &format!("{AUTHORITY}/whoami"))
+        .unwrap();
+    let message = Message::Request(RequestMessage::new(&http::Method::GET, &uri, &headers));
+    let signed =
+        aims_httpsig::sign(&message, LABEL, &params, key.as_ref(), &Options::default()).unwrap();
+    signed.apply(&mut headers).unwrap();
+    headers
+}
+
+#[tokio::test]
+async fn signatures_may_cover_the_scheme_of_the_configured_authority() {
+    let env = Env::new();
+    let (_g, addr) = start(&env).await;
+    let (key, wit) = env.wit_for(AGENT, 3600);
+    let authority_host = AUTHORITY.strip_prefix("https://").unwrap();
+    // Over plain HTTP (as behind a TLS-terminating proxy) with the authority's Host: the
+    // scheme is the configured authority's, `https`, as the client signed it.
+    for host in [authority_host.to_owned(), format!("{authority_host}:443")] {
+        let r = client()
+            .get(format!("http://{addr}/whoami"))
+            .headers(signed_with_target_uri(&env, &key, &wit))
+            .header("host", host)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    // A Host no authority has: the scheme is unknown and so is `@target-uri`.
+    let r = client()
+        .get(format!("http://{addr}/whoami"))
+        .headers(signed_with_target_uri(&env, &key, &wit))
+        .header("host", "elsewhere.example.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    // The authority's host on another port is another origin.
+    let r = client()
+        .get(format!("http://{addr}/whoami"))
+        .headers(signed_with_target_uri(&env, &key, &wit))
+        .header("host", format!("{authority_host}:8443"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
+
+#[tokio::test]
+async fn a_response_too_large_to_sign_is_500_not_buffered_whole() {
+    let env = Env::new();
+    let signing = Arc::new(ResponseSigning::new(env.arc_clock()));
+    let guard = Guard::new(
+        env.config()
+            .response_signing(signing.clone())
+            .response_body_limit(1024)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let layer = aims_guard::GuardLayer::new(guard);
+    let app = axum::Router::new()
+        .route(
+            "/whoami",
+            axum::routing::get(|| async { vec![b'x'; 1024] }).layer(layer.clone()),
+        )
+        .route(
+            "/other",
+            axum::routing::get(|| async { vec![b'x'; 1025] }).layer(layer),
+        );
+    let addr = serve(app).await;
+    let (server_key, server_wit) = env.wit_for("spiffe://example.org/svc-b", 3600);
+    signing.update(server_wit, server_key as Arc<dyn Signer>);
+    let (key, wit) = env.wit_for(AGENT, 3600);
+    let r = signed(
+        &env,
+        addr,
+        &key,
+        &wit,
+        ("GET", "/whoami", b""),
+        ("GET", "/whoami", b""),
+        true,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().contains_key("signature"));
+    assert_eq!(r.bytes().await.unwrap().len(), 1024);
+    let r = signed(
+        &env,
+        addr,
+        &key,
+        &wit,
+        ("GET", "/other", b""),
+        ("GET", "/other", b""),
+        true,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 500);
+    assert!(!r.headers().contains_key("signature"));
+    assert_eq!(problem_code(r).await, "internal");
+}

@@ -435,7 +435,8 @@ async fn mcp_sdk_session_through_aims_guard() {
         .unwrap();
     let layer = GuardLayer::new(Guard::new(cfg).unwrap())
         .require_scopes([SCOPE])
-        .resource_metadata(prm.well_known_url());
+        .resource_metadata(prm.well_known_url())
+        .unwrap();
     let server = Arc::new(McpServer {
         session: aims_crypto::random_token().unwrap(),
         methods: Default::default(),
