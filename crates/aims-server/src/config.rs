@@ -15,6 +15,7 @@
 //!
 //! [workload_api]
 //! socket_path = "/run/aims/workload.sock"           # default: <data_dir>/workload.sock
+//! max_connections_per_uid = 1024                    # open connections per caller uid (0: no limit)
 //!
 //! [admin]
 //! socket_path = "/var/lib/aims/admin.sock"          # default: <data_dir>/admin.sock (mode 0600)
@@ -215,11 +216,27 @@ impl fmt::Debug for StorageSection {
 }
 
 /// `[workload_api]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkloadApiSection {
     /// The Unix socket; default `<data_dir>/workload.sock`.
     pub socket_path: Option<PathBuf>,
+    /// The most connections open at once from processes of one uid (0: no limit).
+    #[serde(default = "default_max_connections_per_uid")]
+    pub max_connections_per_uid: usize,
+}
+
+impl Default for WorkloadApiSection {
+    fn default() -> Self {
+        Self {
+            socket_path: None,
+            max_connections_per_uid: default_max_connections_per_uid(),
+        }
+    }
+}
+
+fn default_max_connections_per_uid() -> usize {
+    aims_workload::DEFAULT_MAX_CONNECTIONS_PER_UID
 }
 
 /// `[admin]`.
@@ -1437,6 +1454,24 @@ endpoint_spiffe_id = "spiffe://partner.example/aims/server"
                 .0;
             assert_eq!(errs[0].location.map(|l| l.0), Some(5), "{bad}: {errs:#?}");
         }
+    }
+
+    #[test]
+    fn workload_api_connections_per_uid() {
+        let base = "version = 1\n[server]\ntrust_domain = \"a.org\"\ndata_dir = \"/d\"\n";
+        let c = Config::parse(base).unwrap();
+        assert_eq!(c.workload_api.max_connections_per_uid, 1024);
+        let c = Config::parse(&format!(
+            "{base}[workload_api]\nmax_connections_per_uid = 0\n"
+        ))
+        .unwrap();
+        assert_eq!(c.workload_api.max_connections_per_uid, 0);
+        assert!(
+            Config::parse(&format!(
+                "{base}[workload_api]\nmax_connections_per_uid = -1\n"
+            ))
+            .is_err()
+        );
     }
 
     #[test]

@@ -512,7 +512,9 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
     );
     tasks.spawn({
         let shutdown = stopped(stop_rx.clone());
-        let api = aims_workload::WorkloadApi::new(Arc::new(identity)).clock(Arc::clone(&clock));
+        let api = aims_workload::WorkloadApi::new(Arc::new(identity))
+            .clock(Arc::clone(&clock))
+            .max_connections_per_uid(config.workload_api.max_connections_per_uid);
         async move {
             if let Err(e) = api.serve(workload_unix, shutdown).await {
                 tracing::error!(error = %e, "Workload API failed");

@@ -69,5 +69,8 @@ pub mod pb {
 
 pub use attest::{AttestError, Attestor, PeerInfo, UnixAttestor};
 pub use provider::{IdentityProvider, ProviderError};
-pub use server::{SECURITY_HEADER, WorkloadApi, WorkloadError, bind, serve};
+pub use server::{
+    DEFAULT_MAX_CONNECTIONS_PER_UID, MAX_STREAMS_PER_CONNECTION, SECURITY_HEADER, WorkloadApi,
+    WorkloadError, bind, serve,
+};
 pub use static_provider::StaticProvider;

@@ -73,6 +73,7 @@ pub struct WorkloadApi {
     provider: Arc<dyn IdentityProvider>,
     attestor: Arc<dyn Attestor>,
     clock: Arc<dyn Clock>,
+    max_connections_per_uid: usize,
 }
 
 impl WorkloadApi {
@@ -82,7 +83,18 @@ impl WorkloadApi {
             provider,
             attestor: Arc::new(UnixAttestor::new()),
             clock: Arc::new(SystemClock),
+            max_connections_per_uid: DEFAULT_MAX_CONNECTIONS_PER_UID,
         }
+    }
+
+    /// The most connections open at once from processes of one uid (default
+    /// [`DEFAULT_MAX_CONNECTIONS_PER_UID`]); a further connection from that uid is
+    /// closed at once, so one user's processes cannot take every stream the server can
+    /// hold (each connection carries at most [`MAX_STREAMS_PER_CONNECTION`]). 0 means no
+    /// limit.
+    pub fn max_connections_per_uid(mut self, max: usize) -> Self {
+        self.max_connections_per_uid = max;
+        self
     }
 
     /// Uses `attestor` to derive callers' selectors.
@@ -120,7 +132,11 @@ impl WorkloadApi {
             shutdown.await;
             let _ = stop_tx.send(true);
         };
-        let incoming = UnixListenerStream::new(listener).map(|c| c.map(Accepted::new));
+        let per_uid = Arc::new(UidConnections::new(self.max_connections_per_uid));
+        let incoming = UnixListenerStream::new(listener).filter_map(move |c| match c {
+            Ok(stream) => Accepted::new(stream, &per_uid).map(Ok),
+            Err(e) => Some(Err(e)),
+        });
         tonic::transport::Server::builder()
             .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
             .add_service(service)
@@ -133,12 +149,76 @@ impl WorkloadApi {
 /// The most concurrent RPCs (streams) on one connection.
 pub const MAX_STREAMS_PER_CONNECTION: u32 = 64;
 
+/// Default [`WorkloadApi::max_connections_per_uid`]. Generous: where workloads share a
+/// uid (containers all running as root without user namespaces), they share this too.
+pub const DEFAULT_MAX_CONNECTIONS_PER_UID: usize = 1024;
+
+/// Open connections by caller uid.
+#[derive(Debug)]
+struct UidConnections {
+    max: usize,
+    open: std::sync::Mutex<std::collections::HashMap<u32, usize>>,
+}
+
+impl UidConnections {
+    fn new(max: usize) -> Self {
+        Self {
+            max,
+            open: std::sync::Mutex::default(),
+        }
+    }
+
+    /// A slot for one more connection of `uid`, or `None` when it has the most.
+    fn take(self: &Arc<Self>, uid: u32) -> Option<UidSlot> {
+        if self.max == 0 {
+            return Some(UidSlot { owner: None, uid });
+        }
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = open.entry(uid).or_default();
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(UidSlot {
+            owner: Some(Arc::clone(self)),
+            uid,
+        })
+    }
+}
+
+/// One open connection of a uid, given back when the connection closes.
+#[derive(Debug)]
+struct UidSlot {
+    owner: Option<Arc<UidConnections>>,
+    uid: u32,
+}
+
+impl Drop for UidSlot {
+    fn drop(&mut self) {
+        let Some(owner) = &self.owner else { return };
+        let mut open = owner
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = open.get_mut(&self.uid) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.uid);
+            }
+        }
+    }
+}
+
 /// An accepted Workload API connection and its caller as seen at accept time: the
 /// credentials the kernel recorded at `connect` (`SO_PEERCRED`) and the start time of
 /// that process, so that attestation can tell if the pid was reused since.
 pub(crate) struct Accepted {
     stream: tokio::net::UnixStream,
     peer: Option<AcceptedPeer>,
+    _slot: Option<UidSlot>,
 }
 
 /// The connection info of an [`Accepted`] connection (a request extension).
@@ -152,8 +232,26 @@ pub(crate) struct AcceptedPeer {
 }
 
 impl Accepted {
-    fn new(stream: tokio::net::UnixStream) -> Self {
-        let peer = stream.peer_cred().ok().map(|c| AcceptedPeer {
+    /// The connection, or `None` (it is closed) when its uid has the most connections
+    /// open already.
+    fn new(stream: tokio::net::UnixStream, per_uid: &Arc<UidConnections>) -> Option<Self> {
+        let cred = stream.peer_cred().ok();
+        let slot = match cred {
+            Some(c) => match per_uid.take(c.uid()) {
+                Some(slot) => Some(slot),
+                None => {
+                    tracing::warn!(
+                        uid = c.uid(),
+                        pid = c.pid(),
+                        max = per_uid.max,
+                        "Workload API connection closed: this uid has the most connections open"
+                    );
+                    return None;
+                }
+            },
+            None => None,
+        };
+        let peer = cred.map(|c| AcceptedPeer {
             pid: c.pid(),
             uid: c.uid(),
             gid: c.gid(),
@@ -162,7 +260,11 @@ impl Accepted {
                 .filter(|p| *p > 0)
                 .and_then(crate::attest::process_start_time),
         });
-        Self { stream, peer }
+        Some(Self {
+            stream,
+            peer,
+            _slot: slot,
+        })
     }
 }
 

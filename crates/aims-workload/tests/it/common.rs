@@ -84,11 +84,14 @@ pub struct Server {
 
 impl Server {
     pub async fn start(provider: Arc<StaticProvider>) -> Self {
+        Self::start_with(WorkloadApi::new(provider)).await
+    }
+
+    pub async fn start_with(api: WorkloadApi) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("workload.sock");
         let listener = aims_workload::bind(&socket).unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let api = WorkloadApi::new(provider);
         let task = tokio::spawn(api.serve(listener, async {
             let _ = stopped.await;
         }));
@@ -143,14 +146,21 @@ pub type RawClient = SpiffeWorkloadApiClient<
 
 /// A plain tonic client on `socket`, sending the security header only if `header`.
 pub async fn raw_client(socket: &Path, header: bool) -> RawClient {
+    try_raw_client(socket, header).await.unwrap()
+}
+
+/// Like [`raw_client`], but a failed connection is an error.
+pub async fn try_raw_client(
+    socket: &Path,
+    header: bool,
+) -> Result<RawClient, tonic::transport::Error> {
     let path = socket.to_path_buf();
     let channel = Endpoint::from_static("http://localhost")
         .connect_with_connector(tower::service_fn(move |_| {
             let path = path.clone();
             async move { Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(path).await?)) }
         }))
-        .await
-        .unwrap();
+        .await?;
     let interceptor: Box<
         dyn FnMut(tonic::Request<()>) -> tonic::Result<tonic::Request<()>> + Send + Sync,
     > = Box::new(move |mut req: tonic::Request<()>| {
@@ -160,7 +170,10 @@ pub async fn raw_client(socket: &Path, header: bool) -> RawClient {
         }
         Ok(req)
     });
-    SpiffeWorkloadApiClient::with_interceptor(channel, interceptor)
+    Ok(SpiffeWorkloadApiClient::with_interceptor(
+        channel,
+        interceptor,
+    ))
 }
 
 /// `notBefore` and `notAfter` (Unix seconds) and the SPIFFE ID of a DER certificate.

@@ -150,3 +150,44 @@ async fn shutdown_ends_open_streams_with_unavailable() {
     assert_eq!(end.code(), tonic::Code::Unavailable);
     shutdown.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_per_uid_are_capped() {
+    use crate::common::try_raw_client;
+    let uid = uid_selector();
+    let api = aims_workload::WorkloadApi::new(provider(vec![entry("e1", "a", &[&uid])], true))
+        .max_connections_per_uid(2);
+    let server = crate::common::Server::start_with(api).await;
+    // A client on a new connection that got an answer, or why not.
+    let served = || async {
+        let mut c = try_raw_client(&server.socket, true)
+            .await
+            .map_err(|e| e.to_string())?;
+        c.fetch_jwt_bundles(pb::JwtBundlesRequest {})
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>(c)
+    };
+    // Two connections of this uid are served (and stay open) ...
+    let first = served().await.unwrap();
+    let second = served().await.unwrap();
+    // ... a third is closed at once.
+    assert!(served().await.is_err());
+    // Closing one gives its slot back.
+    drop(first);
+    let mut again = None;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        if let Ok(c) = served().await {
+            again = Some(c);
+            break;
+        }
+    }
+    assert!(
+        again.is_some(),
+        "a slot is free again after a connection closed"
+    );
+    assert!(served().await.is_err());
+    drop(second);
+    server.shutdown().await;
+}
