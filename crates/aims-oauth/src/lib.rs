@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod authn;
+pub mod budget;
 pub mod client;
 pub mod code;
 mod directory;

@@ -59,6 +59,8 @@
 //! tls_client_auth_ca_file = "/etc/aims/client-cas.pem"  # optional: CAs of tls_client_auth certificates besides SVIDs
 //! login_max_failures = 5                            # failed logins per user name before a lock (0: off)
 //! login_lockout_seconds = 60                        # the first lock; doubles per further failure, up to 15 min (or the first lock, if longer)
+//! login_attempts_per_address = 30                   # password checks per client address (IPv6: /64) per 10 min; a right one is given back (0: off)
+//! authorization_requests_per_address = 300          # authorization requests per client address per 10 min (0: off)
 //!
 //! [oauth.trusted_issuers.idp]                       # RFC 7523 §2.1 JWT authorization grants
 //! issuer = "https://idp.example.org"                # the assertions' `iss`
@@ -502,6 +504,25 @@ pub struct OAuthSection {
     /// it, up to 15 minutes.
     #[serde(default = "default_login_lockout_seconds")]
     pub login_lockout_seconds: u32,
+    /// Password checks one client address (an IPv6 /64) may cause per 10 minutes, in a
+    /// burst or spread out (default 30; 0: no limit); a login that succeeds gives its
+    /// check back. Bounds guessing one password across many user names. Counted per
+    /// node; behind a reverse proxy every request comes from the proxy, so raise it or
+    /// turn it off there.
+    #[serde(default = "default_login_attempts_per_address")]
+    pub login_attempts_per_address: u32,
+    /// Authorization requests (each stores a pending request, and a session for a new
+    /// browser) one client address may make per 10 minutes (default 300; 0: no limit).
+    #[serde(default = "default_authorization_requests_per_address")]
+    pub authorization_requests_per_address: u32,
+}
+
+fn default_login_attempts_per_address() -> u32 {
+    30
+}
+
+fn default_authorization_requests_per_address() -> u32 {
+    300
 }
 
 fn default_login_max_failures() -> u32 {
@@ -561,6 +582,8 @@ impl Default for OAuthSection {
             tls_client_auth_ca_file: None,
             login_max_failures: default_login_max_failures(),
             login_lockout_seconds: default_login_lockout_seconds(),
+            login_attempts_per_address: default_login_attempts_per_address(),
+            authorization_requests_per_address: default_authorization_requests_per_address(),
         }
     }
 }

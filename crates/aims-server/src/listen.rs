@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::ConnectInfo;
 use axum::{Extension, Router};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
@@ -80,9 +81,14 @@ pub async fn serve_tcp(
     let builder = settings.builder();
     let router = settings.timed(router);
     let slots = Arc::new(tokio::sync::Semaphore::new(settings.max_connections));
-    while let Some((slot, (tcp, _))) = accept_slot(&slots, &listener, &mut shutdown, name).await {
+    while let Some((slot, (tcp, peer_addr))) =
+        accept_slot(&slots, &listener, &mut shutdown, name).await
+    {
         let conn = builder
-            .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(router.clone()))
+            .serve_connection(
+                TokioIo::new(tcp),
+                TowerToHyperService::new(with_peer_addr(router.clone(), peer_addr)),
+            )
             .into_owned();
         let watched = graceful.watch(conn);
         tokio::spawn(async move {
@@ -94,6 +100,25 @@ pub async fn serve_tcp(
     }
     drop(listener);
     drain(graceful, name).await;
+}
+
+/// `router` with the client's address in every request's extensions, as axum's
+/// [`ConnectInfo`] (what per-address limits key on).
+fn with_peer_addr(
+    router: Router,
+    peer: SocketAddr,
+) -> impl tower::Service<
+    axum::http::Request<hyper::body::Incoming>,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = impl Send,
+> + Clone
++ Send {
+    use tower::ServiceExt as _;
+    router.map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(peer));
+        req
+    })
 }
 
 /// A connection slot, then the next connection ([`accept`]); `None` once `shutdown`
@@ -285,7 +310,10 @@ pub async fn serve_tls(
                 },
             };
             let conn = builder
-                .serve_connection(TokioIo::new(tls), TowerToHyperService::new(app))
+                .serve_connection(
+                    TokioIo::new(tls),
+                    TowerToHyperService::new(with_peer_addr(app, peer_addr)),
+                )
                 .into_owned();
             if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(listener = name, error = %e, "connection ended with an error");

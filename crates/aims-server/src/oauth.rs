@@ -48,6 +48,7 @@ use aims_crypto::{Jwks, Signer};
 use aims_guard::{AuditEvent, AuditSink, Decision, NonceIssuer, ReplayCache, correlation_id};
 use aims_jose::{KeyResolver, StaticKeys};
 use aims_oauth::authn::TlsPeer;
+use aims_oauth::budget::AddressBudget;
 use aims_oauth::client::{AuthMethod, GrantType};
 use aims_oauth::introspect::{INTROSPECTION_JWT_MEDIA_TYPE, Revocation, TokenQuery};
 use aims_oauth::jwks_uri::JwksUriCache;
@@ -76,6 +77,10 @@ mod pages;
 
 /// The largest request body the endpoints read.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The window of the front channel's per-address budgets
+/// (`[oauth] login_attempts_per_address`, `authorization_requests_per_address`).
+const ADDRESS_WINDOW_SECS: u32 = 600;
 
 /// How often the DPoP nonce changes (the previous one stays accepted one interval more).
 pub const DPOP_NONCE_INTERVAL: i64 = 300;
@@ -306,9 +311,17 @@ impl OAuthServer {
             },
             Arc::clone(&store),
         );
+        let budgets = pages::AddressBudgets {
+            logins: AddressBudget::new(cfg.login_attempts_per_address, ADDRESS_WINDOW_SECS),
+            requests: AddressBudget::new(
+                cfg.authorization_requests_per_address,
+                ADDRESS_WINDOW_SECS,
+            ),
+        };
         let pages = pages::Pages::new(
             users,
             throttle,
+            budgets,
             Arc::clone(&store),
             issuer.as_str().starts_with("https://"),
             cfg.require_pushed_authorization_requests,

@@ -27,10 +27,12 @@
 //!   session's is older (or always, for `prompt=login`); `prompt=none` is answered
 //!   `login_required` or, since consent is asked every time, `consent_required`.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use aims_crypto::{ct_eq, random_token, sha256_b64url};
 use aims_oauth::authn::ClientDirectory as _;
+use aims_oauth::budget::AddressBudget;
 use aims_oauth::client::Client;
 use aims_oauth::code::{Approval, AuthorizationRequest, AuthorizeError};
 use aims_oauth::throttle::LoginThrottle;
@@ -38,8 +40,9 @@ use aims_oauth::users::{UserError, UserStore};
 use aims_oauth::{ErrorCode, OAuthError, Params};
 use aims_store::{BrowserStateKind, Store};
 use askama::Template;
+use axum::Extension;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -109,6 +112,7 @@ struct Pending {
 pub(super) struct Pages {
     users: UserStore,
     throttle: LoginThrottle,
+    budgets: AddressBudgets,
     store: Arc<Store>,
     cookie: &'static str,
     secure: bool,
@@ -120,6 +124,28 @@ impl std::fmt::Debug for Pages {
         f.debug_struct("Pages")
             .field("cookie", &self.cookie)
             .finish_non_exhaustive()
+    }
+}
+
+/// Per-client-address budgets of the front channel (`None`: not limited).
+#[derive(Debug)]
+pub(super) struct AddressBudgets {
+    /// Password checks.
+    pub(super) logins: Option<AddressBudget>,
+    /// Authorization requests that store state.
+    pub(super) requests: Option<AddressBudget>,
+}
+
+/// Takes one use of `budget` for the request's client address: `Err(seconds)` to wait.
+/// A request without an address (not from a TCP listener) is not limited.
+fn take_budget(
+    budget: Option<&AddressBudget>,
+    peer: Option<SocketAddr>,
+    now: i64,
+) -> Result<(), i64> {
+    match (budget, peer) {
+        (Some(b), Some(p)) => b.take(p.ip(), now),
+        _ => Ok(()),
     }
 }
 
@@ -142,6 +168,7 @@ impl Pages {
     pub(super) fn new(
         users: UserStore,
         throttle: LoginThrottle,
+        budgets: AddressBudgets,
         store: Arc<Store>,
         https: bool,
         require_par: bool,
@@ -149,6 +176,7 @@ impl Pages {
         Self {
             users,
             throttle,
+            budgets,
             store,
             cookie: if https {
                 "__Host-aims-session"
@@ -445,6 +473,10 @@ pub const LOGIN_LOCKED: &str =
 /// The message when too many logins are being checked at once.
 pub const LOGIN_BUSY: &str = "The server is busy checking other logins. Try again in a moment.";
 
+/// The message when the client address has used its password checks.
+pub const LOGIN_ADDRESS_BUDGET: &str =
+    "Too many logins have been tried from your network. Wait a few minutes, then try again.";
+
 const START_AGAIN: &str = "Go back to the application and start again.";
 
 impl Page {
@@ -688,6 +720,7 @@ async fn read_form(headers: &HeaderMap, body: Body) -> Result<Params, OAuthError
 /// `GET|POST /oauth/authorize`.
 pub(super) async fn authorize(
     State(s): State<Arc<OAuthServer>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -736,6 +769,14 @@ pub(super) async fn authorize(
         );
     }
     let now = s.clock.now();
+    // Each request stores a pending request (and a session for a new browser).
+    if let Err(wait) = take_budget(s.pages.budgets.requests.as_ref(), peer.map(|p| p.0.0), now) {
+        tracing::warn!(target: "aims::oauth", client_id = %client.id(), retry_after = wait, "authorization request refused: too many from this address");
+        return too_many(
+            wait,
+            "Too many sign-in requests have come from your network. Wait a few minutes and try again.",
+        );
+    }
     let (session_id, session, cookie) = match s.pages.session(&headers, now).await {
         Ok(Some((id, session))) if session.user.is_none() => {
             if let Err(p) = s.pages.extend_anonymous(&id, &session, now).await {
@@ -838,11 +879,24 @@ async fn checked_form(
     Ok((id, session, params))
 }
 
+/// 429 (RFC 6585 §4) with `Retry-After` and an error page saying `message`.
+fn too_many(wait: i64, message: &str) -> Response {
+    let page = Page::error(
+        StatusCode::TOO_MANY_REQUESTS,
+        message,
+        "This limit protects the accounts on this server from automated attacks.",
+    )
+    .into_response();
+    ([(header::RETRY_AFTER, wait.max(1).to_string())], page).into_response()
+}
+
 /// Why a login is refused before its password is checked: the login page again with
 /// this status, message and `Retry-After`.
 enum Refused {
     /// The user name is locked for this many seconds (429, RFC 6585 §4).
     Locked(i64),
+    /// The client address has used its password checks; so many seconds to wait (429).
+    AddressBudget(i64),
     /// Every password-hashing slot is busy (503).
     Busy,
 }
@@ -856,6 +910,11 @@ fn refused(
 ) -> Response {
     let (status, message, wait) = match why {
         Refused::Locked(wait) => (StatusCode::TOO_MANY_REQUESTS, LOGIN_LOCKED, wait.max(1)),
+        Refused::AddressBudget(wait) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            LOGIN_ADDRESS_BUDGET,
+            wait.max(1),
+        ),
         Refused::Busy => (StatusCode::SERVICE_UNAVAILABLE, LOGIN_BUSY, 1),
     };
     let page = s
@@ -867,6 +926,7 @@ fn refused(
 /// `POST /oauth/login`.
 pub(super) async fn login(
     State(s): State<Arc<OAuthServer>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -896,11 +956,31 @@ pub(super) async fn login(
             return refused(&s, pending_id, &session.csrf, &client, Refused::Busy);
         }
     };
-    // The attempt is counted before the password is checked, so that logins sent at
-    // once cannot all slip past the lock; a locked name gets no password check at all.
+    // Then the address's budget (spraying one password over many names), then the
+    // name's: both are counted before the password is checked, so that logins sent at
+    // once cannot all slip past; a locked name gets no password check at all.
+    let peer = peer.map(|p| p.0.0);
+    let budget = s.pages.budgets.logins.as_ref();
+    if let Err(wait) = take_budget(budget, peer, now) {
+        tracing::warn!(target: "aims::oauth", client_id = %client.id(), retry_after = wait, "login refused: too many password checks from this address");
+        return refused(
+            &s,
+            pending_id,
+            &session.csrf,
+            &client,
+            Refused::AddressBudget(wait),
+        );
+    }
+    let give_back = || {
+        if let (Some(b), Some(p)) = (budget, peer) {
+            b.give_back(p.ip(), now);
+        }
+    };
     let lock = match s.pages.throttle.attempt(username, now).await {
         Ok(Ok(lock)) => lock,
         Ok(Err(wait)) => {
+            // No password is checked for a locked name: the address keeps its check.
+            give_back();
             tracing::warn!(target: "aims::oauth", client_id = %client.id(), retry_after = wait, "login refused: user name locked after failed logins");
             return refused(
                 &s,
@@ -910,7 +990,10 @@ pub(super) async fn login(
                 Refused::Locked(wait),
             );
         }
-        Err(e) => return store_failed("login throttle", &e).into_response(),
+        Err(e) => {
+            give_back();
+            return store_failed("login throttle", &e).into_response();
+        }
     };
     let user = match s
         .pages
@@ -944,6 +1027,7 @@ pub(super) async fn login(
     if let Err(e) = s.pages.throttle.succeeded(username).await {
         return store_failed("login throttle", &e).into_response();
     }
+    give_back();
     // A new session id at login: a session fixed before login is worth nothing.
     let logged_in = LoggedIn {
         username: user.username.clone(),

@@ -1433,3 +1433,105 @@ async fn failed_logins_lock_the_user_name_for_a_while() {
     assert_eq!(r.status(), 200, "one failure after a success does not lock");
     a.ts.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn password_checks_per_address_are_bounded_across_user_names() {
+    let clock = std::sync::Arc::new(aims_core::ManualClock::new(crate::common::now()));
+    let (a, _) = setup_with_clock(clock.clone(), |c| {
+        c.oauth.login_attempts_per_address = 3;
+    })
+    .await;
+    let mut b = Browser::new();
+    let (_, challenge) = pkce();
+    let login = b.login_page(&a, &challenge).await;
+    const SPENT: &str =
+        "Too many logins have been tried from your network. Wait a few minutes, then try again.";
+    // One guess on each of three names (no name is locked) ...
+    for name in ["bob", "carol", "dave"] {
+        let r = b.login(&login, name, PASSWORD).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            alert(&r.text().await.unwrap()).as_deref(),
+            Some("Wrong user name or password.")
+        );
+    }
+    // ... and the address has used its checks: 3 per 600 s, one back every 200 s.
+    let r = b.login(&login, "erin", PASSWORD).await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "200");
+    assert_eq!(alert(&r.text().await.unwrap()).as_deref(), Some(SPENT));
+    // Even the right password is not checked now.
+    let r = b.login(&login, USER, PASSWORD).await;
+    assert_eq!(r.status(), 429);
+    // One check is back after 200 s; a right password gives its check back ...
+    clock.advance(200);
+    let r = b.login(&login, USER, PASSWORD).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("value=\"approve\""));
+    let mut again = code_params("agent-a", &challenge);
+    again.push(("prompt", "login"));
+    let login = b.authorize(&a, &again).await.text().await.unwrap();
+    // ... so one wrong guess is still possible, and no more.
+    assert_eq!(b.login(&login, "frank", PASSWORD).await.status(), 200);
+    assert_eq!(b.login(&login, "grace", PASSWORD).await.status(), 429);
+    a.ts.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_locked_name_costs_the_address_no_check() {
+    let clock = std::sync::Arc::new(aims_core::ManualClock::new(crate::common::now()));
+    let (a, _) = setup_with_clock(clock.clone(), |c| {
+        c.oauth.login_attempts_per_address = 3;
+        c.oauth.login_max_failures = 1;
+    })
+    .await;
+    let mut b = Browser::new();
+    let (_, challenge) = pkce();
+    let login = b.login_page(&a, &challenge).await;
+    // The first failure locks the name; tries on the locked name check no password.
+    assert_eq!(b.login(&login, "bob", PASSWORD).await.status(), 429);
+    for _ in 0..5 {
+        assert_eq!(b.login(&login, "bob", PASSWORD).await.status(), 429);
+    }
+    // The address has two checks left.
+    assert_eq!(b.login(&login, "carol", PASSWORD).await.status(), 429);
+    let r = b.login(&login, USER, PASSWORD).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("value=\"approve\""));
+    a.ts.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn authorization_requests_per_address_are_bounded() {
+    let clock = std::sync::Arc::new(aims_core::ManualClock::new(crate::common::now()));
+    let (a, _) = setup_with_clock(clock.clone(), |c| {
+        c.oauth.authorization_requests_per_address = 2;
+    })
+    .await;
+    let (_, challenge) = pkce();
+    for _ in 0..2 {
+        let r = Browser::new()
+            .authorize(&a, &code_params("agent-a", &challenge))
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+    // A third request (a new browser: it would store a session too) is refused.
+    let r = Browser::new()
+        .authorize(&a, &code_params("agent-a", &challenge))
+        .await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "300");
+    assert!(r.headers().get("set-cookie").is_none());
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("Too many sign-in requests have come from your network")
+    );
+    clock.advance(300);
+    let r = Browser::new()
+        .authorize(&a, &code_params("agent-a", &challenge))
+        .await;
+    assert_eq!(r.status(), 200);
+    a.ts.server.shutdown().await;
+}
