@@ -47,8 +47,17 @@ pub struct HashSlot {
 /// The shortest accepted password.
 pub const MIN_PASSWORD_LEN: usize = 12;
 
-/// Hashes `password` with argon2id and a fresh salt.
+/// `password` in Unicode normalization form NFKC (NIST SP 800-63B §5.1.1.2): the same
+/// password entered as composed or decomposed characters, or in full-width forms, is
+/// the same password.
+fn normalized(password: &str) -> Zeroizing<String> {
+    use unicode_normalization::UnicodeNormalization as _;
+    Zeroizing::new(password.nfkc().collect())
+}
+
+/// Hashes `password` (normalized to NFKC) with argon2id and a fresh salt.
 pub fn hash_password(password: &str) -> Result<String, UserError> {
+    let password = normalized(password);
     if password.chars().count() < MIN_PASSWORD_LEN {
         return Err(UserError::WeakPassword("at least 12 characters"));
     }
@@ -62,14 +71,20 @@ pub fn hash_password(password: &str) -> Result<String, UserError> {
         .map_err(|_| UserError::Hash)
 }
 
-/// Whether `password` matches the PHC string `hash` (constant time in the comparison).
+/// Whether `password` matches the PHC string `hash` (constant time in the comparison):
+/// its NFKC form, or, when that differs, the password as given (a hash made before
+/// passwords were normalized).
 pub fn verify_password(password: &str, hash: &str) -> bool {
-    match PasswordHash::new(hash) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
-    }
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let matches = |p: &str| {
+        Argon2::default()
+            .verify_password(p.as_bytes(), &parsed)
+            .is_ok()
+    };
+    let nfkc = normalized(password);
+    matches(&nfkc) || (*nfkc != password && matches(password))
 }
 
 /// A logged-in user.
@@ -251,6 +266,33 @@ mod tests {
         ));
         assert!(matches!(
             hash_password("short"),
+            Err(UserError::WeakPassword(_))
+        ));
+    }
+
+    #[test]
+    fn passwords_are_compared_in_nfkc() {
+        // "café" composed (U+00E9) and decomposed (e + U+0301), and full-width digits.
+        let composed = "caf\u{e9} au lait 12";
+        let decomposed = "cafe\u{301} au lait 12";
+        let fullwidth = "caf\u{e9} au lait \u{ff11}\u{ff12}";
+        let h = hash_password(decomposed).unwrap();
+        assert!(verify_password(composed, &h));
+        assert!(verify_password(decomposed, &h));
+        assert!(verify_password(fullwidth, &h));
+        assert!(!verify_password("cafe au lait 12", &h));
+        // A hash made before normalization (of the raw decomposed bytes) still verifies
+        // with the password typed the same way.
+        let salt = aims_crypto::random_bytes::<16>().unwrap();
+        let legacy = Argon2::default()
+            .hash_password_with_salt(decomposed.as_bytes(), &salt)
+            .unwrap()
+            .to_string();
+        assert!(verify_password(decomposed, &legacy));
+        // The length rule counts the normalized characters: 11 composed ones are short
+        // even when typed as 12 code points.
+        assert!(matches!(
+            hash_password("cafe\u{301}1234567"),
             Err(UserError::WeakPassword(_))
         ));
     }
