@@ -83,3 +83,62 @@ async fn only_admin_svids_reach_the_admin_api_over_mtls() {
     assert!(client(None, &ts).get(&url).send().await.is_err());
     ts.server.shutdown().await;
 }
+
+/// Every admin connection does a full handshake (client certificate checked each
+/// time): a session is never resumed, though the client offers to (with resumption
+/// on at the server, the second and third handshakes here are `Resumed`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_mtls_sessions_are_never_resumed() {
+    use rustls::HandshakeKind;
+    let ts = testkit::start_with("example.org", system_clock(), |c| {
+        c.admin.mtls_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await
+    .unwrap();
+    let addr = ts.server.endpoints().admin_mtls.unwrap();
+    let mut ops = spec("spiffe://example.org/ops", &["unix:uid:12345"]);
+    ops.admin = true;
+    ts.admin().create_entry(&ops).await.unwrap();
+    let svid = issue(&ts, "spiffe://example.org/ops");
+    let state = ts.server.state();
+    let trust = Arc::new(TrustStore::from_bundles([(**state
+        .keys
+        .current()
+        .unwrap()
+        .bundle())
+    .clone()]));
+    // One client configuration, so its session cache is shared by both connections.
+    let config = Arc::new(
+        aims_pki::tls::client_config(
+            Some(&svid),
+            trust,
+            Authorizer::Exact(vec![state.tls.spiffe_id().clone()]),
+        )
+        .unwrap(),
+    );
+    let connector = tokio_rustls::TlsConnector::from(config);
+    let mut kinds = Vec::new();
+    for _ in 0..3 {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut tls = connector.connect(name, tcp).await.unwrap();
+        // Read the reply to a request, so the server's tickets (if any) have arrived.
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        tls.write_all(b"GET /v1/entries HTTP/1.1\r\nhost: aims\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut reply = Vec::new();
+        let _ = tls.read_to_end(&mut reply).await;
+        assert!(
+            reply.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&reply)
+        );
+        kinds.push(tls.get_ref().1.handshake_kind());
+    }
+    assert!(
+        kinds.iter().all(|k| *k == Some(HandshakeKind::Full)),
+        "{kinds:?}"
+    );
+    ts.server.shutdown().await;
+}
