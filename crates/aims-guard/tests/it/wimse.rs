@@ -343,39 +343,52 @@ async fn body_over_the_limit_is_413() {
     assert_eq!(problem_code(r).await, "body-too-large");
 }
 
-#[tokio::test]
-async fn responses_are_signed_on_request() {
-    let env = Env::new();
+/// A guard that signs responses on request (configured by `adjust` too), with svc-b's
+/// WIT as the server's: the guard and that WIT.
+fn signing_guard(
+    env: &Env,
+    adjust: impl FnOnce(aims_guard::GuardConfigBuilder) -> aims_guard::GuardConfigBuilder,
+) -> (Guard, String) {
     let signing = Arc::new(ResponseSigning::new(env.arc_clock()));
     let guard = Guard::new(
-        env.config()
-            .response_signing(signing.clone())
+        adjust(env.config().response_signing(signing.clone()))
             .build()
             .unwrap(),
     )
     .unwrap();
-    let addr = serve(app(&guard)).await;
     let (server_key, server_wit) = env.wit_for("spiffe://example.org/svc-b", 3600);
-    signing.update(server_wit.clone(), server_key.clone() as Arc<dyn Signer>);
+    signing.update(server_wit.clone(), server_key as Arc<dyn Signer>);
+    (guard, server_wit)
+}
+
+/// A GET of `path` signed by the agent, asking for a signed response.
+async fn get_signed_response(env: &Env, addr: SocketAddr, path: &str) -> reqwest::Response {
     let (key, wit) = env.wit_for(AGENT, 3600);
-    let r = signed(
-        &env,
+    signed(
+        env,
         addr,
         &key,
         &wit,
-        ("GET", "/whoami", b""),
-        ("GET", "/whoami", b""),
+        ("GET", path, b""),
+        ("GET", path, b""),
         true,
     )
     .send()
     .await
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test]
+async fn responses_are_signed_on_request() {
+    let env = Env::new();
+    let (guard, server_wit) = signing_guard(&env, |b| b);
+    let addr = serve(app(&guard)).await;
+    let r = get_signed_response(&env, addr, "/whoami").await;
     assert_eq!(r.status(), 200);
     let input = r.headers()["signature-input"].to_str().unwrap().to_owned();
     assert!(input.contains("wimse-req-nonce"), "{input}");
     assert!(input.contains("\"@status\""), "{input}");
     assert_eq!(r.headers()[WIT], server_wit.as_str());
-    let _ = server_key.kid();
 }
 
 /// Headers of a GET to `AUTHORITY/whoami` signed by hand so that the signature also
@@ -456,15 +469,7 @@ async fn signatures_may_cover_the_scheme_of_the_configured_authority() {
 #[tokio::test]
 async fn a_response_too_large_to_sign_is_500_not_buffered_whole() {
     let env = Env::new();
-    let signing = Arc::new(ResponseSigning::new(env.arc_clock()));
-    let guard = Guard::new(
-        env.config()
-            .response_signing(signing.clone())
-            .response_body_limit(1024)
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+    let (guard, _) = signing_guard(&env, |b| b.response_body_limit(1024));
     let layer = aims_guard::GuardLayer::new(guard);
     let app = axum::Router::new()
         .route(
@@ -476,36 +481,11 @@ async fn a_response_too_large_to_sign_is_500_not_buffered_whole() {
             axum::routing::get(|| async { vec![b'x'; 1025] }).layer(layer),
         );
     let addr = serve(app).await;
-    let (server_key, server_wit) = env.wit_for("spiffe://example.org/svc-b", 3600);
-    signing.update(server_wit, server_key as Arc<dyn Signer>);
-    let (key, wit) = env.wit_for(AGENT, 3600);
-    let r = signed(
-        &env,
-        addr,
-        &key,
-        &wit,
-        ("GET", "/whoami", b""),
-        ("GET", "/whoami", b""),
-        true,
-    )
-    .send()
-    .await
-    .unwrap();
+    let r = get_signed_response(&env, addr, "/whoami").await;
     assert_eq!(r.status(), 200);
     assert!(r.headers().contains_key("signature"));
     assert_eq!(r.bytes().await.unwrap().len(), 1024);
-    let r = signed(
-        &env,
-        addr,
-        &key,
-        &wit,
-        ("GET", "/other", b""),
-        ("GET", "/other", b""),
-        true,
-    )
-    .send()
-    .await
-    .unwrap();
+    let r = get_signed_response(&env, addr, "/other").await;
     assert_eq!(r.status(), 500);
     assert!(!r.headers().contains_key("signature"));
     assert_eq!(problem_code(r).await, "internal");

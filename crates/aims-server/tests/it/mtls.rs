@@ -10,7 +10,8 @@ use aims_server::testkit;
 
 use crate::common::{spec, system_clock};
 
-fn client(svid: Option<&X509Svid>, ts: &testkit::TestServer) -> reqwest::Client {
+/// A TLS client configuration trusting `ts`'s SVID, presenting `svid` if any.
+fn client_tls(svid: Option<&X509Svid>, ts: &testkit::TestServer) -> rustls::ClientConfig {
     let state = ts.server.state();
     let trust = Arc::new(TrustStore::from_bundles([(**state
         .keys
@@ -18,16 +19,32 @@ fn client(svid: Option<&X509Svid>, ts: &testkit::TestServer) -> reqwest::Client 
         .unwrap()
         .bundle())
     .clone()]));
-    let tls = aims_pki::tls::client_config(
+    aims_pki::tls::client_config(
         svid,
         trust,
         Authorizer::Exact(vec![state.tls.spiffe_id().clone()]),
     )
-    .unwrap();
+    .unwrap()
+}
+
+fn client(svid: Option<&X509Svid>, ts: &testkit::TestServer) -> reqwest::Client {
     reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
+        .tls_backend_preconfigured(client_tls(svid, ts))
         .build()
         .unwrap()
+}
+
+/// A server with the admin mTLS listener and the admin entry `ops`.
+async fn start_with_admin_listener() -> testkit::TestServer {
+    let ts = testkit::start_with("example.org", system_clock(), |c| {
+        c.admin.mtls_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await
+    .unwrap();
+    let mut ops = spec("spiffe://example.org/ops", &["unix:uid:12345"]);
+    ops.admin = true;
+    ts.admin().create_entry(&ops).await.unwrap();
+    ts
 }
 
 fn issue(ts: &testkit::TestServer, id: &str) -> X509Svid {
@@ -45,18 +62,11 @@ fn issue(ts: &testkit::TestServer, id: &str) -> X509Svid {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_admin_svids_reach_the_admin_api_over_mtls() {
-    let ts = testkit::start_with("example.org", system_clock(), |c| {
-        c.admin.mtls_listen = Some("127.0.0.1:0".parse().unwrap());
-    })
-    .await
-    .unwrap();
+    let ts = start_with_admin_listener().await;
     let url = format!(
         "https://{}/v1/entries",
         ts.server.endpoints().admin_mtls.unwrap()
     );
-    let mut ops = spec("spiffe://example.org/ops", &["unix:uid:12345"]);
-    ops.admin = true;
-    ts.admin().create_entry(&ops).await.unwrap();
     ts.admin()
         .create_entry(&spec("spiffe://example.org/app", &["unix:uid:12346"]))
         .await
@@ -90,32 +100,11 @@ async fn only_admin_svids_reach_the_admin_api_over_mtls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_mtls_sessions_are_never_resumed() {
     use rustls::HandshakeKind;
-    let ts = testkit::start_with("example.org", system_clock(), |c| {
-        c.admin.mtls_listen = Some("127.0.0.1:0".parse().unwrap());
-    })
-    .await
-    .unwrap();
+    let ts = start_with_admin_listener().await;
     let addr = ts.server.endpoints().admin_mtls.unwrap();
-    let mut ops = spec("spiffe://example.org/ops", &["unix:uid:12345"]);
-    ops.admin = true;
-    ts.admin().create_entry(&ops).await.unwrap();
     let svid = issue(&ts, "spiffe://example.org/ops");
-    let state = ts.server.state();
-    let trust = Arc::new(TrustStore::from_bundles([(**state
-        .keys
-        .current()
-        .unwrap()
-        .bundle())
-    .clone()]));
-    // One client configuration, so its session cache is shared by both connections.
-    let config = Arc::new(
-        aims_pki::tls::client_config(
-            Some(&svid),
-            trust,
-            Authorizer::Exact(vec![state.tls.spiffe_id().clone()]),
-        )
-        .unwrap(),
-    );
+    // One client configuration, so its session cache is shared by every connection.
+    let config = Arc::new(client_tls(Some(&svid), &ts));
     let connector = tokio_rustls::TlsConnector::from(config);
     let mut kinds = Vec::new();
     for _ in 0..3 {
