@@ -289,6 +289,9 @@ impl PolicyDecisionPoint for LocalPdp {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct CacheKey {
     subject: String,
+    /// The subject's id alone (a namespaced type such as `Aims::Agent` has `:` in it,
+    /// so the id cannot be split off `subject`).
+    subject_id: String,
     action: String,
     resource: String,
     digest: [u8; 32],
@@ -299,6 +302,7 @@ impl CacheKey {
         let canonical = serde_json::to_vec(request).ok()?;
         Some(Self {
             subject: request.subject.display(),
+            subject_id: request.subject.id.clone(),
             action: request.action.name.clone(),
             resource: request.resource.display(),
             digest: aims_crypto::sha256(canonical),
@@ -384,11 +388,7 @@ impl DecisionCache {
 
     /// Forgets the decisions about subject `id` (any subject type).
     pub fn invalidate_subject(&self, id: &str) {
-        self.lock().retain(|k, _| {
-            k.subject
-                .split_once(':')
-                .is_none_or(|(_, subject_id)| subject_id != id)
-        });
+        self.lock().retain(|k, _| k.subject_id != id);
     }
 
     /// Number of cached decisions (expired ones included until evicted).
@@ -786,6 +786,20 @@ mod tests {
         assert!(cache.get(&c).is_some());
         cache.invalidate_all();
         assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn invalidation_finds_subjects_of_namespaced_types() {
+        let clock = Arc::new(ManualClock::new(1_000));
+        let cache = DecisionCache::new(60, 10, clock);
+        let mut r = request("spiffe://td/a", "d1");
+        r.subject = AuthzEntity::new("Aims::Agent", "spiffe://td/a");
+        let k = CacheKey::of(&r).unwrap();
+        cache.put(k.clone(), permit());
+        cache.invalidate_subject("spiffe://td/b");
+        assert!(cache.get(&k).is_some());
+        cache.invalidate_subject("spiffe://td/a");
+        assert_eq!(cache.get(&k), None);
     }
 
     #[test]

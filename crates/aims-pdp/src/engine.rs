@@ -320,8 +320,15 @@ impl Pdp {
             })
             .collect();
         errors.sort();
+        // Fail closed: Cedar skips a policy that fails to evaluate, so a `forbid` that
+        // errors (a context value of another type than its condition expects, an
+        // overflow) would let a `permit` through. Any error makes the answer a deny.
+        let permit = response.decision() == cedar_policy::Decision::Allow && errors.is_empty();
+        if !permit && !errors.is_empty() {
+            reasons.clear();
+        }
         Ok(Decision {
-            decision: response.decision() == cedar_policy::Decision::Allow,
+            decision: permit,
             reasons,
             errors,
         })

@@ -84,13 +84,15 @@ pub struct EvaluationRequest {
 /// The outcome of one evaluation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
-    /// `true` = permit, `false` = deny (Cedar's default deny included).
+    /// `true` = permit, `false` = deny (Cedar's default deny included). A policy that
+    /// failed to evaluate makes the decision a deny (fail closed).
     pub decision: bool,
     /// Ids of the policies that determined the decision: the satisfied `permit`s for a
-    /// permit, the satisfied `forbid`s for an explicit deny (empty for a default deny).
+    /// permit, the satisfied `forbid`s for an explicit deny (empty for a default deny
+    /// and for a deny caused by [`Decision::errors`]).
     pub reasons: Vec<String>,
-    /// Policies that failed to evaluate (such a policy counts as not satisfied), as
-    /// `policy id: message`.
+    /// Policies that failed to evaluate, as `policy id: message`; any makes the decision
+    /// a deny.
     pub errors: Vec<String>,
 }
 

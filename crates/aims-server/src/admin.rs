@@ -63,9 +63,9 @@ impl From<FederationError> for ApiError {
     fn from(e: FederationError) -> Self {
         match e {
             FederationError::Store(s) => s.into(),
-            e @ (FederationError::OwnTrustDomain(_)
-            | FederationError::InvalidBundle(_)
-            | FederationError::EmptyBundle) => ApiError::InvalidRequest(e.to_string()),
+            e @ (FederationError::OwnTrustDomain(_) | FederationError::InvalidBundle(_)) => {
+                ApiError::InvalidRequest(e.to_string())
+            }
             e @ FederationError::NotConfigured(_) => ApiError::NotFound(e.to_string()),
             e @ FederationError::NoBootstrapBundle(_) => ApiError::Conflict(e.to_string()),
             e @ FederationError::Fetch { .. } => ApiError::Unavailable(e.to_string()),

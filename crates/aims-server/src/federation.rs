@@ -42,9 +42,6 @@ pub enum FederationError {
     /// The bundle document is invalid.
     #[error("invalid bundle: {0}")]
     InvalidBundle(#[from] BundleError),
-    /// The bundle holds no key at all.
-    #[error("the bundle holds no X.509 authority and no JWT key")]
-    EmptyBundle,
     /// The store refused or failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -175,7 +172,10 @@ impl Federation {
         }
         let bundle = SpiffeBundle::parse(td.clone(), json)?;
         if bundle.is_empty() {
-            return Err(FederationError::EmptyBundle);
+            // SPIFFE Trust Domain and Bundle §4: an empty `keys` means the trust domain
+            // revoked all its keys; stored like any update, so that nothing it issued is
+            // trusted any more (refusing it would keep the revoked keys trusted).
+            tracing::warn!(trust_domain = %td, "federated bundle holds no key: nothing of this trust domain is trusted now");
         }
         let text = std::str::from_utf8(json)
             .map_err(|_| BundleError::Json("not UTF-8".into()))?

@@ -61,11 +61,28 @@ impl AppState {
     /// Picks up every change in the store: entries, federated bundles, and runs the key
     /// schedule. The server calls it every poll interval; tests call it after moving the
     /// clock.
+    ///
+    /// Every step runs even when an earlier one failed (a key this node cannot load must
+    /// not keep deleted entries or bundles in force here); each failure is logged, and
+    /// the first is returned.
     pub async fn sync(&self) -> Result<(), crate::ServerError> {
-        self.keys.tick().await?;
-        self.entries.refresh().await?;
-        self.federation.reload().await?;
-        self.tls.refresh(self)?;
-        Ok(())
+        let mut first = None;
+        let mut note = |step: &'static str, r: Result<(), crate::ServerError>| {
+            if let Err(e) = r {
+                tracing::warn!(step, error = %e, "sync step failed; the other steps ran");
+                first.get_or_insert(e);
+            }
+        };
+        note("key schedule", self.keys.tick().await.map(drop));
+        note(
+            "entries",
+            self.entries.refresh().await.map(drop).map_err(Into::into),
+        );
+        note(
+            "federated bundles",
+            self.federation.reload().await.map(drop).map_err(Into::into),
+        );
+        note("server certificate", self.tls.refresh(self).map(drop));
+        first.map_or(Ok(()), Err)
     }
 }

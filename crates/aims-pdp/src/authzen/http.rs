@@ -69,6 +69,8 @@ pub struct AuthzenConfig {
     pub authorizer: Option<CallerAuthorizer>,
     /// Largest accepted boxcar.
     pub max_evaluations: usize,
+    /// Largest accepted request body, in bytes (413 above).
+    pub max_body_bytes: usize,
     /// Search page size when the request gives no `page.limit`.
     pub default_page_limit: usize,
     /// Largest search page size.
@@ -83,6 +85,7 @@ impl std::fmt::Debug for AuthzenConfig {
             .field("base_url", &self.base_url)
             .field("authorizer", &self.authorizer.is_some())
             .field("max_evaluations", &self.max_evaluations)
+            .field("max_body_bytes", &self.max_body_bytes)
             .field("default_page_limit", &self.default_page_limit)
             .field("max_page_limit", &self.max_page_limit)
             .field("expose_reasons", &self.expose_reasons)
@@ -91,12 +94,14 @@ impl std::fmt::Debug for AuthzenConfig {
 }
 
 impl AuthzenConfig {
-    /// Defaults: no caller check, boxcars up to 1,000, pages of 50 (at most 1,000).
+    /// Defaults: no caller check, boxcars up to 1,000, bodies up to 1 MiB, pages of 50
+    /// (at most 1,000).
     pub fn new(base_url: impl Into<String>) -> Self {
         Self {
             base_url: base_url.into(),
             authorizer: None,
             max_evaluations: 1000,
+            max_body_bytes: 1024 * 1024,
             default_page_limit: 50,
             max_page_limit: 1000,
             expose_reasons: false,
@@ -126,7 +131,10 @@ pub fn router(pdp: Arc<Pdp>, config: AuthzenConfig) -> Router {
         .route("/access/v1/search/subject", post(search_subject))
         .route("/access/v1/search/resource", post(search_resource))
         .route("/access/v1/search/action", post(search_action))
-        .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
+        .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.config.max_body_bytes,
+        ));
     Router::new()
         .route("/.well-known/authzen-configuration", get(metadata))
         .merge(access)
@@ -303,13 +311,27 @@ async fn evaluation(
     Ok(Json(decision_body(&decision, &st.config)))
 }
 
+fn too_many_evaluations(max: usize) -> ApiError {
+    ApiError::BadRequest(format!("at most {max} evaluations per request"))
+}
+
 async fn evaluations(
     State(st): State<AppState>,
     Extension(rid): Extension<RequestId>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let body: EvaluationsBody = typed(json_value(&headers, &body)?)?;
+    let value = json_value(&headers, &body)?;
+    // Counted before the items are parsed into requests (each costs far more memory
+    // than its JSON).
+    let count = value
+        .get("evaluations")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    if count > st.config.max_evaluations {
+        return Err(too_many_evaluations(st.config.max_evaluations));
+    }
+    let body: EvaluationsBody = typed(value)?;
     let items = match body.evaluations.as_deref() {
         None | Some([]) => {
             // Backwards compatible: one evaluation from the top-level members.
@@ -319,10 +341,7 @@ async fn evaluations(
         Some(items) => items,
     };
     if items.len() > st.config.max_evaluations {
-        return Err(ApiError::BadRequest(format!(
-            "at most {} evaluations per request",
-            st.config.max_evaluations
-        )));
+        return Err(too_many_evaluations(st.config.max_evaluations));
     }
     let semantic = body
         .options

@@ -215,3 +215,55 @@ fn every_decision_is_audited_with_the_seven_fields() {
     assert_eq!(f["policies"], "invoke-with-scope");
     assert!(f["time"].as_str().unwrap().ends_with('Z'));
 }
+
+/// A `forbid` that fails to evaluate must not let a `permit` through (Cedar skips an
+/// erroring policy): a context value of another type than the condition expects makes
+/// the answer a deny, with the error reported and no determining policy.
+#[test]
+fn a_forbid_that_fails_to_evaluate_denies() {
+    let pdp = Pdp::from_dir(&example("agents")).unwrap();
+    let payment = |tctx: serde_json::Value, extra: Option<(&str, serde_json::Value)>| {
+        let mut context = json!({"user": "alice", "scope": ["payments.write"], "tctx": tctx});
+        if let Some((k, v)) = extra {
+            context[k] = v;
+        }
+        EvaluationRequest {
+            subject: EntityRef::new("Agent", "spiffe://example.org/agent/planner"),
+            action: Action::new("invoke"),
+            resource: EntityRef::new("Tool", "payments"),
+            context: context.as_object().unwrap().clone(),
+        }
+    };
+    // The ordinary cases: a small payment passes, a large one without RAR is forbidden.
+    assert!(
+        pdp.evaluate(&payment(json!({"amount": 50}), None), "t")
+            .unwrap()
+            .decision
+    );
+    let d = pdp
+        .evaluate(&payment(json!({"amount": 5000}), None), "t")
+        .unwrap();
+    assert!(!d.decision);
+    assert_eq!(d.reasons, ["large-payment-needs-rar"]);
+    // The forbid errors (`>` on a string; `.contains` on a string, not a set): deny.
+    for (tctx, extra) in [
+        (json!({"amount": 5000.5}), None),
+        (json!({"amount": "5000"}), None),
+        (
+            json!({"amount": 5000}),
+            Some(("authorization_detail_types", json!("payment_initiation"))),
+        ),
+    ] {
+        let d = pdp
+            .evaluate(&payment(tctx.clone(), extra.clone()), "t")
+            .unwrap();
+        assert!(!d.decision, "{tctx} {extra:?}: {d:?}");
+        assert!(d.reasons.is_empty(), "{d:?}");
+        assert!(
+            d.errors
+                .iter()
+                .any(|e| e.starts_with("large-payment-needs-rar")),
+            "{d:?}"
+        );
+    }
+}

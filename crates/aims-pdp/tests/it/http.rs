@@ -73,9 +73,22 @@ async fn boxcar_unknown_semantic_and_oversize_are_400() {
     let pdp = Arc::new(Pdp::from_dir(&example("authzen-interop")).unwrap());
     let mut config = AuthzenConfig::new("");
     config.max_evaluations = 2;
+    config.max_body_bytes = 4096;
     let small = serve(pdp, config).await;
     let a = small.post("/access/v1/evaluations", &three(None)).await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    // Counted before the items are parsed: empty items are refused for their number.
+    let empty = json!({"evaluations": [{}, {}, {}]});
+    let a = small.post("/access/v1/evaluations", &empty).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(a.text.contains("at most 2 evaluations"), "{}", a.text);
+    // A body over `max_body_bytes` is refused before it is parsed, on every endpoint.
+    let mut big = three(None);
+    big["context"] = json!({"padding": "x".repeat(5000)});
+    for path in ["/access/v1/evaluations", "/access/v1/evaluation"] {
+        let a = small.post(path, &big).await;
+        assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+    }
 }
 
 fn many_users(n: usize) -> Arc<Pdp> {

@@ -151,3 +151,80 @@ async fn a_deleted_bundle_leaves_the_tls_trust_store_at_once() {
     a.server.shutdown().await;
     c.server.shutdown().await;
 }
+
+/// SPIFFE Trust Domain and Bundle §4: a bundle with an empty `keys` revokes every key of
+/// the trust domain. It is stored like any newer bundle, and nothing of that domain is
+/// trusted afterwards (before, it was refused and the revoked keys stayed trusted).
+#[tokio::test]
+async fn an_empty_bundle_revokes_every_key_of_the_trust_domain() {
+    let c = testkit::start_with("c.test", Arc::new(SystemClock), |_| {})
+        .await
+        .unwrap();
+    let a = testkit::start_with("a.test", Arc::new(SystemClock), |_| {})
+        .await
+        .unwrap();
+    let td_c = TrustDomain::new("c.test").unwrap();
+    let bundle = c.admin().bundle().await.unwrap();
+    let sequence = serde_json::from_str::<serde_json::Value>(&bundle).unwrap()["spiffe_sequence"]
+        .as_u64()
+        .unwrap();
+    a.admin()
+        .set_bundle("c.test", bundle.into_bytes())
+        .await
+        .unwrap();
+    let held = || a.server.state().tls.trust_store().get(&td_c).unwrap();
+    assert!(!held().x509_authorities().is_empty());
+    let revoked = serde_json::json!({"spiffe_sequence": sequence + 1, "keys": []}).to_string();
+    a.admin()
+        .set_bundle("c.test", revoked.into_bytes())
+        .await
+        .unwrap();
+    assert!(held().is_empty(), "no key of c.test is trusted");
+    a.server.shutdown().await;
+    c.server.shutdown().await;
+}
+
+/// A sync step that fails does not stop the others: with a stored key this node cannot
+/// load (the key schedule fails), a bundle deleted by another node still leaves this
+/// node's trust at the next sync.
+#[tokio::test]
+async fn a_failing_sync_step_does_not_stop_the_others() {
+    use aims_store::{KeyKind, KeyRecord, KeyState};
+    let c = testkit::start_with("c.test", Arc::new(SystemClock), |_| {})
+        .await
+        .unwrap();
+    let a = testkit::start_with("a.test", Arc::new(SystemClock), |_| {})
+        .await
+        .unwrap();
+    let td_c = TrustDomain::new("c.test").unwrap();
+    let bundle = c.admin().bundle().await.unwrap();
+    a.admin()
+        .set_bundle("c.test", bundle.into_bytes())
+        .await
+        .unwrap();
+    let state = a.server.state();
+    let now = crate::common::now();
+    state
+        .store
+        .put_key(&KeyRecord {
+            kind: KeyKind::JwtSvid,
+            kid: "unloadable".into(),
+            alg: "bogus".into(),
+            pkcs8: vec![0u8; 32].into(),
+            cert_chain_der: Vec::new(),
+            state: KeyState::Next,
+            not_before: now - 10,
+            not_after: now + 3600,
+            created_at: now - 10,
+        })
+        .await
+        .unwrap();
+    // Another node deletes the bundle (straight in the shared store).
+    state.store.delete_bundle(&td_c).await.unwrap();
+    let err = state.sync().await.unwrap_err();
+    assert!(err.to_string().contains("unloadable"), "{err}");
+    assert!(state.federation.get(&td_c).is_none());
+    assert!(!state.tls.trust_store().trust_domains().contains(&td_c));
+    a.server.shutdown().await;
+    c.server.shutdown().await;
+}
