@@ -35,6 +35,12 @@ use crate::{ErrorCode, Issuer, OAuthError};
 pub trait TokenKeys: Send + Sync {
     /// The key that signs new tokens.
     fn signer(&self) -> Option<Arc<dyn Signer>>;
+    /// [`TokenKeys::signer`] with the end of its key's validity (`not_after`, Unix
+    /// seconds), read together: a JWT it signs must expire by then, or relying parties
+    /// could meet the token after the key has left the JWKS. Default: no end.
+    fn signer_until(&self) -> Option<(Arc<dyn Signer>, Option<i64>)> {
+        self.signer().map(|s| (s, None))
+    }
     /// Every key a resource server may meet (next, current, previous), public parts.
     fn jwks(&self) -> Jwks;
     /// The same keys, parsed, under the scope of the issuer identifier: to verify this
@@ -553,7 +559,18 @@ impl<D: ClientDirectory> TokenService<D> {
             acr,
         } = grant;
         let now = self.clock.now();
-        let lifetime = client.client.access_token_lifetime();
+        let format = client.client.metadata().access_token_format;
+        // A JWT's signing key, taken first: the token must expire while it is published.
+        let signer = match format {
+            TokenFormat::Jwt => Some(self.keys.signer_until().ok_or_else(|| {
+                OAuthError::server_error("token signing", &"no current signing key")
+            })?),
+            TokenFormat::Opaque => None,
+        };
+        let mut lifetime = client.client.access_token_lifetime();
+        if let Some((_, Some(not_after))) = &signer {
+            lifetime = lifetime.min(not_after.saturating_sub(now)).max(1);
+        }
         let first_aud = audience.first().cloned().unwrap_or_default();
         let mut claims = AccessTokenClaims::new(
             self.issuer.as_str(),
@@ -590,15 +607,10 @@ impl<D: ClientDirectory> TokenService<D> {
             }
             _ => "bearer",
         };
-        let access_token = match client.client.metadata().access_token_format {
-            TokenFormat::Jwt => {
-                let signer = self.keys.signer().ok_or_else(|| {
-                    OAuthError::server_error("token signing", &"no current signing key")
-                })?;
-                access_token::issue(&claims, signer.as_ref())
-                    .map_err(|e| OAuthError::server_error("token signing", &e))?
-            }
-            TokenFormat::Opaque => {
+        let access_token = match signer {
+            Some((signer, _)) => access_token::issue(&claims, signer.as_ref())
+                .map_err(|e| OAuthError::server_error("token signing", &e))?,
+            None => {
                 let token = random_token().map_err(|e| OAuthError::server_error("random", &e))?;
                 let data = serde_json::to_string(&claims)
                     .map_err(|e| OAuthError::server_error("token claims", &e))?;
@@ -618,9 +630,7 @@ impl<D: ClientDirectory> TokenService<D> {
                 token
             }
         };
-        if let (Some(family), TokenFormat::Jwt) =
-            (&family, client.client.metadata().access_token_format)
-        {
+        if let (Some(family), TokenFormat::Jwt) = (&family, format) {
             // So that revoking the family (a reused code or refresh token) makes this
             // JWT inactive at introspection too.
             self.store

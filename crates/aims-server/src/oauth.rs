@@ -140,9 +140,16 @@ impl OAuthKeys {
 
 impl TokenKeys for OAuthKeys {
     fn signer(&self) -> Option<Arc<dyn Signer>> {
+        self.signer_until().map(|(s, _)| s)
+    }
+
+    fn signer_until(&self) -> Option<(Arc<dyn Signer>, Option<i64>)> {
         let set = self.keys.current()?;
         let key = set.oauth()?;
-        Some(Arc::clone(&key.key) as Arc<dyn Signer>)
+        Some((
+            Arc::clone(&key.key) as Arc<dyn Signer>,
+            Some(key.info.not_after),
+        ))
     }
 
     fn jwks(&self) -> Jwks {

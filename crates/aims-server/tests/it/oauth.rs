@@ -1153,10 +1153,10 @@ async fn token_keys_rotate_with_overlap() {
     };
     let state = a.ts.server.state().clone();
     let key = SigningKey::generate(Algorithm::ES256).unwrap();
-    a.ts.admin()
-        .create_client(&pkjwt_client("agent-r", &key))
-        .await
-        .unwrap();
+    let mut client = pkjwt_client("agent-r", &key);
+    // Longer than a key stays published after its handover (one rotation period).
+    client.access_token_lifetime = Some(3600);
+    a.ts.admin().create_client(&client).await.unwrap();
     let token_at = |iat: i64| {
         let claims = ClientAssertionClaims::new("agent-r", &issuer, iat, 60).unwrap();
         client_assertion::create(&claims, &key).unwrap()
@@ -1190,6 +1190,34 @@ async fn token_keys_rotate_with_overlap() {
     let kb = published.iter().find(|k| **k != ka).unwrap().clone();
     let staged = issue(t0 + 600).await;
     assert_eq!(kid_of(&staged), ka, "the next key must not sign yet");
+    // Its lifetime is cut to the end of key a's validity (published until then), not
+    // the client's 3600 s: a relying party never meets it after a left the JWKS.
+    let exp = Jws::unverified_claims(&staged).unwrap()["exp"]
+        .as_i64()
+        .unwrap();
+    // Key a, made at t0: valid for one refresh hint plus two rotation periods.
+    let a_not_after = t0 + 60 + 2 * 600;
+    assert!(
+        exp <= a_not_after,
+        "exp {exp} after the key's end {a_not_after}"
+    );
+    assert!(
+        exp > t0 + 600 + 600,
+        "cut to the key's end, not shorter: {exp}"
+    );
+    let expires_in = a
+        .token(&token_at(t0 + 600), &[], &[])
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["expires_in"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        expires_in,
+        a_not_after - (t0 + 600),
+        "expires_in matches exp"
+    );
 
     // One refresh hint later: b signs, a stays published and still verifies.
     clock.set(t0 + 660);
