@@ -32,6 +32,13 @@ pub struct ServerIdentity {
     changes: Changes,
 }
 
+/// Why nothing is signed with `which`: no current key, or only one past its end.
+fn key_gone(which: &str) -> ProviderError {
+    ProviderError::Unavailable(format!(
+        "no current {which} within its validity (is the database reachable? the key schedule runs at every sync)"
+    ))
+}
+
 impl ServerIdentity {
     /// A provider over the server's state.
     pub fn new(
@@ -91,9 +98,11 @@ impl IdentityProvider for ServerIdentity {
         let started = Instant::now();
         let r = (|| {
             let set = self.keyset()?;
+            let now = self.clock.now();
             let ca = set
                 .ca()
-                .ok_or_else(|| ProviderError::Unavailable("no current CA".into()))?;
+                .filter(|c| c.info.signs_at(now))
+                .ok_or_else(|| key_gone("CA"))?;
             Ok(ca.ca.issue_x509_svid(
                 &entry.spiffe_id,
                 Duration::from_secs(u64::from(entry.x509_ttl)),
@@ -120,10 +129,11 @@ impl IdentityProvider for ServerIdentity {
         let started = Instant::now();
         let r = (|| {
             let set = self.keyset()?;
+            let now = self.clock.now();
             let key = set
                 .jwt()
-                .ok_or_else(|| ProviderError::Unavailable("no current JWT-SVID key".into()))?;
-            let now = self.clock.now();
+                .filter(|k| k.info.signs_at(now))
+                .ok_or_else(|| key_gone("JWT-SVID key"))?;
             let aud = match audience {
                 [one] => Audience::One(one.clone()),
                 many => Audience::Many(many.to_vec()),
@@ -156,10 +166,11 @@ impl IdentityProvider for ServerIdentity {
         let started = Instant::now();
         let r = (|| {
             let set = self.keyset()?;
+            let now = self.clock.now();
             let key = set
                 .wit()
-                .ok_or_else(|| ProviderError::Unavailable("no current WIT-SVID key".into()))?;
-            let now = self.clock.now();
+                .filter(|k| k.info.signs_at(now))
+                .ok_or_else(|| key_gone("WIT-SVID key"))?;
             let lifetime = secs(ttl).min(key.info.not_after.saturating_sub(now)).max(1);
             let claims = WitClaims::new(WorkloadId::from(id.clone()), workload_key, now, lifetime)?
                 .issuer(id.trust_domain().id().as_str());

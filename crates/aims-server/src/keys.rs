@@ -126,6 +126,15 @@ pub struct KeyInfo {
 }
 
 impl KeyInfo {
+    /// Whether the key may sign at `now`: before its `not_after`. A key set that could
+    /// not be refreshed (the database unreachable when the schedule ran) may still hold
+    /// a `Current` key past its end; nothing is signed with it then.
+    pub fn signs_at(&self, now: i64) -> bool {
+        now < self.not_after
+    }
+}
+
+impl KeyInfo {
     fn of(r: &KeyRecord) -> Self {
         Self {
             kid: r.kid.clone(),
@@ -335,6 +344,11 @@ impl KeyManager {
     /// The rotation policy.
     pub fn policy(&self) -> &KeyPolicy {
         &self.policy
+    }
+
+    /// The manager's clock, now.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
     }
 
     /// Runs the schedule at the clock's time for every kind, then reloads the keys from

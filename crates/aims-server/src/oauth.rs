@@ -145,7 +145,7 @@ impl TokenKeys for OAuthKeys {
 
     fn signer_until(&self) -> Option<(Arc<dyn Signer>, Option<i64>)> {
         let set = self.keys.current()?;
-        let key = set.oauth()?;
+        let key = set.oauth().filter(|k| k.info.signs_at(self.keys.now()))?;
         Some((
             Arc::clone(&key.key) as Arc<dyn Signer>,
             Some(key.info.not_after),

@@ -1243,3 +1243,70 @@ async fn token_keys_rotate_with_overlap() {
     assert!(!bundle.contains(&ka) && !bundle.contains(&kb));
     a.ts.server.shutdown().await;
 }
+
+/// A key set that could not be refreshed (no sync since, as with the database down)
+/// may still hold a Current key past its end: nothing is signed with it (server_error),
+/// and once the schedule runs again tokens are issued by the new key.
+#[tokio::test]
+async fn no_token_is_signed_by_a_key_past_its_end() {
+    use aims_server::config::Seconds;
+
+    let t0 = now();
+    let clock = aims_core::ManualClock::new(t0);
+    let ts = testkit::start_with("example.org", Arc::new(clock.clone()), |c| {
+        c.bundle.refresh_hint = Seconds(60);
+        c.jwt.rotation_period = toml::Spanned::new(0..0, Seconds(600));
+        c.ca.ttl = toml::Spanned::new(0..0, Seconds(6000));
+        // No background sync during the test: the test decides when keys are reloaded.
+        c.storage.poll_interval = Seconds(3600);
+    })
+    .await
+    .unwrap();
+    let issuer = ts.server.endpoints().oauth_issuer.clone().unwrap();
+    let a = As {
+        base: format!("http://{}", ts.server.endpoints().http),
+        issuer: issuer.clone(),
+        http: reqwest::Client::new(),
+        ts,
+    };
+    let key = SigningKey::generate(Algorithm::ES256).unwrap();
+    a.ts.admin()
+        .create_client(&pkjwt_client("agent-x", &key))
+        .await
+        .unwrap();
+    let request = |iat: i64| {
+        let claims = ClientAssertionClaims::new("agent-x", &issuer, iat, 60).unwrap();
+        let assertion = client_assertion::create(&claims, &key).unwrap();
+        let a = &a;
+        async move { a.token(&assertion, &[], &[]).await }
+    };
+    let id = "spiffe://example.org/agent/expiry-it";
+    a.ts.admin()
+        .create_entry(&spec(
+            id,
+            &[uid_selector().as_str(), exe_selector().as_str()],
+        ))
+        .await
+        .unwrap();
+    let wl = spiffe::WorkloadApiClient::connect_to(a.ts.workload_endpoint())
+        .await
+        .unwrap();
+    let spiffe_id = spiffe::SpiffeId::new(id).unwrap();
+    let jwt_svid = || wl.fetch_jwt_svid(["aud"], Some(&spiffe_id));
+    assert_eq!(request(t0).await.status(), 200);
+    assert!(jwt_svid().await.is_ok());
+    // The first keys end at t0 + 60 + 2 × 600; no sync has run since t0.
+    clock.set(t0 + 1300);
+    let r = request(t0 + 1300).await;
+    assert_eq!(r.status(), 500);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "server_error");
+    assert!(
+        jwt_svid().await.is_err(),
+        "no JWT-SVID from a key past its end"
+    );
+    a.ts.server.state().sync().await.unwrap();
+    assert_eq!(request(t0 + 1300).await.status(), 200);
+    assert!(jwt_svid().await.is_ok());
+    a.ts.server.shutdown().await;
+}
