@@ -31,12 +31,30 @@ fn now() -> String {
 }
 
 fn entity(e: &EntityRef) -> String {
-    format!("{}:{}", e.entity_type, e.id)
+    log_safe(format!("{}:{}", e.entity_type, e.id))
+}
+
+/// `s` with control characters escaped (`\n`, `\u{1b}`, ...): request data cannot
+/// start a new log line or a terminal escape in a text-format audit record.
+fn log_safe(s: String) -> String {
+    if s.chars().any(char::is_control) {
+        s.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    } else {
+        s
+    }
 }
 
 fn scalar(v: &Value) -> Option<String> {
     match v {
-        Value::String(s) => Some(s.clone()),
+        Value::String(s) => Some(log_safe(s.clone())),
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
@@ -85,7 +103,7 @@ pub(crate) fn decision(request: &EvaluationRequest, decision: &Decision, correla
         delegated_subject = %delegated_subject(&request.context).unwrap_or_else(|| "none".into()),
         delegation_chain = %delegation_chain(&request.context).unwrap_or_else(|| "none".into()),
         resource = %entity(&request.resource),
-        action = %request.action.name,
+        action = %log_safe(request.action.name.clone()),
         decision = if decision.decision { "permit" } else { "deny" },
         time = %now(),
         correlation_id = %correlation_id,
@@ -109,9 +127,9 @@ pub(crate) fn search(query: &SearchQuery, results: usize, correlation_id: &str) 
             resource,
             context,
         } => (
-            format!("{subject_type}:*"),
+            log_safe(format!("{subject_type}:*")),
             entity(resource),
-            action.name.clone(),
+            log_safe(action.name.clone()),
             context,
             context.get("risk").and_then(scalar),
         ),
@@ -122,8 +140,8 @@ pub(crate) fn search(query: &SearchQuery, results: usize, correlation_id: &str) 
             context,
         } => (
             entity(subject),
-            format!("{resource_type}:*"),
-            action.name.clone(),
+            log_safe(format!("{resource_type}:*")),
+            log_safe(action.name.clone()),
             context,
             Some(risk(subject, context)),
         ),
@@ -154,6 +172,26 @@ pub(crate) fn search(query: &SearchQuery, results: usize, correlation_id: &str) 
         remediation = "none",
         "authorization search"
     );
+}
+
+#[cfg(test)]
+mod log_safe_tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(log_safe("spiffe://td/a".into()), "spiffe://td/a");
+        assert_eq!(
+            log_safe("a\nINFO decision=permit\u{1b}[0m".into()),
+            "a\\nINFO decision=permit\\u{1b}[0m"
+        );
+        let e = EntityRef::new("Agent", "x\r\ny");
+        assert_eq!(entity(&e), "Agent:x\\r\\ny");
+        let ctx = serde_json::json!({"user": "eve\nmallory", "act": {"sub": "b\tc"}});
+        let ctx = ctx.as_object().unwrap();
+        assert_eq!(delegated_subject(ctx).unwrap(), "eve\\nmallory");
+        assert_eq!(delegation_chain(ctx).unwrap(), "b\\tc");
+    }
 }
 
 #[cfg(test)]

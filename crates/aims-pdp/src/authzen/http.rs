@@ -219,10 +219,14 @@ fn generate_request_id() -> String {
 }
 
 async fn request_id(mut req: Request, next: Next) -> Response {
+    // The caller's id when it is a sane one (1 to 128 visible ASCII characters: it goes
+    // into audit records), else a fresh one.
     let value = req
         .headers()
         .get(REQUEST_ID)
-        .filter(|v| !v.is_empty())
+        .filter(|v| {
+            !v.is_empty() && v.len() <= 128 && v.as_bytes().iter().all(u8::is_ascii_graphic)
+        })
         .cloned()
         .unwrap_or_else(|| {
             HeaderValue::from_str(&generate_request_id())

@@ -186,6 +186,21 @@ async fn request_id_is_echoed() {
         .await;
     assert_eq!(a.status, StatusCode::OK);
     assert!(!a.headers["x-request-id"].is_empty());
+    // Not a sane id (too long, or with spaces): a fresh one is used and echoed instead,
+    // since the id goes into audit records.
+    for insane in ["x".repeat(129), "a b".to_owned()] {
+        let a = s
+            .post_raw(
+                "/access/v1/evaluation",
+                Some("application/json"),
+                &body,
+                Some(&insane),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::OK);
+        let echoed = a.headers["x-request-id"].to_str().unwrap();
+        assert!(!echoed.is_empty() && echoed != insane, "{echoed}");
+    }
 }
 
 /// c-2-6: the same request gives the same decision.
