@@ -8,13 +8,19 @@
 //! | `JwtSvid` | `Authorization: Bearer <JWT-SVID>` for the given audience |
 //! | `Dpop` | `Authorization: DPoP <access token>` and a `DPoP` proof signed by a key of this client; a `use_dpop_nonce` challenge is answered once with the server's nonce |
 //!
-//! TLS servers are verified as SPIFFE workloads against the agent's bundles (any ID of
-//! the trust domains known when the client is built), unless PEM roots are configured.
-//! The TLS client certificate follows rotation: each handshake presents the SVID held
-//! at that moment.
+//! TLS servers are verified as SPIFFE workloads against the agent's bundles. By default
+//! only servers of the agent's own trust domain are accepted: a federated bundle makes
+//! its workloads verifiable, not trusted as servers, until
+//! [`AgentClientBuilder::server_authorizer`] names them. PEM roots may replace SPIFFE
+//! verification. The TLS client certificate follows rotation: each handshake presents
+//! the SVID held at that moment.
+//!
+//! Every request has an overall timeout ([`DEFAULT_TIMEOUT`] unless configured) and a
+//! cap on the response body ([`DEFAULT_MAX_RESPONSE_BYTES`] unless configured).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use aims_crypto::{Algorithm, Signer as _, SigningKey};
 use aims_httpsig::wimse::{RequestSigner, WIT_HEADER, default_audience};
@@ -38,8 +44,16 @@ const TXN_TOKEN_HEADER: &str = "txn-token";
 /// Lifetime of the WPTs and HTTP signatures this client makes, in seconds.
 pub const PROOF_LIFETIME: i64 = 60;
 
-/// How a request is authenticated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The overall time a request may take (connect, send, whole response) unless
+/// [`AgentClientBuilder::timeout`] says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The largest response body read unless [`AgentClientBuilder::max_response_bytes`] says
+/// otherwise: 16 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+
+/// How a request is authenticated. `Debug` shows the kind, never a token.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Auth {
     /// Unauthenticated (TLS still verifies the server).
@@ -60,6 +74,25 @@ pub enum Auth {
         /// The access token (from the authorization server, bound to [`AgentClient::dpop_jkt`]).
         access_token: String,
     },
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::None => f.write_str("None"),
+            Auth::Mtls => f.write_str("Mtls"),
+            Auth::Wpt => f.write_str("Wpt"),
+            Auth::HttpSig => f.write_str("HttpSig"),
+            Auth::JwtSvid { audience } => f
+                .debug_struct("JwtSvid")
+                .field("audience", audience)
+                .finish(),
+            Auth::Dpop { .. } => f
+                .debug_struct("Dpop")
+                .field("access_token", &crate::error::REDACTED)
+                .finish(),
+        }
+    }
 }
 
 impl Auth {
@@ -85,6 +118,8 @@ pub struct AgentClient {
     plain: reqwest::Client,
     dpop_key: Arc<SigningKey>,
     dpop_nonces: Arc<Mutex<HashMap<String, String>>>,
+    timeout: Duration,
+    max_response_bytes: usize,
 }
 
 impl std::fmt::Debug for AgentClient {
@@ -96,16 +131,38 @@ impl std::fmt::Debug for AgentClient {
 }
 
 /// Options of an [`AgentClient`].
-#[derive(Debug, Clone, Default)]
+///
+/// Defaults: TLS servers must present an SVID of the agent's own trust domain (that of
+/// its X509-SVID), requests time out after [`DEFAULT_TIMEOUT`], and response bodies
+/// larger than [`DEFAULT_MAX_RESPONSE_BYTES`] are refused.
+#[derive(Debug, Clone)]
 pub struct AgentClientBuilder {
     server_authorizer: Option<Authorizer>,
     root_pem: Option<Vec<u8>>,
-    timeout: Option<std::time::Duration>,
+    timeout: Duration,
+    max_response_bytes: usize,
+}
+
+impl Default for AgentClientBuilder {
+    fn default() -> Self {
+        Self {
+            server_authorizer: None,
+            root_pem: None,
+            timeout: DEFAULT_TIMEOUT,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+        }
+    }
 }
 
 impl AgentClientBuilder {
-    /// Accept only TLS servers whose SVID passes `authorizer` (default: any SPIFFE ID of
-    /// the trust domains in the agent's bundles when the client is built).
+    /// Accept only TLS servers whose SVID passes `authorizer`.
+    ///
+    /// Default: any SPIFFE ID of the agent's own trust domain. Servers of a federated
+    /// trust domain are refused unless named here, for example
+    /// `Authorizer::Exact(vec![server_id])` or
+    /// `Authorizer::AnyInTrustDomains(vec![own_td, partner_td])`: holding a partner's
+    /// bundle means its workloads can be verified, not that any of them may act as any
+    /// server.
     pub fn server_authorizer(mut self, authorizer: Authorizer) -> Self {
         self.server_authorizer = Some(authorizer);
         self
@@ -118,9 +175,19 @@ impl AgentClientBuilder {
         self
     }
 
-    /// A timeout for each request.
-    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
-        self.timeout = Some(timeout);
+    /// The overall time a request may take, from connecting to the end of the response
+    /// body (default [`DEFAULT_TIMEOUT`]).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The largest response body accepted, in bytes (default
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`]); a larger one fails the request with
+    /// [`AgentError::ResponseTooLarge`] and is not kept. Token endpoint responses are
+    /// capped at 64 KiB in any case.
+    pub fn max_response_bytes(mut self, limit: usize) -> Self {
+        self.max_response_bytes = limit;
         self
     }
 
@@ -133,8 +200,10 @@ impl AgentClientBuilder {
             ),
             None => ServerTrust::Spiffe(
                 trust.clone(),
-                self.server_authorizer
-                    .unwrap_or_else(|| Authorizer::AnyInTrustDomains(trust.trust_domains())),
+                match self.server_authorizer {
+                    Some(a) => a,
+                    None => default_server_authorizer(source)?,
+                },
             ),
         };
         let tls = |client_cert: bool| -> Result<rustls::ClientConfig, AgentError> {
@@ -146,13 +215,11 @@ impl AgentClientBuilder {
                 .map_err(|e| AgentError::Tls(e.to_string()))
         };
         let http = |client_cert: bool| -> Result<reqwest::Client, AgentError> {
-            let mut b = reqwest::Client::builder()
+            Ok(reqwest::Client::builder()
                 .tls_backend_preconfigured(tls(client_cert)?)
-                .redirect(reqwest::redirect::Policy::none());
-            if let Some(t) = self.timeout {
-                b = b.timeout(t);
-            }
-            Ok(b.build()?)
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(self.timeout)
+                .build()?)
         };
         let dpop_key = SigningKey::generate(Algorithm::ES256)
             .map_err(|e| AgentError::Signing(e.to_string()))?;
@@ -162,8 +229,20 @@ impl AgentClientBuilder {
             plain: http(false)?,
             dpop_key: Arc::new(dpop_key),
             dpop_nonces: Arc::new(Mutex::new(HashMap::new())),
+            timeout: self.timeout,
+            max_response_bytes: self.max_response_bytes,
         })
     }
+}
+
+/// The default server authorizer: any ID of the trust domain of the agent's own SVID.
+fn default_server_authorizer(source: &WorkloadSource) -> Result<Authorizer, AgentError> {
+    let own = source
+        .spiffe_id()
+        .ok_or(AgentError::NoCredential("X509-SVID"))?;
+    Ok(Authorizer::AnyInTrustDomains(vec![
+        own.trust_domain().clone(),
+    ]))
 }
 
 impl AgentClient {
@@ -182,6 +261,11 @@ impl AgentClient {
         &self.source
     }
 
+    /// The largest response body this client reads, in bytes.
+    pub fn max_response_bytes(&self) -> usize {
+        self.max_response_bytes
+    }
+
     /// The RFC 7638 thumbprint of this client's DPoP key: the `dpop_jkt` to ask an
     /// authorization server to bind tokens to.
     pub fn dpop_jkt(&self) -> Result<String, AgentError> {
@@ -197,10 +281,21 @@ impl AgentClient {
         request: http::Request<Bytes>,
         auth: &Auth,
     ) -> Result<http::Response<Bytes>, AgentError> {
-        let resp = self.send_once(request.clone(), auth).await?;
+        self.send_capped(request, auth, self.max_response_bytes)
+            .await
+    }
+
+    /// [`AgentClient::send`] reading at most `limit` bytes of response body.
+    pub(crate) async fn send_capped(
+        &self,
+        request: http::Request<Bytes>,
+        auth: &Auth,
+        limit: usize,
+    ) -> Result<http::Response<Bytes>, AgentError> {
+        let resp = self.send_once(request.clone(), auth, limit).await?;
         if matches!(auth, Auth::Dpop { .. }) && is_use_dpop_nonce(&resp) {
             // RFC 9449 §9: retry once with the nonce the server just gave.
-            return self.send_once(request, auth).await;
+            return self.send_once(request, auth, limit).await;
         }
         Ok(resp)
     }
@@ -209,6 +304,7 @@ impl AgentClient {
         &self,
         mut request: http::Request<Bytes>,
         auth: &Auth,
+        limit: usize,
     ) -> Result<http::Response<Bytes>, AgentError> {
         let url = request.uri().to_string();
         let target = default_audience(request.uri())
@@ -259,7 +355,7 @@ impl AgentClient {
             &self.plain
         };
         let req = reqwest::Request::try_from(request)?;
-        let resp = client.execute(req).await?;
+        let resp = client.execute(req).await.map_err(|e| self.http_error(e))?;
         if let Some(nonce) = resp
             .headers()
             .get(DPOP_NONCE_HEADER)
@@ -273,12 +369,44 @@ impl AgentClient {
         let status = resp.status();
         let headers = resp.headers().clone();
         let version = resp.version();
-        let body = resp.bytes().await?;
+        let body = self.read_body(resp, limit).await?;
         let mut out = http::Response::new(body);
         *out.status_mut() = status;
         *out.headers_mut() = headers;
         *out.version_mut() = version;
         Ok(out)
+    }
+
+    /// Reads the whole body, refusing it as soon as it is known to exceed `limit` bytes.
+    async fn read_body(
+        &self,
+        mut resp: reqwest::Response,
+        limit: usize,
+    ) -> Result<Bytes, AgentError> {
+        let too_large = AgentError::ResponseTooLarge { limit };
+        if resp
+            .content_length()
+            .is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX))
+        {
+            return Err(too_large);
+        }
+        let mut body = bytes::BytesMut::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.http_error(e))? {
+            if chunk.len() > limit.saturating_sub(body.len()) {
+                return Err(too_large);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
+    }
+
+    /// A timeout reported as such (with the setting to change), anything else as is.
+    fn http_error(&self, e: reqwest::Error) -> AgentError {
+        if e.is_timeout() {
+            AgentError::RequestTimeout(self.timeout)
+        } else {
+            AgentError::Http(e)
+        }
     }
 
     /// A DPoP proof by this client's key.
@@ -382,7 +510,8 @@ impl AgentClient {
     }
 }
 
-/// [`AgentClient`] as a [`tower::Service`]; see [`AgentClient::into_service`].
+/// [`AgentClient`] as a [`tower::Service`]; see [`AgentClient::into_service`]. `Debug`
+/// shows the kind of [`Auth`], never a token.
 #[derive(Debug, Clone)]
 pub struct AgentService {
     client: AgentClient,
@@ -407,5 +536,36 @@ impl tower::Service<http::Request<Bytes>> for AgentService {
         let client = self.client.clone();
         let auth = self.auth.clone();
         Box::pin(async move { client.send(request, &auth).await })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_debug_redacts_the_access_token() {
+        let auth = Auth::Dpop {
+            access_token: "eyJsecret.token.value".into(),
+        };
+        let shown = format!("{auth:?}");
+        assert!(!shown.contains("eyJsecret"), "{shown}");
+        assert!(shown.contains("Dpop"), "{shown}");
+        let jwt = format!(
+            "{:?}",
+            Auth::JwtSvid {
+                audience: "spiffe://example.org/api".into()
+            }
+        );
+        assert!(jwt.contains("spiffe://example.org/api"), "{jwt}");
+    }
+
+    #[test]
+    fn the_builder_defaults_to_a_timeout_and_a_body_cap() {
+        let b = AgentClientBuilder::default();
+        assert_eq!(b.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(DEFAULT_TIMEOUT, Duration::from_secs(30));
+        assert_eq!(b.max_response_bytes, DEFAULT_MAX_RESPONSE_BYTES);
+        assert!(b.server_authorizer.is_none());
     }
 }

@@ -82,4 +82,59 @@ pub enum AgentError {
     /// The HTTP exchange failed.
     #[error("HTTP request failed: {0}")]
     Http(#[from] reqwest::Error),
+    /// No complete response arrived within the client's timeout.
+    #[error(
+        "no complete response within {0:?} (raise AgentClientBuilder::timeout if the server is expected to be slower)"
+    )]
+    RequestTimeout(std::time::Duration),
+    /// The response body is larger than the client accepts; it was not kept.
+    #[error(
+        "the response body exceeds {limit} bytes and was dropped (AgentClientBuilder::max_response_bytes sets the limit; token responses are capped at 64 KiB)"
+    )]
+    ResponseTooLarge {
+        /// The limit that applied, in bytes.
+        limit: usize,
+    },
+}
+
+/// What `Debug` shows instead of a token.
+pub(crate) const REDACTED: &str = "<redacted>";
+
+/// The most characters of server-supplied text put into an error message.
+pub(crate) const MAX_SERVER_TEXT: usize = 256;
+
+/// Server-supplied text made fit for an error message or a log line: control and
+/// invisible bidirectional / zero-width characters dropped, at most [`MAX_SERVER_TEXT`]
+/// characters kept (a cut is marked with `…`).
+pub(crate) fn server_text(text: &str) -> String {
+    let mut kept = text.chars().filter(|c| !is_unprintable(*c));
+    let mut out: String = kept.by_ref().take(MAX_SERVER_TEXT).collect();
+    if kept.next().is_some() {
+        out.push('…');
+    }
+    out
+}
+
+fn is_unprintable(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_text_drops_control_characters_and_is_bounded() {
+        let hostile = format!(
+            "bad\r\nSet-Cookie: x\u{1b}[31m\u{202E}{}",
+            "A".repeat(10_000)
+        );
+        let clean = server_text(&hostile);
+        assert!(clean.starts_with("badSet-Cookie: x[31mAAA"), "{clean}");
+        assert!(!clean.chars().any(is_unprintable));
+        assert_eq!(clean.chars().count(), MAX_SERVER_TEXT + 1);
+        assert!(clean.ends_with('…'));
+        assert_eq!(server_text("short ok"), "short ok");
+    }
 }

@@ -31,8 +31,8 @@ mod source;
 mod tls;
 
 pub use client::{
-    AgentClient, AgentClientBuilder, AgentService, Auth, DPOP_HEADER, DPOP_NONCE_HEADER,
-    PROOF_LIFETIME, WPT_HEADER,
+    AgentClient, AgentClientBuilder, AgentService, Auth, DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_TIMEOUT, DPOP_HEADER, DPOP_NONCE_HEADER, PROOF_LIFETIME, WPT_HEADER,
 };
 pub use endpoint::{ENDPOINT_ENV, WorkloadEndpoint};
 pub use error::AgentError;

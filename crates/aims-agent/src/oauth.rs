@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::AgentError;
 use crate::client::{AgentClient, DPOP_HEADER, DPOP_NONCE_HEADER};
+use crate::error::{REDACTED, server_text};
 
 /// `client_assertion_type` of a JWT-SVID assertion.
 pub const JWT_SPIFFE_ASSERTION_TYPE: &str =
@@ -32,8 +33,11 @@ pub struct TokenRequestSpec {
     pub dpop: bool,
 }
 
-/// An access token as the token endpoint returned it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// The largest token endpoint response read, in bytes.
+pub const MAX_TOKEN_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// An access token as the token endpoint returned it. `Debug` redacts the token.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 pub struct AccessToken {
     /// The token.
     pub access_token: String,
@@ -43,6 +47,17 @@ pub struct AccessToken {
     pub expires_in: Option<i64>,
     /// The granted scope.
     pub scope: Option<String>,
+}
+
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("access_token", &REDACTED)
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .finish()
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,10 +108,12 @@ impl AgentClient {
                         .map_err(|e| AgentError::Signing(e.to_string()))?,
                 );
             }
-            let resp = self.send(req, &crate::Auth::None).await?;
+            let limit = MAX_TOKEN_RESPONSE_BYTES.min(self.max_response_bytes());
+            let resp = self.send_capped(req, &crate::Auth::None, limit).await?;
             if resp.status().is_success() {
+                // serde's messages may quote the body: sanitised like any server text.
                 return serde_json::from_slice(resp.body())
-                    .map_err(|e| AgentError::BadToken(e.to_string()));
+                    .map_err(|e| AgentError::BadToken(server_text(&e.to_string())));
             }
             let err: Option<ErrorBody> = serde_json::from_slice(resp.body()).ok();
             let server_nonce = resp
@@ -111,15 +128,15 @@ impl AgentClient {
                 (Some(e), _) => {
                     return Err(AgentError::TokenRefused {
                         status: resp.status().as_u16(),
-                        error: e.error,
-                        description: e.error_description.unwrap_or_default(),
+                        error: server_text(&e.error),
+                        description: server_text(&e.error_description.unwrap_or_default()),
                     });
                 }
                 (None, _) => {
                     return Err(AgentError::TokenRefused {
                         status: resp.status().as_u16(),
                         error: "unknown".into(),
-                        description: String::from_utf8_lossy(resp.body()).into_owned(),
+                        description: server_text(&String::from_utf8_lossy(resp.body())),
                     });
                 }
             }
@@ -129,5 +146,26 @@ impl AgentClient {
             error: "use_dpop_nonce".into(),
             description: "the server asked for a DPoP nonce twice".into(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_token_debug_redacts_the_token() {
+        let token = AccessToken {
+            access_token: "eyJsecret.token.value".into(),
+            token_type: "DPoP".into(),
+            expires_in: Some(300),
+            scope: Some("read".into()),
+        };
+        let shown = format!("{token:?}");
+        assert!(!shown.contains("eyJsecret"), "{shown}");
+        assert!(
+            shown.contains("DPoP") && shown.contains(REDACTED),
+            "{shown}"
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! socket, and the agent's source and client against real TLS and HTTP servers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod it {
+    mod client;
     mod common;
     mod mtls;
     mod source;

@@ -60,8 +60,8 @@ pub(crate) struct RequestArgs {
     /// The Workload API socket (default: $SPIFFE_ENDPOINT_SOCKET, else ./aims-data/workload.sock).
     #[arg(long)]
     socket: Option<PathBuf>,
-    /// Require the TLS server to present exactly this SPIFFE ID (default: any ID of a
-    /// trusted trust domain).
+    /// Require the TLS server to present exactly this SPIFFE ID (default: any ID of this
+    /// agent's own trust domain; a server of a federated trust domain needs this flag).
     #[arg(long)]
     server_id: Option<String>,
     /// Verify the TLS server with these PEM roots (ordinary certificates) instead of

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use std::sync::Arc;
 
-use aims_core::{Clock, ManualClock, SystemClock, TrustDomain, WorkloadId};
+use aims_core::{Clock, ManualClock, SystemClock, TrustDomain};
 use aims_crypto::Jwks;
 use aims_jose::replay::MemoryReplayGuard;
 use aims_jose::wit::WitProfile;
@@ -71,27 +71,19 @@ fn load_jwks(args: &TokenVerify) -> Result<Jwks> {
     })
 }
 
-/// The trust domain whose keys verify a SPIFFE-style token: `--trust-domain`, else the
-/// trust domain of the (unverified) `sub`, which only selects the key set.
-fn trust_domain_scope(args: &TokenVerify, token: &str) -> Result<String> {
-    if let Some(td) = &args.trust_domain {
-        return Ok(TrustDomain::new(td)
-            .with_context(|| format!("invalid trust domain `{td}`"))?
-            .to_string());
-    }
-    let claims = token
-        .split('.')
-        .nth(1)
-        .context("the token is not a JWS compact serialization")
-        .and_then(|p| decode_part(p, "payload"))?;
-    let sub = claims
-        .get("sub")
-        .and_then(Value::as_str)
-        .context("the token has no `sub`; pass --trust-domain")?;
-    let id = WorkloadId::parse(sub).with_context(|| {
-        format!("`sub` ({sub}) is not a workload identifier; pass --trust-domain")
-    })?;
-    Ok(id.trust_domain().to_string())
+/// The trust domain the `--jwks` keys belong to, for a SPIFFE-style token. It must come
+/// from the operator: the token's own (unverified) `sub` would let a token choose the
+/// trust domain its signer's keys count for, and a JWKS or bundle document does not name
+/// its trust domain.
+fn trust_domain_scope(args: &TokenVerify, profile: &str) -> Result<TrustDomain> {
+    let Some(td) = &args.trust_domain else {
+        bail!(
+            "--trust-domain is required for --profile {profile}: name the trust domain the \
+             --jwks keys belong to (e.g. --trust-domain example.org); only tokens of that \
+             trust domain are then accepted"
+        );
+    };
+    TrustDomain::new(td).with_context(|| format!("invalid trust domain `{td}`"))
 }
 
 fn required<'a>(v: &'a Option<String>, flag: &str, profile: &str) -> Result<&'a str> {
@@ -109,26 +101,28 @@ fn run_profile(args: &TokenVerify, token: &str) -> Result<Result<(), JoseError>>
     let outcome = match args.profile {
         Profile::JwtSvid => {
             let aud = required(&args.audience, "audience", "jwt-svid")?;
+            let td = trust_domain_scope(args, "jwt-svid")?;
             let jwks = load_jwks(args)?;
-            let scope = trust_domain_scope(args, token)?;
             let mut keys = StaticKeys::new();
-            keys.add_jwks_for_use(scope.clone(), &jwks, "jwt-svid");
-            keys.add_jwks(scope, &jwks);
+            keys.add_jwks_for_use(td.to_string(), &jwks, "jwt-svid");
+            keys.add_jwks(td.to_string(), &jwks);
             jwt_svid::Validator::new(clock, aud)
+                .trust_domain(td)
                 .validate(token, &keys)
                 .map(drop)
         }
         Profile::Wit | Profile::WitSvid => {
-            let profile = match args.profile {
-                Profile::WitSvid => WitProfile::WitSvid,
-                _ => WitProfile::Wimse,
+            let (profile, name) = match args.profile {
+                Profile::WitSvid => (WitProfile::WitSvid, "wit-svid"),
+                _ => (WitProfile::Wimse, "wit"),
             };
+            let td = trust_domain_scope(args, name)?.to_string();
             let jwks = load_jwks(args)?;
-            let scope = trust_domain_scope(args, token)?;
             let mut keys = StaticKeys::new();
-            keys.add_jwks_for_use(scope.clone(), &jwks, "wit-svid");
-            keys.add_jwks(scope, &jwks);
+            keys.add_jwks_for_use(td.clone(), &jwks, "wit-svid");
+            keys.add_jwks(td.clone(), &jwks);
             wit::Validator::new(profile, clock)
+                .trust_domain(td)
                 .validate(token, &keys)
                 .map(drop)
         }

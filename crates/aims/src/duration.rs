@@ -7,7 +7,7 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
         return Err("empty duration; use e.g. 90s, 15m, 1h or 7d".into());
     }
     if let Ok(n) = s.parse::<u64>() {
-        return Ok(n);
+        return positive(n);
     }
     let mut total: u64 = 0;
     let mut num = String::new();
@@ -35,10 +35,15 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
     if !num.is_empty() {
         return Err(format!("trailing number without unit in `{s}`"));
     }
-    if total == 0 {
+    positive(total)
+}
+
+/// Zero is refused however it is written (`0`, `0s`, `0h0m`).
+fn positive(seconds: u64) -> Result<u64, String> {
+    if seconds == 0 {
         return Err("duration must be greater than zero".into());
     }
-    Ok(total)
+    Ok(seconds)
 }
 
 #[cfg(test)]
@@ -55,5 +60,15 @@ mod tests {
         for bad in ["", "h", "1x", "1h30", "0s", "99999999999999999999d"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn zero_is_refused_with_or_without_a_unit() {
+        let unit = parse_duration("0s");
+        assert_eq!(unit, Err("duration must be greater than zero".into()));
+        for zero in ["0", "00", " 0 ", "0h0m"] {
+            assert_eq!(parse_duration(zero), unit, "{zero}");
+        }
+        assert_eq!(parse_duration("1"), Ok(1));
     }
 }

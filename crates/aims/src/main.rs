@@ -142,11 +142,11 @@ enum TokenCommand {
 /// Token profiles `aims token verify` knows.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub(crate) enum Profile {
-    /// SPIFFE JWT-SVID (needs --audience).
+    /// SPIFFE JWT-SVID (needs --audience and --trust-domain).
     JwtSvid,
-    /// WIMSE Workload Identity Token.
+    /// WIMSE Workload Identity Token (needs --trust-domain).
     Wit,
-    /// SPIFFE WIT-SVID (stricter WIT profile).
+    /// SPIFFE WIT-SVID, the stricter WIT profile (needs --trust-domain).
     WitSvid,
     /// RFC 9068 JWT access token (needs --issuer and --audience).
     At,
@@ -164,8 +164,9 @@ pub(crate) struct TokenVerify {
     /// JWKS or SPIFFE bundle file with the trusted public keys (not needed for dpop).
     #[arg(long)]
     jwks: Option<PathBuf>,
-    /// Trust domain the JWKS belongs to (jwt-svid, wit, wit-svid). Defaults to the
-    /// trust domain of the token's `sub`.
+    /// Trust domain the JWKS belongs to; required for jwt-svid, wit and wit-svid. Only
+    /// tokens whose `sub` is in this trust domain are accepted: the token itself never
+    /// chooses which trust domain the keys count for.
     #[arg(long)]
     trust_domain: Option<String>,
     /// Expected audience (jwt-svid, at).

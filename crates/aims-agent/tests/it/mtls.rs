@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aims_agent::{AgentClient, AgentError, Auth, WorkloadSource};
-use aims_core::TrustDomain;
+use aims_core::{SpiffeId, TrustDomain};
 use aims_pki::tls::{Authorizer, ClientAuth};
 use axum::extract::Extension;
 use bytes::Bytes;
@@ -13,7 +13,9 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
-use super::common::{server_with_agent, source};
+use aims_server::testkit;
+
+use super::common::{server_with_agent, source, spec, uid_selector};
 
 #[derive(Clone)]
 struct Peer(String);
@@ -88,6 +90,59 @@ async fn a_server_of_another_trust_domain_is_not_trusted() {
     let client = AgentClient::new(&client_source).unwrap();
     let err = client.send(get(&url), &Auth::None).await.unwrap_err();
     assert!(matches!(err, AgentError::Http(_)), "{err:?}");
+}
+
+/// The agent (example.org) holds partner.example's bundle through federation; a server
+/// with a partner.example SVID verifies, but is refused as a server unless the
+/// application allows that trust domain or ID.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_of_a_federated_trust_domain_is_refused_unless_allowed_explicitly() {
+    let partner = TrustDomain::new("partner.example").unwrap();
+    let theirs = server_with_agent("partner.example", 3600, 600).await;
+    let ours = testkit::start_default("example.org").await.unwrap();
+    let partner_bundle = theirs.admin().bundle().await.unwrap();
+    ours.admin()
+        .set_bundle("partner.example", partner_bundle.into_bytes())
+        .await
+        .unwrap();
+    let mut entry = spec(
+        "spiffe://example.org/agent/a",
+        &[&uid_selector()],
+        3600,
+        600,
+    );
+    entry.federates_with = vec![partner.clone()];
+    ours.admin().create_entry(&entry).await.unwrap();
+    let client_source = source(&ours).await;
+    assert!(
+        client_source.trust_store().get(&partner).is_some(),
+        "the federated bundle must reach the agent for this test to mean anything"
+    );
+    let server_source = source(&theirs).await;
+    let url = https_echo(&server_source, ClientAuth::Optional).await;
+
+    let err = AgentClient::new(&client_source)
+        .unwrap()
+        .send(get(&url), &Auth::None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AgentError::Http(_)), "{err:?}");
+
+    let own = TrustDomain::new("example.org").unwrap();
+    for allowed in [
+        Authorizer::AnyInTrustDomains(vec![own, partner.clone()]),
+        Authorizer::Exact(vec![
+            SpiffeId::parse("spiffe://partner.example/agent/a").unwrap(),
+        ]),
+    ] {
+        let client = AgentClient::builder()
+            .server_authorizer(allowed)
+            .build(&client_source)
+            .unwrap();
+        let resp = client.send(get(&url), &Auth::None).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(&resp.body()[..], b"anonymous");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

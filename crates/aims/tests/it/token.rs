@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
-use aims_core::SpiffeId;
+use aims_core::{SpiffeId, WorkloadId};
 use aims_crypto::{Algorithm, Jwks, Signer, SigningKey};
 use aims_jose::jwt_svid::{self, JwtSvidClaims};
+use aims_jose::wit::{self, WitClaims};
 
 use crate::support::{aims, aims_ok};
 
@@ -16,9 +17,15 @@ fn now() -> i64 {
 }
 
 fn setup() -> (tempfile::TempDir, String, String) {
+    setup_for("spiffe://example.org/agent/a")
+}
+
+/// A JWT-SVID for `sub` (audience `spiffe://example.org/api`) and a JWKS file with the
+/// key that signed it.
+fn setup_for(sub: &str) -> (tempfile::TempDir, String, String) {
     let key = SigningKey::generate(Algorithm::ES256).unwrap();
     let claims = JwtSvidClaims::new(
-        SpiffeId::parse("spiffe://example.org/agent/a").unwrap(),
+        SpiffeId::parse(sub).unwrap(),
         "spiffe://example.org/api",
         now(),
         300,
@@ -57,6 +64,8 @@ fn verify_accepts_good_and_names_the_rejection_reason() {
         &jwks,
         "--profile",
         "jwt-svid",
+        "--trust-domain",
+        "example.org",
         "--audience",
         "spiffe://example.org/api",
     ]);
@@ -70,6 +79,8 @@ fn verify_accepts_good_and_names_the_rejection_reason() {
         &jwks,
         "--profile",
         "jwt-svid",
+        "--trust-domain",
+        "example.org",
         "--audience",
         "spiffe://example.org/other",
     ]);
@@ -85,6 +96,8 @@ fn verify_accepts_good_and_names_the_rejection_reason() {
         &jwks,
         "--profile",
         "jwt-svid",
+        "--trust-domain",
+        "example.org",
         "--audience",
         "spiffe://example.org/api",
         "--now",
@@ -119,6 +132,8 @@ fn verify_accepts_good_and_names_the_rejection_reason() {
         &jwks,
         "--profile",
         "jwt-svid",
+        "--trust-domain",
+        "example.org",
     ]);
     assert_eq!(usage.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&usage.stderr).contains("--audience"));
@@ -160,4 +175,91 @@ fn verify_dpop_proof() {
     ]);
     assert_eq!(wrong.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("htm"));
+}
+
+/// The keys of a JWKS file count for the trust domain the operator names, never for the
+/// one the (unverified) token claims: a token of another trust domain signed by a key in
+/// the file is rejected, and leaving out `--trust-domain` is a usage error.
+#[test]
+fn verify_takes_the_trust_domain_from_the_operator_not_the_token() {
+    let (_tmp, token, jwks) = setup_for("spiffe://intruder.example/agent/x");
+    let base = [
+        "token",
+        "verify",
+        &token,
+        "--jwks",
+        &jwks,
+        "--profile",
+        "jwt-svid",
+        "--audience",
+        "spiffe://example.org/api",
+    ];
+    let missing = aims(&base);
+    assert_eq!(missing.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(err.contains("--trust-domain is required"), "{err}");
+
+    let mut scoped = base.to_vec();
+    scoped.extend(["--trust-domain", "example.org"]);
+    let other = aims(&scoped);
+    assert_eq!(other.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&other.stderr);
+    assert!(err.contains("trust domain not accepted"), "{err}");
+
+    // Valid twin: the same file verifies a token of the named trust domain.
+    let mut own = base.to_vec();
+    own.extend(["--trust-domain", "intruder.example"]);
+    assert!(aims_ok(&own).contains("spiffe://intruder.example/agent/x"));
+
+    // The WIT profiles need it as well.
+    let key = SigningKey::generate(Algorithm::ES256).unwrap();
+    let holder = SigningKey::generate(Algorithm::ES256).unwrap();
+    let claims = WitClaims::new(
+        WorkloadId::parse("spiffe://intruder.example/agent/x").unwrap(),
+        holder.public_jwk(),
+        now(),
+        300,
+    )
+    .unwrap();
+    let wit_token = wit::create(&claims, &key).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let wit_jwks = tmp.path().join("wit.json");
+    let set = Jwks {
+        keys: vec![key.public_jwk().clone()],
+    };
+    std::fs::write(&wit_jwks, serde_json::to_vec(&set).unwrap()).unwrap();
+    let wit_jwks = wit_jwks.to_str().unwrap();
+    for profile in ["wit", "wit-svid"] {
+        let args = [
+            "token",
+            "verify",
+            &wit_token,
+            "--jwks",
+            wit_jwks,
+            "--profile",
+            profile,
+        ];
+        let missing = aims(&args);
+        assert_eq!(missing.status.code(), Some(2), "{profile}");
+        let err = String::from_utf8_lossy(&missing.stderr);
+        assert!(
+            err.contains("--trust-domain is required"),
+            "{profile}: {err}"
+        );
+        let mut scoped = args.to_vec();
+        scoped.extend(["--trust-domain", "example.org"]);
+        assert_eq!(aims(&scoped).status.code(), Some(1), "{profile}");
+    }
+    let wit_own = [
+        "token",
+        "verify",
+        &wit_token,
+        "--jwks",
+        wit_jwks,
+        "--profile",
+        "wit",
+        "--trust-domain",
+        "intruder.example",
+    ];
+    assert!(aims_ok(&wit_own).contains("spiffe://intruder.example/agent/x"));
 }
