@@ -71,6 +71,12 @@
 //! allowed = ["amount"]                              # extra members allowed (default: any)
 //! actions = ["initiate"]                            # allowed actions (default: any)
 //!
+//! [pdp]                                             # the AuthZEN 1.0 policy decision point (Cedar)
+//! enabled = true
+//! policy_dir = "/etc/aims/policies"                 # checked by `aims policy check`; reloaded on SIGHUP
+//! listen = "127.0.0.1:8446"                         # mTLS (PEPs present an SVID, or an access token)
+//! callers = ["spiffe://example.org/gateway/*"]      # the PEPs that may ask (default: every workload of the trust domain)
+//!
 //! [[federation.trust_domains]]
 //! name = "partner.example"
 //! bundle_endpoint_url = "https://partner.example:8443/"
@@ -620,6 +626,12 @@ pub struct PdpSection {
     /// for the PEPs' audit (default true; callers are authenticated).
     #[serde(default = "default_true")]
     pub expose_reasons: bool,
+    /// The PEPs that may ask: SPIFFE IDs, exact or with the `/*` prefix rule (e.g.
+    /// `spiffe://example.org/gateway/*`), matched against the client SVID or the access
+    /// token's `client_id`. Empty (the default): every workload of this trust domain,
+    /// agents included, may ask, and `aims config check` warns.
+    #[serde(default)]
+    pub callers: Vec<String>,
 }
 
 impl Default for PdpSection {
@@ -631,6 +643,7 @@ impl Default for PdpSection {
             on_http: false,
             base_url: None,
             expose_reasons: true,
+            callers: Vec::new(),
         }
     }
 }
@@ -1208,6 +1221,14 @@ impl Config {
                 "set [pdp] listen, or enable [oauth]",
             );
         }
+        for c in &p.callers {
+            if let Err(e) = aims_core::SpiffeIdPattern::parse(c) {
+                problem(
+                    format!("[pdp] callers: {c:?} is not a SPIFFE ID pattern: {e}"),
+                    "list SPIFFE IDs, exact or ending in /* (e.g. spiffe://example.org/gateway/*)",
+                );
+            }
+        }
         if let Some(u) = &p.base_url {
             let ok = u.starts_with("https://")
                 || (u.starts_with("http://") && p.on_http && p.listen.is_none());
@@ -1334,6 +1355,13 @@ impl Config {
         }
         if let Some(w) = self.storage.url.as_deref().and_then(postgres_tls_warning) {
             out.push(w);
+        }
+        if self.pdp.enabled && self.pdp.callers.is_empty() {
+            out.push(Diagnostic {
+                location: None,
+                message: "[pdp] callers is empty: every workload of the trust domain, agents included, may ask the PDP (and search what others may do)".into(),
+                help: Some("list the PEPs' SPIFFE IDs in [pdp] callers, e.g. callers = [\"spiffe://example.org/gateway/*\"]".into()),
+            });
         }
         if self.oauth.enabled && self.oauth.allow_http_jwks_uri {
             out.push(Diagnostic {
@@ -1495,6 +1523,28 @@ endpoint_spiffe_id = "spiffe://partner.example/aims/server"
             ))
             .is_err()
         );
+    }
+
+    #[test]
+    fn pdp_callers() {
+        let base = "version = 1\n[server]\ntrust_domain = \"a.org\"\ndata_dir = \"/d\"\n[pdp]\nenabled = true\npolicy_dir = \"/p\"\nlisten = \"127.0.0.1:9\"\n";
+        let open = Config::parse(base).unwrap();
+        assert!(open.pdp.callers.is_empty());
+        assert!(
+            open.warnings()
+                .iter()
+                .any(|w| w.message.contains("[pdp] callers is empty")),
+            "{:?}",
+            open.warnings()
+        );
+        let listed =
+            Config::parse(&format!("{base}callers = [\"spiffe://a.org/pep/*\"]\n")).unwrap();
+        assert_eq!(listed.pdp.callers, ["spiffe://a.org/pep/*"]);
+        assert!(listed.warnings().is_empty(), "{:?}", listed.warnings());
+        let errs = Config::parse(&format!("{base}callers = [\"not a spiffe id\"]\n"))
+            .unwrap_err()
+            .0;
+        assert!(errs[0].message.contains("[pdp] callers"), "{errs:?}");
     }
 
     #[test]

@@ -15,7 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use aims_core::{Clock, TrustDomain};
+use aims_core::{Clock, SpiffeId, SpiffeIdPattern, TrustDomain};
 use aims_jose::access_token;
 use aims_oauth::Issuer;
 use aims_oauth::token::TokenKeys as _;
@@ -56,7 +56,15 @@ impl PdpServer {
         base_url: String,
         oauth: Option<Issuer>,
         expose_reasons: bool,
+        callers: &[String],
     ) -> Result<Self, ServerError> {
+        let callers = callers
+            .iter()
+            .map(|c| {
+                SpiffeIdPattern::parse(c)
+                    .map_err(|e| config_error(format!("[pdp] callers: {c:?}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let pdp = Pdp::from_dir(policy_dir)
             .map_err(|e| config_error(format!("[pdp] policy_dir: {e}")))?;
         let pdp = Arc::new(pdp);
@@ -64,6 +72,7 @@ impl PdpServer {
         cfg.expose_reasons = expose_reasons;
         cfg.authorizer = Some(caller_check(
             state.trust_domain().clone(),
+            callers,
             oauth.map(|issuer| TokenCheck {
                 keys: Arc::new(OAuthKeys::new(Arc::clone(&state.keys), &issuer)),
                 issuer: issuer.as_str().to_owned(),
@@ -143,15 +152,30 @@ fn bearer(parts: &Parts) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-fn caller_check(td: TrustDomain, tokens: Option<TokenCheck>) -> CallerAuthorizer {
+/// Whether `id` may ask: of this trust domain, and listed in `callers` when any are.
+fn may_ask(td: &TrustDomain, callers: &[SpiffeIdPattern], id: &SpiffeId) -> bool {
+    id.trust_domain() == td && (callers.is_empty() || callers.iter().any(|c| c.matches(id)))
+}
+
+fn caller_check(
+    td: TrustDomain,
+    callers: Vec<SpiffeIdPattern>,
+    tokens: Option<TokenCheck>,
+) -> CallerAuthorizer {
     Arc::new(move |parts: &Parts| {
         if let Some(PeerId(id)) = parts.extensions.get::<PeerId>() {
-            if id.trust_domain() == &td {
-                return Ok(());
+            if id.trust_domain() != &td {
+                return Err(CallerRejection::Forbidden(
+                    "the client SVID is not of this trust domain".into(),
+                ));
             }
-            return Err(CallerRejection::Forbidden(
-                "the client SVID is not of this trust domain".into(),
-            ));
+            if !may_ask(&td, &callers, id) {
+                tracing::info!(target: "aims::pdp", caller = %id, "PEP refused: not in [pdp] callers");
+                return Err(CallerRejection::Forbidden(
+                    "this workload is not one of the PDP's callers ([pdp] callers)".into(),
+                ));
+            }
+            return Ok(());
         }
         let Some(token) = bearer(parts) else {
             return Err(CallerRejection::Unauthenticated(
@@ -165,6 +189,16 @@ fn caller_check(td: TrustDomain, tokens: Option<TokenCheck>) -> CallerAuthorizer
         };
         match check.check(token) {
             Ok(client) => {
+                // The token's client_id: a SPIFFE ID for agents with one, else a client
+                // id, which only passes when no callers are listed.
+                let listed = callers.is_empty()
+                    || SpiffeId::parse(&client).is_ok_and(|id| may_ask(&td, &callers, &id));
+                if !listed {
+                    tracing::info!(target: "aims::pdp", caller = %client, "PEP refused: not in [pdp] callers");
+                    return Err(CallerRejection::Forbidden(
+                        "this client is not one of the PDP's callers ([pdp] callers)".into(),
+                    ));
+                }
                 tracing::debug!(target: "aims::pdp", caller = %client, "PEP authenticated by access token");
                 Ok(())
             }

@@ -378,6 +378,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
                 base_url,
                 oauth_server.as_ref().map(|o| o.issuer().clone()),
                 config.pdp.expose_reasons,
+                &config.pdp.callers,
             )?)
         }
         _ => None,

@@ -81,15 +81,22 @@ struct Env {
 }
 
 async fn start(serve_pdp: bool) -> Env {
+    start_with_callers(serve_pdp, &[]).await
+}
+
+/// [`start`], with `[pdp] callers`.
+async fn start_with_callers(serve_pdp: bool, callers: &[&str]) -> Env {
     let policy_dir = tempfile::tempdir().unwrap();
     write_policies(policy_dir.path());
     let dir = policy_dir.path().to_owned();
+    let callers: Vec<String> = callers.iter().map(|c| (*c).to_owned()).collect();
     let ts = testkit::start_with("example.org", system_clock(), move |c| {
         if serve_pdp {
             c.pdp.enabled = true;
             c.pdp.policy_dir = Some(dir);
             c.pdp.listen = Some("127.0.0.1:0".parse().unwrap());
             c.pdp.base_url = Some(PDP_ID.into());
+            c.pdp.callers = callers;
         }
     })
     .await
@@ -372,6 +379,50 @@ async fn served_pdp_authenticates_its_callers() {
         .await
         .unwrap();
     assert_eq!(m["policy_decision_point"], PDP_ID);
+    env.ts.server.shutdown().await;
+}
+
+/// With `[pdp] callers`, only the listed PEPs may ask: another workload of the trust
+/// domain (an agent) is refused over mTLS, and so is an access token whose client is
+/// not listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_listed_callers_may_ask_the_pdp() {
+    let env = start_with_callers(true, &["spiffe://example.org/pep/*"]).await;
+    let addr = env.ts.server.endpoints().pdp.unwrap();
+    let url = format!("https://{addr}/access/v1/evaluation");
+    let body = serde_json::json!({
+        "subject": {"type": "Agent", "id": AGENT},
+        "action": {"name": "read"},
+        "resource": {"type": "Document", "id": "d1"},
+        "context": {"user": "alice", "scope": ["docs:read"]}
+    });
+    let post = |c: reqwest::Client, token: Option<String>| {
+        let mut r = c.post(&url).json(&body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send()
+    };
+    let pep = mtls_client(&env.ts, "spiffe://example.org/pep/docs");
+    assert_eq!(post(pep, None).await.unwrap().status(), 200);
+    let agent = mtls_client(&env.ts, "spiffe://example.org/agent/planner");
+    let r = post(agent, None).await.unwrap();
+    assert_eq!(r.status(), 403);
+    // The agent's access token for the PDP (its client_id is not a listed SPIFFE ID).
+    let t = env.client_credentials("docs:read", PDP_ID).await;
+    let keys = env.ts.server.state().keys.current().unwrap();
+    let trust = Arc::new(TrustStore::from_bundles([(**keys.bundle()).clone()]));
+    let tls = aims_pki::tls::client_config(
+        None,
+        trust,
+        Authorizer::Exact(vec![env.ts.server.state().tls.spiffe_id().clone()]),
+    )
+    .unwrap();
+    let anonymous = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .build()
+        .unwrap();
+    assert_eq!(post(anonymous, Some(t)).await.unwrap().status(), 403);
     env.ts.server.shutdown().await;
 }
 
