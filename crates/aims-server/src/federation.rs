@@ -180,11 +180,21 @@ impl Federation {
         let text = std::str::from_utf8(json)
             .map_err(|_| BundleError::Json("not UTF-8".into()))?
             .to_owned();
+        // Both are 64-bit unsigned in the document; the store keeps signed 64-bit
+        // integers. A hint is only ever used bounded, so it is stored bounded; a sequence
+        // number cannot be cut without breaking its order, so a larger one is refused.
+        let sequence = bundle.sequence().unwrap_or(0);
+        if i64::try_from(sequence).is_err() {
+            return Err(BundleError::Json(format!(
+                "spiffe_sequence {sequence} is above 2^63 - 1, which this server cannot keep"
+            ))
+            .into());
+        }
         let record = BundleRecord {
             trust_domain: td.clone(),
             bundle_json: text,
-            sequence: bundle.sequence().unwrap_or(0),
-            refresh_hint: bundle.refresh_hint(),
+            sequence,
+            refresh_hint: bundle.refresh_hint().map(|h| h.min(MAX_REFRESH.as_secs())),
             endpoint_url,
             updated_at: self.clock.now(),
         };

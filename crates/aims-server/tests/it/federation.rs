@@ -228,3 +228,35 @@ async fn a_failing_sync_step_does_not_stop_the_others() {
     a.server.shutdown().await;
     c.server.shutdown().await;
 }
+
+/// `spiffe_refresh_hint` and `spiffe_sequence` are 64-bit unsigned: a hint above what the
+/// store keeps is stored bounded (one day) instead of failing every fetch; a sequence
+/// above 2^63 - 1 is refused with a message that says so.
+#[tokio::test]
+async fn extreme_refresh_hints_are_bounded_and_extreme_sequences_refused() {
+    let c = testkit::start_with("c.test", Arc::new(SystemClock), |_| {})
+        .await
+        .unwrap();
+    let a = testkit::start_with("a.test", Arc::new(SystemClock), |_| {})
+        .await
+        .unwrap();
+    let mut bundle: serde_json::Value =
+        serde_json::from_str(&c.admin().bundle().await.unwrap()).unwrap();
+    bundle["spiffe_refresh_hint"] = serde_json::json!(u64::MAX);
+    a.admin()
+        .set_bundle("c.test", bundle.to_string().into_bytes())
+        .await
+        .unwrap();
+    let td_c = TrustDomain::new("c.test").unwrap();
+    let stored = a.server.state().store.get_bundle(&td_c).await.unwrap();
+    assert_eq!(stored.refresh_hint, Some(86_400));
+    bundle["spiffe_sequence"] = serde_json::json!(u64::MAX);
+    let err = a
+        .admin()
+        .set_bundle("c.test", bundle.to_string().into_bytes())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("2^63"), "{err}");
+    a.server.shutdown().await;
+    c.server.shutdown().await;
+}
