@@ -488,6 +488,63 @@ impl ResourceSpec {
     }
 }
 
+/// The path a policy sees: the whole request path even under a nested router (axum's
+/// `OriginalUri`; a nested route's own path lacks the prefix, so `/admin/x` and
+/// `/public/x` would both be `/x`), with percent-encoded unreserved characters decoded
+/// (RFC 3986 §6.2.2.2: `/files/%73ecret` is `/files/secret`).
+pub(crate) fn request_path(parts: &Parts) -> String {
+    let path = parts
+        .extensions
+        .get::<axum::extract::OriginalUri>()
+        .map_or_else(|| parts.uri.path(), |u| u.0.path());
+    decode_unreserved(path)
+}
+
+/// Whether `path` has a `.` or `..` segment (also percent-encoded): what such a path
+/// names depends on who resolves it, so an enforced route refuses it.
+pub(crate) fn has_dot_segments(path: &str) -> bool {
+    decode_unreserved(path)
+        .split('/')
+        .any(|seg| seg == "." || seg == "..")
+}
+
+/// `s` with percent-encoded unreserved characters (`A-Z a-z 0-9 - . _ ~`) decoded; every
+/// other escape is kept as written.
+fn decode_unreserved(s: &str) -> String {
+    if !s.contains('%') {
+        return s.to_owned();
+    }
+    let bytes = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let decoded = match (b, bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) => char::from(h)
+                .to_digit(16)
+                .zip(char::from(l).to_digit(16))
+                .and_then(|(h, l)| char::from_u32(h * 16 + l))
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~')),
+            _ => None,
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                i += 3;
+            }
+            None => {
+                // A char boundary: only ASCII bytes were consumed in threes before.
+                let c = s
+                    .get(i..)
+                    .and_then(|t| t.chars().next())
+                    .unwrap_or('\u{fffd}');
+                out.push(c);
+                i += c.len_utf8();
+            }
+        }
+    }
+    out
+}
+
 /// Percent-decoding of a path segment; invalid escapes and non-UTF-8 results are kept
 /// as written.
 fn percent_decode(s: &str) -> String {
@@ -664,7 +721,7 @@ impl Enforcer {
         agent: &AuthenticatedAgent,
         parts: &Parts,
     ) -> AuthzRequest {
-        let path = parts.uri.path();
+        let path = &request_path(parts);
         let mut context = Map::new();
         if let Some(user) = agent.delegated_subject() {
             context.insert("user".into(), Value::String(user.to_owned()));
@@ -786,6 +843,32 @@ mod tests {
         assert!(cache.get(&c).is_some());
         cache.invalidate_all();
         assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn paths_are_canonical_for_policies() {
+        let parts = |uri: &str| http::Request::get(uri).body(()).unwrap().into_parts().0;
+        assert_eq!(request_path(&parts("/files/%73ecret")), "/files/secret");
+        assert_eq!(request_path(&parts("/files/%7Eme-%2D")), "/files/~me--");
+        // Reserved and non-ASCII escapes stay as written.
+        assert_eq!(request_path(&parts("/a%2Fb/%C3%A9")), "/a%2Fb/%C3%A9");
+        assert_eq!(request_path(&parts("/x%zz%4")), "/x%zz%4");
+        // Under a nested router the whole path counts, not the nested route's own.
+        let mut p = parts("/x");
+        p.extensions
+            .insert(axum::extract::OriginalUri("/admin/x".parse().unwrap()));
+        assert_eq!(request_path(&p), "/admin/x");
+        let spec = ResourceSpec::path("Route");
+        assert_eq!(
+            spec.entity(&request_path(&parts("/files/%73ecret"))).id,
+            "/files/secret"
+        );
+        for dotted in ["/docs/../admin", "/docs/./x", "/docs/%2e%2E/admin", "/.."] {
+            assert!(has_dot_segments(dotted), "{dotted}");
+        }
+        for plain in ["/docs/a.b", "/docs/...", "/docs/.hidden", "/"] {
+            assert!(!has_dot_segments(plain), "{plain}");
+        }
     }
 
     #[test]

@@ -420,6 +420,10 @@ async fn enforce(
     event: &mut AuditEvent,
 ) -> Result<(), GuardError> {
     let enforcer = &route.enforcer;
+    if crate::authz::has_dot_segments(&crate::authz::request_path(parts)) {
+        // What `/docs/../admin` names depends on who resolves it: no decision on it.
+        return Err(GuardError::AccessDenied);
+    }
     let request = enforcer.request(route, agent, parts);
     event.action = request.action.name.clone();
     event.resource = request.resource.display();
