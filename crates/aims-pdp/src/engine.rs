@@ -23,6 +23,10 @@ use crate::model::{Action, Decision, EntityRef, EvaluationRequest, SearchPage, S
 /// The context key action properties are placed under.
 pub const ACTION_PROPERTIES_KEY: &str = "action_properties";
 
+/// The fewest candidates one search page evaluates before it may end short of its
+/// `limit` (see [`Pdp::search`]).
+pub const SEARCH_SCAN_MIN: usize = 1000;
+
 /// Engine options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PdpOptions {
@@ -174,7 +178,9 @@ impl Pdp {
 
     /// One page of a search: candidates are the entities of the searched type in the
     /// entity data (or the schema's actions), in id order, starting at position
-    /// `start`; at most `limit` permitted ones are returned. Emits one audit event.
+    /// `start`; at most `limit` permitted ones are returned, and at most
+    /// `max(20 × limit, SEARCH_SCAN_MIN)` candidates are evaluated (a page may then hold
+    /// fewer than `limit` results and still have a next one). Emits one audit event.
     pub fn search(
         &self,
         query: &SearchQuery,
@@ -195,8 +201,12 @@ impl Pdp {
         };
         let mut results = Vec::new();
         let mut next = None;
-        for (pos, candidate) in candidates.iter().enumerate().skip(start) {
-            if results.len() >= limit.max(1) {
+        // A page also ends after this many candidates, permitted or not: a search that
+        // finds little cannot make one request evaluate every entity of a large type
+        // (the caller follows `next_token`, as for a full page).
+        let scan_limit = limit.max(1).saturating_mul(20).max(SEARCH_SCAN_MIN);
+        for (scanned, (pos, candidate)) in candidates.iter().enumerate().skip(start).enumerate() {
+            if results.len() >= limit.max(1) || scanned >= scan_limit {
                 next = Some(pos);
                 break;
             }

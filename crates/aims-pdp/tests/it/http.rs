@@ -117,6 +117,29 @@ fn many_users(n: usize) -> Arc<Pdp> {
     Arc::new(Pdp::new(&bundle).unwrap())
 }
 
+/// A search that finds little ends a page after a bounded number of candidates, with a
+/// `next_token`, instead of evaluating the whole type in one request.
+#[tokio::test]
+async fn a_search_page_evaluates_a_bounded_number_of_candidates() {
+    // 2,400 users; only alice writes active records, and she is not among them.
+    let s = serve(many_users(2400), AuthzenConfig::new("")).await;
+    let mut body = json!({"subject": {"type": "user"}, "action": {"name": "write"},
+        "resource": {"type": "record", "id": "record-1"}, "page": {"limit": 10}});
+    let mut pages = Vec::new();
+    loop {
+        let a = s.post("/access/v1/search/subject", &body).await;
+        assert_eq!(a.status, StatusCode::OK);
+        let token = a.body["page"]["next_token"].as_str().unwrap().to_owned();
+        pages.push(a.body["results"].as_array().unwrap().len());
+        if token.is_empty() {
+            break;
+        }
+        body["page"]["token"] = json!(token);
+    }
+    // At most max(20 × 10, 1,000) candidates per page: 1,000 + 1,000 + 400.
+    assert_eq!(pages, [0, 0, 0]);
+}
+
 #[tokio::test]
 async fn pagination_walks_every_result_once() {
     let s = serve(many_users(50), AuthzenConfig::new("")).await;
