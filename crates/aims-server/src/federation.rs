@@ -72,6 +72,9 @@ pub struct Federation {
     store: Store,
     clock: Arc<dyn Clock>,
     bundles: RwLock<Arc<Held>>,
+    /// One reload at a time: a reload that read the store earlier cannot overwrite the
+    /// result of a later one (a bundle just deleted would come back until the next sync).
+    reloading: tokio::sync::Mutex<()>,
     configured: Vec<FederatedTrustDomain>,
     changes: Changes,
 }
@@ -98,6 +101,7 @@ impl Federation {
             store,
             clock,
             bundles: RwLock::new(Arc::new(BTreeMap::new())),
+            reloading: tokio::sync::Mutex::new(()),
             configured,
             changes,
         }
@@ -128,6 +132,7 @@ impl Federation {
     /// Reloads every bundle from the store; returns whether anything changed.
     /// A stored bundle that no longer parses is skipped with a warning.
     pub async fn reload(&self) -> Result<bool, StoreError> {
+        let _one_at_a_time = self.reloading.lock().await;
         let records = self.store.list_bundles().await?;
         let old = self.snapshot();
         let mut next = BTreeMap::new();
