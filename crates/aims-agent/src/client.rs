@@ -17,6 +17,11 @@
 //!
 //! Every request has an overall timeout ([`DEFAULT_TIMEOUT`] unless configured) and a
 //! cap on the response body ([`DEFAULT_MAX_RESPONSE_BYTES`] unless configured).
+//!
+//! A response to an `HttpSig` request that carries a WIMSE signature is verified (the
+//! server's WIT-SVID against the agent's bundles, `wimse-req-nonce` = the request's
+//! nonce) and refused if it does not verify; [`AgentClientBuilder::sign_responses`]
+//! asks servers to sign and refuses unsigned responses. See `crate::response`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -30,6 +35,7 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, HeaderName, HeaderValue, WWW_AUTHENTICATE};
 
 use crate::AgentError;
+use crate::response::{ResponseCheck, SentParts};
 use crate::source::WorkloadSource;
 use crate::tls::SvidResolver;
 
@@ -120,6 +126,7 @@ pub struct AgentClient {
     dpop_nonces: Arc<Mutex<HashMap<String, String>>>,
     timeout: Duration,
     max_response_bytes: usize,
+    responses: ResponseCheck,
 }
 
 impl std::fmt::Debug for AgentClient {
@@ -133,14 +140,16 @@ impl std::fmt::Debug for AgentClient {
 /// Options of an [`AgentClient`].
 ///
 /// Defaults: TLS servers must present an SVID of the agent's own trust domain (that of
-/// its X509-SVID), requests time out after [`DEFAULT_TIMEOUT`], and response bodies
-/// larger than [`DEFAULT_MAX_RESPONSE_BYTES`] are refused.
+/// its X509-SVID), requests time out after [`DEFAULT_TIMEOUT`], response bodies larger
+/// than [`DEFAULT_MAX_RESPONSE_BYTES`] are refused, and signed responses are not asked
+/// for (but verified when present).
 #[derive(Debug, Clone)]
 pub struct AgentClientBuilder {
     server_authorizer: Option<Authorizer>,
     root_pem: Option<Vec<u8>>,
     timeout: Duration,
     max_response_bytes: usize,
+    sign_responses: bool,
 }
 
 impl Default for AgentClientBuilder {
@@ -150,12 +159,13 @@ impl Default for AgentClientBuilder {
             root_pem: None,
             timeout: DEFAULT_TIMEOUT,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            sign_responses: false,
         }
     }
 }
 
 impl AgentClientBuilder {
-    /// Accept only TLS servers whose SVID passes `authorizer`.
+    /// Accept only TLS servers (and signers of responses) whose SVID passes `authorizer`.
     ///
     /// Default: any SPIFFE ID of the agent's own trust domain. Servers of a federated
     /// trust domain are refused unless named here, for example
@@ -191,6 +201,15 @@ impl AgentClientBuilder {
         self
     }
 
+    /// Ask servers to sign their responses to [`Auth::HttpSig`] requests
+    /// (`wimse-sign-response`) and refuse unsigned responses to them with
+    /// [`AgentError::ResponseSignature`]. Default: off; a signed response is verified
+    /// either way.
+    pub fn sign_responses(mut self, yes: bool) -> Self {
+        self.sign_responses = yes;
+        self
+    }
+
     /// Builds the client.
     pub fn build(self, source: &WorkloadSource) -> Result<AgentClient, AgentError> {
         let trust = source.trust_store();
@@ -200,12 +219,24 @@ impl AgentClientBuilder {
             ),
             None => ServerTrust::Spiffe(
                 trust.clone(),
-                match self.server_authorizer {
-                    Some(a) => a,
+                match &self.server_authorizer {
+                    Some(a) => a.clone(),
                     None => default_server_authorizer(source)?,
                 },
             ),
         };
+        // Response signers pass the same authorizer as TLS servers; with web PKI roots
+        // and no SVID yet, any workload the bundles vouch for.
+        let response_authorizer = match &self.server_authorizer {
+            Some(a) => Some(a.clone()),
+            None => default_server_authorizer(source).ok(),
+        };
+        let responses = ResponseCheck::new(
+            trust.clone(),
+            source.clock().clone(),
+            response_authorizer,
+            self.sign_responses,
+        );
         let tls = |client_cert: bool| -> Result<rustls::ClientConfig, AgentError> {
             let resolver = client_cert.then(|| {
                 Arc::new(SvidResolver::new(source.clone()))
@@ -231,6 +262,7 @@ impl AgentClientBuilder {
             dpop_nonces: Arc::new(Mutex::new(HashMap::new())),
             timeout: self.timeout,
             max_response_bytes: self.max_response_bytes,
+            responses,
         })
     }
 }
@@ -310,8 +342,16 @@ impl AgentClient {
         let target = default_audience(request.uri())
             .ok_or_else(|| AgentError::Request(format!("{url} is not an absolute http(s) URL")))?;
         let origin = origin_of(request.uri());
+        // The signed request as sent, to check the response against.
+        let mut signed: Option<SentParts> = None;
         match auth {
-            Auth::None | Auth::Mtls => {}
+            Auth::None => {}
+            Auth::Mtls => {
+                // Refuse here rather than connect without a client certificate.
+                if self.source.x509_svid().is_none() {
+                    return Err(AgentError::NoCredential("X509-SVID"));
+                }
+            }
             Auth::Wpt => self.add_wpt(&mut request, &target)?,
             Auth::HttpSig => {
                 let wit = self
@@ -323,10 +363,17 @@ impl AgentClient {
                     wit.key.clone(),
                     self.source.clock().clone(),
                 )
-                .lifetime(PROOF_LIFETIME);
-                signer
+                .lifetime(PROOF_LIFETIME)
+                .request_signed_responses(self.responses.required());
+                let sent = signer
                     .sign(&mut request, &target)
                     .map_err(|e| AgentError::Signing(e.to_string()))?;
+                signed = Some(SentParts {
+                    method: request.method().clone(),
+                    uri: request.uri().clone(),
+                    headers: request.headers().clone(),
+                    sent,
+                });
             }
             Auth::JwtSvid { audience } => {
                 let token = self.source.jwt_svid(audience).await?;
@@ -374,6 +421,9 @@ impl AgentClient {
         *out.status_mut() = status;
         *out.headers_mut() = headers;
         *out.version_mut() = version;
+        if let Some(request) = &signed {
+            self.responses.check(request, &out)?;
+        }
         Ok(out)
     }
 
@@ -567,5 +617,6 @@ mod tests {
         assert_eq!(DEFAULT_TIMEOUT, Duration::from_secs(30));
         assert_eq!(b.max_response_bytes, DEFAULT_MAX_RESPONSE_BYTES);
         assert!(b.server_authorizer.is_none());
+        assert!(!b.sign_responses);
     }
 }

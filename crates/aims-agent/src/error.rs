@@ -87,6 +87,10 @@ pub enum AgentError {
         "no complete response within {0:?} (raise AgentClientBuilder::timeout if the server is expected to be slower)"
     )]
     RequestTimeout(std::time::Duration),
+    /// The response to a signed request failed the WIMSE response signature check (or
+    /// was unsigned although the client requires signed responses); it was not kept.
+    #[error("the response signature check failed, the response was discarded: {0}")]
+    ResponseSignature(String),
     /// The response body is larger than the client accepts; it was not kept.
     #[error(
         "the response body exceeds {limit} bytes and was dropped (AgentClientBuilder::max_response_bytes sets the limit; token responses are capped at 64 KiB)"

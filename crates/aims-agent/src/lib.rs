@@ -27,6 +27,7 @@ mod client;
 mod endpoint;
 mod error;
 pub mod oauth;
+mod response;
 mod source;
 mod tls;
 

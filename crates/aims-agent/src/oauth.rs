@@ -112,8 +112,10 @@ impl AgentClient {
             let resp = self.send_capped(req, &crate::Auth::None, limit).await?;
             if resp.status().is_success() {
                 // serde's messages may quote the body: sanitised like any server text.
-                return serde_json::from_slice(resp.body())
-                    .map_err(|e| AgentError::BadToken(server_text(&e.to_string())));
+                let token: AccessToken = serde_json::from_slice(resp.body())
+                    .map_err(|e| AgentError::BadToken(server_text(&e.to_string())))?;
+                check_token_type(&token, spec.dpop)?;
+                return Ok(token);
             }
             let err: Option<ErrorBody> = serde_json::from_slice(resp.body()).ok();
             let server_nonce = resp
@@ -147,6 +149,25 @@ impl AgentClient {
             description: "the server asked for a DPoP nonce twice".into(),
         })
     }
+}
+
+/// RFC 6749 §7.1 (compared case-insensitively), RFC 9449 §5: a token asked for with
+/// DPoP must come back as `DPoP`, any other as `Bearer`; using a token as a type it is
+/// not would fail at the resource server, or silently drop the DPoP binding.
+fn check_token_type(token: &AccessToken, dpop: bool) -> Result<(), AgentError> {
+    let expected = if dpop { "DPoP" } else { "Bearer" };
+    if token.token_type.eq_ignore_ascii_case(expected) {
+        return Ok(());
+    }
+    Err(AgentError::BadToken(format!(
+        "token_type is {:?} but {expected} was requested{}",
+        server_text(&token.token_type),
+        if dpop {
+            " (the authorization server did not bind the token to this client's DPoP key)"
+        } else {
+            " (set TokenRequestSpec::dpop to ask for a DPoP-bound token)"
+        }
+    )))
 }
 
 #[cfg(test)]

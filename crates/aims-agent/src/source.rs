@@ -7,6 +7,13 @@
 //! to 5 s) while the last good credentials stay in use. JWT-SVIDs are fetched on demand
 //! and cached per audience until half of their lifetime has passed.
 //!
+//! Revocation: each stream message is the whole current state, so a message without
+//! SVIDs drops the credential it carried, and a stream that ends with `PermissionDenied`
+//! (the caller matches no registration entry any more) drops it too, along with every
+//! cached JWT-SVID. The stream keeps being re-opened, so a re-created entry brings the
+//! identity back. No accessor ever hands out a credential past its expiry (by the
+//! source's clock), whatever the streams did.
+//!
 //! Private keys are held here and in [`crate::AgentClient`] only: no public function
 //! returns a key, so application code (or a language model driving the agent) can use
 //! the identity without ever seeing the secret that proves it.
@@ -38,6 +45,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 pub(crate) struct WitCredential {
     pub(crate) token: String,
     pub(crate) key: Arc<SigningKey>,
+    /// The WIT-SVID's `exp` (Unix seconds).
+    exp: i64,
 }
 
 /// Where one stream stands.
@@ -98,6 +107,14 @@ struct Inner {
 struct CachedJwt {
     token: String,
     refresh_at: i64,
+    exp: i64,
+}
+
+impl CachedJwt {
+    /// Usable at `now`: before half-life (and so before `exp`).
+    fn fresh(&self, now: i64) -> bool {
+        now < self.refresh_at && now < self.exp
+    }
 }
 
 struct Tasks(Vec<JoinHandle<()>>);
@@ -206,13 +223,10 @@ impl WorkloadSource {
         ready.then_some(Ok(()))
     }
 
-    /// This agent's SPIFFE ID (that of its default X509-SVID).
+    /// This agent's SPIFFE ID (that of its default X509-SVID); `None` while it holds no
+    /// unexpired X509-SVID (not yet received, revoked, or expired).
     pub fn spiffe_id(&self) -> Option<SpiffeId> {
-        self.inner
-            .read()
-            .x509
-            .as_ref()
-            .map(|s| s.spiffe_id().clone())
+        self.x509_svid().map(|s| s.spiffe_id().clone())
     }
 
     /// This agent's identifier, as a [`WorkloadId`].
@@ -221,14 +235,15 @@ impl WorkloadSource {
             .and_then(|id| WorkloadId::parse(id.as_str()).ok())
     }
 
-    /// When the current X509-SVID expires (Unix seconds).
+    /// When the current X509-SVID expires (Unix seconds); `None` without one.
     pub fn x509_expiry(&self) -> Option<i64> {
-        self.inner.read().x509.as_ref().map(|s| s.not_after())
+        self.x509_svid().map(|s| s.not_after())
     }
 
-    /// Whether a WIT-SVID is held (the server serves the WIT profile to this agent).
+    /// Whether an unexpired WIT-SVID is held (the server serves the WIT profile to this
+    /// agent, and has not revoked its identity).
     pub fn has_wit(&self) -> bool {
-        self.inner.read().wit.is_some()
+        self.wit().is_some()
     }
 
     /// The trust bundles delivered to this agent (X.509 authorities and WIT keys of its
@@ -252,16 +267,24 @@ impl WorkloadSource {
         &self.inner.clock
     }
 
+    /// The X509-SVID, unless none is held or it has expired.
     pub(crate) fn x509_svid(&self) -> Option<Arc<X509Svid>> {
-        self.inner.read().x509.clone()
+        let now = self.inner.clock.now();
+        self.inner
+            .read()
+            .x509
+            .clone()
+            .filter(|s| now < s.not_after())
     }
 
+    /// The WIT-SVID, unless none is held or it has expired.
     pub(crate) fn wit(&self) -> Option<Arc<WitCredential>> {
-        self.inner.read().wit.clone()
+        let now = self.inner.clock.now();
+        self.inner.read().wit.clone().filter(|w| now < w.exp)
     }
 
     /// A JWT-SVID for `audience`, from the cache while less than half of its lifetime has
-    /// passed.
+    /// passed; never an expired one.
     pub(crate) async fn jwt_svid(&self, audience: &str) -> Result<String, AgentError> {
         let now = self.inner.clock.now();
         if let Some(hit) = self
@@ -270,7 +293,7 @@ impl WorkloadSource {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(audience)
-            .filter(|c| now < c.refresh_at)
+            .filter(|c| c.fresh(now))
         {
             return Ok(hit.token.clone());
         }
@@ -290,6 +313,12 @@ impl WorkloadSource {
             .map(|s| s.svid)
             .ok_or_else(|| bad("FetchJWTSVID", "no SVID in the response"))?;
         let (iat, exp) = jwt_times(&token).ok_or_else(|| bad("FetchJWTSVID", "no exp"))?;
+        if exp <= now {
+            return Err(bad(
+                "FetchJWTSVID",
+                "the JWT-SVID has already expired (check this host's clock)",
+            ));
+        }
         let iat = iat.unwrap_or(now);
         let refresh_at = iat.saturating_add(exp.saturating_sub(iat) / 2);
         let mut cache = self
@@ -297,12 +326,13 @@ impl WorkloadSource {
             .jwt_cache
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        cache.retain(|_, c| now < c.refresh_at);
+        cache.retain(|_, c| c.fresh(now));
         cache.insert(
             audience.to_owned(),
             CachedJwt {
                 token: token.clone(),
                 refresh_at,
+                exp,
             },
         );
         Ok(token)
@@ -312,6 +342,45 @@ impl WorkloadSource {
 impl Inner {
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Forgets every cached JWT-SVID.
+    fn clear_jwt_cache(&self) {
+        self.jwt_cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    /// The server says this agent no longer has the identity `kind` delivers: drop that
+    /// credential and every cached JWT-SVID. `answered`: the stream said so in a message
+    /// (and is live), rather than by ending.
+    fn revoke(&self, kind: Kind, answered: bool) {
+        let held = {
+            let state = self.read();
+            match kind {
+                Kind::X509Svid => state.x509.is_some(),
+                Kind::WitSvid => state.wit.is_some(),
+                Kind::X509Bundles | Kind::WitBundles => return,
+            }
+        };
+        if held {
+            tracing::warn!(
+                call = kind.call(),
+                "the Workload API withdrew this agent's identity; credential dropped"
+            );
+        }
+        self.clear_jwt_cache();
+        self.update(|s| {
+            match kind {
+                Kind::X509Svid => s.x509 = None,
+                Kind::WitSvid => s.wit = None,
+                Kind::X509Bundles | Kind::WitBundles => {}
+            }
+            if answered {
+                *kind.stream_state(s) = StreamState::Live;
+            }
+        });
     }
 
     /// Applies `f`, then (for bundle changes) rebuilds the trust store, then wakes
@@ -419,10 +488,15 @@ async fn run_stream(inner: Arc<Inner>, kind: Kind) {
         };
         if let Some(status) = status {
             tracing::debug!(call = kind.call(), code = ?status.code(), "Workload API stream failed");
+            if status.code() == Code::PermissionDenied {
+                // A final answer: no registration entry matches this agent any more.
+                // Keep re-opening the stream, so that a re-created entry brings it back.
+                inner.revoke(kind, false);
+            }
             inner.update(|s| {
                 let st = kind.stream_state(s);
-                // A stream that worked keeps its credentials; only a first failure is
-                // reported to waiters.
+                // A stream that worked keeps its credentials through transient failures;
+                // only a first failure is reported to waiters.
                 if !matches!(st, StreamState::Live) {
                     *st = StreamState::Failed {
                         code: status.code(),
@@ -476,11 +550,11 @@ async fn open_and_follow(inner: &Inner, kind: Kind) -> Result<bool, tonic::Statu
 }
 
 fn apply_x509(inner: &Inner, msg: pb::X509svidResponse) -> Result<(), AgentError> {
-    let first = msg
-        .svids
-        .into_iter()
-        .next()
-        .ok_or_else(|| bad("FetchX509SVID", "no SVID in the response"))?;
+    let Some(first) = msg.svids.into_iter().next() else {
+        // The whole current state, and it holds no identity.
+        inner.revoke(Kind::X509Svid, true);
+        return Ok(());
+    };
     let mut key = first.x509_svid_key;
     let svid = X509Svid::parse_raw(&first.x509_svid, &key);
     key.zeroize();
@@ -506,20 +580,26 @@ fn apply_x509_bundles(inner: &Inner, msg: pb::X509BundlesResponse) -> Result<(),
 }
 
 fn apply_wit(inner: &Inner, msg: pb::WitsvidResponse) -> Result<(), AgentError> {
-    let first = msg
-        .svids
-        .into_iter()
-        .next()
-        .ok_or_else(|| bad("FetchWITSVID", "no SVID in the response"))?;
+    let Some(first) = msg.svids.into_iter().next() else {
+        // The whole current state, and it holds no identity.
+        inner.revoke(Kind::WitSvid, true);
+        return Ok(());
+    };
     let mut key_json = first.wit_svid_key;
     let jwk = serde_json_jwk(&key_json);
     key_json.zeroize();
     let key = jwk
-        .and_then(|jwk| SigningKey::from_private_jwk(&jwk).ok())
+        .and_then(|mut jwk| {
+            let key = SigningKey::from_private_jwk(&jwk).ok();
+            wipe_private_members(&mut jwk);
+            key
+        })
         .ok_or_else(|| bad("FetchWITSVID", "wit_svid_key is not a usable private JWK"))?;
+    let (_, exp) = jwt_times(&first.wit_svid).ok_or_else(|| bad("FetchWITSVID", "no exp"))?;
     let wit = WitCredential {
         token: first.wit_svid,
         key: Arc::new(key),
+        exp,
     };
     inner.update(|s| {
         s.wit = Some(Arc::new(wit));
@@ -544,6 +624,22 @@ fn apply_wit_bundles(inner: &Inner, msg: pb::WitBundlesResponse) -> Result<(), A
 
 fn serde_json_jwk(json: &str) -> Option<Jwk> {
     serde_json::from_str(json).ok()
+}
+
+/// Wipes a parsed private JWK's secret members. `Jwk` does not implement `Zeroize`;
+/// every private member (`d`, and RSA's `p`, `q`, `dp`, `dq`, `qi`, `oth`) lives in its
+/// `extra` map, so each string there is zeroized in place.
+fn wipe_private_members(jwk: &mut Jwk) {
+    fn wipe(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::String(s) => s.zeroize(),
+            serde_json::Value::Array(items) => items.iter_mut().for_each(wipe),
+            serde_json::Value::Object(map) => map.values_mut().for_each(wipe),
+            _ => {}
+        }
+    }
+    jwk.extra.values_mut().for_each(wipe);
+    jwk.extra.clear();
 }
 
 /// A bundle map key: the trust domain's SPIFFE ID (`spiffe://example.org`), or its bare
@@ -575,5 +671,26 @@ pub(crate) fn status_error(call: &'static str, status: &tonic::Status) -> AgentE
         call,
         code: status.code(),
         message: status.message().to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aims_crypto::{Algorithm, Signer as _};
+
+    #[test]
+    fn the_parsed_private_wit_key_is_wiped_after_use() {
+        let key = SigningKey::generate(Algorithm::ES256).unwrap();
+        let mut jwk = key.public_jwk().clone();
+        jwk.extra.insert(
+            "d".into(),
+            serde_json::Value::String("c2VjcmV0LXNjYWxhcg".into()),
+        );
+        wipe_private_members(&mut jwk);
+        assert!(jwk.extra.is_empty(), "{:?}", jwk.extra.keys());
+        assert!(!jwk.has_private_members());
+        // The public members are untouched.
+        assert_eq!(jwk.x, key.public_jwk().x);
     }
 }

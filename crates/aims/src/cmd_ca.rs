@@ -3,7 +3,7 @@
 use std::fs;
 use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,23 +15,56 @@ use anyhow::{Context, Result, bail};
 
 use crate::{CaInit, SvidIssue};
 
-/// Writes `data` to `path` (replacing it); `secret` files get mode 0600.
+/// The files `aims ca init` writes into its `--out` directory.
+const CA_FILES: [&str; 4] = ["ca.pem", "ca.key", "bundle.pem", "bundle.json"];
+
+/// Writes `data` to `path`, replacing whatever is there (a symbolic link is replaced,
+/// never followed); `secret` files get mode 0600, others 0644.
+///
+/// The data goes to a new file with a random name in the same directory, created
+/// exclusively (`O_EXCL`, so no existing file or link is opened), then renamed over
+/// `path`: readers see the old file or the new one, never a partial one.
 fn write_file(path: &Path, data: &[u8], secret: bool) -> Result<()> {
     let mode = if secret { 0o600 } else { 0o644 };
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    // An existing file keeps its old mode on open: set it explicitly.
-    f.set_permissions(fs::Permissions::from_mode(mode))
-        .with_context(|| format!("cannot set permissions on {}", path.display()))?;
-    f.write_all(data)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    f.sync_all()
-        .with_context(|| format!("cannot flush {}", path.display()))
+    let tmp = temp_path(path)?;
+    let written = (|| -> Result<()> {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        // The umask may have narrowed the mode: set it exactly.
+        f.set_permissions(fs::Permissions::from_mode(mode))
+            .with_context(|| format!("cannot set permissions on {}", tmp.display()))?;
+        f.write_all(data)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        f.sync_all()
+            .with_context(|| format!("cannot flush {}", tmp.display()))?;
+        fs::rename(&tmp, path)
+            .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written
+}
+
+/// `.<name>.<random>.tmp` next to `path`.
+fn temp_path(path: &Path) -> Result<PathBuf> {
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} names no file", path.display()))?;
+    let random = aims_crypto::random_token().context("cannot generate a temporary file name")?;
+    let mut tmp = std::ffi::OsString::from(".");
+    tmp.push(name);
+    tmp.push(format!(".{random}.tmp"));
+    Ok(path.with_file_name(tmp))
+}
+
+/// Whether anything (a file, a directory, a link, even a dangling one) is at `path`.
+fn occupied(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok()
 }
 
 fn create_dir(dir: &Path) -> Result<()> {
@@ -60,10 +93,15 @@ fn load_upstream_key(path: &Path) -> Result<SigningKey> {
 pub fn init(args: &CaInit) -> Result<ExitCode> {
     let td = TrustDomain::new(&args.trust_domain)
         .with_context(|| format!("invalid trust domain `{}`", args.trust_domain))?;
-    if args.out.join("ca.key").exists() {
+    let existing: Vec<&str> = CA_FILES
+        .into_iter()
+        .filter(|f| occupied(&args.out.join(f)))
+        .collect();
+    if !existing.is_empty() && !args.force {
         bail!(
-            "{} already holds a CA (ca.key); choose another --out directory or remove it first",
-            args.out.display()
+            "{} already holds a CA ({}); choose another --out directory, remove the files, or pass --force to replace them",
+            args.out.display(),
+            existing.join(", ")
         );
     }
     create_dir(&args.out)?;

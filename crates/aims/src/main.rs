@@ -83,10 +83,14 @@ pub(crate) struct CaInit {
     /// Trust domain name, e.g. `example.org` (lowercase letters, digits, `.`, `-`, `_`).
     #[arg(long)]
     trust_domain: String,
-    /// Directory to write the CA into (created if missing; existing CA files are not
-    /// overwritten).
+    /// Directory to write the CA into (created if missing). Refused if any of ca.pem,
+    /// ca.key, bundle.pem or bundle.json is already there, unless --force.
     #[arg(long)]
     out: PathBuf,
+    /// Replace existing CA files in --out. Each file is written anew and renamed into
+    /// place: a symbolic link there is replaced, never followed.
+    #[arg(long)]
+    force: bool,
     /// Validity of the CA certificate, e.g. `8760h` or `365d`.
     #[arg(long, default_value = "365d", value_parser = duration::parse_duration)]
     ttl: u64,

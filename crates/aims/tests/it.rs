@@ -21,6 +21,8 @@ mod daemon;
 mod policy;
 #[path = "it/serve.rs"]
 mod serve;
+#[path = "it/signed_response.rs"]
+mod signed_response;
 #[path = "it/support.rs"]
 mod support;
 #[path = "it/token.rs"]

@@ -251,3 +251,51 @@ async fn debug_of_the_service_and_its_auth_shows_no_token() {
     assert!(!shown.contains("secret-access-token"), "{shown}");
     assert!(shown.contains("Dpop"), "{shown}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_of_another_type_than_requested_is_refused() {
+    let ts = server_with_agent("example.org", 3600, 600).await;
+    let source = source(&ts).await;
+    let answer = |token_type: &'static str| {
+        post(move || async move {
+            format!(r#"{{"access_token":"at","token_type":"{token_type}","expires_in":60}}"#)
+        })
+    };
+    let app = axum::Router::new()
+        .route("/dpop/token", answer("DPoP"))
+        .route("/dpop-lower/token", answer("dpop"))
+        .route("/bearer/token", answer("Bearer"))
+        .route("/bearer-lower/token", answer("bearer"))
+        .route("/mac/token", answer("mac"));
+    let base = serve(app).await;
+    let client = AgentClient::new(&source).unwrap();
+    let ask = |kind: &str, dpop: bool| TokenRequestSpec {
+        dpop,
+        ..token_spec(&format!("{base}/{kind}"))
+    };
+
+    // Valid twins: the requested type, in any case (RFC 6749 §7.1).
+    for (kind, dpop) in [
+        ("dpop", true),
+        ("dpop-lower", true),
+        ("bearer", false),
+        ("bearer-lower", false),
+    ] {
+        let token = client.client_credentials(&ask(kind, dpop)).await.unwrap();
+        assert_eq!(token.access_token, "at", "{kind}");
+    }
+    // DPoP asked, Bearer (or anything else) given; and the other way round.
+    for (kind, dpop) in [
+        ("bearer", true),
+        ("mac", true),
+        ("dpop", false),
+        ("mac", false),
+    ] {
+        let err = client
+            .client_credentials(&ask(kind, dpop))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AgentError::BadToken(_)), "{kind}: {err:?}");
+        assert!(err.to_string().contains("token_type"), "{kind}: {err}");
+    }
+}

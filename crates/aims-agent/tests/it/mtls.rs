@@ -21,7 +21,7 @@ use super::common::{server_with_agent, source, spec, uid_selector};
 struct Peer(String);
 
 /// An HTTPS server answering with the client's SPIFFE ID (or "anonymous").
-async fn https_echo(source: &WorkloadSource, client_auth: ClientAuth) -> String {
+pub(super) async fn https_echo(source: &WorkloadSource, client_auth: ClientAuth) -> String {
     let config = source
         .tls_server_config(
             Authorizer::AnyInTrustDomains(vec![TrustDomain::new("example.org").unwrap()]),

@@ -259,3 +259,103 @@ fn help_is_available_everywhere() {
         assert!(out.contains("Usage: aims"), "{args:?}: {out}");
     }
 }
+
+/// A symbolic link at `dir/name` pointing at a file outside `dir`; that file.
+#[cfg(unix)]
+fn plant_link(dir: &std::path::Path, outside: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let victim = outside.join(format!("victim-{name}"));
+    std::fs::write(&victim, "precious\n").unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::os::unix::fs::symlink(&victim, dir.join(name)).unwrap();
+    victim
+}
+
+#[cfg(unix)]
+fn assert_untouched(victim: &std::path::Path, link: &std::path::Path) {
+    assert_eq!(
+        std::fs::read_to_string(victim).unwrap(),
+        "precious\n",
+        "{} was written through the link",
+        victim.display()
+    );
+    let mode = std::fs::metadata(victim).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o644, "{} changed mode", victim.display());
+    let meta = std::fs::symlink_metadata(link).unwrap();
+    assert!(
+        meta.file_type().is_file(),
+        "{} is not a new file",
+        link.display()
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn output_files_replace_planted_symlinks_without_writing_through_them() {
+    let help = aims_ok(&["ca", "init", "--help"]);
+    assert!(help.contains("--force"), "{help}");
+    let tmp = tempfile::tempdir().unwrap();
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+
+    // `ca init` refuses a directory where any of its files exists, even as a link...
+    let ca = tmp.path().join("ca");
+    std::fs::create_dir(&ca).unwrap();
+    let victim = plant_link(&ca, &outside, "bundle.json");
+    let init = |force: bool| {
+        let mut args = vec!["ca", "init", "--trust-domain", "example.org"];
+        let out = p(&ca, "");
+        args.extend(["--out", out.as_str()]);
+        if force {
+            args.push("--force");
+        }
+        aims(&args)
+    };
+    let refused = init(false);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("bundle.json") && stderr.contains("--force"),
+        "{stderr}"
+    );
+    assert!(!ca.join("ca.key").exists());
+    // ...and with --force replaces the link by a new file, leaving its target alone.
+    assert!(init(true).status.success());
+    assert_untouched(&victim, &ca.join("bundle.json"));
+    let mode = std::fs::metadata(ca.join("bundle.json"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o644);
+
+    // `svid issue` replaces its files the same way: the key is never written elsewhere.
+    let out = tmp.path().join("svid");
+    std::fs::create_dir(&out).unwrap();
+    let links: Vec<_> = ["svid.pem", "svid.key", "bundle.pem"]
+        .into_iter()
+        .map(|name| (plant_link(&out, &outside, name), out.join(name)))
+        .collect();
+    aims_ok(&[
+        "svid",
+        "issue",
+        "--ca",
+        &p(&ca, ""),
+        "--spiffe-id",
+        "spiffe://example.org/agent/planner",
+        "--out",
+        &p(&out, ""),
+    ]);
+    for (victim, link) in &links {
+        assert_untouched(victim, link);
+    }
+    let mode = std::fs::metadata(out.join("svid.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // No temporary file is left behind.
+    let names: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+}
