@@ -590,11 +590,6 @@ fn token_agent(
     }
 }
 
-/// The configured authority a proof names in `claim` (WPT `aud`, DPoP `htu`), so that its
-/// one signature is verified against the right target. The claim is read unverified and
-/// only *selects* among configured authorities (never adds one); the validator then
-/// checks the claim exactly. When no configured authority matches, the first one is
-/// used and validation fails with the profile's own mismatch error.
 /// The scheme of an origin-form request (HTTP/1.1: the URI has none), for `@scheme`
 /// and `@target-uri`: the scheme of the configured authority the request's `Host`
 /// names, as clients address it (TLS may end at a proxy in front). `None` when the URI
@@ -623,6 +618,11 @@ pub(crate) fn request_scheme<'a>(
     })
 }
 
+/// The configured authority a proof names in `claim` (WPT `aud`, DPoP `htu`), so that its
+/// one signature is verified against the right target. The claim is read unverified and
+/// only *selects* among configured authorities (never adds one); the validator then
+/// checks the claim exactly. When no configured authority matches, the first one is
+/// used and validation fails with the profile's own mismatch error.
 fn pick_authority<'a>(authorities: &'a [String], token: &str, claim: &str) -> &'a str {
     let named = aims_jose::Jws::unverified_claims(token)
         .and_then(|claims| match claims.get(claim)? {

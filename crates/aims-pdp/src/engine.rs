@@ -320,11 +320,15 @@ impl Pdp {
             .map(ToString::to_string)
             .collect();
         reasons.sort();
+        let mut forbid_failed = false;
         let mut errors: Vec<String> = response
             .diagnostics()
             .errors()
             .map(|e| match e {
                 cedar_policy::AuthorizationError::PolicyEvaluationError(pe) => {
+                    forbid_failed |= policies
+                        .policy(pe.policy_id())
+                        .is_none_or(|p| p.effect() == cedar_policy::Effect::Forbid);
                     format!("{}: {}", pe.policy_id(), pe.inner())
                 }
             })
@@ -332,9 +336,12 @@ impl Pdp {
         errors.sort();
         // Fail closed: Cedar skips a policy that fails to evaluate, so a `forbid` that
         // errors (a context value of another type than its condition expects, an
-        // overflow) would let a `permit` through. Any error makes the answer a deny.
-        let permit = response.decision() == cedar_policy::Decision::Allow && errors.is_empty();
-        if !permit && !errors.is_empty() {
+        // overflow) would let a `permit` through. An erroring `forbid` makes the answer a
+        // deny (an erroring `permit` is only not satisfied, as Cedar has it).
+        let allowed = response.decision() == cedar_policy::Decision::Allow;
+        let permit = allowed && !forbid_failed;
+        if allowed && !permit {
+            // The satisfied permits did not decide.
             reasons.clear();
         }
         Ok(Decision {

@@ -84,15 +84,15 @@ pub struct EvaluationRequest {
 /// The outcome of one evaluation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
-    /// `true` = permit, `false` = deny (Cedar's default deny included). A policy that
-    /// failed to evaluate makes the decision a deny (fail closed).
+    /// `true` = permit, `false` = deny (Cedar's default deny included). A `forbid` that
+    /// failed to evaluate makes the decision a deny (fail closed); a `permit` that failed
+    /// is not satisfied.
     pub decision: bool,
     /// Ids of the policies that determined the decision: the satisfied `permit`s for a
     /// permit, the satisfied `forbid`s for an explicit deny (empty for a default deny
-    /// and for a deny caused by [`Decision::errors`]).
+    /// and for a deny caused only by a failed `forbid`).
     pub reasons: Vec<String>,
-    /// Policies that failed to evaluate, as `policy id: message`; any makes the decision
-    /// a deny.
+    /// Policies that failed to evaluate, as `policy id: message`.
     pub errors: Vec<String>,
 }
 

@@ -218,24 +218,35 @@ fn generate_request_id() -> String {
     format!("aims-{h:016x}-{n:x}")
 }
 
+/// The audit correlation id for a request that sent `sent` as its `X-Request-ID`: that
+/// value when it is 1 to 128 visible ASCII characters, else a fresh id.
+fn correlation_id(sent: Option<&HeaderValue>) -> String {
+    match sent {
+        Some(v)
+            if !v.is_empty() && v.len() <= 128 && v.as_bytes().iter().all(u8::is_ascii_graphic) =>
+        {
+            String::from_utf8_lossy(v.as_bytes()).into_owned()
+        }
+        _ => generate_request_id(),
+    }
+}
+
 async fn request_id(mut req: Request, next: Next) -> Response {
-    // The caller's id when it is a sane one (1 to 128 visible ASCII characters: it goes
-    // into audit records), else a fresh one.
-    let value = req
+    // AuthZEN: a caller's `X-Request-ID` MUST be echoed as sent. It is also the audit
+    // correlation id when it is a sane one (1 to 128 visible ASCII characters); else the
+    // audit record gets a fresh id.
+    let sent = req
         .headers()
         .get(REQUEST_ID)
-        .filter(|v| {
-            !v.is_empty() && v.len() <= 128 && v.as_bytes().iter().all(u8::is_ascii_graphic)
-        })
-        .cloned()
-        .unwrap_or_else(|| {
-            HeaderValue::from_str(&generate_request_id())
-                .unwrap_or_else(|_| HeaderValue::from_static("aims"))
-        });
-    let id = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        .filter(|v| !v.is_empty())
+        .cloned();
+    let id = correlation_id(sent.as_ref());
+    let echoed = sent.unwrap_or_else(|| {
+        HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("aims"))
+    });
     req.extensions_mut().insert(RequestId(id));
     let mut resp = next.run(req).await;
-    resp.headers_mut().insert(REQUEST_ID, value);
+    resp.headers_mut().insert(REQUEST_ID, echoed);
     resp
 }
 
@@ -525,4 +536,21 @@ fn search(
         },
         results,
     }))
+}
+
+#[cfg(test)]
+mod correlation_tests {
+    use super::*;
+
+    #[test]
+    fn only_sane_request_ids_become_correlation_ids() {
+        let v = |s: &str| HeaderValue::from_str(s).unwrap();
+        assert_eq!(correlation_id(Some(&v("bfe9eb29-ab87"))), "bfe9eb29-ab87");
+        for insane in ["a b".to_owned(), "x".repeat(129), "caf\u{e9}".to_owned()] {
+            let value = HeaderValue::from_bytes(insane.as_bytes()).unwrap();
+            let id = correlation_id(Some(&value));
+            assert!(id.starts_with("aims-"), "{insane:?} -> {id}");
+        }
+        assert!(correlation_id(None).starts_with("aims-"));
+    }
 }

@@ -267,3 +267,38 @@ fn a_forbid_that_fails_to_evaluate_denies() {
         );
     }
 }
+
+/// A `permit` that fails to evaluate is only not satisfied: another satisfied permit
+/// still decides (fail closed applies to failed forbids, not to every error).
+#[test]
+fn a_permit_that_fails_to_evaluate_is_only_not_satisfied() {
+    let dir = example("agents");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    let pdp = Pdp::new(&PolicyBundle {
+        schema: PolicySource::new("schema.cedarschema", read("schema.cedarschema")),
+        policies: vec![PolicySource::new(
+            "store:policies",
+            "@id(\"small-amount\") permit (principal, action == Action::\"invoke\", resource)\n\
+             when { context has tctx.amount && context.tctx.amount < 100 };\n\
+             @id(\"any-invoke\") permit (principal, action == Action::\"invoke\", resource);",
+        )],
+        entities: Some(PolicySource::new("entities.json", read("entities.json"))),
+    })
+    .unwrap();
+    let r = EvaluationRequest {
+        subject: EntityRef::new("Agent", "spiffe://example.org/agent/planner"),
+        action: Action::new("invoke"),
+        resource: EntityRef::new("Tool", "payments"),
+        context: json!({"tctx": {"amount": "not a number"}})
+            .as_object()
+            .unwrap()
+            .clone(),
+    };
+    let d = pdp.evaluate(&r, "t").unwrap();
+    assert!(d.decision, "{d:?}");
+    assert_eq!(d.reasons, ["any-invoke"]);
+    assert!(
+        d.errors.iter().any(|e| e.starts_with("small-amount")),
+        "{d:?}"
+    );
+}
