@@ -735,6 +735,20 @@ pub(super) async fn authorize(
         Ok(p) => p,
         Err(e) => return bad_request(&e),
     };
+    // Each request may store a pending request (and a session for a new browser). Taken
+    // before the request is looked at, so that a refusal uses up nothing (a pushed
+    // request's `request_uri` stays usable).
+    if let Err(wait) = take_budget(
+        s.pages.budgets.requests.as_ref(),
+        peer.map(|p| p.0.0),
+        s.clock.now(),
+    ) {
+        tracing::warn!(target: "aims::oauth", retry_after = wait, "authorization request refused: too many from this address");
+        return too_many(
+            wait,
+            "Too many sign-in requests have come from your network. Wait a few minutes and try again.",
+        );
+    }
     let (client, request) = match s.service.authorization_request(&params).await {
         Ok(x) => x,
         Err(AuthorizeError::NoRedirect(e)) => return bad_request(&e),
@@ -769,14 +783,6 @@ pub(super) async fn authorize(
         );
     }
     let now = s.clock.now();
-    // Each request stores a pending request (and a session for a new browser).
-    if let Err(wait) = take_budget(s.pages.budgets.requests.as_ref(), peer.map(|p| p.0.0), now) {
-        tracing::warn!(target: "aims::oauth", client_id = %client.id(), retry_after = wait, "authorization request refused: too many from this address");
-        return too_many(
-            wait,
-            "Too many sign-in requests have come from your network. Wait a few minutes and try again.",
-        );
-    }
     let (session_id, session, cookie) = match s.pages.session(&headers, now).await {
         Ok(Some((id, session))) if session.user.is_none() => {
             if let Err(p) = s.pages.extend_anonymous(&id, &session, now).await {

@@ -1504,23 +1504,36 @@ async fn a_locked_name_costs_the_address_no_check() {
 #[tokio::test]
 async fn authorization_requests_per_address_are_bounded() {
     let clock = std::sync::Arc::new(aims_core::ManualClock::new(crate::common::now()));
-    let (a, _) = setup_with_clock(clock.clone(), |c| {
-        c.oauth.authorization_requests_per_address = 2;
+    let (a, key) = setup_with_clock(clock.clone(), |c| {
+        c.oauth.authorization_requests_per_address = 20;
     })
     .await;
     let (_, challenge) = pkce();
-    for _ in 0..2 {
+    // A pushed request, to be sent once the budget is spent.
+    let mut pairs = code_params("agent-a", &challenge);
+    let assertion = a.assertion("agent-a", &key);
+    pairs.push(("client_assertion_type", ASSERTION_TYPE));
+    pairs.push(("client_assertion", &assertion));
+    let pushed: Value = a
+        .post("/oauth/par", &pairs, &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let uri = pushed["request_uri"].as_str().unwrap().to_owned();
+    for _ in 0..20 {
         let r = Browser::new()
             .authorize(&a, &code_params("agent-a", &challenge))
             .await;
         assert_eq!(r.status(), 200);
     }
-    // A third request (a new browser: it would store a session too) is refused.
+    // The 21st (a new browser: it would store a session too) is refused: 20 per 600 s,
+    // one back every 30 s.
     let r = Browser::new()
         .authorize(&a, &code_params("agent-a", &challenge))
         .await;
     assert_eq!(r.status(), 429);
-    assert_eq!(r.headers()["retry-after"], "300");
+    assert_eq!(r.headers()["retry-after"], "30");
     assert!(r.headers().get("set-cookie").is_none());
     assert!(
         r.text()
@@ -1528,10 +1541,10 @@ async fn authorization_requests_per_address_are_bounded() {
             .unwrap()
             .contains("Too many sign-in requests have come from your network")
     );
-    clock.advance(300);
-    let r = Browser::new()
-        .authorize(&a, &code_params("agent-a", &challenge))
-        .await;
-    assert_eq!(r.status(), 200);
+    // A refused pushed request is not used up: it works once the wait is over.
+    let par = [("client_id", "agent-a"), ("request_uri", uri.as_str())];
+    assert_eq!(Browser::new().authorize(&a, &par).await.status(), 429);
+    clock.advance(30);
+    assert_eq!(Browser::new().authorize(&a, &par).await.status(), 200);
     a.ts.server.shutdown().await;
 }
