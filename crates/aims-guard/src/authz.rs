@@ -500,16 +500,25 @@ pub(crate) fn request_path(parts: &Parts) -> String {
     decode_unreserved(path)
 }
 
-/// Whether `path` has a `.` or `..` segment (also percent-encoded): what such a path
-/// names depends on who resolves it, so an enforced route refuses it.
-pub(crate) fn has_dot_segments(path: &str) -> bool {
-    decode_unreserved(path)
+/// Whether `path` is ambiguous: a `.` or `..` segment (also percent-encoded), an empty
+/// segment inside it (`//`), or an encoded `/` or `\\` (`%2F`, `%5C`). What such a path
+/// names depends on who resolves it (a handler's extractor decodes and splits it its own
+/// way), so an enforced route refuses it rather than let a policy decide on another
+/// name than the handler serves.
+pub(crate) fn is_ambiguous_path(path: &str) -> bool {
+    let decoded = decode_unreserved(path);
+    if decoded.contains("%2F") || decoded.contains("%5C") {
+        return true;
+    }
+    let inner = decoded.strip_prefix('/').unwrap_or(&decoded);
+    let inner = inner.strip_suffix('/').unwrap_or(inner);
+    inner
         .split('/')
-        .any(|seg| seg == "." || seg == "..")
+        .any(|seg| seg == "." || seg == ".." || (seg.is_empty() && !inner.is_empty()))
 }
 
 /// `s` with percent-encoded unreserved characters (`A-Z a-z 0-9 - . _ ~`) decoded; every
-/// other escape is kept as written.
+/// other escape is kept, its hex digits upper-cased (RFC 3986 §6.2.2.1).
 fn decode_unreserved(s: &str) -> String {
     if !s.contains('%') {
         return s.to_owned();
@@ -518,29 +527,33 @@ fn decode_unreserved(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
-        let decoded = match (b, bytes.get(i + 1), bytes.get(i + 2)) {
-            (b'%', Some(&h), Some(&l)) => char::from(h)
+        if let (b'%', Some(&h), Some(&l)) = (b, bytes.get(i + 1), bytes.get(i + 2))
+            && h.is_ascii_hexdigit()
+            && l.is_ascii_hexdigit()
+        {
+            let value = char::from(h)
                 .to_digit(16)
                 .zip(char::from(l).to_digit(16))
                 .and_then(|(h, l)| char::from_u32(h * 16 + l))
-                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~')),
-            _ => None,
-        };
-        match decoded {
-            Some(c) => {
-                out.push(c);
-                i += 3;
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~'));
+            match value {
+                Some(c) => out.push(c),
+                None => {
+                    out.push('%');
+                    out.push(char::from(h.to_ascii_uppercase()));
+                    out.push(char::from(l.to_ascii_uppercase()));
+                }
             }
-            None => {
-                // A char boundary: only ASCII bytes were consumed in threes before.
-                let c = s
-                    .get(i..)
-                    .and_then(|t| t.chars().next())
-                    .unwrap_or('\u{fffd}');
-                out.push(c);
-                i += c.len_utf8();
-            }
+            i += 3;
+            continue;
         }
+        // A char boundary: only ASCII bytes were consumed in threes before.
+        let c = s
+            .get(i..)
+            .and_then(|t| t.chars().next())
+            .unwrap_or('\u{fffd}');
+        out.push(c);
+        i += c.len_utf8();
     }
     out
 }
@@ -863,11 +876,29 @@ mod tests {
             spec.entity(&request_path(&parts("/files/%73ecret"))).id,
             "/files/secret"
         );
-        for dotted in ["/docs/../admin", "/docs/./x", "/docs/%2e%2E/admin", "/.."] {
-            assert!(has_dot_segments(dotted), "{dotted}");
+        // Kept escapes have upper-case hex.
+        assert_eq!(request_path(&parts("/a%3a%c3%a9")), "/a%3A%C3%A9");
+        for ambiguous in [
+            "/docs/../admin",
+            "/docs/./x",
+            "/docs/%2e%2E/admin",
+            "/..",
+            "/files//secret",
+            "/files/secret%2fx",
+            "/docs/..%2Fadmin",
+            "/docs/a%5cb",
+        ] {
+            assert!(is_ambiguous_path(ambiguous), "{ambiguous}");
         }
-        for plain in ["/docs/a.b", "/docs/...", "/docs/.hidden", "/"] {
-            assert!(!has_dot_segments(plain), "{plain}");
+        for plain in [
+            "/docs/a.b",
+            "/docs/...",
+            "/docs/.hidden",
+            "/",
+            "/docs/",
+            "/a%20b",
+        ] {
+            assert!(!is_ambiguous_path(plain), "{plain}");
         }
     }
 

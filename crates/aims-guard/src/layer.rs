@@ -420,8 +420,9 @@ async fn enforce(
     event: &mut AuditEvent,
 ) -> Result<(), GuardError> {
     let enforcer = &route.enforcer;
-    if crate::authz::has_dot_segments(&crate::authz::request_path(parts)) {
-        // What `/docs/../admin` names depends on who resolves it: no decision on it.
+    if crate::authz::is_ambiguous_path(&crate::authz::request_path(parts)) {
+        // What `/docs/../admin` or `/a//b` names depends on who resolves it: no decision
+        // on it.
         return Err(GuardError::AccessDenied);
     }
     let request = enforcer.request(route, agent, parts);
