@@ -226,10 +226,11 @@ impl AgentClientBuilder {
             ),
         };
         // Response signers pass the same authorizer as TLS servers; with web PKI roots
-        // and no SVID yet, any workload the bundles vouch for.
+        // and no SVID yet (no own trust domain to default to), none: name the servers
+        // with `server_authorizer` to accept their signed responses.
         let response_authorizer = match &self.server_authorizer {
-            Some(a) => Some(a.clone()),
-            None => default_server_authorizer(source).ok(),
+            Some(a) => a.clone(),
+            None => default_server_authorizer(source).unwrap_or(Authorizer::Exact(Vec::new())),
         };
         let responses = ResponseCheck::new(
             trust.clone(),

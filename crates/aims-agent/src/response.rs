@@ -45,8 +45,8 @@ pub(crate) struct SentParts {
 #[derive(Debug, Clone)]
 pub(crate) struct ResponseCheck {
     verifier: Arc<ResponseVerifier>,
-    /// Who may sign responses; `None`: any workload the trust bundles vouch for.
-    authorizer: Option<Authorizer>,
+    /// Who may sign responses.
+    authorizer: Authorizer,
     /// Ask for signed responses and refuse unsigned ones.
     required: bool,
 }
@@ -55,7 +55,7 @@ impl ResponseCheck {
     pub(crate) fn new(
         trust: Arc<TrustStore>,
         clock: Arc<dyn Clock>,
-        authorizer: Option<Authorizer>,
+        authorizer: Authorizer,
         required: bool,
     ) -> Self {
         let verifier = ResponseVerifier::new(
@@ -106,16 +106,14 @@ impl ResponseCheck {
             .verifier
             .verify(response, message, request.sent.nonce())
             .map_err(|e| fail(server_text(&e.to_string())))?;
-        if let Some(authorizer) = &self.authorizer {
-            let id = verified.wit().spiffe_id().ok_or_else(|| {
-                fail("the response was signed by a workload without a SPIFFE ID".into())
-            })?;
-            authorizer.authorize(id).map_err(|_| {
-                fail(format!(
-                    "the response was signed by {id}, not a server this client accepts (AgentClientBuilder::server_authorizer)"
-                ))
-            })?;
-        }
+        let id = verified.wit().spiffe_id().ok_or_else(|| {
+            fail("the response was signed by a workload without a SPIFFE ID".into())
+        })?;
+        self.authorizer.authorize(id).map_err(|_| {
+            fail(format!(
+                "the response was signed by {id}, not a server this client accepts (AgentClientBuilder::server_authorizer)"
+            ))
+        })?;
         Ok(())
     }
 }
