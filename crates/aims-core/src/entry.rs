@@ -195,9 +195,11 @@ impl RegistrationEntry {
         Ok(())
     }
 
-    /// Whether every selector of the entry is in `caller`.
+    /// Whether every selector of the entry is in `caller`. An entry without selectors
+    /// matches no caller (it would match every one; [`RegistrationEntry::validate`]
+    /// refuses it, but an entry built another way must not fail open).
     pub fn matches(&self, caller: &SelectorSet) -> bool {
-        self.selectors.is_subset(caller)
+        !self.selectors.is_empty() && self.selectors.is_subset(caller)
     }
 }
 
@@ -279,6 +281,11 @@ mod tests {
         assert!(e.matches(&caller));
         caller.remove(&Selector::parse("unix:sha256:ab").unwrap());
         assert!(!e.matches(&caller));
+        // An entry without selectors matches nobody, not everybody.
+        let mut empty = entry();
+        empty.selectors.clear();
+        assert!(!empty.matches(&caller));
+        assert!(!empty.matches(&SelectorSet::new()));
     }
 
     #[test]

@@ -79,6 +79,14 @@ pub enum BundleError {
     /// An X.509 authority is not a parseable certificate.
     #[error("invalid X.509 authority certificate")]
     InvalidCertificate,
+    /// An X.509 authority is not a CA certificate (X509-SVID §6.1: an `x509-svid` entry
+    /// holds exactly one CA certificate); a leaf listed here would let its key sign
+    /// SVIDs for the whole trust domain.
+    #[error("an X.509 authority must be a CA certificate (basicConstraints cA=true, keyCertSign)")]
+    NotCa,
+    /// A bundle entry carries private key material.
+    #[error("a bundle entry carries private key members (d, p, q, dp, dq, qi, oth or k)")]
+    PrivateKeyMaterial,
     /// An X.509 authority's public key type cannot be written as a JWK.
     #[error("unsupported X.509 authority key type")]
     UnsupportedAuthorityKey,
@@ -286,6 +294,12 @@ impl SpiffeBundle {
     }
 
     fn add_x5c_entry(&mut self, v: &Value) -> Result<(), BundleError> {
+        if ["d", "p", "q", "dp", "dq", "qi", "oth", "k"]
+            .iter()
+            .any(|m| v.get(m).is_some())
+        {
+            return Err(BundleError::PrivateKeyMaterial);
+        }
         let first = match v.get("x5c") {
             None | Some(Value::Null) => return Ok(()),
             Some(Value::Array(a)) => match a.first() {
@@ -298,6 +312,15 @@ impl SpiffeBundle {
             .as_str()
             .and_then(b64::decode_std)
             .ok_or(BundleError::InvalidX5c)?;
+        // X509-SVID §6.1: exactly one CA certificate per `x509-svid` entry. (PEM and DER
+        // bundles are taken as given, as go-spiffe does; JSON bundles are what federated
+        // peers send.)
+        let parsed = x509::parse(&der).ok_or(BundleError::InvalidX5c)?;
+        let is_ca = x509::basic_constraints_ca(&parsed).map_err(|()| BundleError::NotCa)?;
+        let key_usage = x509::key_usage(&parsed).map_err(|()| BundleError::NotCa)?;
+        if is_ca != Some(true) || key_usage.is_some_and(|k| !k.key_cert_sign) {
+            return Err(BundleError::NotCa);
+        }
         self.add_x509_authority(CertificateDer::from(der))
             .map(|_| ())
             .map_err(|_| BundleError::InvalidX5c)
@@ -367,6 +390,10 @@ impl SpiffeBundle {
         }
         let key = VerifyingKey::from_jwk(&jwk).map_err(BundleError::InvalidJwk)?;
         let mut public = jwk.to_public();
+        // A certificate chain on a JWT or WIT key is not checked against the key, and
+        // clients that do check (go-jose) refuse the whole set when it does not match:
+        // it is not kept.
+        public.x5c = None;
         public.use_ = Some(
             match use_ {
                 KeyUse::Jwt => USE_JWT_SVID,

@@ -432,7 +432,17 @@ pub fn server_config_deferred_client_auth(
         .with_protocol_versions(VERSIONS)?
         .with_client_cert_verifier(Arc::new(DeferredClientCertVerifier::new()))
         .with_single_cert(svid.chain().to_vec(), svid.private_key_der())?;
-    Ok(config)
+    Ok(without_resumption(config))
+}
+
+/// `config` without session resumption: a resumed session is not verified again, so a
+/// peer certificate that has expired since, or whose trust domain's bundle changed,
+/// would keep being accepted (and a server would hand out tickets carrying it for a
+/// day). Every connection does a full handshake.
+fn without_resumption(mut config: ServerConfig) -> ServerConfig {
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
+    config
 }
 
 static VERSIONS: &[&rustls::SupportedProtocolVersion] =
@@ -467,7 +477,7 @@ pub fn server_config_with_clock(
         .with_protocol_versions(VERSIONS)?
         .with_client_cert_verifier(Arc::new(verifier))
         .with_single_cert(svid.chain().to_vec(), svid.private_key_der())?;
-    Ok(config)
+    Ok(without_resumption(config))
 }
 
 /// A client configuration verifying server SVIDs and presenting `svid` (if any) for client
@@ -492,12 +502,13 @@ pub fn client_config_with_clock(
         .with_protocol_versions(VERSIONS)?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier));
-    let config = match svid {
+    let mut config = match svid {
         Some(svid) => {
             builder.with_client_auth_cert(svid.chain().to_vec(), svid.private_key_der())?
         }
         None => builder.with_no_client_auth(),
     };
+    config.resumption = rustls::client::Resumption::disabled();
     Ok(config)
 }
 
@@ -524,12 +535,12 @@ pub fn server_config_with_resolver(
     clock: Arc<dyn Clock>,
 ) -> Result<ServerConfig, TlsError> {
     let verifier = SpiffeClientCertVerifier::new(bundles, authorizer, client_auth);
-    Ok(
+    Ok(without_resumption(
         ServerConfig::builder_with_details(provider(), Arc::new(ClockTime(clock)))
             .with_protocol_versions(VERSIONS)?
             .with_client_cert_verifier(Arc::new(verifier))
             .with_cert_resolver(resolver),
-    )
+    ))
 }
 
 /// How a client verifies servers.
@@ -565,10 +576,13 @@ pub fn client_config_with_resolver(
             builder.with_root_certificates(store)
         }
     };
-    Ok(match resolver {
+    let mut config = match resolver {
         Some(r) => builder.with_client_cert_resolver(r),
         None => builder.with_no_client_auth(),
-    })
+    };
+    // A resumed session presents no certificate: neither side's would be checked again.
+    config.resumption = rustls::client::Resumption::disabled();
+    Ok(config)
 }
 
 #[cfg(test)]

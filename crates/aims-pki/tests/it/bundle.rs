@@ -280,6 +280,41 @@ fn x509_entries() {
     let b = parse_keys(json!([entry(json!([der])), entry(json!([der]))])).unwrap();
     assert_eq!(b.x509_authorities(), ca.chain());
     assert_eq!(b.trust_anchors().len(), 1);
+    // X509-SVID §6.1: a CA certificate. A leaf SVID listed as an authority would let its
+    // key sign SVIDs for the whole trust domain: refused.
+    let leaf = ca
+        .issue_x509_svid(
+            &id("spiffe://example.org/w"),
+            std::time::Duration::from_secs(600),
+            &[],
+        )
+        .unwrap();
+    let leaf_der = aims_crypto::b64::encode_std(&leaf.chain()[0]);
+    assert_eq!(
+        parse_keys(json!([entry(json!([leaf_der]))])).unwrap_err(),
+        BundleError::NotCa
+    );
+    // Private key members are refused on an x509-svid entry as on the others.
+    let mut private = entry(json!([der]));
+    private["d"] = json!("AAAA");
+    assert_eq!(
+        parse_keys(json!([private])).unwrap_err(),
+        BundleError::PrivateKeyMaterial
+    );
+}
+
+/// A certificate chain on a JWT-SVID key is not checked against the key, and clients
+/// that check it refuse the whole set on a mismatch: it is dropped, not passed on.
+#[test]
+fn x5c_on_jwt_keys_is_not_kept() {
+    let c = clock();
+    let ca = root_ca("example.org", &c);
+    let mut key = ec_jwk(Some("k1"), "jwt-svid");
+    key["x5c"] = json!([aims_crypto::b64::encode_std(&ca.chain()[0])]);
+    let b = parse_keys(json!([key])).unwrap();
+    let out: Value = serde_json::from_str(&b.to_jwks_json().unwrap()).unwrap();
+    assert_eq!(out["keys"].as_array().unwrap().len(), 1);
+    assert!(out["keys"][0].get("x5c").is_none(), "{out}");
 }
 
 #[test]

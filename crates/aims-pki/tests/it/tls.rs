@@ -461,3 +461,61 @@ fn default_configs_use_the_system_clock() {
     .unwrap();
     tls::client_config(None, Arc::clone(&w.store), Authorizer::Exact(vec![])).unwrap();
 }
+
+/// Sessions are never resumed, on either side: a resumed session is not verified again,
+/// so an SVID that expired since (or whose bundle changed) would go on being accepted.
+#[tokio::test]
+async fn sessions_are_never_resumed() {
+    let w = world();
+    let server = Arc::new(w.server(ClientAuth::Required));
+    let client = Arc::new(w.client(Some(&w.client_svid)));
+    // The client alone would resume (a session cache of its own) if the server let it.
+    let mut resuming = (*client).clone();
+    resuming.resumption = rustls::client::Resumption::default();
+    let resuming = Arc::new(resuming);
+    for c in [&client, &resuming] {
+        for _ in 0..3 {
+            let (s, cl) = handshake_shared(Arc::clone(&server), Arc::clone(c)).await;
+            let (s, cl) = (s.unwrap(), cl.unwrap());
+            assert_eq!(
+                s.get_ref().1.handshake_kind(),
+                Some(rustls::HandshakeKind::Full)
+            );
+            assert_eq!(
+                cl.get_ref().1.handshake_kind(),
+                Some(rustls::HandshakeKind::Full)
+            );
+        }
+    }
+}
+
+/// [`handshake`] with shared configurations (so that a session cache would carry over).
+async fn handshake_shared(
+    server: Arc<ServerConfig>,
+    client: Arc<ClientConfig>,
+) -> (ServerSide, ClientSide) {
+    let (c, s) = tokio::io::duplex(64 * 1024);
+    let acceptor = TlsAcceptor::from(server);
+    let connector = TlsConnector::from(client);
+    let name = ServerName::try_from("ignored.invalid").unwrap();
+    let (mut sr, mut cr) = tokio::join!(acceptor.accept(s), connector.connect(name, c));
+    if let (Ok(s), Ok(c)) = (&mut sr, &mut cr) {
+        // A message each way, so that tickets (if any) reach the client.
+        let (a, b) = tokio::join!(
+            async {
+                s.write_all(b"ping").await.unwrap();
+                s.flush().await.unwrap();
+                let mut buf = [0u8; 4];
+                s.read_exact(&mut buf).await.unwrap();
+            },
+            async {
+                let mut buf = [0u8; 4];
+                c.read_exact(&mut buf).await.unwrap();
+                c.write_all(b"pong").await.unwrap();
+                c.flush().await.unwrap();
+            }
+        );
+        let _ = (a, b);
+    }
+    (sr, cr)
+}
