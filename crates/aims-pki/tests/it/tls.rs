@@ -108,27 +108,7 @@ type ClientSide = std::io::Result<tokio_rustls::client::TlsStream<DuplexStream>>
 
 /// Runs both sides of a handshake; on success, sends one message each way.
 async fn handshake(server: ServerConfig, client: ClientConfig) -> (ServerSide, ClientSide) {
-    let (c, s) = tokio::io::duplex(64 * 1024);
-    let acceptor = TlsAcceptor::from(Arc::new(server));
-    let connector = TlsConnector::from(Arc::new(client));
-    // SVIDs carry no DNS name: any server name works, the verifier checks the SPIFFE ID.
-    let name = ServerName::try_from("ignored.invalid").unwrap();
-    let (mut sr, mut cr) = tokio::join!(acceptor.accept(s), connector.connect(name, c));
-    if let (Ok(s), Ok(c)) = (&mut sr, &mut cr) {
-        let (a, b) = tokio::join!(
-            async {
-                s.write_all(b"ping").await.unwrap();
-                s.flush().await.unwrap();
-            },
-            async {
-                let mut buf = [0u8; 4];
-                c.read_exact(&mut buf).await.unwrap();
-                assert_eq!(&buf, b"ping");
-            }
-        );
-        let _ = (a, b);
-    }
-    (sr, cr)
+    handshake_shared(Arc::new(server), Arc::new(client)).await
 }
 
 fn rustls_error(e: &std::io::Error) -> &rustls::Error {
@@ -490,6 +470,7 @@ async fn sessions_are_never_resumed() {
 }
 
 /// [`handshake`] with shared configurations (so that a session cache would carry over).
+/// SVIDs carry no DNS name: any server name works, the verifier checks the SPIFFE ID.
 async fn handshake_shared(
     server: Arc<ServerConfig>,
     client: Arc<ClientConfig>,

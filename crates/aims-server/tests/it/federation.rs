@@ -120,17 +120,22 @@ async fn bundle_is_fetched_from_an_https_spiffe_endpoint_and_served_to_workloads
     b.server.shutdown().await;
 }
 
-/// A federated bundle set by hand is trusted by the server's TLS listeners at once, and
-/// deleting it removes that trust at once (not at the next sync).
-#[tokio::test]
-async fn a_deleted_bundle_leaves_the_tls_trust_store_at_once() {
+/// Two servers: a.test, which federates with c.test, and c.test; c.test's name.
+async fn a_and_c() -> (testkit::TestServer, testkit::TestServer, TrustDomain) {
     let c = testkit::start_with("c.test", Arc::new(SystemClock), |_| {})
         .await
         .unwrap();
     let a = testkit::start_with("a.test", Arc::new(SystemClock), |_| {})
         .await
         .unwrap();
-    let td_c = TrustDomain::new("c.test").unwrap();
+    (a, c, TrustDomain::new("c.test").unwrap())
+}
+
+/// A federated bundle set by hand is trusted by the server's TLS listeners at once, and
+/// deleting it removes that trust at once (not at the next sync).
+#[tokio::test]
+async fn a_deleted_bundle_leaves_the_tls_trust_store_at_once() {
+    let (a, c, td_c) = a_and_c().await;
     let trusted = || {
         a.server
             .state()
@@ -157,13 +162,7 @@ async fn a_deleted_bundle_leaves_the_tls_trust_store_at_once() {
 /// trusted afterwards (before, it was refused and the revoked keys stayed trusted).
 #[tokio::test]
 async fn an_empty_bundle_revokes_every_key_of_the_trust_domain() {
-    let c = testkit::start_with("c.test", Arc::new(SystemClock), |_| {})
-        .await
-        .unwrap();
-    let a = testkit::start_with("a.test", Arc::new(SystemClock), |_| {})
-        .await
-        .unwrap();
-    let td_c = TrustDomain::new("c.test").unwrap();
+    let (a, c, td_c) = a_and_c().await;
     let bundle = c.admin().bundle().await.unwrap();
     let sequence = serde_json::from_str::<serde_json::Value>(&bundle).unwrap()["spiffe_sequence"]
         .as_u64()
@@ -190,13 +189,7 @@ async fn an_empty_bundle_revokes_every_key_of_the_trust_domain() {
 #[tokio::test]
 async fn a_failing_sync_step_does_not_stop_the_others() {
     use aims_store::{KeyKind, KeyRecord, KeyState};
-    let c = testkit::start_with("c.test", Arc::new(SystemClock), |_| {})
-        .await
-        .unwrap();
-    let a = testkit::start_with("a.test", Arc::new(SystemClock), |_| {})
-        .await
-        .unwrap();
-    let td_c = TrustDomain::new("c.test").unwrap();
+    let (a, c, td_c) = a_and_c().await;
     let bundle = c.admin().bundle().await.unwrap();
     a.admin()
         .set_bundle("c.test", bundle.into_bytes())
@@ -234,12 +227,7 @@ async fn a_failing_sync_step_does_not_stop_the_others() {
 /// above 2^63 - 1 is refused with a message that says so.
 #[tokio::test]
 async fn extreme_refresh_hints_are_bounded_and_extreme_sequences_refused() {
-    let c = testkit::start_with("c.test", Arc::new(SystemClock), |_| {})
-        .await
-        .unwrap();
-    let a = testkit::start_with("a.test", Arc::new(SystemClock), |_| {})
-        .await
-        .unwrap();
+    let (a, c, td_c) = a_and_c().await;
     let mut bundle: serde_json::Value =
         serde_json::from_str(&c.admin().bundle().await.unwrap()).unwrap();
     bundle["spiffe_refresh_hint"] = serde_json::json!(u64::MAX);
@@ -247,7 +235,6 @@ async fn extreme_refresh_hints_are_bounded_and_extreme_sequences_refused() {
         .set_bundle("c.test", bundle.to_string().into_bytes())
         .await
         .unwrap();
-    let td_c = TrustDomain::new("c.test").unwrap();
     let stored = a.server.state().store.get_bundle(&td_c).await.unwrap();
     assert_eq!(stored.refresh_hint, Some(86_400));
     bundle["spiffe_sequence"] = serde_json::json!(u64::MAX);

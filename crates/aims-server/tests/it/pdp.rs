@@ -305,6 +305,23 @@ fn mtls_client(ts: &TestServer, id: &str) -> reqwest::Client {
         .unwrap()
 }
 
+/// A client of `ts`'s mTLS listeners without a certificate (server-authenticated TLS).
+fn anonymous_client(ts: &TestServer) -> reqwest::Client {
+    let state = ts.server.state();
+    let keys = state.keys.current().unwrap();
+    let trust = Arc::new(TrustStore::from_bundles([(**keys.bundle()).clone()]));
+    let tls = aims_pki::tls::client_config(
+        None,
+        trust,
+        Authorizer::Exact(vec![state.tls.spiffe_id().clone()]),
+    )
+    .unwrap();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .build()
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn served_pdp_over_mtls_enforces_the_same_decisions() {
     let env = start(true).await;
@@ -331,20 +348,7 @@ async fn served_pdp_authenticates_its_callers() {
         "context": {"user": "alice", "scope": ["docs:read"]}
     });
     // No client certificate (server-authenticated TLS only).
-    let anonymous = {
-        let keys = env.ts.server.state().keys.current().unwrap();
-        let trust = Arc::new(TrustStore::from_bundles([(**keys.bundle()).clone()]));
-        let tls = aims_pki::tls::client_config(
-            None,
-            trust,
-            Authorizer::Exact(vec![env.ts.server.state().tls.spiffe_id().clone()]),
-        )
-        .unwrap();
-        reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .build()
-            .unwrap()
-    };
+    let anonymous = anonymous_client(&env.ts);
     let post = |c: &reqwest::Client, token: Option<&str>| {
         let mut r = c.post(&url).json(&body);
         if let Some(t) = token {
@@ -410,19 +414,13 @@ async fn only_listed_callers_may_ask_the_pdp() {
     assert_eq!(r.status(), 403);
     // The agent's access token for the PDP (its client_id is not a listed SPIFFE ID).
     let t = env.client_credentials("docs:read", PDP_ID).await;
-    let keys = env.ts.server.state().keys.current().unwrap();
-    let trust = Arc::new(TrustStore::from_bundles([(**keys.bundle()).clone()]));
-    let tls = aims_pki::tls::client_config(
-        None,
-        trust,
-        Authorizer::Exact(vec![env.ts.server.state().tls.spiffe_id().clone()]),
-    )
-    .unwrap();
-    let anonymous = reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .build()
-        .unwrap();
-    assert_eq!(post(anonymous, Some(t)).await.unwrap().status(), 403);
+    assert_eq!(
+        post(anonymous_client(&env.ts), Some(t))
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
     env.ts.server.shutdown().await;
 }
 
