@@ -99,6 +99,9 @@ struct Inner {
     trust: Arc<TrustStore>,
     updates: watch::Sender<u64>,
     jwt_cache: Mutex<HashMap<String, CachedJwt>>,
+    /// Bumped by every [`Inner::clear_jwt_cache`]: a JWT-SVID fetched across a clear is
+    /// not cached (it could outlive the revocation that cleared the cache).
+    jwt_generation: std::sync::atomic::AtomicU64,
     /// Serialises trust-store rebuilds, so the last one reflects the latest state.
     trust_rebuild: Mutex<()>,
 }
@@ -173,6 +176,7 @@ impl WorkloadSource {
             trust: Arc::new(TrustStore::new()),
             updates,
             jwt_cache: Mutex::new(HashMap::new()),
+            jwt_generation: std::sync::atomic::AtomicU64::new(0),
             trust_rebuild: Mutex::new(()),
         });
         let tasks = vec![
@@ -297,6 +301,10 @@ impl WorkloadSource {
         {
             return Ok(hit.token.clone());
         }
+        let generation = self
+            .inner
+            .jwt_generation
+            .load(std::sync::atomic::Ordering::SeqCst);
         let mut client = self.inner.client.clone();
         let resp = client
             .fetch_jwtsvid(pb::JwtsvidRequest {
@@ -327,6 +335,15 @@ impl WorkloadSource {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         cache.retain(|_, c| c.fresh(now));
+        if self
+            .inner
+            .jwt_generation
+            .load(std::sync::atomic::Ordering::SeqCst)
+            != generation
+        {
+            // Revoked while this one was being fetched: used once, not kept.
+            return Ok(token);
+        }
         cache.insert(
             audience.to_owned(),
             CachedJwt {
@@ -346,10 +363,13 @@ impl Inner {
 
     /// Forgets every cached JWT-SVID.
     fn clear_jwt_cache(&self) {
-        self.jwt_cache
+        let mut cache = self
+            .jwt_cache
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+            .unwrap_or_else(PoisonError::into_inner);
+        self.jwt_generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        cache.clear();
     }
 
     /// The server says this agent no longer has the identity `kind` delivers: drop that
