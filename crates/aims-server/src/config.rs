@@ -382,7 +382,8 @@ impl Default for JwtSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BundleSection {
-    /// `spiffe_refresh_hint`; also how long a new key is published before it signs.
+    /// `spiffe_refresh_hint`; a new key is published this long, plus `[storage]
+    /// poll_interval` (so every node serves it by then), before it signs.
     #[serde(default = "default_refresh_hint")]
     pub refresh_hint: Seconds,
 }

@@ -19,13 +19,14 @@
 //!
 //! * **Next before current.** A successor is stored as `Next` (and so published) at the
 //!   *staging* time and promoted only when, in addition, at least one bundle refresh hint
-//!   has passed since it was stored: relying parties that refresh at the hint already
-//!   trust it when it starts signing.
+//!   plus one storage poll interval (`H` below) has passed since it was stored: every node
+//!   serves it within a poll, so relying parties that refresh at the hint, from any node,
+//!   already trust it when it starts signing.
 //! * **Previous until expiry.** Everything a key signed expires by the key's own
 //!   `not_after` (SVID and token lifetimes are clamped to it), so a `Previous` key stays
 //!   published exactly until then.
 //! * **Schedules.** A CA valid for `ttl` stages its successor at `ttl/2` and hands over
-//!   at `5·ttl/6`. A JWT/WIT key with rotation period `P` and refresh hint `H` is valid
+//!   at `5·ttl/6`. A JWT/WIT key with rotation period `P` and prepublication `H` is valid
 //!   for `H + 2P`: it stages its successor `P` after it was stored, hands over at `P + H`,
 //!   and stays published for `P` after that.
 //! * **Crash safety.** Every step is one store call (one transaction): a new key is stored
@@ -62,8 +63,12 @@ pub struct KeyPolicy {
     pub jws_alg: Algorithm,
     /// How long a JWT/WIT key signs.
     pub jws_period: i64,
-    /// The bundle refresh hint: minimum time a key is published before it signs.
+    /// How long a key is published before it signs: the bundle refresh hint, plus the
+    /// storage poll interval, so that relying parties fetching from a node that has not
+    /// seen the new key yet still get it one refresh hint before it signs.
     pub prepublish: i64,
+    /// The bundle's `spiffe_refresh_hint`.
+    pub refresh_hint: i64,
 }
 
 impl KeyPolicy {
@@ -74,7 +79,12 @@ impl KeyPolicy {
             ca_alg: c.ca.key_type.algorithm(),
             jws_alg: c.jwt.key_type.get_ref().algorithm(),
             jws_period: c.jwt.rotation_period.get_ref().as_i64(),
-            prepublish: c.bundle.refresh_hint.as_i64(),
+            prepublish: c
+                .bundle
+                .refresh_hint
+                .as_i64()
+                .saturating_add(c.storage.poll_interval.as_i64()),
+            refresh_hint: c.bundle.refresh_hint.as_i64(),
         }
     }
 
@@ -623,7 +633,7 @@ impl KeyManager {
         for k in wit {
             b.add_wit_authority(k.key.public_jwk().clone())?;
         }
-        b.set_refresh_hint(u64::try_from(self.policy.prepublish).ok());
+        b.set_refresh_hint(u64::try_from(self.policy.refresh_hint).ok());
         // spiffe_sequence must grow with every change, across restarts too: the time of
         // the change, or one more than the last value if the clock did not move.
         let mut last = self
@@ -756,6 +766,7 @@ mod tests {
             jws_alg: Algorithm::ES256,
             jws_period: 1000,
             prepublish: 100,
+            refresh_hint: 100,
         }
     }
 

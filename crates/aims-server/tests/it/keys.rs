@@ -20,6 +20,9 @@ async fn next_key_is_published_a_refresh_before_it_signs_and_previous_until_it_e
     let clock = ManualClock::new(t0);
     let ts = testkit::start_with("example.org", Arc::new(clock.clone()), |c| {
         c.bundle.refresh_hint = Seconds(60);
+        // A new key is published for the refresh hint plus one poll interval (other
+        // nodes see it within a poll) before it signs: 65 s here.
+        c.storage.poll_interval = Seconds(5);
         c.jwt.rotation_period = toml::Spanned::new(0..0, Seconds(600));
         c.ca.ttl = toml::Spanned::new(0..0, Seconds(6000));
     })
@@ -31,7 +34,12 @@ async fn next_key_is_published_a_refresh_before_it_signs_and_previous_until_it_e
     let ca_a = set.ca().unwrap().info.clone();
     let ca_a_cert = set.ca().unwrap().ca.x509_authority().clone();
     assert_eq!(kids(set.bundle()), std::slice::from_ref(&a.kid));
-    assert_eq!(a.not_after, t0 + 60 + 1200);
+    assert_eq!(a.not_after, t0 + 65 + 1200);
+    assert_eq!(
+        set.bundle().refresh_hint(),
+        Some(60),
+        "the hint itself is unchanged"
+    );
 
     // Just before the staging time: nothing changes.
     clock.set(t0 + 599);
@@ -52,8 +60,12 @@ async fn next_key_is_published_a_refresh_before_it_signs_and_previous_until_it_e
     );
     let seq_staged = set.bundle().sequence().unwrap();
 
-    // One refresh hint later: b signs, a stays published.
+    // One refresh hint later, other nodes may not have b yet: a still signs.
     clock.set(t0 + 660);
+    state.sync().await.unwrap();
+    assert_eq!(state.keys.current().unwrap().jwt().unwrap().info.kid, a.kid);
+    // One refresh hint and one poll interval later: b signs, a stays published.
+    clock.set(t0 + 665);
     state.sync().await.unwrap();
     let set = state.keys.current().unwrap();
     assert_eq!(set.jwt().unwrap().info.kid, b);
@@ -70,7 +82,7 @@ async fn next_key_is_published_a_refresh_before_it_signs_and_previous_until_it_e
 
     // A JWT-SVID signed now expires before b leaves the bundle.
     let tok_exp = set.jwt().unwrap().info.not_after;
-    assert!(tok_exp > t0 + 660);
+    assert!(tok_exp > t0 + 665);
 
     // a leaves the bundle when its validity ends.
     clock.set(a.not_after);

@@ -1139,6 +1139,7 @@ async fn token_keys_rotate_with_overlap() {
     let clock = aims_core::ManualClock::new(t0);
     let ts = testkit::start_with("example.org", Arc::new(clock.clone()), |c| {
         c.bundle.refresh_hint = Seconds(60);
+        c.storage.poll_interval = Seconds(5);
         c.jwt.rotation_period = toml::Spanned::new(0..0, Seconds(600));
         c.ca.ttl = toml::Spanned::new(0..0, Seconds(6000));
     })
@@ -1195,8 +1196,9 @@ async fn token_keys_rotate_with_overlap() {
     let exp = Jws::unverified_claims(&staged).unwrap()["exp"]
         .as_i64()
         .unwrap();
-    // Key a, made at t0: valid for one refresh hint plus two rotation periods.
-    let a_not_after = t0 + 60 + 2 * 600;
+    // Key a, made at t0: valid for its prepublication (a refresh hint and a poll
+    // interval) plus two rotation periods.
+    let a_not_after = t0 + 65 + 2 * 600;
     assert!(
         exp <= a_not_after,
         "exp {exp} after the key's end {a_not_after}"
@@ -1220,11 +1222,11 @@ async fn token_keys_rotate_with_overlap() {
     );
 
     // One refresh hint later: b signs, a stays published and still verifies.
-    clock.set(t0 + 660);
+    clock.set(t0 + 665);
     state.sync().await.unwrap();
-    assert_eq!(kid_of(&issue(t0 + 660).await), kb);
+    assert_eq!(kid_of(&issue(t0 + 665).await), kb);
     assert_eq!(kids(&a.jwks().await).len(), 2);
-    let assertion = token_at(t0 + 661);
+    let assertion = token_at(t0 + 666);
     let r = a
         .post(
             "/oauth/introspect",
@@ -1295,9 +1297,10 @@ async fn no_token_is_signed_by_a_key_past_its_end() {
     let jwt_svid = || wl.fetch_jwt_svid(["aud"], Some(&spiffe_id));
     assert_eq!(request(t0).await.status(), 200);
     assert!(jwt_svid().await.is_ok());
-    // The first keys end at t0 + 60 + 2 × 600; no sync has run since t0.
-    clock.set(t0 + 1300);
-    let r = request(t0 + 1300).await;
+    // The first keys end at t0 + 60 + 3600 + 2 × 600 (refresh hint, poll interval, two
+    // rotation periods); no sync has run since t0.
+    clock.set(t0 + 4900);
+    let r = request(t0 + 4900).await;
     assert_eq!(r.status(), 500);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "server_error");
@@ -1306,7 +1309,7 @@ async fn no_token_is_signed_by_a_key_past_its_end() {
         "no JWT-SVID from a key past its end"
     );
     a.ts.server.state().sync().await.unwrap();
-    assert_eq!(request(t0 + 1300).await.status(), 200);
+    assert_eq!(request(t0 + 4900).await.status(), 200);
     assert!(jwt_svid().await.is_ok());
     a.ts.server.shutdown().await;
 }
