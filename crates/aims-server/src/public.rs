@@ -50,13 +50,45 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// How long a database check of `/readyz` is reused.
+const READINESS_REUSE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The last database check of `/readyz`: one check at a time, its answer reused for
+/// [`READINESS_REUSE`], so that a flood of unauthenticated readiness probes cannot take
+/// the database connections the other requests need.
+#[derive(Debug, Default)]
+pub(crate) struct ReadinessCache {
+    last: tokio::sync::Mutex<Option<(std::time::Instant, bool)>>,
+}
+
+impl ReadinessCache {
+    /// Whether the database answers, checked at most once per [`READINESS_REUSE`].
+    async fn database_answers(&self, store: &aims_store::Store) -> bool {
+        let mut last = self.last.lock().await;
+        if let Some((at, ok)) = *last
+            && at.elapsed() < READINESS_REUSE
+        {
+            return ok;
+        }
+        metrics::counter!("aims_readiness_database_checks_total").increment(1);
+        let ok = match store.ping().await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "readiness: database does not answer");
+                false
+            }
+        };
+        *last = Some((std::time::Instant::now(), ok));
+        ok
+    }
+}
+
 async fn readyz(State(state): State<AppState>) -> Response {
     let mut reasons = Vec::new();
     if state.is_shutting_down() {
         reasons.push("shutting down".to_owned());
     }
-    if let Err(e) = state.store.ping().await {
-        tracing::warn!(error = %e, "readiness: database does not answer");
+    if !state.readiness.database_answers(&state.store).await {
         reasons.push("database does not answer".to_owned());
     }
     match state.keys.current() {

@@ -314,6 +314,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         changes,
         metrics: telemetry::metrics_handle(),
         shutting_down: Arc::new(AtomicBool::new(false)),
+        readiness: Arc::default(),
     };
     state.tls.refresh(&state)?;
     // How many threads serve requests (`[server] worker_threads`, applied by whoever

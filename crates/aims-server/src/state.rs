@@ -36,6 +36,8 @@ pub struct AppState {
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
     pub(crate) shutting_down: Arc<AtomicBool>,
+    /// The last database check of `/readyz`, reused for a second.
+    pub(crate) readiness: Arc<crate::public::ReadinessCache>,
 }
 
 impl std::fmt::Debug for AppState {

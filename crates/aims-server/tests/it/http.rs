@@ -268,3 +268,34 @@ async fn connections_beyond_max_connections_wait_to_be_accepted() {
     assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
     ts.server.shutdown().await;
 }
+
+/// A flood of `/readyz` probes checks the database about once a second, not once per
+/// probe (the listener is unauthenticated; the database connections are for requests).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_probes_share_one_database_check() {
+    let ts = testkit::start_default("example.org").await.unwrap();
+    let base = format!("http://{}", ts.server.endpoints().http);
+    let http = reqwest::Client::new();
+    let checks = |text: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix("aims_readiness_database_checks_total "))
+            .map_or(0, |v| v.trim().parse().unwrap())
+    };
+    let before = checks(&metrics(&http, &base).await);
+    let probes = (0..50).map(|_| {
+        let http = http.clone();
+        let url = format!("{base}/readyz");
+        tokio::spawn(async move { http.get(url).send().await.unwrap().status() })
+    });
+    for p in probes.collect::<Vec<_>>() {
+        assert_eq!(p.await.unwrap(), 200);
+    }
+    let after = checks(&metrics(&http, &base).await);
+    // 50 probes within about a second: one check, two if a second boundary passed.
+    assert!(
+        (1..=2).contains(&(after - before)),
+        "{} database checks for 50 probes",
+        after - before
+    );
+    ts.server.shutdown().await;
+}
