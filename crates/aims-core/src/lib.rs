@@ -8,8 +8,10 @@
 
 pub mod clock;
 pub mod entry;
+pub mod gate;
 pub mod id;
 
 pub use clock::{Clock, ManualClock, SystemClock, UnixTime};
 pub use entry::{EntryError, RegistrationEntry, Selector, SelectorSet};
+pub use gate::RateGate;
 pub use id::{IdError, IdScheme, SpiffeId, SpiffeIdPattern, TrustDomain, WorkloadId};

@@ -34,6 +34,8 @@ pub struct AddressBudget {
     max_addresses: usize,
     /// Per address: when its account is clear again (ms since the epoch).
     clear_at: Mutex<HashMap<AddressKey, i64>>,
+    /// "Table full" is logged at most once a minute.
+    full_warning: aims_core::RateGate,
 }
 
 /// The unit an address counts in: an IPv4 address, or an IPv6 /64.
@@ -75,6 +77,7 @@ impl AddressBudget {
             window_ms,
             max_addresses: max_addresses.max(1),
             clear_at: Mutex::new(HashMap::new()),
+            full_warning: aims_core::RateGate::new(std::time::Duration::from_secs(60)),
         })
     }
 
@@ -87,11 +90,14 @@ impl AddressBudget {
         if !table.contains_key(&key) && table.len() >= self.max_addresses {
             table.retain(|_, clear| *clear > now_ms);
             if table.len() >= self.max_addresses {
-                tracing::warn!(
-                    target: "aims::oauth",
-                    addresses = table.len(),
-                    "per-address budget table full; a new address is let through"
-                );
+                if let Some(held_back) = self.full_warning.admit() {
+                    tracing::warn!(
+                        target: "aims::oauth",
+                        addresses = table.len(),
+                        earlier_warnings_not_logged = held_back,
+                        "per-address budget table full; a new address is let through"
+                    );
+                }
                 return Ok(());
             }
         }

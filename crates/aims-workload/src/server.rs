@@ -158,6 +158,8 @@ pub const DEFAULT_MAX_CONNECTIONS_PER_UID: usize = 1024;
 struct UidConnections {
     max: usize,
     open: std::sync::Mutex<std::collections::HashMap<u32, usize>>,
+    /// Refusals are logged at most once a minute (a local user can connect at will).
+    warn: aims_core::RateGate,
 }
 
 impl UidConnections {
@@ -165,6 +167,7 @@ impl UidConnections {
         Self {
             max,
             open: std::sync::Mutex::default(),
+            warn: aims_core::RateGate::new(std::time::Duration::from_secs(60)),
         }
     }
 
@@ -240,12 +243,15 @@ impl Accepted {
             Some(c) => match per_uid.take(c.uid()) {
                 Some(slot) => Some(slot),
                 None => {
-                    tracing::warn!(
-                        uid = c.uid(),
-                        pid = c.pid(),
-                        max = per_uid.max,
-                        "Workload API connection closed: this uid has the most connections open"
-                    );
+                    if let Some(held_back) = per_uid.warn.admit() {
+                        tracing::warn!(
+                            uid = c.uid(),
+                            pid = c.pid(),
+                            max = per_uid.max,
+                            earlier_refusals_not_logged = held_back,
+                            "Workload API connection closed: this uid has the most connections open"
+                        );
+                    }
                     return None;
                 }
             },
