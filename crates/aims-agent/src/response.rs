@@ -15,14 +15,13 @@
 
 use std::sync::Arc;
 
-use aims_core::{Clock, TrustDomain};
-use aims_crypto::{Algorithm, VerifyingKey};
+use aims_core::Clock;
 use aims_httpsig::wimse::{LABEL, ResponseVerifier, SentRequest};
 use aims_httpsig::{Options, RequestMessage, SIGNATURE, SIGNATURE_INPUT, signature_labels};
 use aims_jose::replay::MemoryReplayGuard;
 use aims_jose::wit::{self, WitProfile};
-use aims_jose::{JoseError, KeyResolver};
 use aims_pki::TrustStore;
+use aims_pki::keys::{KeyUse, TrustStoreKeys};
 use aims_pki::tls::Authorizer;
 use bytes::Bytes;
 
@@ -60,7 +59,7 @@ impl ResponseCheck {
     ) -> Self {
         let verifier = ResponseVerifier::new(
             wit::Validator::new(WitProfile::WitSvid, clock.clone()),
-            Arc::new(WitKeys(trust)),
+            Arc::new(TrustStoreKeys::new(trust, KeyUse::Wit)),
             Arc::new(MemoryReplayGuard::new(REPLAY_CAPACITY)),
             clock,
         );
@@ -115,30 +114,5 @@ impl ResponseCheck {
             ))
         })?;
         Ok(())
-    }
-}
-
-/// The WIT-SVID keys of the trust domain named by the scope, from the agent's live trust
-/// bundles.
-#[derive(Debug)]
-struct WitKeys(Arc<TrustStore>);
-
-impl KeyResolver for WitKeys {
-    fn resolve(
-        &self,
-        scope: &str,
-        kid: Option<&str>,
-        alg: Algorithm,
-    ) -> Result<VerifyingKey, JoseError> {
-        let td = TrustDomain::new(scope).map_err(|_| JoseError::UnknownKey)?;
-        let kid = kid.ok_or(JoseError::MissingKid)?;
-        let key = self
-            .0
-            .wit_key(&td, kid)
-            .map_err(|_| JoseError::UnknownKey)?;
-        if !key.supports(alg) {
-            return Err(JoseError::UnknownKey);
-        }
-        Ok((*key).clone())
     }
 }

@@ -501,16 +501,17 @@ pub(crate) fn request_path(parts: &Parts) -> String {
 }
 
 /// Whether `path` is ambiguous: a `.` or `..` segment (also percent-encoded), an empty
-/// segment inside it (`//`), or an encoded `/` or `\\` (`%2F`, `%5C`). What such a path
+/// segment inside it (`//`), or an encoded `/` or backslash (`%2F`, `%5C`). What such a path
 /// names depends on who resolves it (a handler's extractor decodes and splits it its own
 /// way), so an enforced route refuses it rather than let a policy decide on another
 /// name than the handler serves.
+///
+/// `path` is a [`request_path`] (unreserved escapes decoded, the others in upper case).
 pub(crate) fn is_ambiguous_path(path: &str) -> bool {
-    let decoded = decode_unreserved(path);
-    if decoded.contains("%2F") || decoded.contains("%5C") {
+    if path.contains("%2F") || path.contains("%5C") {
         return true;
     }
-    let inner = decoded.strip_prefix('/').unwrap_or(&decoded);
+    let inner = path.strip_prefix('/').unwrap_or(path);
     let inner = inner.strip_suffix('/').unwrap_or(inner);
     inner
         .split('/')
@@ -520,29 +521,20 @@ pub(crate) fn is_ambiguous_path(path: &str) -> bool {
 /// `s` with percent-encoded unreserved characters (`A-Z a-z 0-9 - . _ ~`) decoded; every
 /// other escape is kept, its hex digits upper-cased (RFC 3986 §6.2.2.1).
 fn decode_unreserved(s: &str) -> String {
+    use std::fmt::Write as _;
     if !s.contains('%') {
         return s.to_owned();
     }
     let bytes = s.as_bytes();
     let mut out = String::with_capacity(s.len());
     let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if let (b'%', Some(&h), Some(&l)) = (b, bytes.get(i + 1), bytes.get(i + 2))
-            && h.is_ascii_hexdigit()
-            && l.is_ascii_hexdigit()
-        {
-            let value = char::from(h)
-                .to_digit(16)
-                .zip(char::from(l).to_digit(16))
-                .and_then(|(h, l)| char::from_u32(h * 16 + l))
-                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~'));
-            match value {
-                Some(c) => out.push(c),
-                None => {
-                    out.push('%');
-                    out.push(char::from(h.to_ascii_uppercase()));
-                    out.push(char::from(l.to_ascii_uppercase()));
-                }
+    while i < bytes.len() {
+        if let Some(v) = escaped_byte(bytes, i) {
+            let c = char::from(v);
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~') {
+                out.push(c);
+            } else {
+                let _ = write!(out, "%{v:02X}");
             }
             i += 3;
             continue;
@@ -564,22 +556,29 @@ fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| char::from(b).to_digit(16);
-        match (bytes.get(i), bytes.get(i + 1), bytes.get(i + 2)) {
-            (Some(b'%'), Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
-                let v = hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0);
-                out.push(u8::try_from(v).unwrap_or(b'?'));
+    while let Some(&b) = bytes.get(i) {
+        match escaped_byte(bytes, i) {
+            Some(v) => {
+                out.push(v);
                 i += 3;
             }
-            (Some(&b), _, _) => {
+            None => {
                 out.push(b);
                 i += 1;
             }
-            (None, _, _) => break,
         }
     }
     String::from_utf8(out).unwrap_or_else(|_| s.to_owned())
+}
+
+/// The byte of a valid `%XX` escape at `i` in `bytes`, if there is one.
+fn escaped_byte(bytes: &[u8], i: usize) -> Option<u8> {
+    let (b'%', Some(&h), Some(&l)) = (*bytes.get(i)?, bytes.get(i + 1), bytes.get(i + 2)) else {
+        return None;
+    };
+    let h = char::from(h).to_digit(16)?;
+    let l = char::from(l).to_digit(16)?;
+    u8::try_from(h * 16 + l).ok()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -734,7 +733,17 @@ impl Enforcer {
         agent: &AuthenticatedAgent,
         parts: &Parts,
     ) -> AuthzRequest {
-        let path = &request_path(parts);
+        self.request_for_path(route, agent, parts, &request_path(parts))
+    }
+
+    /// [`Enforcer::request`] with the request's path as [`request_path`] gave it.
+    pub(crate) fn request_for_path(
+        &self,
+        route: &AuthzRoute,
+        agent: &AuthenticatedAgent,
+        parts: &Parts,
+        path: &str,
+    ) -> AuthzRequest {
         let mut context = Map::new();
         if let Some(user) = agent.delegated_subject() {
             context.insert("user".into(), Value::String(user.to_owned()));
@@ -888,7 +897,10 @@ mod tests {
             "/docs/..%2Fadmin",
             "/docs/a%5cb",
         ] {
-            assert!(is_ambiguous_path(ambiguous), "{ambiguous}");
+            assert!(
+                is_ambiguous_path(&request_path(&parts(ambiguous))),
+                "{ambiguous}"
+            );
         }
         for plain in [
             "/docs/a.b",
@@ -898,7 +910,7 @@ mod tests {
             "/docs/",
             "/a%20b",
         ] {
-            assert!(!is_ambiguous_path(plain), "{plain}");
+            assert!(!is_ambiguous_path(&request_path(&parts(plain))), "{plain}");
         }
     }
 

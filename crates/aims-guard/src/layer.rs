@@ -420,12 +420,13 @@ async fn enforce(
     event: &mut AuditEvent,
 ) -> Result<(), GuardError> {
     let enforcer = &route.enforcer;
-    if crate::authz::is_ambiguous_path(&crate::authz::request_path(parts)) {
+    let path = crate::authz::request_path(parts);
+    if crate::authz::is_ambiguous_path(&path) {
         // What `/docs/../admin` or `/a//b` names depends on who resolves it: no decision
         // on it.
         return Err(GuardError::AccessDenied);
     }
-    let request = enforcer.request(route, agent, parts);
+    let request = enforcer.request_for_path(route, agent, parts, &path);
     event.action = request.action.name.clone();
     event.resource = request.resource.display();
     match enforcer.decide(&request, &event.correlation_id).await {

@@ -22,6 +22,7 @@
 pub mod bundle;
 pub mod ca;
 pub mod client_ca;
+pub mod keys;
 pub mod pem;
 pub mod svid;
 pub mod tls;

@@ -893,7 +893,17 @@ fn too_many(wait: i64, message: &str) -> Response {
         "This limit protects the accounts on this server from automated attacks.",
     )
     .into_response();
-    ([(header::RETRY_AFTER, wait.max(1).to_string())], page).into_response()
+    retry_later(StatusCode::TOO_MANY_REQUESTS, wait, page)
+}
+
+/// `page` with `status` and `Retry-After: wait` (at least one second).
+fn retry_later(status: StatusCode, wait: i64, page: Response) -> Response {
+    (
+        status,
+        [(header::RETRY_AFTER, wait.max(1).to_string())],
+        page,
+    )
+        .into_response()
 }
 
 /// Why a login is refused before its password is checked: the login page again with
@@ -915,18 +925,14 @@ fn refused(
     why: Refused,
 ) -> Response {
     let (status, message, wait) = match why {
-        Refused::Locked(wait) => (StatusCode::TOO_MANY_REQUESTS, LOGIN_LOCKED, wait.max(1)),
-        Refused::AddressBudget(wait) => (
-            StatusCode::TOO_MANY_REQUESTS,
-            LOGIN_ADDRESS_BUDGET,
-            wait.max(1),
-        ),
+        Refused::Locked(wait) => (StatusCode::TOO_MANY_REQUESTS, LOGIN_LOCKED, wait),
+        Refused::AddressBudget(wait) => (StatusCode::TOO_MANY_REQUESTS, LOGIN_ADDRESS_BUDGET, wait),
         Refused::Busy => (StatusCode::SERVICE_UNAVAILABLE, LOGIN_BUSY, 1),
     };
     let page = s
         .login_page(pending_id, csrf, client, Some(message))
         .into_response();
-    (status, [(header::RETRY_AFTER, wait.to_string())], page).into_response()
+    retry_later(status, wait, page)
 }
 
 /// `POST /oauth/login`.

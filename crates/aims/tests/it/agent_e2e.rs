@@ -38,7 +38,7 @@ const TD: &str = "example.org";
 const A: &str = "spiffe://example.org/agent/a";
 const B: &str = "spiffe://example.org/service/b";
 
-fn uid_selector() -> String {
+pub(crate) fn uid_selector() -> String {
     format!(
         "unix:uid:{}",
         std::fs::metadata("/proc/self").unwrap().uid()
@@ -52,7 +52,7 @@ fn path_selector(exe: &Path) -> String {
     )
 }
 
-fn spec(id: &str, selectors: &[String], wit_ttl: u32) -> EntrySpec {
+pub(crate) fn spec(id: &str, selectors: &[String], wit_ttl: u32) -> EntrySpec {
     EntrySpec {
         spiffe_id: SpiffeId::parse(id).unwrap(),
         selectors: selectors

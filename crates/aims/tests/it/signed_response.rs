@@ -9,16 +9,14 @@
 //! * `/tampered` is the same guarded route behind a "proxy" layer that rewrites the body
 //!   after the guard signed it.
 
-use std::os::unix::fs::MetadataExt as _;
 use std::sync::Arc;
 
 use aims_agent::{AgentClient, AgentError, Auth, WorkloadEndpoint, WorkloadSource};
-use aims_core::{Clock as _, Selector, SpiffeId, SystemClock, TrustDomain, WorkloadId};
+use aims_core::{Clock as _, SpiffeId, SystemClock, TrustDomain, WorkloadId};
 use aims_crypto::{Algorithm, Signer, SigningKey};
 use aims_guard::{AuthenticatedAgent, Guard, GuardConfig, GuardLayer, Mechanism, ResponseSigning};
 use aims_jose::wit::{self, WitClaims};
 use aims_pki::tls::Authorizer;
-use aims_server::api::EntrySpec;
 use aims_server::testkit::{self, TestServer};
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -27,26 +25,15 @@ use axum::response::Response;
 use axum::routing::any;
 use tokio::net::TcpListener;
 
+use crate::agent_e2e::{spec, uid_selector};
+
 const TD: &str = "example.org";
 const AGENT: &str = "spiffe://example.org/agent/a";
 const SERVICE: &str = "spiffe://example.org/service/b";
 
 async fn agent_source(ts: &TestServer) -> WorkloadSource {
-    let uid = std::fs::metadata("/proc/self").unwrap().uid();
     ts.admin()
-        .create_entry(&EntrySpec {
-            spiffe_id: SpiffeId::parse(AGENT).unwrap(),
-            selectors: [Selector::parse(&format!("unix:uid:{uid}")).unwrap()].into(),
-            x509_ttl: 3600,
-            jwt_ttl: 300,
-            wit_ttl: 600,
-            dns_names: vec![],
-            hint: None,
-            federates_with: vec![],
-            parent_id: None,
-            admin: false,
-            revision: None,
-        })
+        .create_entry(&spec(AGENT, &[uid_selector()], 600))
         .await
         .unwrap();
     WorkloadSource::connect(WorkloadEndpoint::unix(ts.workload_socket()))
