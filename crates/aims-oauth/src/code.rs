@@ -15,15 +15,15 @@
 
 use aims_crypto::{random_token, sha256_b64url};
 use aims_jose::access_token::{AuthorizationDetail, Scope};
-use aims_store::{ConsumeOutcome, GrantKind, NewGrant};
+use aims_store::{ConsumeOutcome, GrantKind, GrantRecord, GrantState, NewGrant};
 use serde::{Deserialize, Serialize};
 
 use crate::authn::{AuthenticatedClient, ClientDirectory};
 use crate::client::{AuthMethod, Client, GrantType};
 use crate::form::Params;
 use crate::token::{
-    Grant, Issued, TokenError, TokenRequest, TokenResponse, TokenService, audience, granted_scope,
-    narrowed_audience,
+    Grant, Issued, Spent, TokenError, TokenRequest, TokenResponse, TokenService, audience,
+    granted_scope, narrowed_audience,
 };
 use crate::{ErrorCode, OAuthError};
 
@@ -481,7 +481,6 @@ impl<D: ClientDirectory> TokenService<D> {
         client: &AuthenticatedClient,
         req: &TokenRequest<'_>,
     ) -> Result<(TokenResponse, Issued), TokenError> {
-        let invalid_grant = |m: &str| TokenError::from(OAuthError::new(ErrorCode::InvalidGrant, m));
         let code = req.params.require("code")?;
         let verifier = req
             .params
@@ -495,29 +494,60 @@ impl<D: ClientDirectory> TokenService<D> {
                 OAuthError::invalid_request("this client's tokens must be DPoP-bound").into(),
             );
         }
-        let outcome = self
-            .store()
-            .consume_grant(
-                &sha256_b64url(code),
-                GrantKind::AuthorizationCode,
-                self.clock().now(),
-            )
-            .await
-            .map_err(|e| OAuthError::server_error("code", &e))?;
-        let record = match outcome {
-            ConsumeOutcome::Consumed(r) => r,
-            ConsumeOutcome::Reused(r) => {
-                // A code used twice: revoke what the first use issued.
-                let revoked = self.store().revoke_family(&r.family).await;
-                self.verified().revocations_changed();
-                if let Err(e) = revoked {
-                    tracing::error!(error = %e, "could not revoke the family of a reused code");
-                }
-                tracing::warn!(client_id = %r.client_id, "authorization code reused; its tokens are revoked");
-                return Err(invalid_grant("the code was already used"));
+        let handle = sha256_b64url(code);
+        let record = match self.store().get_grant(&handle).await {
+            Ok(r) => r,
+            Err(aims_store::StoreError::NotFound(_)) => {
+                return Err(invalid_grant("the code is invalid or expired"));
             }
-            _ => return Err(invalid_grant("the code is invalid or expired")),
+            Err(e) => return Err(OAuthError::server_error("code", &e).into()),
         };
+        // The checks run on the stored request; the code is used up when the tokens are
+        // stored (one transaction), or right away when a check fails: a code presented
+        // with a wrong verifier, redirect URI or client is spent either way.
+        let grant = match self.check_code(client, req, &record, verifier, jkt) {
+            Ok(grant) => grant,
+            Err(refused) => {
+                let outcome = self
+                    .store()
+                    .consume_grant(&handle, GrantKind::AuthorizationCode, self.clock().now())
+                    .await
+                    .map_err(|e| OAuthError::server_error("code", &e))?;
+                self.used_up(outcome, GrantKind::AuthorizationCode).await?;
+                return Err(refused);
+            }
+        };
+        self.issue(
+            client,
+            Grant {
+                spends: Some(Spent {
+                    handle,
+                    kind: GrantKind::AuthorizationCode,
+                }),
+                ..grant
+            },
+        )
+        .await
+    }
+
+    /// The grant a presented code stands for, if the request matches the code's
+    /// authorization request (client, redirect URI, PKCE verifier, DPoP key, resources).
+    fn check_code(
+        &self,
+        client: &AuthenticatedClient,
+        req: &TokenRequest<'_>,
+        record: &GrantRecord,
+        verifier: &str,
+        jkt: Option<String>,
+    ) -> Result<Grant, TokenError> {
+        // Used, revoked or expired: refused here, and the use that follows reports which
+        // (a used code's family is revoked there).
+        if record.kind != GrantKind::AuthorizationCode
+            || record.state != GrantState::Active
+            || record.expires_at <= self.clock().now()
+        {
+            return Err(invalid_grant("the code is invalid or expired"));
+        }
         if record.client_id != client.client.id() {
             return Err(invalid_grant("the code was issued to another client"));
         }
@@ -567,23 +597,20 @@ impl<D: ClientDirectory> TokenService<D> {
                     None
                 },
             });
-        self.issue(
-            client,
-            Grant {
-                agent: client.token_client_id().to_owned(),
-                subject: Some(data.subject.clone()),
-                audience: token_audience,
-                scope,
-                details: request.authorization_details.clone(),
-                jkt,
-                grant: GrantType::AuthorizationCode,
-                family: Some(record.family.clone()),
-                refresh,
-                auth_time: Some(data.auth_time),
-                acr: data.acr.clone(),
-            },
-        )
-        .await
+        Ok(Grant {
+            agent: client.token_client_id().to_owned(),
+            subject: Some(data.subject.clone()),
+            audience: token_audience,
+            scope,
+            details: request.authorization_details.clone(),
+            jkt,
+            grant: GrantType::AuthorizationCode,
+            family: Some(record.family.clone()),
+            refresh,
+            auth_time: Some(data.auth_time),
+            acr: data.acr.clone(),
+            spends: None,
+        })
     }
 
     pub(crate) async fn refresh_token(
@@ -591,7 +618,6 @@ impl<D: ClientDirectory> TokenService<D> {
         client: &AuthenticatedClient,
         req: &TokenRequest<'_>,
     ) -> Result<(TokenResponse, Issued), TokenError> {
-        let invalid_grant = |m: &str| TokenError::from(OAuthError::new(ErrorCode::InvalidGrant, m));
         let token = req.params.require("refresh_token")?;
         let handle = sha256_b64url(token);
         // Checks that need the token's data come first, so a refused request (another
@@ -657,30 +683,6 @@ impl<D: ClientDirectory> TokenService<D> {
             }
             Err(e) => return Err(OAuthError::server_error("user lookup", &e).into()),
         }
-        // Then the one atomic use: of two concurrent presentations exactly one wins, the
-        // other is a reuse.
-        let outcome = self
-            .store()
-            .consume_grant(&handle, GrantKind::RefreshToken, self.clock().now())
-            .await
-            .map_err(|e| OAuthError::server_error("refresh token", &e))?;
-        match outcome {
-            ConsumeOutcome::Consumed(_) => {}
-            ConsumeOutcome::Reused(r) => {
-                let revoked = self.store().revoke_family(&r.family).await;
-                self.verified().revocations_changed();
-                if let Err(e) = revoked {
-                    tracing::error!(error = %e, "could not revoke the family of a reused refresh token");
-                }
-                tracing::warn!(client_id = %r.client_id, "refresh token reused; the whole family is revoked");
-                return Err(invalid_grant("the refresh token was already used"));
-            }
-            _ => {
-                return Err(invalid_grant(
-                    "the refresh token is invalid, expired or revoked",
-                ));
-            }
-        }
         let next = RefreshData {
             scope: scope.iter().collect::<Vec<_>>().join(" "),
             ..data.clone()
@@ -699,37 +701,75 @@ impl<D: ClientDirectory> TokenService<D> {
                 refresh: Some(next),
                 auth_time: Some(data.auth_time),
                 acr: data.acr.clone(),
+                // The one atomic use, with the storing of the successors: of two
+                // concurrent presentations exactly one wins, the other is a reuse.
+                spends: Some(Spent {
+                    handle,
+                    kind: GrantKind::RefreshToken,
+                }),
             },
         )
         .await
     }
 
-    pub(crate) async fn put_refresh_token(
+    /// A new refresh token of `family` and its record (stored by the caller, with what
+    /// else the issuance stores).
+    pub(crate) fn refresh_grant(
         &self,
         client: &AuthenticatedClient,
         family: &str,
         subject: Option<String>,
         data: &RefreshData,
         now: i64,
-    ) -> Result<String, TokenError> {
+    ) -> Result<(String, NewGrant), TokenError> {
         let token = random_token().map_err(|e| OAuthError::server_error("random", &e))?;
         let json = serde_json::to_string(data)
             .map_err(|e| OAuthError::server_error("refresh token", &e))?;
-        self.store()
-            .put_grant(&NewGrant {
-                handle: sha256_b64url(&token),
-                kind: GrantKind::RefreshToken,
-                client_id: client.client.id().to_owned(),
-                subject,
-                family: family.to_owned(),
-                expires_at: now.saturating_add(client.client.refresh_token_lifetime()),
-                created_at: now,
-                data: json,
-            })
-            .await
-            .map_err(|e| OAuthError::server_error("refresh token", &e))?;
-        Ok(token)
+        let record = NewGrant {
+            handle: sha256_b64url(&token),
+            kind: GrantKind::RefreshToken,
+            client_id: client.client.id().to_owned(),
+            subject,
+            family: family.to_owned(),
+            expires_at: now.saturating_add(client.client.refresh_token_lifetime()),
+            created_at: now,
+            data: json,
+        };
+        Ok((token, record))
     }
+
+    /// What using up a code or refresh token came to: `Ok` if this request used it. A
+    /// second use (RFC 9700 §4.5 and §4.14: a replay, or the client racing itself)
+    /// revokes the whole family, the first use's tokens included.
+    pub(crate) async fn used_up(
+        &self,
+        outcome: ConsumeOutcome,
+        kind: GrantKind,
+    ) -> Result<(), TokenError> {
+        let what = match kind {
+            GrantKind::AuthorizationCode => "code",
+            _ => "refresh token",
+        };
+        match outcome {
+            ConsumeOutcome::Consumed(_) => Ok(()),
+            ConsumeOutcome::Reused(r) => {
+                let revoked = self.store().revoke_family(&r.family).await;
+                self.verified().revocations_changed();
+                if let Err(e) = revoked {
+                    tracing::error!(error = %e, "could not revoke the family of a reused {what}");
+                }
+                tracing::warn!(client_id = %r.client_id, "{what} reused; its family is revoked");
+                Err(invalid_grant(&format!("the {what} was already used")))
+            }
+            _ => Err(invalid_grant(&format!(
+                "the {what} is invalid, expired or revoked"
+            ))),
+        }
+    }
+}
+
+fn invalid_grant(message: &str) -> TokenError {
+    TokenError::from(OAuthError::new(ErrorCode::InvalidGrant, message))
 }
 
 /// A client seen through the scope and resource rules of the token endpoint.

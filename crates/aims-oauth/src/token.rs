@@ -345,6 +345,7 @@ impl<D: ClientDirectory> TokenService<D> {
                 refresh: None,
                 auth_time: None,
                 acr: None,
+                spends: None,
             },
         )
         .await
@@ -442,6 +443,7 @@ impl<D: ClientDirectory> TokenService<D> {
                 refresh: None,
                 auth_time,
                 acr,
+                spends: None,
             },
         )
         .await
@@ -557,6 +559,7 @@ impl<D: ClientDirectory> TokenService<D> {
             refresh,
             auth_time,
             acr,
+            spends,
         } = grant;
         let now = self.clock.now();
         let format = client.client.metadata().access_token_format;
@@ -607,6 +610,9 @@ impl<D: ClientDirectory> TokenService<D> {
             }
             _ => "bearer",
         };
+        // What the store keeps of this issuance, written in one transaction (with the use
+        // of the code or refresh token it spends, if any).
+        let mut records = Vec::new();
         let access_token = match signer {
             Some((signer, _)) => access_token::issue(&claims, signer.as_ref())
                 .map_err(|e| OAuthError::server_error("token signing", &e))?,
@@ -614,46 +620,58 @@ impl<D: ClientDirectory> TokenService<D> {
                 let token = random_token().map_err(|e| OAuthError::server_error("random", &e))?;
                 let data = serde_json::to_string(&claims)
                     .map_err(|e| OAuthError::server_error("token claims", &e))?;
-                self.store
-                    .put_grant(&NewGrant {
-                        handle: sha256_b64url(&token),
-                        kind: GrantKind::AccessToken,
-                        client_id: client.client.id().to_owned(),
-                        subject: subject.clone(),
-                        family: family.clone().unwrap_or_else(|| claims.jti.clone()),
-                        expires_at: claims.exp,
-                        created_at: now,
-                        data,
-                    })
-                    .await
-                    .map_err(|e| OAuthError::server_error("store opaque token", &e))?;
+                records.push(NewGrant {
+                    handle: sha256_b64url(&token),
+                    kind: GrantKind::AccessToken,
+                    client_id: client.client.id().to_owned(),
+                    subject: subject.clone(),
+                    family: family.clone().unwrap_or_else(|| claims.jti.clone()),
+                    expires_at: claims.exp,
+                    created_at: now,
+                    data,
+                });
                 token
             }
         };
         if let (Some(family), TokenFormat::Jwt) = (&family, format) {
             // So that revoking the family (a reused code or refresh token) makes this
             // JWT inactive at introspection too.
-            self.store
-                .put_grant(&NewGrant {
-                    handle: crate::introspect::jwt_handle(&claims.jti),
-                    kind: GrantKind::AccessToken,
-                    client_id: client.client.id().to_owned(),
-                    subject: subject.clone(),
-                    family: family.clone(),
-                    expires_at: claims.exp,
-                    created_at: now,
-                    data: "{}".to_owned(),
-                })
-                .await
-                .map_err(|e| OAuthError::server_error("record token", &e))?;
+            records.push(NewGrant {
+                handle: crate::introspect::jwt_handle(&claims.jti),
+                kind: GrantKind::AccessToken,
+                client_id: client.client.id().to_owned(),
+                subject: subject.clone(),
+                family: family.clone(),
+                expires_at: claims.exp,
+                created_at: now,
+                data: "{}".to_owned(),
+            });
         }
         let refresh_token = match (refresh, &family) {
-            (Some(data), Some(family)) => Some(
-                self.put_refresh_token(client, family, subject.clone(), &data, now)
-                    .await?,
-            ),
+            (Some(data), Some(family)) => {
+                let (token, record) =
+                    self.refresh_grant(client, family, subject.clone(), &data, now)?;
+                records.push(record);
+                Some(token)
+            }
             _ => None,
         };
+        match spends {
+            Some(spent) => {
+                let outcome = self
+                    .store
+                    .consume_grant_and_put(&spent.handle, spent.kind, now, &records)
+                    .await
+                    .map_err(|e| OAuthError::server_error(spent.kind.as_str(), &e))?;
+                self.used_up(outcome, spent.kind).await?;
+            }
+            None if records.is_empty() => {}
+            None => self
+                .store
+                .put_grants(&records)
+                .await
+                .map_err(|e| OAuthError::server_error("store tokens", &e))?,
+        }
         let scope_str = scope.iter().collect::<Vec<_>>().join(" ");
         let issued = Issued {
             client_id: client.client.id().to_owned(),
@@ -696,6 +714,16 @@ pub(crate) struct Grant {
     pub(crate) refresh: Option<crate::code::RefreshData>,
     pub(crate) auth_time: Option<i64>,
     pub(crate) acr: Option<String>,
+    /// The single-use grant (a code, a refresh token) this issuance uses up: it is
+    /// consumed in the same transaction that stores what is issued, or nothing is issued.
+    pub(crate) spends: Option<Spent>,
+}
+
+/// A single-use grant, by its handle.
+#[derive(Debug, Clone)]
+pub(crate) struct Spent {
+    pub(crate) handle: String,
+    pub(crate) kind: GrantKind,
 }
 
 /// The granted scope: the requested scopes, each allowed to the client; without a

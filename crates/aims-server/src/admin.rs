@@ -698,8 +698,8 @@ async fn delete_user(
     State(state): State<AppState>,
     Path(username): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.store.delete_user(&username).await?;
-    tracing::info!(%username, "user deleted");
+    let revoked = state.store.delete_user(&username).await?;
+    tracing::info!(%username, revoked_grants = revoked, "user deleted");
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -195,11 +195,16 @@ fn prepare_data_dir(dir: &Path) -> Result<PathBuf, ServerError> {
     Ok(abs)
 }
 
-/// Store upkeep: every `every` (`[storage] sweep_interval`), the expired single-use
-/// records (proof `jti`s, nonces), grants and browser state (login sessions, pending
-/// authorization requests) are deleted, in chunks so that token requests interleave.
-/// Without it these tables would only grow. Errors are logged and
-/// retried at the next tick.
+/// How long after their expiry store records are kept: the clock difference between
+/// nodes that share a database this allows for. A node whose clock runs ahead must not
+/// delete a proof's `jti` that a node behind it would still accept, replayed.
+const SWEEP_MARGIN_SECS: i64 = 300;
+
+/// Store upkeep: every `every` (`[storage] sweep_interval`), the single-use records
+/// (proof `jti`s, nonces), grants and browser state (login sessions, pending
+/// authorization requests) that expired more than [`SWEEP_MARGIN_SECS`] ago are deleted,
+/// in chunks so that token requests interleave. Without it these tables would only grow.
+/// Errors are logged and retried at the next tick.
 async fn store_upkeep(
     store: Store,
     clock: Arc<dyn Clock>,
@@ -211,11 +216,11 @@ async fn store_upkeep(
             () = tokio::time::sleep(every) => {}
             _ = stop.wait_for(|v| *v) => break,
         }
-        let now = clock.now();
+        let before = clock.now().saturating_sub(SWEEP_MARGIN_SECS);
         for (kind, swept) in [
-            ("single_use", store.sweep_expired(now).await),
-            ("grant", store.sweep_grants(now).await),
-            ("browser_state", store.sweep_browser_state(now).await),
+            ("single_use", store.sweep_expired(before).await),
+            ("grant", store.sweep_grants(before).await),
+            ("browser_state", store.sweep_browser_state(before).await),
         ] {
             match swept {
                 Ok(n) => {

@@ -50,12 +50,30 @@ pub(crate) trait Dialect: Database {
     /// the statements below are written to be correct at that level.
     const BEGIN_WRITE: &'static str;
 
+    /// Whether a revocation first locks the rows it will revoke (in its own statement,
+    /// inside its transaction).
+    ///
+    /// PostgreSQL: at READ COMMITTED an `UPDATE` sees only rows committed before it
+    /// started. A refresh (or code) exchange consumes its grant and inserts the new grants
+    /// of the family in one transaction; a revocation that started meanwhile would wait
+    /// for the consumed row, revoke it, and miss the new ones. Locking first makes it wait
+    /// before it takes its snapshot, so the `UPDATE` that follows sees them. SQLite has a
+    /// single writer: every write transaction already sees every earlier commit.
+    const LOCK_BEFORE_REVOKE: bool;
+
+    /// Run after a signing key is deleted, so its bytes leave the disk now. SQLite
+    /// (`secure_delete` zeroes freed pages): a checkpoint that writes the zeroed pages into
+    /// the database file and empties the WAL, whose older frames still hold the key.
+    const AFTER_KEY_DELETE: Option<&'static str>;
+
     /// How many rows a statement inserted, updated or deleted.
     fn rows_affected(result: &Self::QueryResult) -> u64;
 }
 
 impl Dialect for sqlx::Sqlite {
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    const LOCK_BEFORE_REVOKE: bool = false;
+    const AFTER_KEY_DELETE: Option<&'static str> = Some("PRAGMA wal_checkpoint(TRUNCATE)");
     fn rows_affected(result: &Self::QueryResult) -> u64 {
         result.rows_affected()
     }
@@ -63,6 +81,8 @@ impl Dialect for sqlx::Sqlite {
 
 impl Dialect for sqlx::Postgres {
     const BEGIN_WRITE: &'static str = "BEGIN";
+    const LOCK_BEFORE_REVOKE: bool = true;
+    const AFTER_KEY_DELETE: Option<&'static str> = None;
     fn rows_affected(result: &Self::QueryResult) -> u64 {
         result.rows_affected()
     }
@@ -277,15 +297,63 @@ fn check_bundle(b: &BundleRecord) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Revokes one grant (consumed ones included, so a replay is then `Revoked`).
-const REVOKE_BY_HANDLE: &str =
-    "UPDATE oauth_grants SET state = 'revoked' WHERE handle = $1 AND state <> 'revoked'";
-/// Revokes a grant family.
-const REVOKE_BY_FAMILY: &str =
-    "UPDATE oauth_grants SET state = 'revoked' WHERE family = $1 AND state <> 'revoked'";
-/// Revokes every grant of a client.
-const REVOKE_BY_CLIENT: &str =
-    "UPDATE oauth_grants SET state = 'revoked' WHERE client_id = $1 AND state <> 'revoked'";
+/// What a revocation selects grants by. Consumed grants are revoked too, so a replay
+/// of one is then [`ConsumeOutcome::Revoked`].
+#[derive(Debug, Clone, Copy)]
+enum RevokeBy {
+    /// One grant.
+    Handle,
+    /// A grant family (a code and what it issued, a refresh-token chain).
+    Family,
+    /// Every grant of a client.
+    Client,
+    /// Every grant of a user.
+    Subject,
+}
+
+impl RevokeBy {
+    /// Revokes the matching grants that are not revoked yet.
+    fn revoke_sql(self) -> &'static str {
+        match self {
+            Self::Handle => {
+                "UPDATE oauth_grants SET state = 'revoked' WHERE handle = $1 AND state <> 'revoked'"
+            }
+            Self::Family => {
+                "UPDATE oauth_grants SET state = 'revoked' WHERE family = $1 AND state <> 'revoked'"
+            }
+            Self::Client => {
+                "UPDATE oauth_grants SET state = 'revoked' \
+                 WHERE client_id = $1 AND state <> 'revoked'"
+            }
+            Self::Subject => {
+                "UPDATE oauth_grants SET state = 'revoked' \
+                 WHERE subject = $1 AND state <> 'revoked'"
+            }
+        }
+    }
+
+    /// Locks the same rows, in one order (see [`Dialect::LOCK_BEFORE_REVOKE`]).
+    fn lock_sql(self) -> &'static str {
+        match self {
+            Self::Handle => {
+                "SELECT handle FROM oauth_grants WHERE handle = $1 AND state <> 'revoked' \
+                 FOR UPDATE"
+            }
+            Self::Family => {
+                "SELECT handle FROM oauth_grants WHERE family = $1 AND state <> 'revoked' \
+                 ORDER BY handle FOR UPDATE"
+            }
+            Self::Client => {
+                "SELECT handle FROM oauth_grants WHERE client_id = $1 AND state <> 'revoked' \
+                 ORDER BY handle FOR UPDATE"
+            }
+            Self::Subject => {
+                "SELECT handle FROM oauth_grants WHERE subject = $1 AND state <> 'revoked' \
+                 ORDER BY handle FOR UPDATE"
+            }
+        }
+    }
+}
 
 /// `what` must be a JSON object (the documents of clients, grants and users).
 fn check_json_object(what: &dyn std::fmt::Display, json: &str) -> Result<(), StoreError> {
@@ -811,6 +879,13 @@ where
         if DB::rows_affected(&done) == 0 {
             return Err(StoreError::not_found(format!("{kind} key `{kid}`")));
         }
+        if let Some(sql) = DB::AFTER_KEY_DELETE {
+            // The key is deleted either way; a checkpoint that fails (or is kept from
+            // finishing by a reader) leaves it to the next one.
+            if let Err(e) = sqlx::query(sql).execute(&self.pool).await {
+                tracing::warn!(error = %e, "checkpoint after a key deletion failed");
+            }
+        }
         Ok(())
     }
 
@@ -968,6 +1043,9 @@ where
         if distinct.is_empty() {
             return Ok(won);
         }
+        // Rows in one order whatever the batch: two nodes upserting overlapping batches
+        // then lock the shared rows in the same order and cannot deadlock (PostgreSQL).
+        distinct.sort_unstable_by(|a, b| a.0.cmp(b.0));
         // One statement (one commit, one fsync) for the whole batch, with the semantics of
         // `use_once` per row: a row comes back from RETURNING only if it was inserted or
         // took over an expired record.
@@ -1147,7 +1225,7 @@ where
         if DB::rows_affected(&done) == 0 {
             return Err(StoreError::not_found(format!("client `{client_id}`")));
         }
-        let revoked = Self::revoke_grants(&mut tx, REVOKE_BY_CLIENT, client_id).await?;
+        let revoked = Self::revoke_grants(&mut tx, RevokeBy::Client, client_id).await?;
         tx.commit().await?;
         Ok(revoked)
     }
@@ -1168,8 +1246,8 @@ where
         })
     }
 
-    pub(crate) async fn put_grant(&self, grant: &NewGrant) -> Result<(), StoreError> {
-        check_grant(grant)?;
+    /// Inserts one new grant, `active`, on `conn`.
+    async fn insert_grant(conn: &mut DB::Connection, grant: &NewGrant) -> Result<(), StoreError> {
         sqlx::query(concat!(
             "INSERT INTO oauth_grants (",
             grant_columns!(),
@@ -1183,9 +1261,21 @@ where
         .bind(grant.expires_at)
         .bind(grant.created_at)
         .bind(grant.data.as_str())
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await
         .map_err(conflict_as(|| "a grant with this handle exists".to_owned()))?;
+        Ok(())
+    }
+
+    pub(crate) async fn put_grants(&self, grants: &[NewGrant]) -> Result<(), StoreError> {
+        for g in grants {
+            check_grant(g)?;
+        }
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        for g in grants {
+            Self::insert_grant(&mut tx, g).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -1215,11 +1305,18 @@ where
         handle: &str,
         kind: GrantKind,
         now: i64,
+        successors: &[NewGrant],
     ) -> Result<ConsumeOutcome, StoreError> {
+        for g in successors {
+            check_grant(g)?;
+        }
         // The single use is this one statement. On PostgreSQL at READ COMMITTED, a second
-        // concurrent UPDATE of the row waits for the first to commit and then re-evaluates
-        // its WHERE clause on the new row version (`consumed`), so it matches nothing; on
-        // SQLite writers are serialised. Either way exactly one caller gets the row back.
+        // concurrent UPDATE of the row waits for the first transaction to commit and then
+        // re-evaluates its WHERE clause on the new row version (`consumed`), so it matches
+        // nothing; on SQLite writers are serialised. Either way exactly one caller gets the
+        // row back, and the successors are committed with the use or not at all: a caller
+        // that sees `consumed` also sees them (so its revocation of the family reaches them).
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
         let consumed = sqlx::query(concat!(
             "UPDATE oauth_grants SET state = 'consumed' \
              WHERE handle = $1 AND kind = $2 AND state = 'active' AND expires_at > $3 \
@@ -1229,11 +1326,17 @@ where
         .bind(handle)
         .bind(kind.as_str())
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
         if let Some(row) = consumed {
-            return Ok(ConsumeOutcome::Consumed(Self::grant_from_row(&row)?));
+            let record = Self::grant_from_row(&row)?;
+            for g in successors {
+                Self::insert_grant(&mut tx, g).await?;
+            }
+            tx.commit().await?;
+            return Ok(ConsumeOutcome::Consumed(record));
         }
+        drop(tx);
         // Why not: a plain read. States only move away from `active`, so what it sees
         // explains the failed update (an `active` row can only be one stored after it).
         Ok(match self.find_grant(handle).await? {
@@ -1247,30 +1350,44 @@ where
         })
     }
 
-    /// Runs one of the `REVOKE_BY_*` statements: revokes every grant that matches `$1`
-    /// and is not revoked yet, and returns how many.
+    /// Revokes every grant that matches `value` and is not revoked yet, and returns how
+    /// many. `conn` must be inside a write transaction (the lock lasts until its end).
     async fn revoke_grants(
         conn: &mut DB::Connection,
-        sql: &'static str,
+        by: RevokeBy,
         value: &str,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query(sql).bind(value).execute(&mut *conn).await?;
+        if DB::LOCK_BEFORE_REVOKE {
+            sqlx::query(by.lock_sql())
+                .bind(value)
+                .execute(&mut *conn)
+                .await?;
+        }
+        let done = sqlx::query(by.revoke_sql())
+            .bind(value)
+            .execute(&mut *conn)
+            .await?;
         Ok(DB::rows_affected(&done))
     }
 
+    /// [`Self::revoke_grants`] in a transaction of its own.
+    async fn revoke(&self, by: RevokeBy, value: &str) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let revoked = Self::revoke_grants(&mut tx, by, value).await?;
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
     pub(crate) async fn revoke_grant(&self, handle: &str) -> Result<bool, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        Ok(Self::revoke_grants(&mut conn, REVOKE_BY_HANDLE, handle).await? > 0)
+        Ok(self.revoke(RevokeBy::Handle, handle).await? > 0)
     }
 
     pub(crate) async fn revoke_family(&self, family: &str) -> Result<u64, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        Self::revoke_grants(&mut conn, REVOKE_BY_FAMILY, family).await
+        self.revoke(RevokeBy::Family, family).await
     }
 
     pub(crate) async fn revoke_client_grants(&self, client_id: &str) -> Result<u64, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        Self::revoke_grants(&mut conn, REVOKE_BY_CLIENT, client_id).await
+        self.revoke(RevokeBy::Client, client_id).await
     }
 
     pub(crate) async fn sweep_grants(&self, now: i64) -> Result<u64, StoreError> {
@@ -1602,15 +1719,20 @@ where
         .await
     }
 
-    pub(crate) async fn delete_user(&self, username: &str) -> Result<(), StoreError> {
+    pub(crate) async fn delete_user(&self, username: &str) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
         let done = sqlx::query("DELETE FROM users WHERE username = $1")
             .bind(username)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
         if DB::rows_affected(&done) == 0 {
             return Err(StoreError::not_found(format!("user `{username}`")));
         }
-        Ok(())
+        // The user's grants go with the name: a user created later under the same name
+        // must not inherit them.
+        let revoked = Self::revoke_grants(&mut tx, RevokeBy::Subject, username).await?;
+        tx.commit().await?;
+        Ok(revoked)
     }
 }
 

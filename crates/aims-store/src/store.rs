@@ -69,6 +69,12 @@ pub const USE_ONCE_MAX_BATCH: usize = 512;
 const POSTGRES_MAX_CONNECTIONS: u32 = 10;
 
 /// How long to wait for a free pooled connection.
+/// PostgreSQL `lock_timeout` of the pool's sessions (as long as [`SQLITE_BUSY_TIMEOUT`]).
+const POSTGRES_LOCK_TIMEOUT: &str = "10s";
+
+/// PostgreSQL `idle_in_transaction_session_timeout` of the pool's sessions.
+const POSTGRES_IDLE_IN_TRANSACTION: &str = "60s";
+
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The AIMS database: registration entries, signing keys, federated bundles, single-use
@@ -465,7 +471,13 @@ impl Store {
     /// never sees secrets). [`StoreError::Conflict`] if the handle exists;
     /// [`StoreError::Invalid`] if a field breaks its rule (see [`NewGrant`]).
     pub async fn put_grant(&self, grant: &NewGrant) -> Result<(), StoreError> {
-        dispatch!(self.put_grant(grant))
+        self.put_grants(std::slice::from_ref(grant)).await
+    }
+
+    /// Stores new grants in one transaction: all of them or none. Errors as
+    /// [`Store::put_grant`].
+    pub async fn put_grants(&self, grants: &[NewGrant]) -> Result<(), StoreError> {
+        dispatch!(self.put_grants(grants))
     }
 
     /// One grant, in its stored state ([`StoreError::NotFound`] if none). An `Active`
@@ -489,7 +501,22 @@ impl Store {
         kind: GrantKind,
         now: i64,
     ) -> Result<ConsumeOutcome, StoreError> {
-        dispatch!(self.consume_grant(handle, kind, now))
+        dispatch!(self.consume_grant(handle, kind, now, &[]))
+    }
+
+    /// [`Store::consume_grant`], storing `successors` (what the use issues: the next
+    /// refresh token, the access token's record) in the same transaction: when the grant
+    /// comes back `Consumed` they are stored, otherwise nothing is. So a failure cannot
+    /// leave a refresh token used up with no successor, and whoever later finds the grant
+    /// consumed (a replay, which revokes the family) also finds its successors.
+    pub async fn consume_grant_and_put(
+        &self,
+        handle: &str,
+        kind: GrantKind,
+        now: i64,
+        successors: &[NewGrant],
+    ) -> Result<ConsumeOutcome, StoreError> {
+        dispatch!(self.consume_grant(handle, kind, now, successors))
     }
 
     /// Revokes one grant (active or consumed); `false` if there is none or it was already
@@ -498,8 +525,9 @@ impl Store {
         dispatch!(self.revoke_grant(handle))
     }
 
-    /// Revokes every grant of a family in one statement; returns how many were not
-    /// revoked before.
+    /// Revokes every grant of a family; returns how many were not revoked before. A
+    /// [`Store::consume_grant_and_put`] of the family still in flight is waited for, so
+    /// its successors are revoked too.
     pub async fn revoke_family(&self, family: &str) -> Result<u64, StoreError> {
         dispatch!(self.revoke_family(family))
     }
@@ -666,8 +694,9 @@ impl Store {
         dispatch!(self.set_user_disabled(username, disabled, now))
     }
 
-    /// Deletes a user ([`StoreError::NotFound`] if none).
-    pub async fn delete_user(&self, username: &str) -> Result<(), StoreError> {
+    /// Deletes a user ([`StoreError::NotFound`] if none) and, in the same transaction,
+    /// revokes every grant whose subject is the user; returns how many it revoked.
+    pub async fn delete_user(&self, username: &str) -> Result<u64, StoreError> {
         dispatch!(self.delete_user(username))
     }
 }
@@ -789,16 +818,32 @@ fn restrict_mode(_path: &Path, _meta: &std::fs::Metadata) -> std::io::Result<()>
 }
 
 async fn connect_postgres(url: &str) -> Result<Store, StoreError> {
+    use sqlx::Connection as _;
     let options = PgConnectOptions::from_str(url)
         .map_err(|e| StoreError::Invalid(format!("PostgreSQL URL: {e}")))?;
+    // Migrations first, on a connection of their own without the lock bounds below: sqlx
+    // takes a PostgreSQL advisory lock while migrating, so nodes starting together wait
+    // for one another (as long as a migration takes) instead of racing.
+    let mut conn = sqlx::PgConnection::connect_with(&options).await?;
+    migrator(POSTGRES_MIGRATIONS).run(&mut conn).await?;
+    conn.close().await?;
+    // A node that stops answering in the middle of a transaction (frozen, cut off) must
+    // not hold its row locks until TCP gives up: its session ends after a minute idle in
+    // the transaction, and a statement waits at most as long for a lock as SQLite waits
+    // for its write lock, then fails (and its request with it) instead of queueing every
+    // request of every node behind it.
+    let bounded = options.options([
+        ("lock_timeout", POSTGRES_LOCK_TIMEOUT),
+        (
+            "idle_in_transaction_session_timeout",
+            POSTGRES_IDLE_IN_TRANSACTION,
+        ),
+    ]);
     let pool = PgPoolOptions::new()
         .max_connections(POSTGRES_MAX_CONNECTIONS)
         .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect_with(options)
+        .connect_with(bounded)
         .await?;
-    // sqlx takes a PostgreSQL advisory lock while migrating, so nodes starting together
-    // do not race.
-    migrator(POSTGRES_MIGRATIONS).run(&pool).await?;
     Ok(Store {
         backend: Backend::Postgres(Repo::new(pool)),
         clients: Arc::default(),

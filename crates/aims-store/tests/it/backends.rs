@@ -61,6 +61,8 @@ conformance!(
     grant_expiry_and_sweep,
     grant_reuse_revokes_family,
     grant_consume_concurrent,
+    grant_consume_stores_successors_atomically,
+    user_deletion_revokes_their_grants,
     grant_client_deletion_revokes,
     grant_validation,
     user_crud,
@@ -101,6 +103,70 @@ async fn postgres_sweep_keeps_a_record_taken_over_meanwhile() {
     sqlx::query("COMMIT").execute(&mut other).await.unwrap();
     assert_eq!(sweep.await.unwrap().unwrap(), 0);
     assert!(!store.use_once("jti", "x", T0 + 100, T0 + 20).await.unwrap());
+    other.close().await.unwrap();
+    db.finish().await;
+}
+
+/// PostgreSQL: a family revocation that starts while an exchange of the family is in
+/// flight (its grant consumed and its successor inserted, not committed yet) waits for it
+/// and revokes the successor too. Without the lock taken first, the revocation's snapshot
+/// predates the successor, which would stay active.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_family_revocation_reaches_an_exchange_in_flight() {
+    use aims_store::{GrantKind, GrantState, NewGrant};
+    use sqlx::{Connection as _, PgConnection};
+    const T0: i64 = 1_700_000_000;
+    let Some(db) = crate::fixtures::postgres().await else {
+        return;
+    };
+    let store = db.store.clone();
+    let rt = |handle: &str| NewGrant {
+        handle: handle.to_owned(),
+        kind: GrantKind::RefreshToken,
+        client_id: "app".to_owned(),
+        subject: Some("alice".to_owned()),
+        family: "fam".to_owned(),
+        expires_at: T0 + 600,
+        created_at: T0,
+        data: "{}".to_owned(),
+    };
+    store.put_grant(&rt("refresh-token-one")).await.unwrap();
+
+    // Another node's exchange, held open between its statements.
+    let mut other = PgConnection::connect(db.url().unwrap()).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+    sqlx::query("UPDATE oauth_grants SET state = 'consumed' WHERE handle = 'refresh-token-one'")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO oauth_grants (handle, kind, client_id, subject, family, expires_at, \
+         created_at, state, data) VALUES ('refresh-token-two', 'refresh_token', 'app', 'alice', 'fam', $1, \
+         $2, 'active', '{}')",
+    )
+    .bind(T0 + 600)
+    .bind(T0)
+    .execute(&mut other)
+    .await
+    .unwrap();
+    let revoke = tokio::spawn({
+        let store = store.clone();
+        async move { store.revoke_family("fam").await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !revoke.is_finished(),
+        "the revocation waits for the exchange"
+    );
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    assert_eq!(revoke.await.unwrap().unwrap(), 2);
+    for h in ["refresh-token-one", "refresh-token-two"] {
+        assert_eq!(
+            store.get_grant(h).await.unwrap().state,
+            GrantState::Revoked,
+            "{h}"
+        );
+    }
     other.close().await.unwrap();
     db.finish().await;
 }

@@ -96,9 +96,12 @@ async fn deleted_key_bytes_leave_the_file() {
 
     let store = Store::connect(&sqlite_url(&path)).await.unwrap();
     store.delete_key(KeyKind::X509Ca, "gone").await.unwrap();
-    store.close().await; // the last connection checkpoints the WAL into the file
+    // Gone from the disk at once, not only at the next checkpoint or close.
     assert!(!contains(&std::fs::read(&path).unwrap()));
     let wal = dir.path().join("aims.db-wal");
+    assert!(!wal.exists() || !contains(&std::fs::read(&wal).unwrap()));
+    store.close().await;
+    assert!(!contains(&std::fs::read(&path).unwrap()));
     assert!(!wal.exists() || !contains(&std::fs::read(&wal).unwrap()));
 }
 

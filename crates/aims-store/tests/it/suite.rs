@@ -1472,6 +1472,115 @@ pub async fn grant_reuse_revokes_family(db: &Db) {
     assert_eq!(store.revoke_family("no-such-family").await.unwrap(), 0);
 }
 
+/// A use and what it issues are one transaction: the successors are stored with the use
+/// or not at all; a second use stores none of its own; a successor that cannot be
+/// stored leaves the grant unused.
+pub async fn grant_consume_stores_successors_atomically(db: &Db) {
+    use GrantKind::{AccessToken, RefreshToken};
+    let store = &db.store;
+    let rt1 = grant("s-rt1", RefreshToken, "app", "fam-s");
+    let rt0 = grant("s-rt0", RefreshToken, "app", "fam-s");
+    store.put_grants(&[rt1.clone(), rt0.clone()]).await.unwrap();
+
+    // A successor whose handle is taken: the whole exchange is undone, rt0 stays usable.
+    let clash = [grant("s-at0", AccessToken, "app", "fam-s"), rt1.clone()];
+    assert!(matches!(
+        store
+            .consume_grant_and_put(&rt0.handle, RefreshToken, T0, &clash)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.get_grant(&rt0.handle).await.unwrap(),
+        stored(&rt0, GrantState::Active)
+    );
+    assert!(matches!(
+        store.get_grant(&handle("s-at0")).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    let next = [
+        grant("s-at1", AccessToken, "app", "fam-s"),
+        grant("s-rt2", RefreshToken, "app", "fam-s"),
+    ];
+    let ConsumeOutcome::Consumed(used) = store
+        .consume_grant_and_put(&rt1.handle, RefreshToken, T0, &next)
+        .await
+        .unwrap()
+    else {
+        panic!("the first use consumes");
+    };
+    assert_eq!(used, stored(&rt1, GrantState::Consumed));
+    for g in &next {
+        assert_eq!(
+            store.get_grant(&g.handle).await.unwrap(),
+            stored(g, GrantState::Active)
+        );
+    }
+    // A replay stores nothing of what it would have issued.
+    let replayed = [grant("s-rt3", RefreshToken, "app", "fam-s")];
+    assert!(matches!(
+        store
+            .consume_grant_and_put(&rt1.handle, RefreshToken, T0 + 1, &replayed)
+            .await
+            .unwrap(),
+        ConsumeOutcome::Reused(_)
+    ));
+    assert!(matches!(
+        store.get_grant(&handle("s-rt3")).await,
+        Err(StoreError::NotFound(_))
+    ));
+    // An invalid successor is refused before anything is used.
+    let mut bad = grant("s-bad", RefreshToken, "app", "fam-s");
+    bad.family = String::new();
+    assert!(matches!(
+        store
+            .consume_grant_and_put(&next[1].handle, RefreshToken, T0, &[bad])
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert_eq!(
+        store.get_grant(&next[1].handle).await.unwrap().state,
+        GrantState::Active
+    );
+}
+
+/// Deleting a user revokes the grants issued for them, in the same transaction: a user
+/// created later under the same name inherits none.
+pub async fn user_deletion_revokes_their_grants(db: &Db) {
+    use GrantKind::{AccessToken, RefreshToken};
+    let store = &db.store;
+    store.create_user("alice", HASH, "{}", T0).await.unwrap();
+    store.create_user("bob", HASH, "{}", T0).await.unwrap();
+    let a1 = grant("u-a1", RefreshToken, "app", "fam-a");
+    let a2 = grant("u-a2", AccessToken, "other-app", "fam-a2");
+    let mut b1 = grant("u-b1", RefreshToken, "app", "fam-b");
+    b1.subject = Some("bob".to_owned());
+    let mut agent = grant("u-agent", AccessToken, "app", "fam-c");
+    agent.subject = None;
+    store
+        .put_grants(&[a1.clone(), a2.clone(), b1.clone(), agent.clone()])
+        .await
+        .unwrap();
+    assert_eq!(store.delete_user("alice").await.unwrap(), 2);
+    for g in [&a1, &a2] {
+        assert_eq!(
+            store.get_grant(&g.handle).await.unwrap().state,
+            GrantState::Revoked
+        );
+    }
+    for g in [&b1, &agent] {
+        assert_eq!(
+            store.get_grant(&g.handle).await.unwrap().state,
+            GrantState::Active
+        );
+    }
+    assert!(matches!(
+        store.delete_user("alice").await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
 /// Many tasks, and a second connection pool (another node) where the backend has one,
 /// consume the same grant: exactly one gets `Consumed`, every other `Reused`.
 pub async fn grant_consume_concurrent(db: &Db) {
@@ -1957,7 +2066,7 @@ pub async fn user_crud(db: &Db) {
         store.set_user_password("nobody", HASH, T0).await,
         store.set_user_disabled("nobody", true, T0).await,
         store.set_user_attributes("nobody", "{}", T0).await,
-        store.delete_user("nobody").await,
+        store.delete_user("nobody").await.map(drop),
     ] {
         assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
     }
