@@ -14,7 +14,7 @@
 //! | `unix:gid:N` | effective group id, decimal | `SO_PEERCRED` |
 //! | `unix:user:NAME` | the first `/etc/passwd` line with that uid | `/etc/passwd` |
 //! | `unix:group:NAME` | the first `/etc/group` line with that gid | `/etc/group` |
-//! | `unix:path:/abs/exe` | the executable's absolute path | `readlink /proc/PID/exe` |
+//! | `unix:path:/abs/exe` | the executable's absolute path, only for a caller in the server's mount namespace | `readlink /proc/PID/exe` |
 //! | `unix:sha256:HEX` | SHA-256 of the executable's content, 64 lowercase hex digits | the file opened through `/proc/PID/exe` |
 //!
 //! A selector is left out (never guessed) when its value is unknown: a user or group
@@ -24,6 +24,12 @@
 //! kernel's ` (deleted)` suffix for a removed file), or an executable larger than
 //! [`UnixAttestor::max_executable_bytes`]. Leaving a selector out can only make fewer
 //! entries match.
+//!
+//! `unix:path` is also left out when the caller's mount namespace (`/proc/PID/ns/mnt`)
+//! is not the server's (`/proc/self/ns/mnt`), or either cannot be read: the kernel
+//! gives the exe path as the caller sees it, and a container can place any program at
+//! a path that names a trusted binary on the host. `unix:sha256` does not depend on
+//! paths (the file is opened through the `/proc/PID/exe` link itself) and stays.
 //!
 //! # PID reuse
 //!
@@ -49,7 +55,9 @@
 //!
 //! Digests are cached by (device, inode, size, modification and change times), so a program is
 //! hashed once, not on every call; the cache holds at most [`DIGEST_CACHE_CAPACITY`]
-//! entries. `/etc/passwd` and `/etc/group` are read on every attestation (small files;
+//! entries and, when full, forgets the least recently used one (so a caller that runs
+//! many distinct programs does not make every other program be hashed again).
+//! `/etc/passwd` and `/etc/group` are read on every attestation (small files;
 //! no stale names after an account change).
 
 use std::collections::HashMap;
@@ -164,7 +172,50 @@ pub struct UnixAttestor {
     passwd: PathBuf,
     group: PathBuf,
     max_executable_bytes: u64,
-    digests: Mutex<HashMap<FileKey, [u8; 32]>>,
+    digests: Mutex<DigestCache>,
+}
+
+/// Executable digests by [`FileKey`], at most `capacity`, least recently used evicted
+/// first. A changed file gets a new key, so entries never go stale; the ones evicted
+/// are those of programs no caller ran lately (or files since replaced).
+#[derive(Debug)]
+struct DigestCache {
+    capacity: usize,
+    /// Digest and the `tick` of its last use.
+    map: HashMap<FileKey, ([u8; 32], u64)>,
+    tick: u64,
+}
+
+impl DigestCache {
+    fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            map: HashMap::new(),
+            tick: 0,
+        }
+    }
+
+    fn get(&mut self, key: &FileKey) -> Option<[u8; 32]> {
+        self.tick = self.tick.wrapping_add(1);
+        let tick = self.tick;
+        self.map.get_mut(key).map(|(d, used)| {
+            *used = tick;
+            *d
+        })
+    }
+
+    /// Adds `digest`, first evicting the least recently used entry if full. The scan
+    /// is linear, but runs only after a file was hashed, which costs far more.
+    fn insert(&mut self, key: FileKey, digest: [u8; 32]) {
+        if self.map.len() >= self.capacity && !self.map.contains_key(&key) {
+            let oldest = self.map.iter().min_by_key(|(_, (_, used))| *used);
+            if let Some(oldest) = oldest.map(|(k, _)| *k) {
+                self.map.remove(&oldest);
+            }
+        }
+        self.tick = self.tick.wrapping_add(1);
+        self.map.insert(key, (digest, self.tick));
+    }
 }
 
 impl fmt::Debug for UnixAttestor {
@@ -192,7 +243,7 @@ impl UnixAttestor {
             passwd: PathBuf::from("/etc/passwd"),
             group: PathBuf::from("/etc/group"),
             max_executable_bytes: DEFAULT_MAX_EXECUTABLE_BYTES,
-            digests: Mutex::new(HashMap::new()),
+            digests: Mutex::new(DigestCache::new(DIGEST_CACHE_CAPACITY)),
         }
     }
 
@@ -217,10 +268,37 @@ impl UnixAttestor {
 
     /// How many executable digests are cached now.
     pub fn cached_digests(&self) -> usize {
-        self.digests
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.cache().map.len()
+    }
+
+    /// Reads `/proc` under `root` instead (tests fake processes there).
+    #[cfg(test)]
+    fn proc_root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.proc_root = root.into();
+        self
+    }
+
+    /// Whether the process whose `/proc` directory is `dir` shares this server's mount
+    /// namespace. Its `/proc/PID/exe` target is a path in *its* namespace, which may name
+    /// another file in ours, so only then is it a `unix:path` value. Unknown (a link
+    /// that cannot be read) counts as different: the selector is left out.
+    fn same_mount_namespace(&self, dir: &Path, pid: i32) -> bool {
+        let ours = std::fs::read_link(self.proc_root.join("self").join("ns").join("mnt"));
+        let theirs = std::fs::read_link(dir.join("ns").join("mnt"));
+        match (ours, theirs) {
+            (Ok(ours), Ok(theirs)) if ours == theirs => true,
+            (Ok(_), Ok(_)) => {
+                tracing::debug!(
+                    pid,
+                    "caller in another mount namespace: no unix:path selector"
+                );
+                false
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::debug!(pid, error = %e, "cannot compare mount namespaces: no unix:path selector");
+                false
+            }
+        }
     }
 
     /// The SHA-256 of the file at `path` (opened by the caller's `/proc/PID/exe` link),
@@ -230,7 +308,7 @@ impl UnixAttestor {
         let mut file = File::open(path).map_err(io_err)?;
         let before = file_key(&file.metadata().map_err(io_err)?);
         if let Some(d) = self.cache().get(&before) {
-            return Ok(Some(*d));
+            return Ok(Some(d));
         }
         let size = before.2;
         if size > self.max_executable_bytes {
@@ -243,15 +321,11 @@ impl UnixAttestor {
         if after != before || read != size {
             return Err(AttestError::ExecutableChanged(pid));
         }
-        let mut cache = self.cache();
-        if cache.len() >= DIGEST_CACHE_CAPACITY {
-            cache.clear();
-        }
-        cache.insert(before, digest);
+        self.cache().insert(before, digest);
         Ok(Some(digest))
     }
 
-    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<FileKey, [u8; 32]>> {
+    fn cache(&self) -> std::sync::MutexGuard<'_, DigestCache> {
         self.digests.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -292,6 +366,8 @@ impl UnixAttestor {
             Err(e) if is_gone(&e) => (None, None),
             Err(source) => return Err(AttestError::Io { path: exe, source }),
         };
+        // Read between the two start-time reads, like the executable.
+        let path = path.filter(|_| self.same_mount_namespace(&dir, pid));
         if start_time(&dir, pid)? != started {
             return Err(AttestError::PidReused(pid));
         }
@@ -540,6 +616,100 @@ mod tests {
             .unwrap();
         let strs: Vec<&str> = set.iter().map(Selector::as_str).collect();
         assert_eq!(strs, ["unix:gid:2", "unix:uid:1"]);
+    }
+
+    /// A fake `/proc` under a temporary directory: `self/ns/mnt`, and process 42 running
+    /// `bin/prog` (content `program`) in the mount namespace `caller_ns` (`None`: no
+    /// `ns/mnt` link). Returns the directory and the executable's path.
+    fn fake_proc(caller_ns: Option<&str>) -> (tempfile::TempDir, PathBuf) {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let prog = bin.join("prog");
+        std::fs::write(&prog, b"program").unwrap();
+        let proc = dir.path().join("proc");
+        std::fs::create_dir_all(proc.join("self/ns")).unwrap();
+        symlink("mnt:[4026531841]", proc.join("self/ns/mnt")).unwrap();
+        let p42 = proc.join("42");
+        std::fs::create_dir_all(p42.join("ns")).unwrap();
+        let fields: Vec<String> = (3..=30).map(|n| n.to_string()).collect();
+        std::fs::write(
+            p42.join("stat"),
+            format!("42 (prog) {}\n", fields.join(" ")),
+        )
+        .unwrap();
+        symlink(&prog, p42.join("exe")).unwrap();
+        if let Some(ns) = caller_ns {
+            symlink(ns, p42.join("ns/mnt")).unwrap();
+        }
+        (dir, prog)
+    }
+
+    fn attest_fake(dir: &Path) -> Vec<String> {
+        let a = UnixAttestor::new()
+            .proc_root(dir.join("proc"))
+            .passwd_file("/nonexistent")
+            .group_file("/nonexistent");
+        let peer = PeerInfo {
+            pid: Some(42),
+            uid: 1,
+            gid: 2,
+            started: Some(22),
+        };
+        let set = a.attest(&peer).unwrap();
+        set.iter().map(|s| s.as_str().to_owned()).collect()
+    }
+
+    #[test]
+    fn path_only_from_the_servers_mount_namespace() {
+        let digest = format!("unix:sha256:{}", hex(&aims_crypto::sha256(b"program")));
+        // Same namespace: path and digest.
+        let (dir, prog) = fake_proc(Some("mnt:[4026531841]"));
+        let strs = attest_fake(dir.path());
+        assert!(
+            strs.contains(&format!("unix:path:{}", prog.display())),
+            "{strs:?}"
+        );
+        assert!(strs.contains(&digest), "{strs:?}");
+        // Another namespace (a container): the path could name any file there, so no
+        // path selector; the digest, read through the exe link itself, stays.
+        let (dir, _) = fake_proc(Some("mnt:[4026532000]"));
+        let strs = attest_fake(dir.path());
+        assert!(
+            !strs.iter().any(|s| s.starts_with("unix:path:")),
+            "{strs:?}"
+        );
+        assert!(strs.contains(&digest), "{strs:?}");
+        // Unknown namespace: no path either.
+        let (dir, _) = fake_proc(None);
+        let strs = attest_fake(dir.path());
+        assert!(
+            !strs.iter().any(|s| s.starts_with("unix:path:")),
+            "{strs:?}"
+        );
+        assert!(strs.contains(&digest), "{strs:?}");
+    }
+
+    #[test]
+    fn full_digest_cache_evicts_the_least_recently_used_only() {
+        let key = |n: u64| -> FileKey { (1, n, 0, 0, 0, 0, 0) };
+        let mut c = DigestCache::new(3);
+        for n in 1..=3 {
+            c.insert(key(n), [n as u8; 32]);
+        }
+        // 1 was used since; 2 is now the least recently used.
+        assert_eq!(c.get(&key(1)), Some([1; 32]));
+        c.insert(key(4), [4; 32]);
+        assert_eq!(c.map.len(), 3);
+        assert_eq!(c.get(&key(2)), None);
+        assert_eq!(c.get(&key(1)), Some([1; 32]));
+        assert_eq!(c.get(&key(3)), Some([3; 32]));
+        assert_eq!(c.get(&key(4)), Some([4; 32]));
+        // Replacing an entry that is there evicts nothing.
+        c.insert(key(4), [5; 32]);
+        assert_eq!(c.map.len(), 3);
+        assert_eq!(c.get(&key(1)), Some([1; 32]));
     }
 
     #[test]

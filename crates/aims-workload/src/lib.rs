@@ -31,7 +31,7 @@
 //! | `FetchX509Bundles` | the own trust domain's X.509 authorities plus the bundles the caller's entries federate with; a new message on change |
 //! | `FetchJWTSVID` | `audience` required (`InvalidArgument`); one JWT-SVID per distinct SPIFFE ID of the caller, or only the requested `spiffe_id` (`PermissionDenied` if it is not the caller's); lifetime = the entry's `jwt_ttl` |
 //! | `FetchJWTBundles` | JWK Sets of `jwt-svid` keys (own + federated of the caller's entries); a new message on change |
-//! | `ValidateJWTSVID` | `audience` and `svid` required (`InvalidArgument`); validated with the JWT-SVID rules against every bundle the provider knows; `InvalidArgument` if the token is invalid; the claims are returned as a `google.protobuf.Struct` |
+//! | `ValidateJWTSVID` | `audience` and `svid` required (`InvalidArgument`); validated with the JWT-SVID rules against the caller's bundles only (own trust domain plus those its entries federate with, as `FetchJWTBundles` sends them); `InvalidArgument` if the token is invalid or of another trust domain; the claims are returned as a `google.protobuf.Struct` |
 //! | `FetchWITSVID` | like `FetchX509SVID` for WIT-SVIDs: per identity a fresh ES256 key pair, delivered as a private JWK, and a WIT-SVID binding it; re-issued at half-life; `Unimplemented` if the provider has no WIT-SVID support |
 //! | `FetchWITBundles` | JWK Sets of `wit-svid` keys; `Unimplemented` without WIT-SVID support |
 //!

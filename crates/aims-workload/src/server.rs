@@ -29,16 +29,28 @@ use crate::attest::{Attestor, UnixAttestor};
 use crate::pb::spiffe_workload_api_server::SpiffeWorkloadApiServer;
 use crate::provider::IdentityProvider;
 use crate::service::Service;
-use crate::state::{Ctx, recompute_permits};
+use crate::state::{Ctx, MAX_ATTESTATIONS_PER_UID, UidGate, recompute_permits};
 
 /// The gRPC metadata every Workload API request must carry, with the value `true`
 /// (SPIFFE Workload Endpoint section 6; it keeps browsers and SSRF-able HTTP clients,
 /// which cannot set it, from talking to the socket).
 pub const SECURITY_HEADER: &str = "workload.spiffe.io";
 
-/// Largest request message accepted (requests are small: a JWT-SVID to validate is the
-/// largest).
-pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
+/// Largest request message accepted. Requests are small: the largest valid one is a
+/// `ValidateJWTSVID` with a token of at most [`aims_jose::jws::MAX_TOKEN_BYTES`]
+/// (16 KiB) and an audience; anything much larger is refused before it is buffered.
+pub const MAX_REQUEST_BYTES: usize = 32 * 1024;
+
+// A token at the JOSE cap plus its audience and protobuf framing must still fit.
+const _: () = assert!(MAX_REQUEST_BYTES >= aims_jose::jws::MAX_TOKEN_BYTES + 8 * 1024);
+
+/// Interval of the HTTP/2 pings the server sends on every connection, and how long it
+/// waits for their answer before closing the connection: a client that vanished
+/// without closing its socket (frozen, or its end held open by a stuck process) stops
+/// holding a per-uid connection slot and its streams. Live clients answer pings, so
+/// long-lived streams are not affected (there is deliberately no request timeout).
+const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+const KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Errors of binding and serving.
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +135,7 @@ impl WorkloadApi {
             attestor: self.attestor,
             clock: self.clock,
             recompute: tokio::sync::Semaphore::new(recompute_permits()),
+            attesting: UidGate::new(MAX_ATTESTATIONS_PER_UID),
         });
         let service = SpiffeWorkloadApiServer::new(Service::new(ctx, stop_rx))
             .max_decoding_message_size(MAX_REQUEST_BYTES);
@@ -139,6 +152,8 @@ impl WorkloadApi {
         });
         tonic::transport::Server::builder()
             .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
+            .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+            .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
             .add_service(service)
             .serve_with_incoming_shutdown(incoming, signal)
             .await?;

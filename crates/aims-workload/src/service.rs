@@ -29,6 +29,11 @@ const MAX_AUDIENCE_BYTES: usize = 2048;
 const STREAM_BUFFER: usize = 4;
 /// The shortest wait between two timer-driven recomputations of a stream.
 const MIN_RECHECK: Duration = Duration::from_secs(1);
+/// The longest a stream sleeps before it looks at the wall clock again. Rotation times
+/// are wall-clock times, but Tokio sleeps on the monotonic clock, which stands still
+/// while the machine is suspended or the VM paused: one long sleep could wake after
+/// the SVID expired.
+const MAX_SLEEP: Duration = Duration::from_secs(60);
 
 type Stream<M> = ReceiverStream<Result<M, Status>>;
 
@@ -75,10 +80,11 @@ async fn compute<S: Snapshot>(
     .ok()
 }
 
-/// Seconds until `t` on `ctx`'s clock, at least [`MIN_RECHECK`].
+/// Seconds until `t` on `ctx`'s clock, at least [`MIN_RECHECK`] and at most
+/// [`MAX_SLEEP`].
 fn wait_until(ctx: &Ctx, t: i64) -> Duration {
     let secs = u64::try_from(t.saturating_sub(ctx.clock.now())).unwrap_or(0);
-    Duration::from_secs(secs).max(MIN_RECHECK)
+    Duration::from_secs(secs).clamp(MIN_RECHECK, MAX_SLEEP)
 }
 
 impl Service {
@@ -118,6 +124,7 @@ impl Service {
             gid: accepted.gid,
             started: accepted.started,
         };
+        let _pass = self.ctx.attesting.enter(peer.uid).await?;
         let attestor = Arc::clone(&self.ctx.attestor);
         let selectors =
             blocking(move || attestor.attest(&peer).map_err(|e| attest_status(&e))).await?;
@@ -181,7 +188,13 @@ async fn drive<S: Snapshot>(
                     return;
                 }
             }
-            () = sleep_opt(timer) => {}
+            () = sleep_opt(timer) => {
+                // A capped sleep ended before the refresh time: sleep again, measured
+                // afresh on the wall clock.
+                if refresh_at.is_some_and(|t| ctx.clock.now() < t) {
+                    continue;
+                }
+            }
         }
         // Wait for a recompute permit (see `Ctx::recompute`), still ending promptly if
         // the client leaves or the server stops meanwhile.
@@ -353,12 +366,13 @@ impl SpiffeWorkloadApi for Service {
         if req.svid.is_empty() {
             return Err(Status::invalid_argument("svid must be specified"));
         }
-        // Attested like every call, although validation needs no entry.
-        self.attest(&request).await?;
+        // The caller's bundle view decides which trust domains' tokens are valid for it;
+        // a caller without entries still validates tokens of its own trust domain.
+        let selectors = self.attest(&request).await?;
         let req = request.into_inner();
         let ctx = Arc::clone(&self.ctx);
         let (spiffe_id, claims) = blocking(move || {
-            let keys = BundleKeys(ctx.all_bundles()?);
+            let keys = BundleKeys(ctx.view(&selectors)?.bundles());
             let validator = Validator::new(Arc::clone(&ctx.clock), req.audience);
             let valid = validator
                 .validate(&req.svid, &keys)
@@ -394,5 +408,88 @@ impl SpiffeWorkloadApi for Service {
         let selectors = self.attest(&request).await?;
         self.open(BundlesState::<pb::WitBundlesResponse>::new(selectors))
             .await
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use aims_core::{ManualClock, TrustDomain};
+    use aims_crypto::{Algorithm, SigningKey};
+
+    use super::*;
+    use crate::state::recompute_permits;
+
+    fn test_ctx(clock: &ManualClock) -> Ctx {
+        let clock: Arc<dyn aims_core::Clock> = Arc::new(clock.clone());
+        let td = TrustDomain::new("example.org").unwrap();
+        let ca = aims_pki::CertificateAuthority::new_root(
+            &td,
+            Duration::from_secs(86_400),
+            Arc::new(aims_core::SystemClock),
+        )
+        .unwrap();
+        let jwt = SigningKey::generate(Algorithm::ES256).unwrap();
+        let provider =
+            crate::StaticProvider::new(ca, jwt, Arc::new(aims_core::SystemClock)).unwrap();
+        Ctx {
+            provider: Arc::new(provider),
+            attestor: Arc::new(crate::UnixAttestor::new()),
+            clock,
+            recompute: tokio::sync::Semaphore::new(recompute_permits()),
+            attesting: crate::state::UidGate::new(crate::state::MAX_ATTESTATIONS_PER_UID),
+        }
+    }
+
+    /// A stream whose message is whether the wall clock has reached `at`, to be
+    /// recomputed at `at`.
+    struct Deadline {
+        at: i64,
+        computed: Arc<AtomicUsize>,
+    }
+
+    impl Snapshot for Deadline {
+        type Msg = bool;
+        fn compute(&mut self, ctx: &Ctx) -> Result<Computed<bool>, Status> {
+            self.computed.fetch_add(1, Ordering::SeqCst);
+            Ok(Computed {
+                msg: ctx.clock.now() >= self.at,
+                refresh_at: Some(self.at),
+            })
+        }
+    }
+
+    /// The machine sleeps (VM paused) for an hour: the wall clock jumps past the
+    /// rotation time, Tokio's clock does not. The stream still rotates within one capped
+    /// sleep, and before that it does not recompute on every wake.
+    #[tokio::test(start_paused = true)]
+    async fn rotation_follows_the_wall_clock_after_a_pause() {
+        let clock = ManualClock::new(1_000);
+        let ctx = Arc::new(test_ctx(&clock));
+        let at = 1_000 + 3_600;
+        let computed = Arc::new(AtomicUsize::new(0));
+        let (tx, mut rx) = mpsc::channel(STREAM_BUFFER);
+        let (_changes_tx, changes) = watch::channel(0u64);
+        let (_stop_tx, stop) = watch::channel(false);
+        let state = Deadline {
+            at,
+            computed: Arc::clone(&computed),
+        };
+        tokio::spawn(drive(state, false, Some(at), tx, changes, stop, ctx));
+        // A wake before the refresh time (wall clock unchanged): nothing recomputed.
+        tokio::time::sleep(MAX_SLEEP + Duration::from_secs(1)).await;
+        assert_eq!(computed.load(Ordering::SeqCst), 0);
+        assert!(rx.try_recv().is_err());
+        // The pause: the wall clock is past the refresh time.
+        clock.advance(3_600);
+        let msg = tokio::time::timeout(MAX_SLEEP + Duration::from_secs(1), rx.recv())
+            .await
+            .expect("the stream rotates within one capped sleep")
+            .expect("the stream is open")
+            .unwrap();
+        assert!(msg);
+        assert_eq!(computed.load(Ordering::SeqCst), 1);
     }
 }

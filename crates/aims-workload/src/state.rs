@@ -32,6 +32,92 @@ pub(crate) struct Ctx {
     /// queue on the blocking pool at once and a new call's attestation waits behind all
     /// of them. First messages of new calls do not take a permit.
     pub(crate) recompute: tokio::sync::Semaphore,
+    /// Bounds the attestations running at once per caller uid (see [`UidGate`]).
+    pub(crate) attesting: UidGate,
+}
+
+/// Attestations that may run at once for one caller uid.
+pub(crate) const MAX_ATTESTATIONS_PER_UID: usize = 4;
+
+/// Per-uid semaphores. Attestation runs on the blocking pool (file reads, hashing an
+/// executable of up to hundreds of MiB); without a bound, one local user opening many
+/// streams at once could take every blocking thread and stall everyone else's calls.
+/// Further callers of that uid wait (on the async side, holding no thread).
+#[derive(Debug)]
+pub(crate) struct UidGate {
+    max: usize,
+    /// Per uid: its semaphore and how many callers hold or wait for a permit; the
+    /// entry is removed when that count returns to zero.
+    gates: std::sync::Mutex<HashMap<u32, (Arc<tokio::sync::Semaphore>, usize)>>,
+}
+
+/// The right to attest one caller of `uid`, given back when dropped.
+#[derive(Debug)]
+pub(crate) struct UidPass<'a> {
+    gate: &'a UidGate,
+    uid: u32,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl UidGate {
+    pub(crate) fn new(max: usize) -> Self {
+        Self {
+            max,
+            gates: std::sync::Mutex::default(),
+        }
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<u32, (Arc<tokio::sync::Semaphore>, usize)>> {
+        self.gates
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Waits until fewer than the maximum attestations of `uid` run. Cancel-safe: the
+    /// pass is registered before the wait, so a caller that goes away while waiting is
+    /// counted out again.
+    pub(crate) async fn enter(&self, uid: u32) -> Result<UidPass<'_>, Status> {
+        let (semaphore, mut pass) = {
+            let mut gates = self.lock();
+            let (semaphore, users) = gates
+                .entry(uid)
+                .or_insert_with(|| (Arc::new(tokio::sync::Semaphore::new(self.max)), 0));
+            *users = users.saturating_add(1);
+            let pass = UidPass {
+                gate: self,
+                uid,
+                permit: None,
+            };
+            (Arc::clone(semaphore), pass)
+        };
+        // The semaphore is never closed; if it were, no attestation runs.
+        let permit = semaphore
+            .acquire_owned()
+            .await
+            .map_err(|_| Status::unavailable("the Workload API is shutting down"))?;
+        pass.permit = Some(permit);
+        Ok(pass)
+    }
+
+    #[cfg(test)]
+    fn uids(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+impl Drop for UidPass<'_> {
+    fn drop(&mut self) {
+        drop(self.permit.take());
+        let mut gates = self.gate.lock();
+        if let Some((_, users)) = gates.get_mut(&self.uid) {
+            *users = users.saturating_sub(1);
+            if *users == 0 {
+                gates.remove(&self.uid);
+            }
+        }
+    }
 }
 
 /// How many streams may recompute at once: one per CPU, enough to keep every core busy
@@ -63,6 +149,18 @@ pub(crate) struct View {
     pub(crate) own: Arc<SpiffeBundle>,
     pub(crate) entries: Vec<RegistrationEntry>,
     pub(crate) federated: Vec<Arc<SpiffeBundle>>,
+}
+
+impl View {
+    /// The bundles the caller may use, own first: what its bundle streams send, and
+    /// the only keys `ValidateJWTSVID` accepts for it (as in SPIRE, a token of a trust
+    /// domain the caller's entries do not federate with is not valid for that caller).
+    pub(crate) fn bundles(self) -> Vec<Arc<SpiffeBundle>> {
+        let mut bundles = Vec::with_capacity(1 + self.federated.len());
+        bundles.push(self.own);
+        bundles.extend(self.federated);
+        bundles
+    }
 }
 
 impl Ctx {
@@ -100,20 +198,6 @@ impl Ctx {
             entries,
             federated,
         })
-    }
-
-    /// Every bundle the server knows: own first, then all foreign ones.
-    pub(crate) fn all_bundles(&self) -> Result<Vec<Arc<SpiffeBundle>>, Status> {
-        let own = self.provider.bundle().map_err(provider_status)?;
-        let mut all = vec![Arc::clone(&own)];
-        all.extend(
-            self.provider
-                .federated_bundles()
-                .map_err(provider_status)?
-                .into_iter()
-                .filter(|b| b.trust_domain() != own.trust_domain()),
-        );
-        Ok(all)
     }
 }
 
@@ -322,10 +406,7 @@ impl<M: BundleMsg> Snapshot for BundlesState<M> {
         if M::WIT && !ctx.provider.supports_wit_svid() {
             return Err(provider_status(ProviderError::Unsupported));
         }
-        let view = ctx.view(&self.selectors)?;
-        let mut bundles = Vec::with_capacity(1 + view.federated.len());
-        bundles.push(view.own);
-        bundles.extend(view.federated);
+        let bundles = ctx.view(&self.selectors)?.bundles();
         Ok(Computed {
             msg: M::build(&bundles)?,
             refresh_at: None,
@@ -437,6 +518,7 @@ impl Snapshot for WitSvidState {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -452,6 +534,30 @@ mod tests {
         ];
         unique_hints(hints.iter_mut());
         assert_eq!(hints, ["a", "", "", "b", "", ""]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn attestations_per_uid_are_bounded() {
+        let gate = UidGate::new(MAX_ATTESTATIONS_PER_UID);
+        let wait = Duration::from_secs(1);
+        let mut held = Vec::new();
+        for _ in 0..MAX_ATTESTATIONS_PER_UID {
+            held.push(gate.enter(1).await.unwrap());
+        }
+        // One more of uid 1 waits (and, given up, is counted out again) ...
+        assert!(tokio::time::timeout(wait, gate.enter(1)).await.is_err());
+        // ... while another uid is not held up.
+        let other = tokio::time::timeout(wait, gate.enter(2)).await;
+        assert!(matches!(other, Ok(Ok(_))));
+        drop(other);
+        assert_eq!(gate.uids(), 1);
+        // A finished attestation lets the next one in.
+        held.pop();
+        let next = tokio::time::timeout(wait, gate.enter(1)).await;
+        assert!(matches!(next, Ok(Ok(_))));
+        drop(next);
+        held.clear();
+        assert_eq!(gate.uids(), 0);
     }
 
     #[test]

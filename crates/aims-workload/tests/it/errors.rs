@@ -191,3 +191,34 @@ async fn connections_per_uid_are_capped() {
     drop(second);
     server.shutdown().await;
 }
+
+/// Requests are capped at `server::MAX_REQUEST_BYTES` (32 KiB) by the transport, before the
+/// handler: a token at the JOSE size cap still reaches the validator (and is refused
+/// there as invalid), a larger message never does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_requests_are_refused_by_the_transport() {
+    // The documented limit, not the constant: raising the constant must fail here.
+    const LIMIT: usize = 32 * 1024;
+    let uid = uid_selector();
+    let server = Server::start(provider(vec![entry("e1", "a", &[&uid])], false)).await;
+    let mut c = raw_client(&server.socket, true).await;
+    let at_cap = c
+        .validate_jwtsvid(pb::ValidateJwtsvidRequest {
+            audience: "x".into(),
+            svid: "a".repeat(aims_jose::jws::MAX_TOKEN_BYTES),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(at_cap.code(), tonic::Code::InvalidArgument, "{at_cap:?}");
+    let over = c
+        .validate_jwtsvid(pb::ValidateJwtsvidRequest {
+            audience: "x".into(),
+            svid: "a".repeat(LIMIT + 1),
+        })
+        .await
+        .unwrap_err();
+    assert_ne!(over.code(), tonic::Code::Ok);
+    // Not the validator's answer: the message was never decoded.
+    assert_ne!(over.code(), tonic::Code::InvalidArgument, "{over:?}");
+    server.shutdown().await;
+}

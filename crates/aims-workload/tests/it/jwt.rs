@@ -145,24 +145,40 @@ async fn validate_returns_all_claims_and_multiple_audiences() {
     server.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn validates_tokens_of_federated_trust_domains() {
+/// A provider whose caller entry federates with partner.example only if `federates`,
+/// and a token of `spiffe://partner.example/caller` for [`AUD`] signed by the partner's
+/// JWT key, which its bundle lists.
+fn partner_setup(federates: bool) -> (Arc<aims_workload::StaticProvider>, String) {
     use aims_crypto::{Algorithm, Signer as _, SigningKey};
     use aims_jose::jwt_svid::{JwtSvidClaims, create};
 
     let uid = uid_selector();
-    let p = provider(vec![entry("e1", "a", &[&uid])], false);
     let partner = aims_core::TrustDomain::new("partner.example").unwrap();
+    let mut e = entry("e1", "a", &[&uid]);
+    if federates {
+        e.federates_with.insert(partner.clone());
+    }
+    let p = provider(vec![e], false);
     let partner_key = SigningKey::generate(Algorithm::ES256).unwrap();
     let mut bundle = aims_pki::SpiffeBundle::new(partner);
     bundle
         .add_jwt_authority(partner_key.public_jwk().clone())
         .unwrap();
     p.set_federated_bundles(vec![bundle]);
-    let server = Server::start(p).await;
     let now = aims_core::Clock::now(&SystemClock);
     let sub = aims_core::SpiffeId::parse("spiffe://partner.example/caller").unwrap();
     let token = create(&JwtSvidClaims::new(sub, AUD, now, 60), &partner_key).unwrap();
+    (p, token)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validates_tokens_of_federated_trust_domains() {
+    use aims_crypto::{Algorithm, SigningKey};
+    use aims_jose::jwt_svid::{JwtSvidClaims, create};
+
+    let (p, token) = partner_setup(true);
+    let server = Server::start(p).await;
+    let now = aims_core::Clock::now(&SystemClock);
     let client = server.spiffe_client().await;
     let v = client.validate_jwt_token(AUD, &token).await.unwrap();
     assert_eq!(v.spiffe_id().to_string(), "spiffe://partner.example/caller");
@@ -176,6 +192,35 @@ async fn validates_tokens_of_federated_trust_domains() {
             .await
             .unwrap_err()
             .is_invalid_argument()
+    );
+    server.shutdown().await;
+}
+
+/// The caller's bundle view decides: a partner the server knows, but that none of the
+/// caller's entries federates with, is not trusted for this caller (as in SPIRE).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_of_trust_domains_the_caller_does_not_federate_with_are_refused() {
+    let (p, token) = partner_setup(false);
+    let server = Server::start(p).await;
+    let mut raw = raw_client(&server.socket, true).await;
+    let err = raw
+        .validate_jwtsvid(pb::ValidateJwtsvidRequest {
+            audience: AUD.into(),
+            svid: token,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+    // Nor does the partner's key appear in the caller's JWT bundles.
+    let mut stream = raw
+        .fetch_jwt_bundles(pb::JwtBundlesRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let first = crate::common::next(&mut stream).await.unwrap();
+    assert_eq!(
+        first.bundles.keys().collect::<Vec<_>>(),
+        ["spiffe://example.org"]
     );
     server.shutdown().await;
 }
