@@ -493,11 +493,7 @@ impl ResourceSpec {
 /// `/public/x` would both be `/x`), with percent-encoded unreserved characters decoded
 /// (RFC 3986 §6.2.2.2: `/files/%73ecret` is `/files/secret`).
 pub(crate) fn request_path(parts: &Parts) -> String {
-    let path = parts
-        .extensions
-        .get::<axum::extract::OriginalUri>()
-        .map_or_else(|| parts.uri.path(), |u| u.0.path());
-    decode_unreserved(path)
+    decode_unreserved(crate::guard::request_uri(parts).path())
 }
 
 /// Whether `path` is ambiguous: a `.` or `..` segment (also percent-encoded), an empty

@@ -18,7 +18,7 @@ use crate::agent::{AgentId, AuthenticatedAgent, BoundKey, Mechanism};
 use crate::config::{ConfigError, GuardConfig};
 use crate::keys::{KeyUse, TrustStoreKeys};
 use crate::nonce::NonceIssuer;
-use crate::replay::ReplayFailure;
+use crate::replay::{PendingReplay, ReplayFailure};
 use crate::token::{AccessTokenInfo, TokenScheme};
 
 /// The `Workload-Proof-Token` header.
@@ -187,6 +187,26 @@ fn bearer_kind(h: &HeaderMap) -> Mechanism {
     }
 }
 
+/// The request's URI as the client sent it: under a nested axum router, the route's own
+/// URI lacks the prefix (`/x` for `/admin/x`), while the client signed (`@path`,
+/// `@request-target`, `wimse-aud`, WPT `aud`, DPoP `htu`) the whole path, and
+/// authorization decides on it ([`crate::authz::request_path`]). Every proof is checked
+/// against this URI, so that a proof made for `/x` is not accepted at `/admin/x`.
+/// `OriginalUri` is set by the router only; a client cannot supply it.
+pub(crate) fn request_uri(parts: &Parts) -> &http::Uri {
+    original_uri(&parts.extensions, &parts.uri)
+}
+
+/// [`request_uri`] from a request's extensions and its (route's) URI.
+pub(crate) fn original_uri<'a>(
+    extensions: &'a http::Extensions,
+    uri: &'a http::Uri,
+) -> &'a http::Uri {
+    extensions
+        .get::<axum::extract::OriginalUri>()
+        .map_or(uri, |u| &u.0)
+}
+
 /// Whether the request's body is needed (an HTTP signature may cover it).
 pub(crate) fn needs_body(parts: &Parts) -> bool {
     let h = &parts.headers;
@@ -200,26 +220,85 @@ fn replay_err(f: ReplayFailure, replayed: GuardError) -> GuardError {
     }
 }
 
+/// A request's credentials as far as [`Guard::prepare`] checks them before the body is
+/// read; [`Guard::authenticate`] finishes.
+pub(crate) enum Prepared {
+    /// No credentials at all.
+    Nothing,
+    /// A WIMSE HTTP signature whose WIT is valid: only now may the body (which the
+    /// signature may cover) be read.
+    Signed(Box<SignedRequest>),
+    /// Another mechanism: the body is not needed.
+    Other(Mechanism),
+}
+
+/// A WIMSE-signed request whose WIT is valid, and the verifier to finish with.
+pub(crate) struct SignedRequest {
+    verifier: RequestVerifier,
+    pending: PendingReplay,
+    wit: ValidatedWit,
+}
+
 impl Guard {
-    /// Authenticates a request with one of `accepted` (already narrowed to the enabled
-    /// mechanisms). `Ok(None)`: no credentials at all.
-    pub(crate) async fn authenticate(
+    /// Chooses the mechanism among `accepted` (already narrowed to the enabled ones)
+    /// and, for a WIMSE HTTP signature, validates the WIT from its header. The layer
+    /// calls it before it reads the body: a caller without a valid WIT must not make
+    /// the guard buffer one (up to the body limit, at the caller's pace).
+    pub(crate) fn prepare(
         &self,
         parts: &Parts,
-        body: &[u8],
         accepted: &BTreeSet<Mechanism>,
-    ) -> Result<Option<Outcome>, GuardError> {
+    ) -> Result<Prepared, GuardError> {
         let presented = presented(parts);
         let Some(first) = presented.first().copied() else {
-            return Ok(None);
+            return Ok(Prepared::Nothing);
         };
         let Some(m) = presented.iter().copied().find(|m| accepted.contains(m)) else {
             return Err(GuardError::MechanismNotAccepted(first));
         };
+        if m != Mechanism::WitHttpSig {
+            return Ok(Prepared::Other(m));
+        }
+        let i = &self.inner;
+        let (guard, pending) = i.cfg.replay.begin();
+        let keys: Arc<dyn KeyResolver> = i.wit_keys.clone();
+        let mut verifier = RequestVerifier::new(i.wit.clone(), keys, guard, i.cfg.clock.clone())
+            .leeway(i.cfg.leeway);
+        for a in &i.cfg.authorities {
+            verifier = verifier.origin(a);
+        }
+        // The WIT first: nothing else is looked at before it is valid.
+        let wit = verifier
+            .validate_wit(&parts.headers)
+            .map_err(GuardError::HttpSig)?;
+        Ok(Prepared::Signed(Box::new(SignedRequest {
+            verifier,
+            pending,
+            wit,
+        })))
+    }
+
+    /// Authenticates a request [`Guard::prepare`] prepared; `body` is the body read
+    /// for a [`Prepared::Signed`] request that carries a signature ([`needs_body`]),
+    /// else empty. `Ok(None)`: no credentials at all.
+    pub(crate) async fn authenticate(
+        &self,
+        parts: &Parts,
+        prepared: Prepared,
+        body: &[u8],
+    ) -> Result<Option<Outcome>, GuardError> {
+        let m = match prepared {
+            Prepared::Nothing => return Ok(None),
+            Prepared::Signed(signed) => {
+                return self.wit_httpsig(parts, *signed, body).await.map(Some);
+            }
+            Prepared::Other(m) => m,
+        };
         let sign_response_nonce = None;
         let agent = match m {
             Mechanism::WitWpt => self.wit_wpt(parts).await?,
-            Mechanism::WitHttpSig => return self.wit_httpsig(parts, body).await.map(Some),
+            // Only as `Prepared::Signed`, whose WIT was checked before the body was read.
+            Mechanism::WitHttpSig => return Err(GuardError::Internal),
             Mechanism::Dpop => self.dpop(parts).await?,
             Mechanism::JwtSvid => self.jwt_svid(parts)?,
             Mechanism::Bearer => self.bearer(parts).await?,
@@ -283,7 +362,7 @@ impl Guard {
         let validator = wpt::Validator::new(&i.cfg.authorities, i.cfg.clock.clone(), guard)
             .leeway(i.cfg.leeway);
         let authority = pick_authority(&i.cfg.authorities, wpt_token, "aud");
-        let audience = format!("{authority}{}", parts.uri.path());
+        let audience = format!("{authority}{}", request_uri(parts).path());
         let result = validator.validate(
             wpt_token,
             &wit,
@@ -304,26 +383,35 @@ impl Guard {
         Ok(Self::wit_agent(&wit, Mechanism::WitWpt))
     }
 
-    async fn wit_httpsig(&self, parts: &Parts, body: &[u8]) -> Result<Outcome, GuardError> {
+    async fn wit_httpsig(
+        &self,
+        parts: &Parts,
+        signed: SignedRequest,
+        body: &[u8],
+    ) -> Result<Outcome, GuardError> {
         let i = &self.inner;
-        let (guard, pending) = i.cfg.replay.begin();
-        let keys: Arc<dyn KeyResolver> = i.wit_keys.clone();
-        let mut verifier = RequestVerifier::new(i.wit.clone(), keys, guard, i.cfg.clock.clone())
-            .leeway(i.cfg.leeway);
-        for a in &i.cfg.authorities {
-            verifier = verifier.origin(a);
-        }
-        let mut message = RequestMessage::from_parts(parts);
-        if let Some(scheme) = request_scheme(&i.cfg.authorities, &parts.uri, &parts.headers) {
+        let SignedRequest {
+            verifier,
+            pending,
+            wit,
+        } = signed;
+        let uri = request_uri(parts);
+        let mut message = RequestMessage::new(&parts.method, uri, &parts.headers);
+        if let Some(scheme) = request_scheme(&i.cfg.authorities, uri, &parts.headers) {
             message = message.with_scheme(scheme);
         }
-        let verified = verifier
-            .verify_message(message, body)
+        let sig = verifier
+            .verify_signature_with_key(
+                message,
+                body,
+                wit.confirmation_key(),
+                wit.confirmation_alg(),
+                wit.confirmation_jkt(),
+            )
             .map_err(GuardError::HttpSig)?;
         pending.commit(i.cfg.clock.now()).await.map_err(|f| {
             replay_err(f, GuardError::HttpSig(aims_httpsig::HttpSigError::Replayed))
         })?;
-        let sig = verified.signature();
         let sign_response_nonce = sig.sign_response().then(|| sig.nonce().to_owned());
         if sign_response_nonce.is_some()
             && i.cfg
@@ -335,7 +423,7 @@ impl Guard {
             return Err(GuardError::ResponseSigningUnavailable);
         }
         Ok(Outcome {
-            agent: Self::wit_agent(verified.wit(), Mechanism::WitHttpSig),
+            agent: Self::wit_agent(&wit, Mechanism::WitHttpSig),
             sign_response_nonce,
         })
     }
@@ -403,7 +491,7 @@ impl Guard {
             }
         };
         let authority = pick_authority(&i.cfg.authorities, proof, "htu");
-        let uri = format!("{authority}{}", parts.uri.path());
+        let uri = format!("{authority}{}", request_uri(parts).path());
         let request = dpop::DpopRequest::new(parts.method.as_str(), &uri).with_access_token(token);
         // The proof's `jti` takes a replay slot only once the token it comes with is
         // valid and bound to the proof's key (below): a proof for a made-up token, made

@@ -17,7 +17,10 @@ use tower::{Layer, Service, ServiceExt};
 
 use crate::audit::{AuditEvent, Decision};
 use crate::authz::AuthzRoute;
-use crate::guard::{DPOP_NONCE_HEADER, Guard, Outcome, needs_body, request_scheme};
+use crate::guard::{
+    DPOP_NONCE_HEADER, Guard, Outcome, Prepared, needs_body, original_uri, request_scheme,
+    request_uri,
+};
 use crate::response::{ChallengeContext, error_response};
 use crate::token::TokenScheme;
 use crate::{AuthenticatedAgent, ConfigError, GuardError, Mechanism};
@@ -241,7 +244,8 @@ where
         mechanism: None,
         delegated_subject: None,
         actors: Vec::new(),
-        resource: req.uri().path().to_owned(),
+        // The whole path, as the proofs and the policy see it (also under a nested router).
+        resource: original_uri(req.extensions(), req.uri()).path().to_owned(),
         action: req.method().as_str().to_owned(),
         decision: Decision::Allow,
         time: cfg.clock.now(),
@@ -252,19 +256,24 @@ where
     };
 
     let (parts, body) = req.into_parts();
-    let (body, result) = if needs_body(&parts) {
-        // An HTTP signature may cover the body (Content-Digest): buffer it, bounded, and
-        // pass the same bytes on.
-        match read_body(body, cfg.body_limit).await {
-            Ok(bytes) => {
-                let r = guard.authenticate(&parts, &bytes, &layer.accepted).await;
-                (Some(Body::from(bytes)), r)
+    let (body, result) = match guard.prepare(&parts, &layer.accepted) {
+        Err(e) => (None, Err(e)),
+        Ok(prepared @ Prepared::Signed(_)) if needs_body(&parts) => {
+            // The WIT is valid (checked first, from the header): only now is the body,
+            // which the signature may cover (Content-Digest), buffered, bounded; the same
+            // bytes are passed on.
+            match read_body(body, cfg.body_limit).await {
+                Ok(bytes) => {
+                    let r = guard.authenticate(&parts, prepared, &bytes).await;
+                    (Some(Body::from(bytes)), r)
+                }
+                Err(e) => (None, Err(e)),
             }
-            Err(e) => (None, Err(e)),
         }
-    } else {
-        let r = guard.authenticate(&parts, &[], &layer.accepted).await;
-        (Some(body), r)
+        Ok(prepared) => {
+            let r = guard.authenticate(&parts, prepared, &[]).await;
+            (Some(body), r)
+        }
     };
     event.time = cfg.clock.now();
     finish(layer.clone(), inner, parts, body, result, event).await
@@ -345,7 +354,8 @@ where
         .map(|nonce| {
             let mut copy = Request::new(());
             *copy.method_mut() = parts.method.clone();
-            *copy.uri_mut() = parts.uri.clone();
+            // The URI the client signed, which its `;req` components are checked against.
+            *copy.uri_mut() = request_uri(&parts).clone();
             *copy.version_mut() = parts.version;
             *copy.headers_mut() = parts.headers.clone();
             (copy, nonce)

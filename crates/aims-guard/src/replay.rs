@@ -2,9 +2,9 @@
 //!
 //! The token profiles call a synchronous [`ReplayGuard`] as their very last check. The
 //! shared [`Store`] is asynchronous, so with a store the guard validates with a
-//! [`DeferringGuard`] that only captures the `(key, expires_at)` the profile would record,
-//! then records it in the store; a key already used there is a replay, the same outcome
-//! as with the memory guard.
+//! [`DeferringGuard`] that only captures the `(key, expires_at)` the profile would record
+//! and the time it validated at, then records it in the store as of that time; a key
+//! already used there is a replay, the same outcome as with the memory guard.
 //!
 //! **Group commit.** Each record is a durable write (with SQLite, an fsync per commit),
 //! so the keys of concurrent requests are written together: one task per cache takes
@@ -100,9 +100,11 @@ impl StoreReplay {
 async fn write_batches(store: Arc<Store>, mut rx: mpsc::UnboundedReceiver<Job>) {
     let mut jobs: Vec<Job> = Vec::new();
     while rx.recv_many(&mut jobs, USE_ONCE_MAX_BATCH).await > 0 {
-        // The latest `now` of the batch decides whether a stored key has expired (every
-        // request in it is concurrent; an expired key may be taken over a moment later).
-        let now = jobs.iter().map(|j| j.now).max().unwrap_or_default();
+        // The earliest `now` of the batch decides whether a stored key has expired: a
+        // later one could let a replay accepted at the last second of its window take
+        // over the record of the first use (refusing a reused key a moment longer is
+        // safe).
+        let now = jobs.iter().map(|j| j.now).min().unwrap_or_default();
         let items: Vec<(&str, i64)> = jobs
             .iter()
             .map(|j| (j.item.as_str(), j.expires_at.max(now.saturating_add(1))))
@@ -224,13 +226,17 @@ pub enum PendingReplay {
 
 impl PendingReplay {
     /// Records the captured keys; a key already recorded is a replay.
+    ///
+    /// Each key is checked as of the validation that accepted it (`now` only if that is
+    /// earlier): a proof accepted at the last second of its window is a replay however
+    /// much later the commit runs, not a key that has since expired.
     pub async fn commit(self, now: i64) -> Result<(), ReplayFailure> {
         let (replay, captured) = match self {
             PendingReplay::Done => return Ok(()),
             PendingReplay::Memory { guard, captured } => {
-                for (key, expires_at) in captured.take() {
+                for (key, expires_at, validated_at) in captured.take() {
                     guard
-                        .check_and_record(&key, expires_at, now)
+                        .check_and_record(&key, expires_at, validated_at.min(now))
                         .map_err(|e| match e {
                             JoseError::Replayed => ReplayFailure::Replayed,
                             _ => ReplayFailure::Unavailable,
@@ -240,14 +246,18 @@ impl PendingReplay {
             }
             PendingReplay::Store { replay, captured } => (replay, captured),
         };
-        for (key, expires_at) in captured.take() {
+        for (key, expires_at, validated_at) in captured.take() {
+            let now = validated_at.min(now);
             if expires_at < now {
                 // Same rule as the memory guard: nothing left to protect.
                 continue;
             }
             // Keys carry attacker-chosen `jti`s of any length: store their digest.
             let item = sha256_b64url(key.as_bytes());
-            let expires_at = expires_at.max(now.saturating_add(1));
+            // `expires_at` is the last second a proof is accepted (inclusive); the store
+            // lets a record be taken over once its `expires_at <= now`: one second more,
+            // so that a replay at that last second is still refused.
+            let expires_at = expires_at.saturating_add(1).max(now.saturating_add(1));
             match replay.use_once(item, expires_at, now).await {
                 Ok(true) => {}
                 Ok(false) => return Err(ReplayFailure::Replayed),
@@ -261,22 +271,23 @@ impl PendingReplay {
 /// A [`ReplayGuard`] that accepts and captures every key, for recording later.
 #[derive(Debug, Default)]
 pub struct DeferringGuard {
-    captured: Mutex<Vec<(String, i64)>>,
+    captured: Mutex<Vec<(String, i64, i64)>>,
 }
 
 impl DeferringGuard {
-    /// The captured `(key, expires_at)` pairs, emptied.
-    pub fn take(&self) -> Vec<(String, i64)> {
+    /// The captured `(key, expires_at, now)` triples, emptied: `now` is the time the
+    /// validation accepted the key at, which [`PendingReplay::commit`] checks it as of.
+    pub fn take(&self) -> Vec<(String, i64, i64)> {
         std::mem::take(&mut *self.captured.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
 
 impl ReplayGuard for DeferringGuard {
-    fn check_and_record(&self, key: &str, expires_at: i64, _now: i64) -> Result<(), JoseError> {
+    fn check_and_record(&self, key: &str, expires_at: i64, now: i64) -> Result<(), JoseError> {
         self.captured
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push((key.to_owned(), expires_at));
+            .push((key.to_owned(), expires_at, now));
         Ok(())
     }
 }

@@ -2,6 +2,8 @@
 //! response parts, plus what a view needs that `http` does not carry (the scheme of an
 //! origin-form request, trailers, the request a response answers).
 
+use std::str::FromStr;
+
 use http::{HeaderMap, Method, StatusCode, Uri};
 
 use crate::HttpSigError;
@@ -103,12 +105,19 @@ impl<'a> RequestMessage<'a> {
 
     /// The authority normalized per RFC 9110 section 4.2.3: host lower-cased, default
     /// port (443 for https, 80 for http) removed.
+    ///
+    /// The value must be an authority and nothing more: a `Host` of `example.com/a`
+    /// would otherwise make `GET /b` the same `@target-uri` (and `@authority`) as
+    /// `GET /a/b` to `example.com`.
     pub(crate) fn authority(&self) -> Result<String, HttpSigError> {
         let raw = self
             .raw_authority()?
             .ok_or_else(|| HttpSigError::MissingComponent("\"@authority\"".into()))?;
         if raw.is_empty() || raw.contains('@') {
             return Err(value_error("@authority", "empty or with userinfo"));
+        }
+        if http::uri::Authority::from_str(raw).is_err() {
+            return Err(value_error("@authority", "not a URI authority"));
         }
         let lower = raw.to_ascii_lowercase();
         let default_port = match self.scheme().as_deref() {
@@ -327,6 +336,32 @@ mod tests {
             RequestMessage::new(&m, &u, &h).authority().unwrap(),
             "[::443]"
         );
+    }
+
+    /// A `Host` that is not just an authority is refused: `GET /b` with
+    /// `Host: example.com/a` must not give the `@target-uri` of `GET /a/b` to
+    /// `example.com`.
+    #[test]
+    fn host_must_be_an_authority() {
+        let (m, u, h) = req("/a/b", Some("example.com"));
+        let honest = RequestMessage::new(&m, &u, &h).with_scheme("https");
+        assert_eq!(honest.target_uri().unwrap(), "https://example.com/a/b");
+        for host in [
+            "example.com/a",
+            "example.com?x",
+            "example.com#f",
+            "exa mple.com",
+            "user@example.com",
+        ] {
+            let (m, u, h) = req("/b", Some(host));
+            let r = RequestMessage::new(&m, &u, &h).with_scheme("https");
+            for result in [r.target_uri(), r.authority()] {
+                assert!(
+                    matches!(result, Err(HttpSigError::ComponentValue { .. })),
+                    "{host}: {result:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -943,7 +943,7 @@ impl RequestVerifier {
         body: &[u8],
     ) -> Result<VerifiedRequest, HttpSigError> {
         // The WIT first: nothing else is looked at before it is valid.
-        let wit = self.common.validate_wit(request.headers())?;
+        let wit = self.validate_wit(request.headers())?;
         let signature = self.verify_signature_with_key(
             request,
             body,
@@ -952,6 +952,14 @@ impl RequestVerifier {
             wit.confirmation_jkt(),
         )?;
         Ok(VerifiedRequest { wit, signature })
+    }
+
+    /// The first rule of [`RequestVerifier::verify`]: the one `Workload-Identity-Token`
+    /// is a valid WIT. It needs the headers only, so that a server can check it before
+    /// it reads the body (a caller without a valid WIT must not make it buffer one), then
+    /// finish with [`RequestVerifier::verify_signature_with_key`] and the WIT's key.
+    pub fn validate_wit(&self, headers: &HeaderMap) -> Result<ValidatedWit, HttpSigError> {
+        self.common.validate_wit(headers)
     }
 
     /// Every rule after the WIT, with the WIT's confirmation key given directly:

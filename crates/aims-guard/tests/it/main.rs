@@ -4,6 +4,7 @@
 mod common;
 mod dpop;
 mod mtls;
+mod nested;
 mod resource;
 mod shared;
 mod wimse;

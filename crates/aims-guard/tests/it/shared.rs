@@ -263,3 +263,103 @@ async fn audit_events_carry_the_seven_fields() {
     assert_eq!(deny.risk_state, "unknown");
     assert_eq!(deny.remediation, "reject; authentication challenge sent");
 }
+
+/// A store-backed guard with its own SQLite database (kept in the returned directory).
+async fn guard_with_a_store(env: &Env) -> (Guard, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("aims.db").display());
+    let store = Arc::new(Store::connect(&url).await.unwrap());
+    let cfg = env
+        .config()
+        .replay_cache(ReplayCache::store(store))
+        // One nonce for the whole test: only the proof's own window matters.
+        .dpop_nonce_interval(3600)
+        .build()
+        .unwrap();
+    (Guard::new(cfg).unwrap(), dir)
+}
+
+/// A DPoP proof is accepted until `iat + max_age + leeway` inclusive (L); the shared
+/// store must still hold its `jti` at L, although the store lets a record whose
+/// `expires_at <= now` be taken over.
+#[tokio::test]
+async fn dpop_replay_at_the_last_accepted_second_is_refused_with_a_store() {
+    use aims_jose::dpop::{DEFAULT_MAX_AGE, create_proof};
+    use aims_jose::time::DEFAULT_LEEWAY;
+
+    let env = Env::new();
+    let (guard, _dir) = guard_with_a_store(&env).await;
+    let addr = serve(app(&guard)).await;
+    let key = aims_crypto::SigningKey::generate(aims_crypto::Algorithm::ES256).unwrap();
+    let at = env.access_token("user:alice", AGENT, &key);
+    let htu = format!("{AUTHORITY}/whoami");
+    let iat = env.now();
+    let proof = create_proof(&key, "GET", &htu, Some(&at), Some(&guard.dpop_nonce()), iat).unwrap();
+    let send = || {
+        client()
+            .get(format!("http://{addr}/whoami"))
+            .header("authorization", format!("DPoP {at}"))
+            .header("dpop", &proof)
+            .send()
+    };
+    assert_eq!(send().await.unwrap().status(), 200);
+    env.clock.set(iat + DEFAULT_MAX_AGE + DEFAULT_LEEWAY);
+    let r = send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(problem_code(r).await, "dpop-replayed");
+    // One second later the proof itself has expired.
+    env.clock.advance(1);
+    let r = send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_ne!(problem_code(r).await, "dpop-replayed");
+}
+
+/// A key is committed as of the validation that accepted it: a replay accepted at the
+/// last second L of its window and committed at L + 1 (the commit re-reading a later
+/// clock) is still a replay, with the store and with the memory cache.
+#[tokio::test]
+async fn a_replay_accepted_at_the_last_second_and_committed_later_is_refused() {
+    use aims_guard::replay::ReplayFailure;
+
+    let env = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("aims.db").display());
+    let store = Arc::new(Store::connect(&url).await.unwrap());
+    let t = env.now();
+    let last = t + 60;
+    let shared = ReplayCache::store(store);
+    for cache in [shared.clone(), ReplayCache::memory(10)] {
+        // First use, well inside the window.
+        let (guard, pending) = cache.begin_deferred();
+        guard.check_and_record("proof-1", last, t).unwrap();
+        pending.commit(t).await.unwrap();
+        // The replay: accepted by validation at L (the deferring guard accepts all),
+        // committed at L + 1.
+        let (guard, pending) = cache.begin_deferred();
+        guard.check_and_record("proof-1", last, last).unwrap();
+        assert_eq!(
+            pending.commit(last + 1).await,
+            Err(ReplayFailure::Replayed),
+            "{cache:?}"
+        );
+        // And at L itself.
+        let (guard, pending) = cache.begin_deferred();
+        guard.check_and_record("proof-1", last, last).unwrap();
+        assert_eq!(
+            pending.commit(last).await,
+            Err(ReplayFailure::Replayed),
+            "{cache:?}"
+        );
+    }
+    // Written in one batch with a key validated a second later (both queued before the
+    // writing task runs): the batch is checked as of its earliest validation.
+    let (replay, replayed) = shared.begin_deferred();
+    replay.check_and_record("proof-1", last, last).unwrap();
+    let (fresh, new) = shared.begin_deferred();
+    fresh
+        .check_and_record("proof-2", last + 60, last + 1)
+        .unwrap();
+    let (replayed, new) = tokio::join!(replayed.commit(last + 1), new.commit(last + 1));
+    assert_eq!(replayed, Err(ReplayFailure::Replayed));
+    assert_eq!(new, Ok(()));
+}

@@ -490,3 +490,47 @@ async fn a_response_too_large_to_sign_is_500_not_buffered_whole() {
     assert!(!r.headers().contains_key("signature"));
     assert_eq!(problem_code(r).await, "internal");
 }
+
+/// A body that never ends: nothing, ever.
+struct EndlessBody;
+
+impl axum::body::HttpBody for EndlessBody {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Pending
+    }
+}
+
+/// The WIT is checked (from its header) before the body is read: a caller without a
+/// valid WIT cannot make the guard wait for, and buffer, a body.
+#[tokio::test]
+async fn a_signed_request_with_a_bad_wit_is_refused_before_its_body_is_read() {
+    use tower::ServiceExt;
+
+    let env = Env::new();
+    let guard = env.guard();
+    let (key, _) = env.wit_for(AGENT, 3600);
+    let forged = env.wit_with_key(AGENT, &key, 3600, &env.evil_issuer);
+    for wit in ["not-a-wit", forged.as_str()] {
+        let req = http::Request::post("/whoami")
+            .header("host", "svc-b.example.test")
+            .header(WIT, wit)
+            .header("signature-input", "wimse=(\"@method\");created=1")
+            .header("signature", "wimse=:AAAA:")
+            .body(axum::body::Body::new(EndlessBody))
+            .unwrap();
+        let r = tokio::time::timeout(std::time::Duration::from_secs(5), app(&guard).oneshot(req))
+            .await
+            .expect("refused without waiting for the body")
+            .unwrap();
+        assert_eq!(r.status(), 400, "{wit}");
+        let body = axum::body::to_bytes(r.into_body(), 4096).await.unwrap();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["code"], "httpsig-invalid-wit", "{wit}");
+    }
+}
