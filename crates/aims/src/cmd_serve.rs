@@ -88,6 +88,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
         None => config.log.format,
     };
     aims_server::telemetry::init_logging(format, &config.log.level);
+    raise_open_files_limit();
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = config.server.worker_threads {
         rt.worker_threads(n.get());
@@ -107,4 +108,34 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
         server.run_until_signal().await;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Raises the soft limit on open files to the hard limit, as Go programs (SPIRE among
+/// them) do at start. The usual soft limit (1024) is what one local user may hold in
+/// Workload API connections (`[workload_api] max_connections_per_uid`); at the soft limit
+/// every listener, the database and attestation's `/proc` reads would fail together.
+fn raise_open_files_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let (Some(soft), Some(hard)) = (limit.current, limit.maximum) else {
+        return; // unlimited already, or a hard limit no soft limit may take (infinity)
+    };
+    if soft >= hard {
+        return;
+    }
+    match setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(hard),
+            maximum: Some(hard),
+        },
+    ) {
+        Ok(()) => tracing::debug!(from = soft, to = hard, "open files limit raised"),
+        Err(e) => tracing::warn!(
+            soft,
+            hard,
+            error = %e,
+            "cannot raise the open files limit; raise it (ulimit -n) if clients are refused"
+        ),
+    }
 }

@@ -310,3 +310,35 @@ async fn worker_threads_sets_how_many_threads_serve() {
         .unwrap_or_else(|| panic!("no worker gauge in:\n{metrics}"));
     assert_eq!(line, format!("aims_runtime_worker_threads {wanted}"));
 }
+
+/// `aims serve` raises its soft limit on open files to the hard limit: started with a
+/// low soft limit (inherited from this test), it runs with the hard one.
+#[tokio::test(flavor = "current_thread")]
+async fn serve_raises_its_open_files_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    const LOW: u64 = 256;
+    let hard = getrlimit(Resource::Nofile).maximum;
+    let hard = hard.filter(|h| *h > LOW).unwrap_or_else(|| {
+        panic!("this test needs a finite hard limit on open files above {LOW}, got {hard:?}")
+    });
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(LOW),
+            maximum: Some(hard),
+        },
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let args = ["serve", "--config", config.to_str().unwrap()];
+    let mut d = Daemon::start(&args, dir.path(), &dir.path().join("nofile.log"));
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", d.child.id())).unwrap();
+    assert!(d.terminate().success());
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap_or_else(|| panic!("no open files line in:\n{limits}"));
+    let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers, [hard.to_string(), hard.to_string()], "{line}");
+}
