@@ -152,7 +152,8 @@ pub struct RegistrationEntry {
     /// Trust domains whose bundles workloads of this entry also receive.
     #[serde(default)]
     pub federates_with: BTreeSet<TrustDomain>,
-    /// Parent entry's SPIFFE ID (a node), if any.
+    /// The node that serves this entry (a server's `[server] node_id`, as an agent's ID in
+    /// SPIRE); without it every node does.
     #[serde(default)]
     pub parent_id: Option<SpiffeId>,
     /// Whether SVIDs of this entry may call the admin API over mTLS.

@@ -7,6 +7,7 @@
 //! trust_domain = "example.org"
 //! data_dir = "/var/lib/aims"
 //! worker_threads = 2                                # default: one per CPU the process may use
+//! node_id = "spiffe://example.org/node/a"           # optional: serves entries whose parent_id is this
 //!
 //! [storage]
 //! url = "sqlite:///var/lib/aims/aims.db?mode=rwc"   # default: <data_dir>/aims.db
@@ -186,6 +187,12 @@ pub struct ServerSection {
     /// shared with other busy processes (see bench/README.md).
     #[serde(default)]
     pub worker_threads: Option<NonZeroUsize>,
+    /// This node's SPIFFE ID (its agent identity, as in SPIRE). An entry with a
+    /// `parent_id` is served over this node's Workload API only if it is this ID; entries
+    /// without one are served by every node. Unix selectors (uids, paths) name things of
+    /// one host, so entries for one host should name that host's node.
+    #[serde(default)]
+    pub node_id: Option<SpiffeId>,
 }
 
 /// `[storage]`.
@@ -1045,6 +1052,7 @@ impl Config {
                 trust_domain,
                 data_dir,
                 worker_threads: None,
+                node_id: None,
             },
             storage: StorageSection::default(),
             workload_api: WorkloadApiSection::default(),
@@ -1087,6 +1095,22 @@ impl Config {
                 at(self.jwt.key_type.span()),
                 "[jwt] key_type \"ed25519\" is not allowed: JWT-SVIDs and WIT-SVIDs are signed with ECDSA".into(),
                 Some("use \"ec-p256\" or \"ec-p384\"".into()),
+            ));
+        }
+        if let Some(node) = &self.server.node_id
+            && node.trust_domain() != &self.server.trust_domain
+        {
+            out.push(located(
+                src,
+                None,
+                format!(
+                    "[server] node_id {node} is not in this server's trust domain {}",
+                    self.server.trust_domain
+                ),
+                Some(format!(
+                    "use an ID of {}, for example spiffe://{}/node/NAME",
+                    self.server.trust_domain, self.server.trust_domain
+                )),
             ));
         }
         let hint = self.bundle.refresh_hint.0;
@@ -1506,6 +1530,27 @@ endpoint_spiffe_id = "spiffe://partner.example/aims/server"
                 .0;
             assert_eq!(errs[0].location.map(|l| l.0), Some(5), "{bad}: {errs:#?}");
         }
+    }
+
+    #[test]
+    fn node_id_is_of_the_trust_domain() {
+        let base = "version = 1\n[server]\ntrust_domain = \"a.org\"\ndata_dir = \"/d\"\n";
+        assert_eq!(Config::parse(base).unwrap().server.node_id, None);
+        let c = Config::parse(&format!("{base}node_id = \"spiffe://a.org/node/1\"\n")).unwrap();
+        assert_eq!(
+            c.server.node_id.map(|n| n.to_string()).as_deref(),
+            Some("spiffe://a.org/node/1")
+        );
+        let errs = Config::parse(&format!("{base}node_id = \"spiffe://b.org/node/1\"\n"))
+            .unwrap_err()
+            .0;
+        assert!(
+            errs[0]
+                .message
+                .contains("not in this server's trust domain"),
+            "{errs:#?}"
+        );
+        assert!(Config::parse(&format!("{base}node_id = \"not an id\"\n")).is_err());
     }
 
     #[test]

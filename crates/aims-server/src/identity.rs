@@ -30,6 +30,7 @@ pub struct ServerIdentity {
     federation: Arc<Federation>,
     clock: Arc<dyn Clock>,
     changes: Changes,
+    node_id: Option<SpiffeId>,
 }
 
 /// Why nothing is signed with `which`: no current key, or only one past its end.
@@ -54,7 +55,16 @@ impl ServerIdentity {
             federation,
             clock,
             changes,
+            node_id: None,
         }
+    }
+
+    /// This node's SPIFFE ID (`[server] node_id`): entries with a `parent_id` are served
+    /// only if it is this ID (none, without one). Entries without a parent: always.
+    #[must_use]
+    pub fn node_id(mut self, id: Option<SpiffeId>) -> Self {
+        self.node_id = id;
+        self
     }
 
     fn keyset(&self) -> Result<Arc<KeySet>, ProviderError> {
@@ -91,7 +101,13 @@ impl IdentityProvider for ServerIdentity {
         &self,
         selectors: &SelectorSet,
     ) -> Result<Vec<RegistrationEntry>, ProviderError> {
-        Ok(self.entries.snapshot().matching(selectors))
+        let mut entries = self.entries.snapshot().matching(selectors);
+        entries.retain(|e| {
+            e.parent_id
+                .as_ref()
+                .is_none_or(|parent| Some(parent) == self.node_id.as_ref())
+        });
+        Ok(entries)
     }
 
     fn issue_x509_svid(&self, entry: &RegistrationEntry) -> Result<X509Svid, ProviderError> {

@@ -516,7 +516,8 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
         Arc::clone(&state.federation),
         Arc::clone(&clock),
         state.changes.clone(),
-    );
+    )
+    .node_id(config.server.node_id.clone());
     tasks.spawn({
         let shutdown = stopped(stop_rx.clone());
         let api = aims_workload::WorkloadApi::new(Arc::new(identity))

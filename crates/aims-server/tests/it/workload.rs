@@ -155,3 +155,45 @@ async fn deleted_entry_stops_being_served() {
     assert!(format!("{err:?}").contains("PermissionDenied"), "{err:?}");
     ts.server.shutdown().await;
 }
+
+/// `[server] node_id`: an entry whose `parent_id` names this node is served, one naming
+/// another node is not, one without a parent is served by every node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_with_a_parent_are_served_only_by_that_node() {
+    let node = aims_core::SpiffeId::parse("spiffe://example.org/node/a").unwrap();
+    let ts = testkit::start_with("example.org", Arc::new(SystemClock), {
+        let node = node.clone();
+        move |c| c.server.node_id = Some(node)
+    })
+    .await
+    .unwrap();
+    let admin = ts.admin();
+    let uid = uid_selector();
+    let mut here = spec("spiffe://example.org/agent/here", &[&uid]);
+    here.parent_id = Some(node);
+    let mut elsewhere = spec("spiffe://example.org/agent/elsewhere", &[&uid]);
+    elsewhere.parent_id = Some(aims_core::SpiffeId::parse("spiffe://example.org/node/b").unwrap());
+    let anywhere = spec("spiffe://example.org/agent/anywhere", &[&uid]);
+    for s in [&here, &elsewhere, &anywhere] {
+        admin.create_entry(s).await.unwrap();
+    }
+    let client = spiffe::WorkloadApiClient::connect_to(ts.workload_endpoint())
+        .await
+        .unwrap();
+    let mut ids: Vec<String> = client
+        .fetch_all_x509_svids()
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.spiffe_id().to_string())
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        [
+            "spiffe://example.org/agent/anywhere",
+            "spiffe://example.org/agent/here"
+        ]
+    );
+    ts.server.shutdown().await;
+}
