@@ -14,8 +14,10 @@
 //! set the budget to 0 (off) or high enough for all users together.
 //!
 //! The table is bounded: expired entries are dropped when it is full, and when every
-//! entry is still live a new address is let through (logged) rather than turned away;
-//! the per-name lock and the hashing bound still hold then.
+//! entry is still live the addresses not in it share one budget (logged). Letting them
+//! through instead would make the budget worthless to whoever fills the table first
+//! (an IPv6 /48 holds 65,536 /64s); sharing keeps every address in the table to its own
+//! budget, and costs only new addresses during such a flood.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -41,6 +43,12 @@ pub struct AddressBudget {
 /// The unit an address counts in: an IPv4 address, or an IPv6 /64.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AddressKey(u128);
+
+impl AddressKey {
+    /// The account the addresses share that a full table has no room for (no address
+    /// maps to it: IPv4 keys are below 2^32, IPv6 keys below 2^127 + 2^64).
+    const OVERFLOW: AddressKey = AddressKey(u128::MAX);
+}
 
 impl From<IpAddr> for AddressKey {
     fn from(ip: IpAddr) -> Self {
@@ -85,7 +93,7 @@ impl AddressBudget {
     /// budget is spent.
     pub fn take(&self, ip: IpAddr, now: i64) -> Result<(), i64> {
         let now_ms = now.saturating_mul(1000);
-        let key = AddressKey::from(ip);
+        let mut key = AddressKey::from(ip);
         let mut table = self.clear_at.lock().unwrap_or_else(PoisonError::into_inner);
         if !table.contains_key(&key) && table.len() >= self.max_addresses {
             table.retain(|_, clear| *clear > now_ms);
@@ -95,10 +103,10 @@ impl AddressBudget {
                         target: "aims::oauth",
                         addresses = table.len(),
                         earlier_warnings_not_logged = held_back,
-                        "per-address budget table full; a new address is let through"
+                        "per-address budget table full; new addresses share one budget"
                     );
                 }
-                return Ok(());
+                key = AddressKey::OVERFLOW;
             }
         }
         let clear = table.get(&key).copied().unwrap_or(now_ms).max(now_ms);
@@ -196,17 +204,19 @@ mod tests {
     }
 
     #[test]
-    fn a_full_table_drops_expired_entries_then_lets_new_addresses_through() {
+    fn a_full_table_drops_expired_entries_then_new_addresses_share_one_budget() {
         let b = AddressBudget::with_max_addresses(1, 60, 2).unwrap();
         b.take(ip("192.0.2.1"), T0).unwrap();
         b.take(ip("192.0.2.2"), T0).unwrap();
-        // Full of live entries: a third address is let through, untracked.
+        // Full of live entries: the addresses not in it share one budget.
         assert_eq!(b.take(ip("192.0.2.3"), T0), Ok(()));
-        assert_eq!(b.take(ip("192.0.2.3"), T0), Ok(()));
-        // Tracked addresses stay limited.
+        assert_eq!(b.take(ip("192.0.2.3"), T0), Err(60));
+        assert_eq!(b.take(ip("2001:db8::1"), T0), Err(60));
+        // Tracked addresses keep their own.
         assert!(b.take(ip("192.0.2.1"), T0).is_err());
         // Once the entries have expired they make room.
         b.take(ip("192.0.2.3"), T0 + 60).unwrap();
         assert!(b.take(ip("192.0.2.3"), T0 + 60).is_err());
+        b.take(ip("2001:db8::1"), T0 + 60).unwrap();
     }
 }
