@@ -25,6 +25,10 @@ pub enum CryptoError {
     /// The signature does not verify.
     #[error("signature verification failed")]
     BadSignature,
+    /// Sealed data could not be opened: another key-encryption key, other associated
+    /// data, or the data was altered or truncated (deliberately not told apart).
+    #[error("sealed data could not be opened")]
+    Unseal,
     /// The system random number generator or the signing primitive failed.
     #[error("cryptographic operation failed")]
     Internal,

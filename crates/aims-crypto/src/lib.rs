@@ -7,12 +7,14 @@
 //! - [`VerifyingKey`]: a public key parsed once from a JWK, then used for many
 //!   verifications (ES256/384/512, EdDSA, RS256/384/512, PS256/384/512).
 //! - [`Jwk`], [`Jwks`], RFC 7638 thumbprints, and [`KeyRing`] for rotation.
+//! - [`Kek`]: a key-encryption key (AES-256-GCM) sealing stored private keys.
 //!
 //! Private keys are held by aws-lc-rs (which cleanses them when freed); any exported
 //! PKCS#8 copy is [`zeroize::Zeroizing`]. No `Debug` impl prints private material.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod aead;
 mod alg;
 pub mod b64;
 mod error;
@@ -22,6 +24,7 @@ mod sign;
 mod util;
 mod verify;
 
+pub use aead::Kek;
 pub use alg::{Algorithm, KeyType};
 pub use error::CryptoError;
 pub use jwk::{Jwk, Jwks};

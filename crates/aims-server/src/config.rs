@@ -40,6 +40,10 @@
 //! [bundle]
 //! refresh_hint = "5m"
 //!
+//! [keys]                                            # the signing keys kept in the store
+//! encryption_key_file = "/etc/aims/kek"             # optional: seal them with this key-encryption key
+//!                                                   # (32 random bytes, base64, mode 0600)
+//!
 //! [log]
 //! level = "info"                                    # a tracing filter, e.g. "info,aims_server=debug"
 //! format = "text"                                   # text or json
@@ -149,6 +153,9 @@ pub struct Config {
     /// The trust bundle this server publishes.
     #[serde(default)]
     pub bundle: BundleSection,
+    /// The signing keys kept in the store.
+    #[serde(default)]
+    pub keys: KeysSection,
     /// Logging.
     #[serde(default)]
     pub log: LogSection,
@@ -401,6 +408,97 @@ impl Default for BundleSection {
             refresh_hint: default_refresh_hint(),
         }
     }
+}
+
+/// `[keys]`: how the signing keys kept in the store (CA, JWT-SVID, WIT-SVID, OAuth
+/// token keys) are protected there.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysSection {
+    /// A file holding a key-encryption key: 32 random bytes, base64 (standard or
+    /// URL-safe), readable only by its owner (mode 0600). With it, every key the server
+    /// stores is sealed with AES-256-GCM; keys stored before it was set are still read.
+    /// Make one with `(umask 077; head -c 32 /dev/urandom | base64 > kek)`. Read at
+    /// start. Without it the sealed keys cannot be loaded: back it up apart from the
+    /// database.
+    #[serde(default)]
+    pub encryption_key_file: Option<PathBuf>,
+}
+
+impl KeysSection {
+    /// The key-encryption key of `encryption_key_file`, if set. Refuses a file that its
+    /// group or others may access, and anything but 32 bytes in base64.
+    pub fn load_kek(&self) -> Result<Option<aims_crypto::Kek>, ConfigErrors> {
+        let Some(path) = &self.encryption_key_file else {
+            return Ok(None);
+        };
+        read_kek_file(path).map(Some).map_err(|(message, help)| {
+            ConfigErrors(vec![Diagnostic {
+                location: None,
+                message: format!("[keys] encryption_key_file {}: {message}", path.display()),
+                help: Some(help),
+            }])
+        })
+    }
+}
+
+/// The largest key-encryption key file read (32 bytes in base64 are 44 characters).
+const KEK_FILE_MAX: u64 = 1024;
+
+/// Reads a key-encryption key file: (what is wrong, what to do) on failure. The file's
+/// text is never part of a message.
+fn read_kek_file(path: &Path) -> Result<aims_crypto::Kek, (String, String)> {
+    use std::io::Read as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let make = format!(
+        "make one with `(umask 077; head -c 32 /dev/urandom | base64 > {})`",
+        path.display()
+    );
+    let file =
+        std::fs::File::open(path).map_err(|e| (format!("cannot open it: {e}"), make.clone()))?;
+    // The mode of the file opened, not of whatever the path names a moment later.
+    let meta = file
+        .metadata()
+        .map_err(|e| (format!("cannot inspect it: {e}"), make.clone()))?;
+    if !meta.is_file() {
+        return Err(("is not a regular file".into(), make));
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err((
+            format!("is accessible to its group or others (mode {mode:04o})"),
+            format!(
+                "chmod 600 {}: the key-encryption key must be readable only by the server's user",
+                path.display()
+            ),
+        ));
+    }
+    // Room for the largest file accepted, so the buffer never grows (a grown buffer
+    // would leave a copy of the key behind).
+    let mut text = zeroize::Zeroizing::new(Vec::with_capacity(2 * KEK_FILE_MAX as usize));
+    file.take(KEK_FILE_MAX + 1)
+        .read_to_end(&mut text)
+        .map_err(|e| (format!("cannot read it: {e}"), make.clone()))?;
+    if text.len() as u64 > KEK_FILE_MAX {
+        return Err((
+            format!(
+                "is longer than {KEK_FILE_MAX} bytes; a key-encryption key is 32 bytes in base64"
+            ),
+            make,
+        ));
+    }
+    let text = std::str::from_utf8(&text).map_err(|_| {
+        (
+            "does not hold 32 bytes in base64 (it is not text)".to_owned(),
+            make.clone(),
+        )
+    })?;
+    aims_crypto::Kek::from_base64(text).map_err(|_| {
+        (
+            "does not hold 32 bytes in base64 (standard or URL-safe)".into(),
+            make,
+        )
+    })
 }
 
 /// `[log]`.
@@ -951,6 +1049,7 @@ const SECTIONS: &[(&str, SectionCheck)] = &[
     ("ca", check_as::<CaSection>),
     ("jwt", check_as::<JwtSection>),
     ("bundle", check_as::<BundleSection>),
+    ("keys", check_as::<KeysSection>),
     ("log", check_as::<LogSection>),
     ("federation", check_as::<FederationSection>),
     ("oauth", check_as::<OAuthSection>),
@@ -1061,6 +1160,7 @@ impl Config {
             ca: CaSection::default(),
             jwt: JwtSection::default(),
             bundle: BundleSection::default(),
+            keys: KeysSection::default(),
             log: LogSection::default(),
             federation: FederationSection::default(),
             oauth: OAuthSection::default(),
@@ -1814,6 +1914,104 @@ endpoint_spiffe_id = "spiffe://partner.example/aims/server"
             PathBuf::from("aims-data/workload.sock")
         );
         assert!(endpoint_socket_env(&c.workload_socket()).starts_with("unix:///"));
+    }
+
+    #[test]
+    fn keys_table_names_the_kek_file() {
+        let base = "version = 1\n[server]\ntrust_domain = \"a.org\"\ndata_dir = \"/d\"\n";
+        let c = Config::parse(base).unwrap();
+        assert_eq!(c.keys.encryption_key_file, None);
+        assert!(c.keys.load_kek().unwrap().is_none());
+        let c = Config::parse(&format!(
+            "{base}[keys]\nencryption_key_file = \"/etc/aims/kek\"\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.keys.encryption_key_file.as_deref(),
+            Some(Path::new("/etc/aims/kek"))
+        );
+        let errs = Config::parse(&format!("{base}[keys]\nkek_file = \"/k\"\n"))
+            .unwrap_err()
+            .0;
+        assert!(
+            errs[0].message.contains("unknown field `kek_file`"),
+            "{errs:#?}"
+        );
+    }
+
+    #[test]
+    fn kek_file_must_be_private_and_hold_32_bytes_in_base64() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kek");
+        let keys = KeysSection {
+            encryption_key_file: Some(path.clone()),
+        };
+        let load = |text: &[u8], mode: u32| {
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            keys.load_kek().map_err(|e| e.to_string())
+        };
+        let good = aims_crypto::b64::encode_std([0x5au8; 32]);
+        assert!(
+            load(format!("{good}\n").as_bytes(), 0o600)
+                .unwrap()
+                .is_some()
+        );
+        assert!(load(good.as_bytes(), 0o400).unwrap().is_some());
+        // URL-safe, unpadded.
+        let url = aims_crypto::b64::encode_url([0xfbu8; 32]);
+        assert!(load(url.as_bytes(), 0o600).unwrap().is_some());
+
+        // Readable or writable by group or others: refused, with the fix.
+        for mode in [0o640, 0o604, 0o644, 0o620, 0o602, 0o610] {
+            let e = load(good.as_bytes(), mode).unwrap_err();
+            assert!(e.contains("[keys] encryption_key_file"), "{e}");
+            assert!(e.contains("chmod 600"), "{mode:o}: {e}");
+            assert!(!e.contains(&good), "the key must not be in the message");
+        }
+        // Anything but 32 bytes in base64: refused, the text not repeated.
+        let short = aims_crypto::b64::encode_std([0x5au8; 31]);
+        let long = aims_crypto::b64::encode_std([0x5au8; 33]);
+        let raw = [0x5au8; 32];
+        let hex = "5a".repeat(32);
+        let huge = "A".repeat(4096);
+        for bad in [
+            short.as_bytes(),
+            long.as_bytes(),
+            &raw[..],
+            hex.as_bytes(),
+            huge.as_bytes(),
+            b"",
+            b"\xff\xfe",
+        ] {
+            let e = load(bad, 0o600).unwrap_err();
+            assert!(e.contains("32 bytes"), "{e}");
+            assert!(e.contains("head -c 32 /dev/urandom | base64"), "{e}");
+        }
+        assert!(!load(short.as_bytes(), 0o600).unwrap_err().contains(&short));
+        // A long file is not read whole.
+        assert!(
+            load(huge.as_bytes(), 0o600)
+                .unwrap_err()
+                .contains("longer than 1024 bytes")
+        );
+        // Missing, or a directory.
+        std::fs::remove_file(&path).unwrap();
+        assert!(
+            keys.load_kek()
+                .unwrap_err()
+                .to_string()
+                .contains("cannot open")
+        );
+        std::fs::create_dir(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(
+            keys.load_kek()
+                .unwrap_err()
+                .to_string()
+                .contains("not a regular file")
+        );
     }
 
     #[test]

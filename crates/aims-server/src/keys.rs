@@ -37,20 +37,34 @@
 //!
 //! [`KeyManager::tick`] runs the schedule once at the manager's [`Clock`]; the server
 //! calls it periodically, tests call it after moving a `ManualClock`.
+//!
+//! # Sealed keys
+//!
+//! With a key-encryption key (`[keys] encryption_key_file`), every key is stored sealed:
+//! [`SEALED_PREFIX`] followed by AES-256-GCM `nonce || ciphertext || tag` of the PKCS#8,
+//! with the kind and kid as associated data (a sealed key moved to another row does not
+//! open). Keys stored in plain PKCS#8 before the KEK was configured are still read, and
+//! leave the store as they are rotated out; their successors are sealed. A sealed key
+//! is never read as plain PKCS#8: without the KEK, or with another one, loading fails.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use aims_core::{Clock, TrustDomain};
-use aims_crypto::{Algorithm, Signer as _, SigningKey};
+use aims_crypto::{Algorithm, Kek, Signer as _, SigningKey};
 use aims_pki::{CaOptions, CertificateAuthority, SpiffeBundle};
 use aims_store::{KeyKind, KeyRecord, KeyState, Store, StoreError};
+use zeroize::Zeroizing;
 
 use crate::ServerError;
 use crate::config::Config;
 use crate::notify::Changes;
+
+/// What a sealed `signing_keys.pkcs8` value starts with (a PKCS#8 DER starts with 0x30).
+pub const SEALED_PREFIX: &[u8] = b"aims-kek1:";
 
 /// Rotation parameters, all in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -308,6 +322,10 @@ pub struct KeyManager {
     changes: Changes,
     /// Serialises ticks within the process.
     tick_lock: tokio::sync::Mutex<()>,
+    /// Seals the keys stored, opens sealed ones (`[keys] encryption_key_file`).
+    kek: Option<Arc<Kek>>,
+    /// Whether a plain key was read although a KEK is configured (logged once).
+    plain_key_logged: AtomicBool,
 }
 
 impl std::fmt::Debug for KeyManager {
@@ -315,6 +333,7 @@ impl std::fmt::Debug for KeyManager {
         f.debug_struct("KeyManager")
             .field("trust_domain", &self.trust_domain)
             .field("policy", &self.policy)
+            .field("sealed", &self.kek.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -340,6 +359,62 @@ impl KeyManager {
             last_sequence: std::sync::Mutex::new(0),
             changes,
             tick_lock: tokio::sync::Mutex::new(()),
+            kek: None,
+            plain_key_logged: AtomicBool::new(false),
+        }
+    }
+
+    /// Seals every key stored from now on with `kek`, and opens sealed keys with it.
+    pub fn with_kek(mut self, kek: Option<Arc<Kek>>) -> Self {
+        self.kek = kek;
+        self
+    }
+
+    /// The stored form of a key's PKCS#8: sealed with the KEK, if there is one.
+    fn seal(
+        &self,
+        kind: KeyKind,
+        kid: &str,
+        pkcs8: Zeroizing<Vec<u8>>,
+    ) -> Result<Zeroizing<Vec<u8>>, ServerError> {
+        let Some(kek) = &self.kek else {
+            return Ok(pkcs8);
+        };
+        let sealed = kek.seal(&pkcs8, &sealing_aad(kind, kid))?;
+        let mut out = Zeroizing::new(Vec::with_capacity(SEALED_PREFIX.len() + sealed.len()));
+        out.extend_from_slice(SEALED_PREFIX);
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+
+    /// A stored key's PKCS#8: opened with the KEK if sealed. A sealed key never passes
+    /// as plain PKCS#8.
+    fn unseal(&self, rec: &KeyRecord) -> Result<Zeroizing<Vec<u8>>, ServerError> {
+        let bad = |reason: String| ServerError::BadStoredKey {
+            kind: rec.kind,
+            kid: rec.kid.clone(),
+            reason,
+        };
+        match (rec.pkcs8.strip_prefix(SEALED_PREFIX), &self.kek) {
+            (Some(sealed), Some(kek)) => kek
+                .open(sealed, &sealing_aad(rec.kind, &rec.kid))
+                .map_err(|_| {
+                    bad("it is sealed, and [keys] encryption_key_file does not open it (another key-encryption key, or the record was altered or moved)".into())
+                }),
+            (Some(_), None) => Err(bad(
+                "it is sealed with a key-encryption key, and no [keys] encryption_key_file is configured; set it to the file the keys were sealed with".into(),
+            )),
+            (None, Some(_)) => {
+                if !self.plain_key_logged.swap(true, Ordering::Relaxed) {
+                    tracing::info!(
+                        kind = %rec.kind,
+                        kid = %rec.kid,
+                        "a stored key is not sealed (stored before [keys] encryption_key_file was set); such keys are still used, and every key written from now on is sealed, so they leave the store as they are rotated out"
+                    );
+                }
+                Ok(rec.pkcs8.clone())
+            }
+            (None, None) => Ok(rec.pkcs8.clone()),
         }
     }
 
@@ -434,11 +509,12 @@ impl KeyManager {
                     &opts,
                     Arc::clone(&self.clock),
                 )?;
-                let pkcs8 = ca_codec::export_key(&ca, &self.scratch_dir)?;
+                let kid = aims_pki::x5t_s256(ca.x509_authority());
+                let pkcs8 = self.seal(kind, &kid, ca_codec::export_key(&ca, &self.scratch_dir)?)?;
                 let chain: Vec<Vec<u8>> = ca.chain().iter().map(|c| c.to_vec()).collect();
                 Ok(KeyRecord {
                     kind,
-                    kid: aims_pki::x5t_s256(ca.x509_authority()),
+                    kid,
                     alg: self.policy.ca_alg.name().to_owned(),
                     pkcs8,
                     cert_chain_der: chain,
@@ -455,11 +531,13 @@ impl KeyManager {
                     self.policy.jws_alg
                 };
                 let key = SigningKey::generate(alg)?;
+                let kid = key.kid().to_owned();
+                let pkcs8 = self.seal(kind, &kid, key.to_pkcs8()?)?;
                 Ok(KeyRecord {
                     kind,
-                    kid: key.kid().to_owned(),
+                    kid,
                     alg: alg.name().to_owned(),
-                    pkcs8: key.to_pkcs8()?,
+                    pkcs8,
                     cert_chain_der: Vec::new(),
                     state,
                     not_before: now,
@@ -488,7 +566,9 @@ impl KeyManager {
             let ca = match held {
                 Some(ca) => ca,
                 None => {
-                    let ca = ca_codec::import(&rec, &self.scratch_dir, Arc::clone(&self.clock))?;
+                    let pkcs8 = self.unseal(&rec)?;
+                    let ca =
+                        ca_codec::import(&rec, &pkcs8, &self.scratch_dir, Arc::clone(&self.clock))?;
                     if ca.trust_domain() != &self.trust_domain {
                         return Err(ServerError::BadStoredKey {
                             kind: rec.kind,
@@ -598,7 +678,8 @@ impl KeyManager {
                 reason,
             };
             let alg = Algorithm::from_name(&rec.alg).map_err(|e| bad(e.to_string()))?;
-            let key = SigningKey::from_pkcs8(alg, &rec.pkcs8)
+            let pkcs8 = self.unseal(&rec)?;
+            let key = SigningKey::from_pkcs8(alg, &pkcs8)
                 .map_err(|e| bad(e.to_string()))?
                 .with_kid(rec.kid.clone());
             out.push(HeldKey {
@@ -645,6 +726,16 @@ impl KeyManager {
         b.set_sequence(Some(seq));
         Ok(b)
     }
+}
+
+/// The associated data a key is sealed under: its kind and kid, so that a sealed key
+/// does not open in another row.
+fn sealing_aad(kind: KeyKind, kid: &str) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(kind.as_str().len() + 1 + kid.len());
+    aad.extend_from_slice(kind.as_str().as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(kid.as_bytes());
+    aad
 }
 
 /// Whether a stored key belongs in the key set (published and not expired).
@@ -694,9 +785,11 @@ mod ca_codec {
         Ok(key)
     }
 
-    /// A CA from its stored record (every CA rule is checked again).
+    /// A CA from its stored record and its (unsealed) PKCS#8 (every CA rule is checked
+    /// again).
     pub(super) fn import(
         rec: &KeyRecord,
+        pkcs8: &[u8],
         dir: &Path,
         clock: Arc<dyn Clock>,
     ) -> Result<CertificateAuthority, ServerError> {
@@ -710,7 +803,7 @@ mod ca_codec {
         std::fs::write(&cert_path, aims_pki::pem::encode_certificates(&chain))
             .map_err(ServerError::io("write", &cert_path))?;
         let key_path = tmp.path().join(CA_KEY_FILE);
-        let key_pem = aims_pki::pem::encode_private_key(&rec.pkcs8);
+        let key_pem = aims_pki::pem::encode_private_key(pkcs8);
         write_private(&key_path, key_pem.as_bytes())?;
         CertificateAuthority::load(tmp.path(), clock).map_err(|e| ServerError::BadStoredKey {
             kind: rec.kind,

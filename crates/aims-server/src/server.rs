@@ -281,17 +281,26 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
     listen::check_socket_path(&workload_socket)?;
     let config = Arc::new(config);
     let td = config.server.trust_domain.clone();
+    // Read before the store is opened: a bad key file stops the start before any key is
+    // made or loaded.
+    let kek = config.keys.load_kek()?.map(Arc::new);
+    if kek.is_some() {
+        tracing::info!("signing keys are sealed with [keys] encryption_key_file");
+    }
 
     let store = Store::connect(&config.storage_url()).await?;
     let changes = Changes::new();
-    let keys = Arc::new(KeyManager::new(
-        td.clone(),
-        store.clone(),
-        Arc::clone(&clock),
-        KeyPolicy::from_config(&config),
-        config.server.data_dir.clone(),
-        changes.clone(),
-    ));
+    let keys = Arc::new(
+        KeyManager::new(
+            td.clone(),
+            store.clone(),
+            Arc::clone(&clock),
+            KeyPolicy::from_config(&config),
+            config.server.data_dir.clone(),
+            changes.clone(),
+        )
+        .with_kek(kek),
+    );
     keys.tick().await?;
     let entries = Arc::new(EntryCache::new(store.clone(), changes.clone()));
     entries.refresh().await?;

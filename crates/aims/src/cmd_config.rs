@@ -39,7 +39,8 @@ pub(crate) fn render(path: &Path, problems: &[Diagnostic]) -> String {
 
 pub(crate) fn run(cmd: &ConfigCommand) -> Result<ExitCode> {
     let ConfigCommand::Check { file } = cmd;
-    match Config::load(file) {
+    // The key-encryption key file is read as the server would read it at start.
+    match Config::load(file).and_then(|c| c.keys.load_kek().map(|_| c)) {
         Ok(c) => {
             println!(
                 "{}: OK (trust domain {}, data directory {})",

@@ -49,6 +49,33 @@ fn config_check_explains_every_error_with_its_line() {
     assert!(err.contains(":11:1:"), "{err}");
 }
 
+/// `aims config check` reads `[keys] encryption_key_file` as `aims serve` would: a file
+/// others may read is an error naming the fix, a private one is OK.
+#[test]
+fn config_check_reads_the_key_encryption_key_file() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let kek = dir.path().join("kek");
+    std::fs::write(&kek, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n").unwrap();
+    std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "{text}\n[keys]\nencryption_key_file = \"{}\"\n",
+            kek.display()
+        ),
+    )
+    .unwrap();
+    let (code, out, _) = run(&["config", "check", config.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("chmod 600"), "{out}");
+    std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (code, out, _) = run(&["config", "check", config.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+}
+
 #[test]
 fn entry_and_bundle_commands_round_trip_through_the_admin_socket() {
     let dir = tempfile::tempdir().unwrap();
