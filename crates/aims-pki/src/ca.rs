@@ -464,10 +464,15 @@ impl CertificateAuthority {
         Ok(X509Svid::from_issued(id.clone(), chain, pkcs8, not_after))
     }
 
+    /// The CA's private key, PKCS#8 DER (for storing it; see [`from_der`](Self::from_der)).
+    pub fn to_pkcs8(&self) -> Result<Zeroizing<Vec<u8>>, CaError> {
+        Ok(self.issuer.key().key.to_pkcs8()?)
+    }
+
     /// Writes `ca.pem` (the chain) and `ca.key` (PKCS#8 PEM, mode 0600) into `dir`, which
     /// must exist. Each file is written to a temporary name and renamed into place.
     pub fn to_pem_files(&self, dir: &Path) -> Result<(), CaError> {
-        let key_pem = crate::pem::encode_private_key(&self.issuer.key().key.to_pkcs8()?);
+        let key_pem = crate::pem::encode_private_key(&self.to_pkcs8()?);
         write_file(&dir.join(CA_KEY_FILE), key_pem.as_bytes(), true)?;
         let chain_pem = crate::pem::encode_certificates(&self.chain);
         write_file(&dir.join(CA_CERT_FILE), chain_pem.as_bytes(), false)
@@ -489,7 +494,18 @@ impl CertificateAuthority {
         })?);
         let chain = crate::pem::certificates(&chain_pem)?;
         let pkcs8 = crate::pem::private_key_pkcs8(&key_pem)?.ok_or(CaError::NoPrivateKey)?;
+        Self::from_der(chain, &pkcs8, clock)
+    }
 
+    /// A CA from its chain (`[this CA, upstream certificates...]`, DER) and its private
+    /// key (PKCS#8 DER), checked as [`load`](Self::load) checks the files: the first
+    /// certificate must be a CA with `keyCertSign` whose only URI SAN is a trust domain
+    /// root ID, and the key must match it.
+    pub fn from_der(
+        chain: Vec<CertificateDer<'static>>,
+        pkcs8: &[u8],
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, CaError> {
         let ca_der = chain
             .first()
             .ok_or(CaError::InvalidCaCertificate("no certificate in ca.pem"))?;
@@ -522,7 +538,7 @@ impl CertificateAuthority {
             KeyKind::Ed25519 => Algorithm::EdDSA,
             _ => return Err(CaError::InvalidCaCertificate("unsupported CA key type")),
         };
-        let key = SigningKey::from_pkcs8(alg, &pkcs8).map_err(|_| CaError::KeyMismatch)?;
+        let key = SigningKey::from_pkcs8(alg, pkcs8).map_err(|_| CaError::KeyMismatch)?;
         if key.public_key_bytes() != x509::public_key_bytes(&ca) {
             return Err(CaError::KeyMismatch);
         }

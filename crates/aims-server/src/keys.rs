@@ -48,7 +48,6 @@
 //! is never read as plain PKCS#8: without the KEK, or with another one, loading fails.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
@@ -314,9 +313,6 @@ pub struct KeyManager {
     store: Store,
     clock: Arc<dyn Clock>,
     policy: KeyPolicy,
-    /// Where the CA's PEM files are staged while converting (a 0700 temporary directory
-    /// inside it, removed at once).
-    scratch_dir: PathBuf,
     set: RwLock<Option<Arc<KeySet>>>,
     last_sequence: std::sync::Mutex<u64>,
     changes: Changes,
@@ -346,7 +342,6 @@ impl KeyManager {
         store: Store,
         clock: Arc<dyn Clock>,
         policy: KeyPolicy,
-        scratch_dir: PathBuf,
         changes: Changes,
     ) -> Self {
         Self {
@@ -354,7 +349,6 @@ impl KeyManager {
             store,
             clock,
             policy,
-            scratch_dir,
             set: RwLock::new(None),
             last_sequence: std::sync::Mutex::new(0),
             changes,
@@ -510,7 +504,7 @@ impl KeyManager {
                     Arc::clone(&self.clock),
                 )?;
                 let kid = aims_pki::x5t_s256(ca.x509_authority());
-                let pkcs8 = self.seal(kind, &kid, ca_codec::export_key(&ca, &self.scratch_dir)?)?;
+                let pkcs8 = self.seal(kind, &kid, ca.to_pkcs8()?)?;
                 let chain: Vec<Vec<u8>> = ca.chain().iter().map(|c| c.to_vec()).collect();
                 Ok(KeyRecord {
                     kind,
@@ -567,8 +561,7 @@ impl KeyManager {
                 Some(ca) => ca,
                 None => {
                     let pkcs8 = self.unseal(&rec)?;
-                    let ca =
-                        ca_codec::import(&rec, &pkcs8, &self.scratch_dir, Arc::clone(&self.clock))?;
+                    let ca = import_ca(&rec, &pkcs8, Arc::clone(&self.clock))?;
                     if ca.trust_domain() != &self.trust_domain {
                         return Err(ServerError::BadStoredKey {
                             kind: rec.kind,
@@ -743,86 +736,22 @@ fn published(rec: &KeyRecord, now: i64) -> bool {
     rec.state != KeyState::Retired && now < rec.not_after
 }
 
-/// Converting a CA to and from its stored form.
-///
-/// `aims_pki::CertificateAuthority` reads and writes its key only as PEM files
-/// (`ca.pem`, `ca.key`), so the conversion goes through a private temporary directory
-/// (mode 0700, files 0600, removed when the conversion ends).
-// TODO(aims-pki): a `CertificateAuthority::from_der(chain, pkcs8)` and a PKCS#8 export
-// would remove the temporary files.
-mod ca_codec {
-    use std::path::Path;
-    use std::sync::Arc;
-
-    use aims_core::Clock;
-    use aims_pki::CertificateAuthority;
-    use aims_pki::ca::{CA_CERT_FILE, CA_KEY_FILE};
-    use aims_store::KeyRecord;
-    use rustls::pki_types::CertificateDer;
-    use zeroize::Zeroizing;
-
-    use crate::ServerError;
-
-    fn scratch(dir: &Path) -> Result<tempfile::TempDir, ServerError> {
-        tempfile::Builder::new()
-            .prefix(".ca-")
-            .tempdir_in(dir)
-            .map_err(ServerError::io("create a temporary directory in", dir))
-    }
-
-    /// The CA's private key, PKCS#8 DER.
-    pub(super) fn export_key(
-        ca: &CertificateAuthority,
-        dir: &Path,
-    ) -> Result<Zeroizing<Vec<u8>>, ServerError> {
-        let tmp = scratch(dir)?;
-        ca.to_pem_files(tmp.path())?;
-        let path = tmp.path().join(CA_KEY_FILE);
-        let pem = Zeroizing::new(std::fs::read(&path).map_err(ServerError::io("read", &path))?);
-        let key = aims_pki::pem::private_key_pkcs8(&pem)
-            .map_err(|e| ServerError::Ca(aims_pki::CaError::Pem(e)))?
-            .ok_or(ServerError::Ca(aims_pki::CaError::NoPrivateKey))?;
-        Ok(key)
-    }
-
-    /// A CA from its stored record and its (unsealed) PKCS#8 (every CA rule is checked
-    /// again).
-    pub(super) fn import(
-        rec: &KeyRecord,
-        pkcs8: &[u8],
-        dir: &Path,
-        clock: Arc<dyn Clock>,
-    ) -> Result<CertificateAuthority, ServerError> {
-        let tmp = scratch(dir)?;
-        let chain: Vec<CertificateDer<'static>> = rec
-            .cert_chain_der
-            .iter()
-            .map(|d| CertificateDer::from(d.clone()))
-            .collect();
-        let cert_path = tmp.path().join(CA_CERT_FILE);
-        std::fs::write(&cert_path, aims_pki::pem::encode_certificates(&chain))
-            .map_err(ServerError::io("write", &cert_path))?;
-        let key_path = tmp.path().join(CA_KEY_FILE);
-        let key_pem = aims_pki::pem::encode_private_key(pkcs8);
-        write_private(&key_path, key_pem.as_bytes())?;
-        CertificateAuthority::load(tmp.path(), clock).map_err(|e| ServerError::BadStoredKey {
-            kind: rec.kind,
-            kid: rec.kid.clone(),
-            reason: e.to_string(),
-        })
-    }
-
-    fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ServerError> {
-        use std::io::Write as _;
-        use std::os::unix::fs::OpenOptionsExt as _;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(ServerError::io("create", path))?;
-        f.write_all(bytes).map_err(ServerError::io("write", path))
-    }
+/// A CA from its stored record and its (unsealed) PKCS#8, every CA rule checked again.
+fn import_ca(
+    rec: &KeyRecord,
+    pkcs8: &[u8],
+    clock: Arc<dyn Clock>,
+) -> Result<CertificateAuthority, ServerError> {
+    let chain = rec
+        .cert_chain_der
+        .iter()
+        .map(|d| rustls::pki_types::CertificateDer::from(d.clone()))
+        .collect();
+    CertificateAuthority::from_der(chain, pkcs8, clock).map_err(|e| ServerError::BadStoredKey {
+        kind: rec.kind,
+        kid: rec.kid.clone(),
+        reason: e.to_string(),
+    })
 }
 
 /// Key infos per kind, for the admin API and tests.

@@ -296,7 +296,6 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
             store.clone(),
             Arc::clone(&clock),
             KeyPolicy::from_config(&config),
-            config.server.data_dir.clone(),
             changes.clone(),
         )
         .with_kek(kek),

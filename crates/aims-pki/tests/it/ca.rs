@@ -505,6 +505,36 @@ fn load_refuses_a_foreign_key_and_missing_files() {
     ));
 }
 
+/// The in-memory form a server stores: the chain and the PKCS#8 key come back as the
+/// same CA (its SVIDs verify against the original bundle), checked like the files are.
+#[test]
+fn from_der_round_trips_to_pkcs8_and_refuses_a_foreign_key() {
+    let c = clock();
+    let a = root_ca("example.org", &c);
+    let b = root_ca("example.org", &c);
+    let again = CertificateAuthority::from_der(a.chain().to_vec(), &a.to_pkcs8().unwrap(), arc(&c))
+        .unwrap();
+    assert_eq!(again.x509_authority(), a.x509_authority());
+    let svid = again
+        .issue_x509_svid(&id("spiffe://example.org/x"), Duration::from_secs(60), &[])
+        .unwrap();
+    svid::verify_with_bundle(
+        svid.chain(),
+        &a.bundle().unwrap(),
+        T0,
+        &VerifyOptions::default(),
+    )
+    .unwrap();
+    assert!(matches!(
+        CertificateAuthority::from_der(a.chain().to_vec(), &b.to_pkcs8().unwrap(), arc(&c)),
+        Err(CaError::KeyMismatch)
+    ));
+    assert!(matches!(
+        CertificateAuthority::from_der(Vec::new(), &a.to_pkcs8().unwrap(), arc(&c)),
+        Err(CaError::InvalidCaCertificate(_))
+    ));
+}
+
 #[test]
 fn debug_output_has_no_key_material() {
     let c = clock();
