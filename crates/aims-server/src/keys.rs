@@ -44,8 +44,8 @@
 //! [`SEALED_PREFIX`] followed by AES-256-GCM `nonce || ciphertext || tag` of the PKCS#8,
 //! with the kind and kid as associated data (a sealed key moved to another row does not
 //! open). Keys stored in plain PKCS#8 before the KEK was configured are still read, and
-//! leave the store as they are rotated out; their successors are sealed. A sealed key
-//! is never read as plain PKCS#8: without the KEK, or with another one, loading fails.
+//! are sealed in place at the next tick. A sealed key is never read as plain PKCS#8:
+//! without the KEK, or with another one, loading fails.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -403,7 +403,7 @@ impl KeyManager {
                     tracing::info!(
                         kind = %rec.kind,
                         kid = %rec.kid,
-                        "a stored key is not sealed (stored before [keys] encryption_key_file was set); such keys are still used, and every key written from now on is sealed, so they leave the store as they are rotated out"
+                        "a stored key is not sealed (stored before [keys] encryption_key_file was set); it is still used, and sealed in place at the next key schedule tick"
                     );
                 }
                 Ok(rec.pkcs8.clone())
@@ -457,8 +457,36 @@ impl KeyManager {
                     Err(e) => return Err(e),
                 }
             }
+            self.seal_plain_keys(kind, &records).await?;
         }
         self.reload().await
+    }
+
+    /// With a key-encryption key, seals in place the keys of `kind` that were stored in
+    /// plain before it was configured (each a compare and swap on the plain bytes: a node
+    /// that sealed it first wins, and the key itself does not change).
+    async fn seal_plain_keys(
+        &self,
+        kind: KeyKind,
+        records: &[KeyRecord],
+    ) -> Result<(), ServerError> {
+        if self.kek.is_none() {
+            return Ok(());
+        }
+        for rec in records {
+            if rec.pkcs8.starts_with(SEALED_PREFIX) {
+                continue;
+            }
+            let sealed = self.seal(kind, &rec.kid, rec.pkcs8.clone())?;
+            if self
+                .store
+                .replace_key_material(kind, &rec.kid, &rec.pkcs8, &sealed)
+                .await?
+            {
+                tracing::info!(kind = %kind, kid = %rec.kid, "a plain stored key is now sealed");
+            }
+        }
+        Ok(())
     }
 
     async fn apply(&self, kind: KeyKind, step: &Step, now: i64) -> Result<(), ServerError> {

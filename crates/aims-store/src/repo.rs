@@ -784,6 +784,28 @@ where
         Self::insert_key(&mut conn, key).await
     }
 
+    pub(crate) async fn replace_key_material(
+        &self,
+        kind: KeyKind,
+        kid: &str,
+        expected: &[u8],
+        replacement: &[u8],
+    ) -> Result<bool, StoreError> {
+        if replacement.is_empty() {
+            return Err(StoreError::Invalid("key material must not be empty".into()));
+        }
+        let done = sqlx::query(
+            "UPDATE signing_keys SET pkcs8 = $4 WHERE kind = $1 AND kid = $2 AND pkcs8 = $3",
+        )
+        .bind(kind.as_str())
+        .bind(kid)
+        .bind(expected.to_vec())
+        .bind(replacement.to_vec())
+        .execute(&self.pool)
+        .await?;
+        Ok(DB::rows_affected(&done) > 0)
+    }
+
     pub(crate) async fn get_key(&self, kind: KeyKind, kid: &str) -> Result<KeyRecord, StoreError> {
         let row = sqlx::query(concat!(
             "SELECT ",

@@ -252,6 +252,21 @@ impl Store {
         dispatch!(self.put_key(key))
     }
 
+    /// Replaces a key's stored material (`pkcs8`) with `replacement` only if it is still
+    /// `expected` (compare and swap: of nodes doing the same, one wins); `false` if the key
+    /// is gone or its material changed meanwhile. For re-wrapping a key in place (sealing
+    /// a plain key once a key-encryption key is configured); everything else about the key
+    /// stays.
+    pub async fn replace_key_material(
+        &self,
+        kind: KeyKind,
+        kid: &str,
+        expected: &[u8],
+        replacement: &[u8],
+    ) -> Result<bool, StoreError> {
+        dispatch!(self.replace_key_material(kind, kid, expected, replacement))
+    }
+
     /// One key ([`StoreError::NotFound`] if none).
     pub async fn get_key(&self, kind: KeyKind, kid: &str) -> Result<KeyRecord, StoreError> {
         dispatch!(self.get_key(kind, kid))

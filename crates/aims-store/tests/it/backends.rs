@@ -47,6 +47,7 @@ conformance!(
     entry_change_feed_under_concurrency,
     key_round_trip,
     key_rotation_is_atomic,
+    key_material_is_replaced_by_compare_and_swap,
     key_concurrent_promotions,
     bundle_sequence,
     use_once_and_sweep,

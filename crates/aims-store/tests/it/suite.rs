@@ -615,6 +615,49 @@ pub async fn key_round_trip(db: &Db) {
     store.put_key(&second_current).await.unwrap();
 }
 
+/// Key material is replaced only while it is what the caller read (compare and swap);
+/// the rest of the key stays.
+pub async fn key_material_is_replaced_by_compare_and_swap(db: &Db) {
+    let store = &db.store;
+    let k = key(KeyKind::JwtSvid, "k-cas", KeyState::Current);
+    store.put_key(&k).await.unwrap();
+    let other = [9u8; 40];
+    assert!(
+        !store
+            .replace_key_material(KeyKind::JwtSvid, "k-cas", &other, b"sealed-1")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .replace_key_material(KeyKind::JwtSvid, "k-cas", &k.pkcs8, b"sealed-1")
+            .await
+            .unwrap()
+    );
+    // A second node that read the old material loses.
+    assert!(
+        !store
+            .replace_key_material(KeyKind::JwtSvid, "k-cas", &k.pkcs8, b"sealed-2")
+            .await
+            .unwrap()
+    );
+    let stored = store.get_key(KeyKind::JwtSvid, "k-cas").await.unwrap();
+    assert_eq!(stored.pkcs8.as_slice(), b"sealed-1");
+    assert_eq!((stored.state, stored.not_after), (k.state, k.not_after));
+    assert!(
+        !store
+            .replace_key_material(KeyKind::JwtSvid, "no-such-kid", &k.pkcs8, b"x")
+            .await
+            .unwrap()
+    );
+    assert!(matches!(
+        store
+            .replace_key_material(KeyKind::JwtSvid, "k-cas", b"sealed-1", b"")
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+}
+
 pub async fn key_rotation_is_atomic(db: &Db) {
     use KeyState::{Current, Next, Previous, Retired};
     let store = &db.store;
