@@ -14,7 +14,7 @@
 //! | `unix:gid:N` | effective group id, decimal | `SO_PEERCRED` |
 //! | `unix:user:NAME` | the first `/etc/passwd` line with that uid | `/etc/passwd` |
 //! | `unix:group:NAME` | the first `/etc/group` line with that gid | `/etc/group` |
-//! | `unix:path:/abs/exe` | the executable's absolute path, only for a caller in the server's mount namespace | `readlink /proc/PID/exe` |
+//! | `unix:path:/abs/exe` | the executable's absolute path, only when it names the running file here too | `readlink /proc/PID/exe` |
 //! | `unix:sha256:HEX` | SHA-256 of the executable's content, 64 lowercase hex digits | the file opened through `/proc/PID/exe` |
 //!
 //! A selector is left out (never guessed) when its value is unknown: a user or group
@@ -25,11 +25,13 @@
 //! [`UnixAttestor::max_executable_bytes`]. Leaving a selector out can only make fewer
 //! entries match.
 //!
-//! `unix:path` is also left out when the caller's mount namespace (`/proc/PID/ns/mnt`)
-//! is not the server's (`/proc/self/ns/mnt`), or either cannot be read: the kernel
-//! gives the exe path as the caller sees it, and a container can place any program at
-//! a path that names a trusted binary on the host. `unix:sha256` does not depend on
-//! paths (the file is opened through the `/proc/PID/exe` link itself) and stays.
+//! `unix:path` is also left out when that path, resolved by the server, is not the file
+//! the caller runs (same device and inode as the `/proc/PID/exe` link): the kernel gives
+//! the exe path as the caller sees it, in its mount namespace, and a container can place
+//! any program at a path that names a trusted binary on the host. Callers that see the
+//! server's files (a systemd unit with a private `/tmp`) keep the selector.
+//! `unix:sha256` does not depend on paths (the file is opened through the
+//! `/proc/PID/exe` link itself) and stays.
 //!
 //! # PID reuse
 //!
@@ -278,29 +280,6 @@ impl UnixAttestor {
         self
     }
 
-    /// Whether the process whose `/proc` directory is `dir` shares this server's mount
-    /// namespace. Its `/proc/PID/exe` target is a path in *its* namespace, which may name
-    /// another file in ours, so only then is it a `unix:path` value. Unknown (a link
-    /// that cannot be read) counts as different: the selector is left out.
-    fn same_mount_namespace(&self, dir: &Path, pid: i32) -> bool {
-        let ours = std::fs::read_link(self.proc_root.join("self").join("ns").join("mnt"));
-        let theirs = std::fs::read_link(dir.join("ns").join("mnt"));
-        match (ours, theirs) {
-            (Ok(ours), Ok(theirs)) if ours == theirs => true,
-            (Ok(_), Ok(_)) => {
-                tracing::debug!(
-                    pid,
-                    "caller in another mount namespace: no unix:path selector"
-                );
-                false
-            }
-            (Err(e), _) | (_, Err(e)) => {
-                tracing::debug!(pid, error = %e, "cannot compare mount namespaces: no unix:path selector");
-                false
-            }
-        }
-    }
-
     /// The SHA-256 of the file at `path` (opened by the caller's `/proc/PID/exe` link),
     /// from the cache when the file is unchanged. `None` if it is too large to hash.
     fn digest(&self, path: &Path, pid: i32) -> Result<Option<[u8; 32]>, AttestError> {
@@ -367,7 +346,7 @@ impl UnixAttestor {
             Err(source) => return Err(AttestError::Io { path: exe, source }),
         };
         // Read between the two start-time reads, like the executable.
-        let path = path.filter(|_| self.same_mount_namespace(&dir, pid));
+        let path = path.filter(|p| path_names_executable(p, &exe, pid));
         if start_time(&dir, pid)? != started {
             return Err(AttestError::PidReused(pid));
         }
@@ -409,6 +388,31 @@ fn push(out: &mut SelectorSet, kind: &str, value: &str) {
             out.insert(s);
         }
         Err(_) => tracing::debug!(kind, "value is not a valid selector; left out"),
+    }
+}
+
+/// Whether `path`, as this server resolves it, is the file the caller runs (`exe`, its
+/// `/proc/PID/exe` link, which the kernel resolves to the file itself). The link's text
+/// is a path in the *caller's* mount namespace: in a container it may name another file
+/// here (any program placed at a trusted path), so it is a `unix:path` value only when
+/// both name one file (device and inode). Callers that share the server's files (a
+/// systemd unit with a private /tmp, the host's view of its own binaries) keep theirs.
+fn path_names_executable(path: &Path, exe: &Path, pid: i32) -> bool {
+    match (std::fs::metadata(path), std::fs::metadata(exe)) {
+        (Ok(here), Ok(running)) if (here.dev(), here.ino()) == (running.dev(), running.ino()) => {
+            true
+        }
+        (Ok(_), Ok(_)) => {
+            tracing::debug!(
+                pid,
+                "the executable path names another file here: no unix:path selector"
+            );
+            false
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::debug!(pid, error = %e, "cannot compare the executable path: no unix:path selector");
+            false
+        }
     }
 }
 
@@ -618,21 +622,17 @@ mod tests {
         assert_eq!(strs, ["unix:gid:2", "unix:uid:1"]);
     }
 
-    /// A fake `/proc` under a temporary directory: `self/ns/mnt`, and process 42 running
-    /// `bin/prog` (content `program`) in the mount namespace `caller_ns` (`None`: no
-    /// `ns/mnt` link). Returns the directory and the executable's path.
-    fn fake_proc(caller_ns: Option<&str>) -> (tempfile::TempDir, PathBuf) {
+    /// A fake `/proc` with this server (`self`) and process 42 running `bin/prog`
+    /// (content `program`). Returns the directory and the executable's path.
+    fn fake_proc() -> (tempfile::TempDir, PathBuf) {
         use std::os::unix::fs::symlink;
         let dir = tempfile::tempdir().unwrap();
         let bin = dir.path().join("bin");
         std::fs::create_dir(&bin).unwrap();
         let prog = bin.join("prog");
         std::fs::write(&prog, b"program").unwrap();
-        let proc = dir.path().join("proc");
-        std::fs::create_dir_all(proc.join("self/ns")).unwrap();
-        symlink("mnt:[4026531841]", proc.join("self/ns/mnt")).unwrap();
-        let p42 = proc.join("42");
-        std::fs::create_dir_all(p42.join("ns")).unwrap();
+        let p42 = dir.path().join("proc").join("42");
+        std::fs::create_dir_all(&p42).unwrap();
         let fields: Vec<String> = (3..=30).map(|n| n.to_string()).collect();
         std::fs::write(
             p42.join("stat"),
@@ -640,15 +640,14 @@ mod tests {
         )
         .unwrap();
         symlink(&prog, p42.join("exe")).unwrap();
-        if let Some(ns) = caller_ns {
-            symlink(ns, p42.join("ns/mnt")).unwrap();
-        }
         (dir, prog)
     }
 
-    fn attest_fake(dir: &Path) -> Vec<String> {
+    #[test]
+    fn path_and_digest_of_the_executable() {
+        let (dir, prog) = fake_proc();
         let a = UnixAttestor::new()
-            .proc_root(dir.join("proc"))
+            .proc_root(dir.path().join("proc"))
             .passwd_file("/nonexistent")
             .group_file("/nonexistent");
         let peer = PeerInfo {
@@ -657,38 +656,35 @@ mod tests {
             gid: 2,
             started: Some(22),
         };
-        let set = a.attest(&peer).unwrap();
-        set.iter().map(|s| s.as_str().to_owned()).collect()
-    }
-
-    #[test]
-    fn path_only_from_the_servers_mount_namespace() {
+        let strs: Vec<String> = a
+            .attest(&peer)
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().to_owned())
+            .collect();
         let digest = format!("unix:sha256:{}", hex(&aims_crypto::sha256(b"program")));
-        // Same namespace: path and digest.
-        let (dir, prog) = fake_proc(Some("mnt:[4026531841]"));
-        let strs = attest_fake(dir.path());
+        assert!(strs.contains(&digest), "{strs:?}");
         assert!(
             strs.contains(&format!("unix:path:{}", prog.display())),
             "{strs:?}"
         );
-        assert!(strs.contains(&digest), "{strs:?}");
-        // Another namespace (a container): the path could name any file there, so no
-        // path selector; the digest, read through the exe link itself, stays.
-        let (dir, _) = fake_proc(Some("mnt:[4026532000]"));
-        let strs = attest_fake(dir.path());
-        assert!(
-            !strs.iter().any(|s| s.starts_with("unix:path:")),
-            "{strs:?}"
-        );
-        assert!(strs.contains(&digest), "{strs:?}");
-        // Unknown namespace: no path either.
-        let (dir, _) = fake_proc(None);
-        let strs = attest_fake(dir.path());
-        assert!(
-            !strs.iter().any(|s| s.starts_with("unix:path:")),
-            "{strs:?}"
-        );
-        assert!(strs.contains(&digest), "{strs:?}");
+    }
+
+    /// The path from the caller's `exe` link counts only when it names, here, the very
+    /// file the caller runs: a copy with the same bytes at that path (a container's
+    /// program at a trusted host path) does not, nor does a path that is not here.
+    #[test]
+    fn a_path_must_name_the_running_file_here() {
+        let dir = tempfile::tempdir().unwrap();
+        let running = dir.path().join("running");
+        let copy = dir.path().join("copy");
+        std::fs::write(&running, b"program").unwrap();
+        std::fs::write(&copy, b"program").unwrap();
+        let exe = dir.path().join("exe");
+        std::os::unix::fs::symlink(&running, &exe).unwrap();
+        assert!(path_names_executable(&running, &exe, 42));
+        assert!(!path_names_executable(&copy, &exe, 42));
+        assert!(!path_names_executable(&dir.path().join("gone"), &exe, 42));
     }
 
     #[test]
