@@ -153,7 +153,7 @@ pub struct RegistrationEntry {
     #[serde(default)]
     pub federates_with: BTreeSet<TrustDomain>,
     /// The node that serves this entry (a server's `[server] node_id`, as an agent's ID in
-    /// SPIRE); without it every node does.
+    /// SPIRE): nodes with another node ID do not serve it. Without it every node does.
     #[serde(default)]
     pub parent_id: Option<SpiffeId>,
     /// Whether SVIDs of this entry may call the admin API over mTLS.

@@ -7,7 +7,7 @@
 //! trust_domain = "example.org"
 //! data_dir = "/var/lib/aims"
 //! worker_threads = 2                                # default: one per CPU the process may use
-//! node_id = "spiffe://example.org/node/a"           # optional: serves entries whose parent_id is this
+//! node_id = "spiffe://example.org/node/a"           # optional: entries with another parent_id are not served here
 //!
 //! [storage]
 //! url = "sqlite:///var/lib/aims/aims.db?mode=rwc"   # default: <data_dir>/aims.db
@@ -194,10 +194,11 @@ pub struct ServerSection {
     /// shared with other busy processes (see bench/README.md).
     #[serde(default)]
     pub worker_threads: Option<NonZeroUsize>,
-    /// This node's SPIFFE ID (its agent identity, as in SPIRE). An entry with a
+    /// This node's SPIFFE ID (its agent identity, as in SPIRE). With it, an entry with a
     /// `parent_id` is served over this node's Workload API only if it is this ID; entries
     /// without one are served by every node. Unix selectors (uids, paths) name things of
-    /// one host, so entries for one host should name that host's node.
+    /// one host, so on nodes sharing a database, entries for one host should name that
+    /// host's node. Without it, every entry is served (`parent_id` only informational).
     #[serde(default)]
     pub node_id: Option<SpiffeId>,
 }

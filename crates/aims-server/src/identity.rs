@@ -59,8 +59,9 @@ impl ServerIdentity {
         }
     }
 
-    /// This node's SPIFFE ID (`[server] node_id`): entries with a `parent_id` are served
-    /// only if it is this ID (none, without one). Entries without a parent: always.
+    /// This node's SPIFFE ID (`[server] node_id`): entries with a `parent_id` are then
+    /// served only if it is this ID; entries without a parent always. Without a node ID
+    /// every entry is served (`parent_id` is only informational), as before node IDs.
     #[must_use]
     pub fn node_id(mut self, id: Option<SpiffeId>) -> Self {
         self.node_id = id;
@@ -102,11 +103,9 @@ impl IdentityProvider for ServerIdentity {
         selectors: &SelectorSet,
     ) -> Result<Vec<RegistrationEntry>, ProviderError> {
         let mut entries = self.entries.snapshot().matching(selectors);
-        entries.retain(|e| {
-            e.parent_id
-                .as_ref()
-                .is_none_or(|parent| Some(parent) == self.node_id.as_ref())
-        });
+        if let Some(node) = &self.node_id {
+            entries.retain(|e| e.parent_id.as_ref().is_none_or(|parent| parent == node));
+        }
         Ok(entries)
     }
 

@@ -463,8 +463,8 @@ impl KeyManager {
     }
 
     /// With a key-encryption key, seals in place the keys of `kind` that were stored in
-    /// plain before it was configured (each a compare and swap on the plain bytes: a node
-    /// that sealed it first wins, and the key itself does not change).
+    /// plain before it was configured (once: a node that sealed it first wins, and the key
+    /// itself does not change).
     async fn seal_plain_keys(
         &self,
         kind: KeyKind,
@@ -480,7 +480,7 @@ impl KeyManager {
             let sealed = self.seal(kind, &rec.kid, rec.pkcs8.clone())?;
             if self
                 .store
-                .replace_key_material(kind, &rec.kid, &rec.pkcs8, &sealed)
+                .seal_key_material(kind, &rec.kid, SEALED_PREFIX, &sealed)
                 .await?
             {
                 tracing::info!(kind = %kind, kid = %rec.kid, "a plain stored key is now sealed");

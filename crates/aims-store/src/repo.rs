@@ -61,10 +61,12 @@ pub(crate) trait Dialect: Database {
     /// single writer: every write transaction already sees every earlier commit.
     const LOCK_BEFORE_REVOKE: bool;
 
-    /// Run after a signing key is deleted, so its bytes leave the disk now. SQLite
-    /// (`secure_delete` zeroes freed pages): a checkpoint that writes the zeroed pages into
-    /// the database file and empties the WAL, whose older frames still hold the key.
-    const AFTER_KEY_DELETE: Option<&'static str>;
+    /// Run after a signing key is deleted or its bytes replaced (sealed), so the old bytes
+    /// leave the disk now. SQLite (`secure_delete` zeroes freed space): a checkpoint that
+    /// writes the zeroed pages into the database file and empties the WAL, whose older
+    /// frames still hold the key. PostgreSQL: none (old row versions go at VACUUM, which
+    /// does not zero them, and archived WAL keeps them: rotate keys after sealing).
+    const SCRUB_FREED_KEY_BYTES: Option<&'static str>;
 
     /// How many rows a statement inserted, updated or deleted.
     fn rows_affected(result: &Self::QueryResult) -> u64;
@@ -73,7 +75,7 @@ pub(crate) trait Dialect: Database {
 impl Dialect for sqlx::Sqlite {
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
     const LOCK_BEFORE_REVOKE: bool = false;
-    const AFTER_KEY_DELETE: Option<&'static str> = Some("PRAGMA wal_checkpoint(TRUNCATE)");
+    const SCRUB_FREED_KEY_BYTES: Option<&'static str> = Some("PRAGMA wal_checkpoint(TRUNCATE)");
     fn rows_affected(result: &Self::QueryResult) -> u64 {
         result.rows_affected()
     }
@@ -82,7 +84,7 @@ impl Dialect for sqlx::Sqlite {
 impl Dialect for sqlx::Postgres {
     const BEGIN_WRITE: &'static str = "BEGIN";
     const LOCK_BEFORE_REVOKE: bool = true;
-    const AFTER_KEY_DELETE: Option<&'static str> = None;
+    const SCRUB_FREED_KEY_BYTES: Option<&'static str> = None;
     fn rows_affected(result: &Self::QueryResult) -> u64 {
         result.rows_affected()
     }
@@ -784,26 +786,40 @@ where
         Self::insert_key(&mut conn, key).await
     }
 
-    pub(crate) async fn replace_key_material(
+    pub(crate) async fn seal_key_material(
         &self,
         kind: KeyKind,
         kid: &str,
-        expected: &[u8],
-        replacement: &[u8],
+        sealed_prefix: &[u8],
+        sealed: &[u8],
     ) -> Result<bool, StoreError> {
-        if replacement.is_empty() {
-            return Err(StoreError::Invalid("key material must not be empty".into()));
+        let prefix_len = i64::try_from(sealed_prefix.len())
+            .ok()
+            .filter(|n| (1..=1024).contains(n))
+            .ok_or_else(|| StoreError::Invalid("a seal prefix is 1 to 1024 bytes".into()))?;
+        if !sealed.starts_with(sealed_prefix) {
+            return Err(StoreError::Invalid(
+                "sealed key material must start with its prefix".into(),
+            ));
         }
+        // The condition is on the prefix, so the plain key is not sent again (where
+        // statement parameters might be logged).
         let done = sqlx::query(
-            "UPDATE signing_keys SET pkcs8 = $4 WHERE kind = $1 AND kid = $2 AND pkcs8 = $3",
+            "UPDATE signing_keys SET pkcs8 = $3 \
+             WHERE kind = $1 AND kid = $2 AND substr(pkcs8, 1, CAST($4 AS INTEGER)) <> $5",
         )
         .bind(kind.as_str())
         .bind(kid)
-        .bind(expected.to_vec())
-        .bind(replacement.to_vec())
+        .bind(sealed.to_vec())
+        .bind(prefix_len)
+        .bind(sealed_prefix.to_vec())
         .execute(&self.pool)
         .await?;
-        Ok(DB::rows_affected(&done) > 0)
+        let sealed_now = DB::rows_affected(&done) > 0;
+        if sealed_now {
+            self.scrub_freed_key_bytes().await;
+        }
+        Ok(sealed_now)
     }
 
     pub(crate) async fn get_key(&self, kind: KeyKind, kid: &str) -> Result<KeyRecord, StoreError> {
@@ -901,14 +917,19 @@ where
         if DB::rows_affected(&done) == 0 {
             return Err(StoreError::not_found(format!("{kind} key `{kid}`")));
         }
-        if let Some(sql) = DB::AFTER_KEY_DELETE {
-            // The key is deleted either way; a checkpoint that fails (or is kept from
-            // finishing by a reader) leaves it to the next one.
-            if let Err(e) = sqlx::query(sql).execute(&self.pool).await {
-                tracing::warn!(error = %e, "checkpoint after a key deletion failed");
-            }
-        }
+        self.scrub_freed_key_bytes().await;
         Ok(())
+    }
+
+    /// After key bytes were deleted or overwritten: [`Dialect::SCRUB_FREED_KEY_BYTES`].
+    /// The write is done either way; a scrub that fails (or is kept from finishing by a
+    /// reader) leaves it to the next checkpoint.
+    async fn scrub_freed_key_bytes(&self) {
+        if let Some(sql) = DB::SCRUB_FREED_KEY_BYTES
+            && let Err(e) = sqlx::query(sql).execute(&self.pool).await
+        {
+            tracing::warn!(error = %e, "checkpoint after a key write failed");
+        }
     }
 
     // ----- federated bundles -----

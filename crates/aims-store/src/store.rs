@@ -68,13 +68,12 @@ pub const USE_ONCE_MAX_BATCH: usize = 512;
 /// Connections per pool for PostgreSQL.
 const POSTGRES_MAX_CONNECTIONS: u32 = 10;
 
+/// The bounds of every pooled PostgreSQL session: `lock_timeout` as long as
+/// [`SQLITE_BUSY_TIMEOUT`], and `idle_in_transaction_session_timeout` a minute.
+const POSTGRES_SESSION_BOUNDS: &str =
+    "SET lock_timeout = '10s'; SET idle_in_transaction_session_timeout = '60s'";
+
 /// How long to wait for a free pooled connection.
-/// PostgreSQL `lock_timeout` of the pool's sessions (as long as [`SQLITE_BUSY_TIMEOUT`]).
-const POSTGRES_LOCK_TIMEOUT: &str = "10s";
-
-/// PostgreSQL `idle_in_transaction_session_timeout` of the pool's sessions.
-const POSTGRES_IDLE_IN_TRANSACTION: &str = "60s";
-
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The AIMS database: registration entries, signing keys, federated bundles, single-use
@@ -252,19 +251,19 @@ impl Store {
         dispatch!(self.put_key(key))
     }
 
-    /// Replaces a key's stored material (`pkcs8`) with `replacement` only if it is still
-    /// `expected` (compare and swap: of nodes doing the same, one wins); `false` if the key
-    /// is gone or its material changed meanwhile. For re-wrapping a key in place (sealing
-    /// a plain key once a key-encryption key is configured); everything else about the key
-    /// stays.
-    pub async fn replace_key_material(
+    /// Replaces a key's stored material (`pkcs8`) with `sealed` (which starts with
+    /// `sealed_prefix`) unless it already starts with that prefix: a plain key is sealed in
+    /// place once, and of nodes doing the same, one wins (`true` for it; `false` if the key
+    /// is gone or sealed already). Everything else about the key stays. On SQLite the old
+    /// bytes then leave the file and the WAL at once, as after [`Store::delete_key`].
+    pub async fn seal_key_material(
         &self,
         kind: KeyKind,
         kid: &str,
-        expected: &[u8],
-        replacement: &[u8],
+        sealed_prefix: &[u8],
+        sealed: &[u8],
     ) -> Result<bool, StoreError> {
-        dispatch!(self.replace_key_material(kind, kid, expected, replacement))
+        dispatch!(self.seal_key_material(kind, kid, sealed_prefix, sealed))
     }
 
     /// One key ([`StoreError::NotFound`] if none).
@@ -846,18 +845,18 @@ async fn connect_postgres(url: &str) -> Result<Store, StoreError> {
     // not hold its row locks until TCP gives up: its session ends after a minute idle in
     // the transaction, and a statement waits at most as long for a lock as SQLite waits
     // for its write lock, then fails (and its request with it) instead of queueing every
-    // request of every node behind it.
-    let bounded = options.options([
-        ("lock_timeout", POSTGRES_LOCK_TIMEOUT),
-        (
-            "idle_in_transaction_session_timeout",
-            POSTGRES_IDLE_IN_TRANSACTION,
-        ),
-    ]);
+    // request of every node behind it. Set per session with `SET` rather than as startup
+    // options, which connection poolers such as PgBouncer refuse.
     let pool = PgPoolOptions::new()
         .max_connections(POSTGRES_MAX_CONNECTIONS)
         .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect_with(bounded)
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                sqlx::raw_sql(POSTGRES_SESSION_BOUNDS).execute(conn).await?;
+                Ok(())
+            })
+        })
+        .connect_with(options)
         .await?;
     Ok(Store {
         backend: Backend::Postgres(Repo::new(pool)),

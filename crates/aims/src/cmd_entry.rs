@@ -80,8 +80,8 @@ pub(crate) struct CreateArgs {
     /// A trust domain whose bundle the workload also receives (repeatable).
     #[arg(long = "federates-with")]
     federates_with: Vec<String>,
-    /// The node that serves this entry (a server's `[server] node_id`); without it every
-    /// node sharing the database does.
+    /// The node that serves this entry (a server's `[server] node_id`); nodes with
+    /// another node ID do not serve it. Without it every node does.
     #[arg(long)]
     parent_id: Option<String>,
     /// SVIDs of this entry may call the admin API over mTLS.

@@ -157,7 +157,8 @@ async fn deleted_entry_stops_being_served() {
 }
 
 /// `[server] node_id`: an entry whose `parent_id` names this node is served, one naming
-/// another node is not, one without a parent is served by every node.
+/// another node is not, one without a parent is served by every node; a server without
+/// a node ID serves all three (as before node IDs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn entries_with_a_parent_are_served_only_by_that_node() {
     let node = aims_core::SpiffeId::parse("spiffe://example.org/node/a").unwrap();
@@ -195,5 +196,16 @@ async fn entries_with_a_parent_are_served_only_by_that_node() {
             "spiffe://example.org/agent/here"
         ]
     );
+    ts.server.shutdown().await;
+
+    let ts = testkit::start_default("example.org").await.unwrap();
+    let admin = ts.admin();
+    for s in [&here, &elsewhere, &anywhere] {
+        admin.create_entry(s).await.unwrap();
+    }
+    let client = spiffe::WorkloadApiClient::connect_to(ts.workload_endpoint())
+        .await
+        .unwrap();
+    assert_eq!(client.fetch_all_x509_svids().await.unwrap().len(), 3);
     ts.server.shutdown().await;
 }

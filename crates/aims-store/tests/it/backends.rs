@@ -47,7 +47,7 @@ conformance!(
     entry_change_feed_under_concurrency,
     key_round_trip,
     key_rotation_is_atomic,
-    key_material_is_replaced_by_compare_and_swap,
+    key_material_is_sealed_in_place_once,
     key_concurrent_promotions,
     bundle_sequence,
     use_once_and_sweep,
@@ -168,6 +168,39 @@ async fn postgres_family_revocation_reaches_an_exchange_in_flight() {
             "{h}"
         );
     }
+    other.close().await.unwrap();
+    db.finish().await;
+}
+
+/// PostgreSQL: a statement of the store that waits for a lock held by a node that stopped
+/// answering (here: a transaction left open) gives up after `lock_timeout` (10 s) with an
+/// error, instead of waiting, with every request behind it, until TCP gives up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_lock_waits_are_bounded() {
+    use sqlx::{Connection as _, PgConnection};
+    const T0: i64 = 1_700_000_000;
+    let Some(db) = crate::fixtures::postgres().await else {
+        return;
+    };
+    let store = db.store.clone();
+    assert!(store.use_once("jti", "held", T0 + 10, T0).await.unwrap());
+    let mut other = PgConnection::connect(db.url().unwrap()).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+    sqlx::query("UPDATE used_once SET expires_at = $1 WHERE scope = 'jti' AND item = 'held'")
+        .bind(T0 + 100)
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let waited = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        store.use_once("jti", "held", T0 + 100, T0 + 20),
+    )
+    .await
+    .expect("the store gives up on the lock by itself");
+    assert!(waited.is_err(), "{waited:?}");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(9));
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
     other.close().await.unwrap();
     db.finish().await;
 }

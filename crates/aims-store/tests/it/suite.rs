@@ -615,47 +615,43 @@ pub async fn key_round_trip(db: &Db) {
     store.put_key(&second_current).await.unwrap();
 }
 
-/// Key material is replaced only while it is what the caller read (compare and swap);
-/// the rest of the key stays.
-pub async fn key_material_is_replaced_by_compare_and_swap(db: &Db) {
+/// Key material is sealed in place once: replaced unless it already starts with the
+/// seal prefix; the rest of the key stays.
+pub async fn key_material_is_sealed_in_place_once(db: &Db) {
+    const PREFIX: &[u8] = b"sealed:";
     let store = &db.store;
-    let k = key(KeyKind::JwtSvid, "k-cas", KeyState::Current);
+    let k = key(KeyKind::JwtSvid, "k-seal", KeyState::Current);
     store.put_key(&k).await.unwrap();
-    let other = [9u8; 40];
-    assert!(
-        !store
-            .replace_key_material(KeyKind::JwtSvid, "k-cas", &other, b"sealed-1")
-            .await
-            .unwrap()
-    );
     assert!(
         store
-            .replace_key_material(KeyKind::JwtSvid, "k-cas", &k.pkcs8, b"sealed-1")
+            .seal_key_material(KeyKind::JwtSvid, "k-seal", PREFIX, b"sealed:one")
             .await
             .unwrap()
     );
-    // A second node that read the old material loses.
+    // A second node sealing the same key loses.
     assert!(
         !store
-            .replace_key_material(KeyKind::JwtSvid, "k-cas", &k.pkcs8, b"sealed-2")
+            .seal_key_material(KeyKind::JwtSvid, "k-seal", PREFIX, b"sealed:two")
             .await
             .unwrap()
     );
-    let stored = store.get_key(KeyKind::JwtSvid, "k-cas").await.unwrap();
-    assert_eq!(stored.pkcs8.as_slice(), b"sealed-1");
+    let stored = store.get_key(KeyKind::JwtSvid, "k-seal").await.unwrap();
+    assert_eq!(stored.pkcs8.as_slice(), b"sealed:one");
     assert_eq!((stored.state, stored.not_after), (k.state, k.not_after));
     assert!(
         !store
-            .replace_key_material(KeyKind::JwtSvid, "no-such-kid", &k.pkcs8, b"x")
+            .seal_key_material(KeyKind::JwtSvid, "no-such-kid", PREFIX, b"sealed:x")
             .await
             .unwrap()
     );
-    assert!(matches!(
-        store
-            .replace_key_material(KeyKind::JwtSvid, "k-cas", b"sealed-1", b"")
-            .await,
-        Err(StoreError::Invalid(_))
-    ));
+    for (prefix, sealed) in [(PREFIX, &b"plain"[..]), (&b""[..], &b"x"[..])] {
+        assert!(matches!(
+            store
+                .seal_key_material(KeyKind::JwtSvid, "k-seal", prefix, sealed)
+                .await,
+            Err(StoreError::Invalid(_))
+        ));
+    }
 }
 
 pub async fn key_rotation_is_atomic(db: &Db) {
