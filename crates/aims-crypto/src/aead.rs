@@ -72,7 +72,8 @@ impl Kek {
     pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
         // Room for everything up front: the plaintext copy is encrypted in place and the
         // buffer never reallocates, so no plaintext is left behind in freed memory.
-        let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
+        // Zeroizing until sealed: if sealing fails, the plaintext copy is wiped on drop.
+        let mut out = Zeroizing::new(Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN));
         out.resize(NONCE_LEN, 0);
         out.extend_from_slice(plaintext);
         let body = out.get_mut(NONCE_LEN..).ok_or(CryptoError::Internal)?;
@@ -84,7 +85,7 @@ impl Kek {
             .ok_or(CryptoError::Internal)?
             .copy_from_slice(nonce.as_ref());
         out.extend_from_slice(tag.as_ref());
-        Ok(out)
+        Ok(std::mem::take(&mut *out))
     }
 
     /// Decrypts what [`Kek::seal`] made with the same `aad`. Any failure (wrong key,

@@ -92,6 +92,13 @@ impl AddressBudget {
     /// Takes one use for `ip` at `now` (Unix seconds): `Err(seconds)` to wait when its
     /// budget is spent.
     pub fn take(&self, ip: IpAddr, now: i64) -> Result<(), i64> {
+        self.charge(ip, now).map(drop)
+    }
+
+    /// [`AddressBudget::take`], returning the account the use was charged to (the
+    /// address's own, or the one shared by addresses a full table has no room for), for
+    /// [`AddressBudget::give_back`].
+    pub fn charge(&self, ip: IpAddr, now: i64) -> Result<AddressKey, i64> {
         let now_ms = now.saturating_mul(1000);
         let mut key = AddressKey::from(ip);
         let mut table = self.clear_at.lock().unwrap_or_else(PoisonError::into_inner);
@@ -117,13 +124,14 @@ impl AddressBudget {
             return Err(wait_ms.saturating_add(999) / 1000);
         }
         table.insert(key, next);
-        Ok(())
+        Ok(key)
     }
 
-    /// Gives back one use taken for `ip` (a login that turned out right).
-    pub fn give_back(&self, ip: IpAddr, now: i64) {
+    /// Gives back one use to the account it was `charged` to (a login that turned out
+    /// right).
+    pub fn give_back(&self, charged: AddressKey, now: i64) {
         let now_ms = now.saturating_mul(1000);
-        let key = AddressKey::from(ip);
+        let key = charged;
         let mut table = self.clear_at.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(clear) = table.get_mut(&key) {
             *clear = clear.saturating_sub(self.interval_ms);
@@ -176,15 +184,15 @@ mod tests {
     fn a_use_given_back_can_be_taken_again() {
         let b = AddressBudget::new(2, 60).unwrap();
         let a = ip("192.0.2.1");
-        b.take(a, T0).unwrap();
+        let charged = b.charge(a, T0).unwrap();
         b.take(a, T0).unwrap();
         assert!(b.take(a, T0).is_err());
-        b.give_back(a, T0);
+        b.give_back(charged, T0);
         assert_eq!(b.take(a, T0), Ok(()));
         assert!(b.take(a, T0).is_err());
         // Giving back more than was taken saves nothing up.
         for _ in 0..5 {
-            b.give_back(a, T0);
+            b.give_back(charged, T0);
         }
         b.take(a, T0).unwrap();
         b.take(a, T0).unwrap();
@@ -218,5 +226,18 @@ mod tests {
         b.take(ip("192.0.2.3"), T0 + 60).unwrap();
         assert!(b.take(ip("192.0.2.3"), T0 + 60).is_err());
         b.take(ip("2001:db8::1"), T0 + 60).unwrap();
+    }
+
+    /// A use charged to the shared account is given back to it: right logins through a
+    /// full table do not drain the budget new addresses share.
+    #[test]
+    fn a_use_of_the_shared_budget_is_given_back_to_it() {
+        let b = AddressBudget::with_max_addresses(1, 60, 1).unwrap();
+        b.take(ip("192.0.2.1"), T0).unwrap();
+        let shared = b.charge(ip("192.0.2.2"), T0).unwrap();
+        assert_ne!(shared, AddressKey::from(ip("192.0.2.2")));
+        assert!(b.take(ip("192.0.2.3"), T0).is_err());
+        b.give_back(shared, T0);
+        assert_eq!(b.take(ip("192.0.2.3"), T0), Ok(()));
     }
 }

@@ -634,6 +634,19 @@ impl<D: ClientDirectory> TokenService<D> {
                 "the refresh token was issued to another client",
             ));
         }
+        // Used, revoked or expired: no tokens are made for it; the use (a replay revokes
+        // the family) tells which.
+        if record.state != GrantState::Active || record.expires_at <= self.clock().now() {
+            let outcome = self
+                .store()
+                .consume_grant(&handle, GrantKind::RefreshToken, self.clock().now())
+                .await
+                .map_err(|e| OAuthError::server_error("refresh token", &e))?;
+            self.used_up(outcome, GrantKind::RefreshToken).await?;
+            return Err(invalid_grant(
+                "the refresh token is invalid, expired or revoked",
+            ));
+        }
         let data: RefreshData = serde_json::from_str(&record.data)
             .map_err(|e| OAuthError::server_error("refresh token", &e))?;
         // RFC 6749 §6: a narrower scope may be asked for, never a wider one.

@@ -32,7 +32,7 @@ use std::sync::Arc;
 
 use aims_crypto::{ct_eq, random_token, sha256_b64url};
 use aims_oauth::authn::ClientDirectory as _;
-use aims_oauth::budget::AddressBudget;
+use aims_oauth::budget::{AddressBudget, AddressKey};
 use aims_oauth::client::Client;
 use aims_oauth::code::{Approval, AuthorizationRequest, AuthorizeError};
 use aims_oauth::throttle::LoginThrottle;
@@ -136,16 +136,17 @@ pub(super) struct AddressBudgets {
     pub(super) requests: Option<AddressBudget>,
 }
 
-/// Takes one use of `budget` for the request's client address: `Err(seconds)` to wait.
-/// A request without an address (not from a TCP listener) is not limited.
+/// Takes one use of `budget` for the request's client address: the account charged
+/// (`None` when nothing was), or `Err(seconds)` to wait. A request without an address
+/// (not from a TCP listener) is not limited.
 fn take_budget(
     budget: Option<&AddressBudget>,
     peer: Option<SocketAddr>,
     now: i64,
-) -> Result<(), i64> {
+) -> Result<Option<AddressKey>, i64> {
     match (budget, peer) {
-        (Some(b), Some(p)) => b.take(p.ip(), now),
-        _ => Ok(()),
+        (Some(b), Some(p)) => b.charge(p.ip(), now).map(Some),
+        _ => Ok(None),
     }
 }
 
@@ -973,19 +974,22 @@ pub(super) async fn login(
     // once cannot all slip past; a locked name gets no password check at all.
     let peer = peer.map(|p| p.0.0);
     let budget = s.pages.budgets.logins.as_ref();
-    if let Err(wait) = take_budget(budget, peer, now) {
-        tracing::warn!(target: "aims::oauth", client_id = %client.id(), retry_after = wait, "login refused: too many password checks from this address");
-        return refused(
-            &s,
-            pending_id,
-            &session.csrf,
-            &client,
-            Refused::AddressBudget(wait),
-        );
-    }
+    let charged = match take_budget(budget, peer, now) {
+        Ok(charged) => charged,
+        Err(wait) => {
+            tracing::warn!(target: "aims::oauth", client_id = %client.id(), retry_after = wait, "login refused: too many password checks from this address");
+            return refused(
+                &s,
+                pending_id,
+                &session.csrf,
+                &client,
+                Refused::AddressBudget(wait),
+            );
+        }
+    };
     let give_back = || {
-        if let (Some(b), Some(p)) = (budget, peer) {
-            b.give_back(p.ip(), now);
+        if let (Some(b), Some(k)) = (budget, charged) {
+            b.give_back(k, now);
         }
     };
     let lock = match s.pages.throttle.attempt(username, now).await {

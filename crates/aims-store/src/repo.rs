@@ -1314,6 +1314,12 @@ where
         for g in grants {
             check_grant(g)?;
         }
+        if let [one] = grants {
+            // One statement is atomic by itself: no transaction round trips (an opaque
+            // client_credentials token on the token endpoint's hot path).
+            let mut conn = self.pool.acquire().await?;
+            return Self::insert_grant(&mut conn, one).await;
+        }
         let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
         for g in grants {
             Self::insert_grant(&mut tx, g).await?;

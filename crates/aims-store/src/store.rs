@@ -34,6 +34,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "browser state",
         include_str!("../migrations/sqlite/0003_browser_state.sql"),
     ),
+    (
+        4,
+        "grants by subject",
+        include_str!("../migrations/sqlite/0004_grants_by_subject.sql"),
+    ),
 ];
 
 /// Migrations for PostgreSQL, compiled into the binary.
@@ -52,6 +57,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "browser state",
         include_str!("../migrations/postgres/0003_browser_state.sql"),
+    ),
+    (
+        4,
+        "grants by subject",
+        include_str!("../migrations/postgres/0004_grants_by_subject.sql"),
     ),
 ];
 

@@ -317,9 +317,12 @@ async fn worker_threads_sets_how_many_threads_serve() {
 async fn serve_raises_its_open_files_limit() {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     const LOW: u64 = 256;
-    let hard = getrlimit(Resource::Nofile).maximum;
-    let hard = hard.filter(|h| *h > LOW).unwrap_or_else(|| {
-        panic!("this test needs a finite hard limit on open files above {LOW}, got {hard:?}")
+    let ours = getrlimit(Resource::Nofile);
+    let hard = ours.maximum.filter(|h| *h > LOW).unwrap_or_else(|| {
+        panic!(
+            "this test needs a finite hard limit on open files above {LOW}, got {:?}",
+            ours.maximum
+        )
     });
     setrlimit(
         Resource::Nofile,
@@ -333,6 +336,9 @@ async fn serve_raises_its_open_files_limit() {
     let config = write_config(dir.path());
     let args = ["serve", "--config", config.to_str().unwrap()];
     let mut d = Daemon::start(&args, dir.path(), &dir.path().join("nofile.log"));
+    // The server has inherited the low limit; this process (and any test sharing it
+    // under `cargo test`) gets its own back.
+    setrlimit(Resource::Nofile, ours).unwrap();
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", d.child.id())).unwrap();
     assert!(d.terminate().success());
     let line = limits
