@@ -52,6 +52,27 @@ pub async fn own_bundle(ts: &TestServer) -> SpiffeBundle {
     SpiffeBundle::parse(ts.server.endpoints().trust_domain.clone(), json.as_bytes()).unwrap()
 }
 
+/// An X509-SVID from the `spiffe` crate, verified against `own` (the server's published
+/// bundle) now, in aims-pki's form.
+pub fn verified_x509_svid(
+    svid: &spiffe::X509Svid,
+    own: &SpiffeBundle,
+) -> aims_pki::svid::VerifiedSvid {
+    let chain: Vec<u8> = svid
+        .cert_chain()
+        .iter()
+        .flat_map(|c| c.as_bytes().to_vec())
+        .collect();
+    let ours = aims_pki::X509Svid::parse_raw(&chain, svid.private_key().as_bytes()).unwrap();
+    aims_pki::svid::verify_with_bundle(
+        ours.chain(),
+        own,
+        now(),
+        &aims_pki::svid::VerifyOptions::default(),
+    )
+    .unwrap()
+}
+
 /// Now, on the system clock.
 pub fn now() -> i64 {
     use aims_core::Clock as _;

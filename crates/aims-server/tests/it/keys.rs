@@ -197,19 +197,7 @@ async fn fetch_and_verify_svids(ts: &testkit::TestServer, id: &str) {
         .await
         .unwrap();
     let svid = client.fetch_x509_svid().await.unwrap();
-    let chain: Vec<u8> = svid
-        .cert_chain()
-        .iter()
-        .flat_map(|c| c.as_bytes().to_vec())
-        .collect();
-    let ours = aims_pki::X509Svid::parse_raw(&chain, svid.private_key().as_bytes()).unwrap();
-    let verified = aims_pki::svid::verify_with_bundle(
-        ours.chain(),
-        &own,
-        crate::common::now(),
-        &aims_pki::svid::VerifyOptions::default(),
-    )
-    .unwrap();
+    let verified = crate::common::verified_x509_svid(&svid, &own);
     assert_eq!(verified.spiffe_id().as_str(), id);
 
     let token = client

@@ -8,10 +8,9 @@ use aims_core::{SystemClock, TrustDomain};
 use aims_jose::StaticKeys;
 use aims_jose::jwt_svid::Validator;
 use aims_pki::CertificateAuthority;
-use aims_pki::svid::{VerifyOptions, verify_with_bundle};
 use aims_server::testkit;
 
-use crate::common::{exe_selector, now, own_bundle, spec, uid_selector};
+use crate::common::{exe_selector, now, own_bundle, spec, uid_selector, verified_x509_svid};
 
 const AUD: &str = "spiffe://example.org/api";
 
@@ -70,14 +69,7 @@ async fn spiffe_sources_fetch_and_verify_svids_for_two_entries_and_a_federated_b
     ids.sort();
     assert_eq!(ids, [a.spiffe_id.as_str(), b.spiffe_id.as_str()]);
     for svid in ctx.svids() {
-        let chain: Vec<u8> = svid
-            .cert_chain()
-            .iter()
-            .flat_map(|c| c.as_bytes().to_vec())
-            .collect();
-        let ours = aims_pki::X509Svid::parse_raw(&chain, svid.private_key().as_bytes()).unwrap();
-        let verified =
-            verify_with_bundle(ours.chain(), &own, now(), &VerifyOptions::default()).unwrap();
+        let verified = verified_x509_svid(svid, &own);
         assert_eq!(verified.spiffe_id().as_str(), svid.spiffe_id().to_string());
         assert!(verified.not_after() <= now() + 3600 + 5);
     }

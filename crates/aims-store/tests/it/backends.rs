@@ -74,12 +74,33 @@ conformance!(
     browser_state_validation,
 );
 
+/// Another connection (another node) that gave the single-use record `jti`/`item` the
+/// expiry `expires_at` in a transaction it has not committed: it holds the row's lock.
+async fn hold_used_once_row(
+    db: &crate::fixtures::Db,
+    item: &str,
+    expires_at: i64,
+) -> sqlx::PgConnection {
+    use sqlx::Connection as _;
+    let mut other = sqlx::PgConnection::connect(db.url().unwrap())
+        .await
+        .unwrap();
+    sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+    sqlx::query("UPDATE used_once SET expires_at = $1 WHERE scope = 'jti' AND item = $2")
+        .bind(expires_at)
+        .bind(item)
+        .execute(&mut other)
+        .await
+        .unwrap();
+    other
+}
+
 /// PostgreSQL: a sweep that meets a single-use record taken over meanwhile (a concurrent
 /// `use_once` gave the expired row a new expiry and has not committed yet) waits for
 /// it and then keeps the row: deleting it by key would forget a live value.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_sweep_keeps_a_record_taken_over_meanwhile() {
-    use sqlx::{Connection as _, PgConnection};
+    use sqlx::Connection as _;
     const T0: i64 = 1_700_000_000;
     let Some(db) = crate::fixtures::postgres().await else {
         return;
@@ -87,13 +108,7 @@ async fn postgres_sweep_keeps_a_record_taken_over_meanwhile() {
     let store = db.store.clone();
     assert!(store.use_once("jti", "x", T0 + 10, T0).await.unwrap());
 
-    let mut other = PgConnection::connect(db.url().unwrap()).await.unwrap();
-    sqlx::query("BEGIN").execute(&mut other).await.unwrap();
-    sqlx::query("UPDATE used_once SET expires_at = $1 WHERE scope = 'jti' AND item = 'x'")
-        .bind(T0 + 100)
-        .execute(&mut other)
-        .await
-        .unwrap();
+    let mut other = hold_used_once_row(&db, "x", T0 + 100).await;
     let sweep = tokio::spawn({
         let store = store.clone();
         async move { store.sweep_expired(T0 + 20).await }
@@ -177,20 +192,14 @@ async fn postgres_family_revocation_reaches_an_exchange_in_flight() {
 /// error, instead of waiting, with every request behind it, until TCP gives up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_lock_waits_are_bounded() {
-    use sqlx::{Connection as _, PgConnection};
+    use sqlx::Connection as _;
     const T0: i64 = 1_700_000_000;
     let Some(db) = crate::fixtures::postgres().await else {
         return;
     };
     let store = db.store.clone();
     assert!(store.use_once("jti", "held", T0 + 10, T0).await.unwrap());
-    let mut other = PgConnection::connect(db.url().unwrap()).await.unwrap();
-    sqlx::query("BEGIN").execute(&mut other).await.unwrap();
-    sqlx::query("UPDATE used_once SET expires_at = $1 WHERE scope = 'jti' AND item = 'held'")
-        .bind(T0 + 100)
-        .execute(&mut other)
-        .await
-        .unwrap();
+    let mut other = hold_used_once_row(&db, "held", T0 + 100).await;
     let started = std::time::Instant::now();
     let waited = tokio::time::timeout(
         std::time::Duration::from_secs(30),
