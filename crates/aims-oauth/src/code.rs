@@ -508,12 +508,7 @@ impl<D: ClientDirectory> TokenService<D> {
         let grant = match self.check_code(client, req, &record, verifier, jkt) {
             Ok(grant) => grant,
             Err(refused) => {
-                let outcome = self
-                    .store()
-                    .consume_grant(&handle, GrantKind::AuthorizationCode, self.clock().now())
-                    .await
-                    .map_err(|e| OAuthError::server_error("code", &e))?;
-                self.used_up(outcome, GrantKind::AuthorizationCode).await?;
+                self.use_up(&handle, GrantKind::AuthorizationCode).await?;
                 return Err(refused);
             }
         };
@@ -637,12 +632,7 @@ impl<D: ClientDirectory> TokenService<D> {
         // Used, revoked or expired: no tokens are made for it; the use (a replay revokes
         // the family) tells which.
         if record.state != GrantState::Active || record.expires_at <= self.clock().now() {
-            let outcome = self
-                .store()
-                .consume_grant(&handle, GrantKind::RefreshToken, self.clock().now())
-                .await
-                .map_err(|e| OAuthError::server_error("refresh token", &e))?;
-            self.used_up(outcome, GrantKind::RefreshToken).await?;
+            self.use_up(&handle, GrantKind::RefreshToken).await?;
             return Err(invalid_grant(
                 "the refresh token is invalid, expired or revoked",
             ));
@@ -749,6 +739,17 @@ impl<D: ClientDirectory> TokenService<D> {
             data: json,
         };
         Ok((token, record))
+    }
+
+    /// Uses up a code or refresh token on its own (no tokens issued for it), with what
+    /// that came to ([`Self::used_up`]): a request refused after its grant was read.
+    async fn use_up(&self, handle: &str, kind: GrantKind) -> Result<(), TokenError> {
+        let outcome = self
+            .store()
+            .consume_grant(handle, kind, self.clock().now())
+            .await
+            .map_err(|e| OAuthError::server_error(kind.as_str(), &e))?;
+        self.used_up(outcome, kind).await
     }
 
     /// What using up a code or refresh token came to: `Ok` if this request used it. A
